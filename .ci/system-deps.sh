@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs the servers and browser the tests need, when they are missing.
+# As root: apt-get (with one `apt-get update` first). Otherwise: print the command and stop.
+set -euo pipefail
+
+missing=()
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null 2>&1; then
+  missing+=(postgresql)
+fi
+command -v runuser >/dev/null 2>&1 || missing+=(util-linux)
+
+if [ "${#missing[@]}" -eq 0 ]; then
+  exit 0
+fi
+if [ "$(id -u)" -ne 0 ]; then
+  echo "Missing system packages: ${missing[*]}" >&2
+  echo "Install them with: sudo apt-get update && sudo apt-get install -y ${missing[*]}" >&2
+  exit 1
+fi
+echo "Installing system packages: ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# Debian starts services on install; the tests start their own throwaway servers.
+service redis-server stop >/dev/null 2>&1 || true
+service postgresql stop >/dev/null 2>&1 || true

@@ -1,0 +1,97 @@
+"""The consultation checkout: ``create_app()`` binds everything together."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+
+from flask import Flask
+
+from app.config import ROOT, load_config
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    """Create the app from the environment, with ``test_config`` taking precedence."""
+    app = Flask(
+        __name__,
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+        instance_path=str(ROOT / "instance"),
+    )
+    config = load_config(test_config)
+    app.config.from_object(config)
+    app.config["APP_ENV"] = config.ENV_NAME
+    if test_config:
+        app.config.update(test_config)
+        if "SQLALCHEMY_DATABASE_URI" in test_config and "SQLALCHEMY_ENGINE_OPTIONS" not in test_config:
+            from app.config import engine_options, normalize_database_url
+
+            uri = normalize_database_url(test_config["SQLALCHEMY_DATABASE_URI"])
+            app.config["SQLALCHEMY_DATABASE_URI"] = uri
+            app.config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(
+                uri,
+                lock_timeout_ms=app.config["PAYMENT_LOCK_TIMEOUT_MS"],
+                pool_size=app.config.get("DB_POOL_SIZE", 10),
+            )
+    _configure_logging(app)
+    _init_extensions(app)
+    _register_blueprints(app)
+
+    from app.models import format_peso
+
+    app.jinja_env.filters["peso"] = format_peso
+
+    from app import errors, security
+
+    errors.register(app)
+    security.register(app)
+
+    from app.cli import register_cli
+
+    register_cli(app)
+    return app
+
+
+def _configure_logging(app: Flask) -> None:
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+
+def _init_extensions(app: Flask) -> None:
+    from app.db import install_sqlite_write_serialization
+    from app.extensions import csrf, db, limiter, login_manager, migrate
+    from app.payments.cache import init_redis
+
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        # Numeric(12, 2) round-trips exactly through SQLite's REAL for any fee we accept.
+        warnings.filterwarnings("ignore", message=".*does \\*not\\* support Decimal.*")
+    db.init_app(app)
+    with app.app_context():
+        if db.engine.dialect.name == "sqlite":
+            install_sqlite_write_serialization(db.engine)
+    migrate.init_app(app, db, directory=str(app.config.get("MIGRATIONS_DIR", _migrations_dir())))
+    csrf.init_app(app)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = "Please log in to continue."
+    init_redis(app)
+    app.config.setdefault("RATELIMIT_STORAGE_URI", app.config["REDIS_URL"] or "memory://")
+    app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
+    app.config.setdefault("RATELIMIT_SWALLOW_ERRORS", True)
+    limiter.init_app(app)
+
+
+def _migrations_dir():
+    from app.config import ROOT
+
+    return ROOT / "migrations"
+
+
+def _register_blueprints(app: Flask) -> None:
+    from app.api import bp as api_bp
+    from app.auth import bp as auth_bp
+    from app.checkout import bp as checkout_bp
+
+    app.register_blueprint(auth_bp)
+    app.register_blueprint(checkout_bp)
+    app.register_blueprint(api_bp, url_prefix="/api/v1")

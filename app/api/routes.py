@@ -1,0 +1,112 @@
+"""JSON API v1: parse, call the payment service, render. Nothing here commits."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+from flask import current_app, request
+
+from app.api import bp
+from app.api.auth import api_user, token_required
+from app.api.problems import from_error, json_response, problem
+from app.extensions import csrf, db, limiter
+from app.models import Payment
+from app.payments import service
+from app.payments.errors import PaymentError, PaymentNotFound
+from app.payments.records import event_json, invoice_json, payment_json, tax_json
+from app.payments.requests import parse_payment_request, unquote_header_key
+
+csrf.exempt(bp)
+
+
+class BadBody(Exception):
+    def __init__(self, status: int, detail: str) -> None:
+        self.status = status
+        self.detail = detail
+
+
+def _reject_constant(name: str):
+    raise ValueError(f"{name} is not a number")
+
+
+def json_body() -> dict:
+    """The request body as a JSON object, numbers as Decimal (never float)."""
+    if not request.mimetype or not (
+        request.mimetype == "application/json" or request.mimetype.endswith("+json")
+    ):
+        raise BadBody(415, "Send the body as application/json.")
+    try:
+        body = json.loads(
+            request.get_data(cache=True) or b"",
+            parse_float=Decimal,
+            parse_constant=_reject_constant,
+        )
+    except (ValueError, UnicodeDecodeError):
+        raise BadBody(400, "The body is not valid JSON.") from None
+    if not isinstance(body, dict):
+        raise BadBody(400, "The body must be a JSON object.")
+    return body
+
+
+@bp.errorhandler(BadBody)
+def _bad_body(error: BadBody):
+    slug = "unsupported-media-type" if error.status == 415 else "malformed-body"
+    return problem(error.status, "Bad request body", error.detail, slug)
+
+
+@bp.errorhandler(PaymentError)
+def _payment_error(error: PaymentError):
+    return from_error(error)
+
+
+def _payment_limit() -> str:
+    return current_app.config["RATELIMIT_PAYMENTS"]
+
+
+def _limit_key() -> str:
+    header = request.headers.get("Authorization", "")
+    return "api:" + header[-16:] if header else request.remote_addr or "-"
+
+
+@bp.post("/payments")
+@limiter.limit(_payment_limit, key_func=_limit_key)
+@token_required
+def create_payment():
+    """Create a payment (201), or replay the first outcome of this idempotency key.
+
+    :raise 401: no valid token.  :raise 404 / 403 / 409 / 422 / 503: see the README.
+    """
+    body = json_body()
+    header_key = request.headers.get("Idempotency-Key")
+    key = unquote_header_key(header_key) if header_key is not None else body.get("idempotency_key")
+    req = parse_payment_request(
+        consultation_id=body.get("consultation_id"),
+        payment_method=body.get("payment_method"),
+        amount=body.get("amount"),
+        idempotency_key=key,
+    )
+    outcome = service.create_payment(api_user(), req)
+    headers = {}
+    if outcome.replayed:
+        headers["Idempotent-Replayed"] = "true"
+    if outcome.created and outcome.payment_id:
+        headers["Location"] = f"/api/v1/payments/{outcome.payment_id}"
+    return json_response(outcome.body, outcome.status, headers)
+
+
+@bp.get("/payments/<int:payment_id>")
+@token_required
+def get_payment(payment_id: int):
+    """The payment with its invoice, tax record and events; the owner or staff only."""
+    payment = db.session.get(Payment, payment_id)
+    user = api_user()
+    if payment is None or (payment.user_id != user.id and not user.is_staff):
+        raise PaymentNotFound(f"Payment {payment_id} does not exist.")
+    data = {
+        "payment": payment_json(payment),
+        "invoice": invoice_json(payment.invoice),
+        "tax_record": tax_json(payment.tax_record),
+        "events": [event_json(e) for e in payment.events],
+    }
+    return json_response({"data": data}, 200)

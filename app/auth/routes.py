@@ -1,0 +1,74 @@
+"""Login and logout for the HTML pages (the API uses bearer tokens)."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import current_app, flash, redirect, render_template, request, session, url_for
+from flask_login import current_user, login_required, login_user, logout_user
+from sqlalchemy import select
+from werkzeug.security import check_password_hash
+
+from app.auth import bp
+from app.auth.forms import LoginForm
+from app.extensions import db, limiter, login_manager
+from app.models import User
+
+# Checked when the email is unknown, so both failures take the same time.
+_DUMMY_HASH = (
+    "scrypt:32768:8:1$9AtEuOkOt2S2AWJ9$2f9b19dc45ef4e6377b53a98c21712ce1df2a20deb67b4cad4fe45"
+    "ac13096b2ea0d36ddd0f3a5e5bf022454f35b14ba431a68e6c3e10ee2af35bfd650c8f74e6"
+)
+
+
+@login_manager.user_loader
+def load_user(user_id: str) -> User | None:
+    try:
+        return db.session.get(User, int(user_id))
+    except ValueError:
+        return None
+
+
+def _login_limit() -> str:
+    return current_app.config["RATELIMIT_LOGIN"]
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(_login_limit, methods=["POST"])
+def login():
+    """Show the login form; on success start a fresh session and go on."""
+    if current_user.is_authenticated:
+        return redirect(url_for("checkout.index"))
+    form = LoginForm()
+    if form.validate_on_submit():
+        email = form.email.data.strip().lower()
+        user = db.session.execute(select(User).where(User.email == email)).scalar_one_or_none()
+        if user is None:
+            check_password_hash(_DUMMY_HASH, form.password.data)
+        elif check_password_hash(user.password_hash, form.password.data):
+            target = _safe_next(request.args.get("next"))
+            # A new session on login: nothing from before the login carries over.
+            session.clear()
+            login_user(user)
+            return redirect(target or url_for("checkout.index"))
+        flash("Wrong email or password.", "error")
+    return render_template("auth/login.html", form=form)
+
+
+@bp.route("/logout", methods=["POST"])
+@login_required
+def logout():
+    """Log out (POST with CSRF, so a link elsewhere cannot log a patient out)."""
+    logout_user()
+    session.clear()
+    flash("You are logged out.", "info")
+    return redirect(url_for("auth.login"))
+
+
+def _safe_next(target: str | None) -> str | None:
+    if not target:
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return None
+    return target

@@ -1,0 +1,169 @@
+"""``flask users ...``, ``flask consultations ...``, ``flask demo seed``, ``flask payments ...``."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from decimal import Decimal, InvalidOperation
+
+import click
+from flask import Flask
+from flask.cli import AppGroup
+from sqlalchemy import select
+from werkzeug.security import generate_password_hash
+
+from app.auth.tokens import issue_token
+from app.db import transaction
+from app.models import MIN_FEE, Consultation, Role, User, money, utcnow
+
+users_cli = AppGroup("users", help="Create users and API tokens.")
+consultations_cli = AppGroup("consultations", help="Create consultations.")
+demo_cli = AppGroup("demo", help="Demo data for `make dev`.")
+
+DEMO_PATIENT = ("patient@example.com", "patient-demo-pass", "Maria Santos")
+DEMO_PATIENT_2 = ("patient2@example.com", "patient-demo-pass", "Jose Reyes")
+DEMO_STAFF = ("staff@example.com", "staff-demo-pass", "Clinic Staff")
+
+
+def create_user(email: str, password: str, role: str, name: str | None = None) -> User:
+    """Create a user (no commit); the email is stored lower-cased."""
+    email = email.strip().lower()
+    if "@" not in email:
+        raise click.BadParameter("not an email address", param_hint="--email")
+    if len(password) < 8:
+        raise click.BadParameter("use at least 8 characters", param_hint="--password")
+    from app.extensions import db
+
+    if db.session.execute(select(User.id).where(User.email == email)).first():
+        raise click.ClickException(f"A user with email {email} already exists.")
+    user = User(
+        email=email,
+        name=name or email.split("@")[0],
+        password_hash=generate_password_hash(password),
+        role=role,
+    )
+    db.session.add(user)
+    return user
+
+
+def _user_by_email(email: str) -> User:
+    from app.extensions import db
+
+    user = db.session.execute(
+        select(User).where(User.email == email.strip().lower())
+    ).scalar_one_or_none()
+    if user is None:
+        raise click.ClickException(f"No user with email {email}.")
+    return user
+
+
+@users_cli.command("create")
+@click.option("--email", required=True)
+@click.option("--password", required=True)
+@click.option("--role", type=click.Choice([r.value for r in Role]), default="patient")
+@click.option("--name", default=None)
+def users_create(email: str, password: str, role: str, name: str | None) -> None:
+    """Create a patient or staff user."""
+    with transaction():
+        user = create_user(email, password, role, name)
+    click.echo(f"Created {user.role} {user.email} (id {user.id}).")
+
+
+@users_cli.command("token")
+@click.argument("email")
+def users_token(email: str) -> None:
+    """Print a new API token for EMAIL (the old one stops working)."""
+    with transaction():
+        token = issue_token(_user_by_email(email))
+    click.echo(token)
+
+
+def parse_fee(raw: str) -> Decimal:
+    try:
+        fee = Decimal(raw)
+    except InvalidOperation:
+        raise click.BadParameter("must be a number such as 5000", param_hint="--fee") from None
+    if not fee.is_finite() or fee < MIN_FEE or fee >= Decimal(10) ** 10:
+        raise click.BadParameter(f"must be at least {MIN_FEE}", param_hint="--fee")
+    return money(fee)
+
+
+def parse_when(raw: str | None) -> datetime:
+    if raw is None:
+        return utcnow() + timedelta(days=1)
+    try:
+        when = datetime.fromisoformat(raw)
+    except ValueError:
+        raise click.BadParameter("use ISO 8601, e.g. 2026-12-01T09:30", param_hint="--at") from None
+    if when.tzinfo is None:
+        raise click.BadParameter(
+            "include a UTC offset, e.g. 2026-12-01T09:30+08:00", param_hint="--at"
+        )
+    return when
+
+
+@consultations_cli.command("create")
+@click.option("--patient", "patient_email", required=True, help="The patient's email.")
+@click.option("--fee", required=True, help="The fee in PHP, at least 1000.")
+@click.option("--doctor", default="Dr. Ana Cruz")
+@click.option("--at", "at", default=None, help="ISO datetime with offset.")
+def consultations_create(patient_email: str, fee: str, doctor: str, at: str | None) -> None:
+    """Create a consultation for a patient and print its id."""
+    amount = parse_fee(fee)
+    when = parse_when(at)
+    with transaction() as session:
+        patient = _user_by_email(patient_email)
+        if patient.role != Role.PATIENT:
+            raise click.ClickException(f"{patient.email} is not a patient.")
+        consultation = Consultation(
+            patient_id=patient.id, doctor_name=doctor, scheduled_at=when, fee=amount
+        )
+        session.add(consultation)
+    click.echo(consultation.id)
+
+
+DEMO_CONSULTATIONS = [
+    ("Dr. Ana Cruz", 2, "5000"),
+    ("Dr. Ramon Dela Rosa", 5, "1500"),
+    ("Dr. Liza Mercado", 9, "2750.50"),
+]
+
+
+@demo_cli.command("seed")
+def demo_seed() -> None:
+    """Create the demo users and consultations; running it again changes nothing."""
+    from app.extensions import db
+
+    with transaction() as session:
+        created = []
+        for email, password, name in (DEMO_PATIENT, DEMO_PATIENT_2):
+            if not db.session.execute(select(User.id).where(User.email == email)).first():
+                created.append(create_user(email, password, Role.PATIENT, name))
+        if not db.session.execute(select(User.id).where(User.email == DEMO_STAFF[0])).first():
+            created.append(create_user(DEMO_STAFF[0], DEMO_STAFF[1], Role.STAFF, DEMO_STAFF[2]))
+        session.flush()
+        for user in created:
+            if user.role != Role.PATIENT:
+                continue
+            base = utcnow().replace(hour=1, minute=0, second=0, microsecond=0)
+            for doctor, days, fee in DEMO_CONSULTATIONS:
+                session.add(
+                    Consultation(
+                        patient_id=user.id,
+                        doctor_name=doctor,
+                        scheduled_at=base + timedelta(days=days),
+                        fee=money(fee),
+                    )
+                )
+    click.echo("Demo data ready. Log in at http://127.0.0.1:5000/login with:")
+    click.echo(f"  patient: {DEMO_PATIENT[0]} / {DEMO_PATIENT[1]}")
+    click.echo(f"  patient: {DEMO_PATIENT_2[0]} / {DEMO_PATIENT_2[1]}")
+    click.echo(f"  staff:   {DEMO_STAFF[0]} / {DEMO_STAFF[1]}")
+
+
+def register_cli(app: Flask) -> None:
+    app.cli.add_command(users_cli)
+    app.cli.add_command(consultations_cli)
+    app.cli.add_command(demo_cli)
+    from app.payments.cli import payments_cli
+
+    app.cli.add_command(payments_cli)

@@ -1,0 +1,172 @@
+"""Configuration, read from the environment once, when the app is created.
+
+Every setting is documented in the README. ``APP_ENV`` picks the class:
+``development`` (``make dev``), ``testing`` (the test suite) or ``production``
+(the default, so a forgotten variable fails closed rather than open).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+INSTANCE = ROOT / "instance"
+
+GUARDS = ("hybrid", "pessimistic", "optimistic", "redis_lock")
+# Only reachable with ALLOW_UNGUARDED_BENCHMARK=1: the benchmark's baseline.
+BENCHMARK_ONLY_GUARDS = ("unguarded",)
+
+
+class ConfigError(RuntimeError):
+    """The environment does not describe a runnable app."""
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from exc
+
+
+def _float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from exc
+
+
+def _tax_rate() -> Decimal:
+    raw = os.environ.get("TAX_RATE", "0.12")
+    try:
+        rate = Decimal(raw)
+    except InvalidOperation as exc:
+        raise ConfigError(f"TAX_RATE must be a decimal such as 0.12, got {raw!r}") from exc
+    if not (Decimal(0) <= rate < Decimal(1)):
+        raise ConfigError(f"TAX_RATE must be between 0 and 1, got {raw!r}")
+    return rate
+
+
+class Config:
+    ENV_NAME = "production"
+    TESTING = False
+
+    def __init__(self) -> None:
+        self.SECRET_KEY = os.environ.get("SECRET_KEY") or self.default_secret_key()
+        self.SQLALCHEMY_DATABASE_URI = normalize_database_url(
+            os.environ.get("DATABASE_URL") or f"sqlite:///{INSTANCE / 'checkout.db'}"
+        )
+        self.REDIS_URL = os.environ.get("REDIS_URL") or None
+        self.SQLALCHEMY_ENGINE_OPTIONS = engine_options(
+            self.SQLALCHEMY_DATABASE_URI,
+            lock_timeout_ms=_int("PAYMENT_LOCK_TIMEOUT_MS", 5000),
+            pool_size=_int("DB_POOL_SIZE", 10),
+        )
+        self.PAYMENT_GUARD = os.environ.get("PAYMENT_GUARD", "hybrid")
+        allowed = GUARDS + (
+            BENCHMARK_ONLY_GUARDS if os.environ.get("ALLOW_UNGUARDED_BENCHMARK") == "1" else ()
+        )
+        if self.PAYMENT_GUARD not in allowed:
+            raise ConfigError(
+                f"PAYMENT_GUARD must be one of {', '.join(GUARDS)}; got {self.PAYMENT_GUARD!r}"
+            )
+        self.IDEMPOTENCY_TTL = _int("IDEMPOTENCY_TTL", 24 * 3600)
+        self.PAYMENT_LOCK_TIMEOUT_MS = _int("PAYMENT_LOCK_TIMEOUT_MS", 5000)
+        self.REDIS_TIMEOUT = _float("REDIS_TIMEOUT", 0.25)
+        self.REDIS_LOCK_TIMEOUT = _float("REDIS_LOCK_TIMEOUT", 5.0)
+        self.TAX_RATE = _tax_rate()
+        self.PAYMENT_PENDING_TTL = _int("PAYMENT_PENDING_TTL", 30 * 60)
+        self.GATEWAY_WEBHOOK_SECRET = os.environ.get("GATEWAY_WEBHOOK_SECRET") or (
+            self.default_webhook_secret()
+        )
+        self.MAX_CONTENT_LENGTH = _int("MAX_CONTENT_LENGTH", 64 * 1024)
+        self.CHECKOUT_TOKEN_MAX_AGE = _int("CHECKOUT_TOKEN_MAX_AGE", 24 * 3600)
+        self.RATELIMIT_ENABLED = os.environ.get("RATELIMIT_ENABLED", "1") != "0"
+        self.RATELIMIT_LOGIN = os.environ.get("RATELIMIT_LOGIN", "10 per minute")
+        self.RATELIMIT_PAYMENTS = os.environ.get("RATELIMIT_PAYMENTS", "60 per minute")
+        self.SESSION_COOKIE_HTTPONLY = True
+        self.SESSION_COOKIE_SAMESITE = "Lax"
+        self.SESSION_COOKIE_SECURE = os.environ.get("SESSION_COOKIE_SECURE", "0") == "1"
+        self.REMEMBER_COOKIE_HTTPONLY = True
+        self.REMEMBER_COOKIE_SAMESITE = "Lax"
+        self.WTF_CSRF_TIME_LIMIT = _int("WTF_CSRF_TIME_LIMIT", 3600)
+
+    def default_secret_key(self) -> str:
+        raise ConfigError(
+            "SECRET_KEY is required outside development and testing. "
+            "Set it to a long random string, e.g. "
+            "python -c 'import secrets; print(secrets.token_hex(32))'"
+        )
+
+    def default_webhook_secret(self) -> str:
+        raise ConfigError("GATEWAY_WEBHOOK_SECRET is required outside development and testing.")
+
+
+class DevelopmentConfig(Config):
+    ENV_NAME = "development"
+
+    def default_secret_key(self) -> str:
+        # Persist a generated key so sessions survive a restart of `make dev`.
+        path = INSTANCE / "secret_key"
+        if not path.exists():
+            INSTANCE.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_hex(32))
+            path.chmod(0o600)
+        return path.read_text().strip()
+
+    def default_webhook_secret(self) -> str:
+        return "dev-webhook-secret"
+
+
+class TestConfig(Config):
+    ENV_NAME = "testing"
+    TESTING = True
+
+    def default_secret_key(self) -> str:
+        return "test-secret-key"
+
+    def default_webhook_secret(self) -> str:
+        return "test-webhook-secret"
+
+
+CONFIGS = {"production": Config, "development": DevelopmentConfig, "testing": TestConfig}
+
+
+def load_config(overrides: dict | None = None) -> Config:
+    name = (overrides or {}).get("APP_ENV") or os.environ.get("APP_ENV", "production")
+    if name not in CONFIGS:
+        raise ConfigError(f"APP_ENV must be one of {', '.join(CONFIGS)}; got {name!r}")
+    return CONFIGS[name]()
+
+
+def normalize_database_url(url: str) -> str:
+    """Accept the usual ``postgres://`` spellings and pin the psycopg 3 driver."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def engine_options(url: str, *, lock_timeout_ms: int, pool_size: int) -> dict:
+    if url.startswith("sqlite"):
+        # busy_timeout bounds how long a writer waits for BEGIN IMMEDIATE (seconds).
+        return {"connect_args": {"timeout": lock_timeout_ms / 1000, "check_same_thread": False}}
+    return {
+        "pool_size": pool_size,
+        "max_overflow": pool_size,
+        "pool_pre_ping": True,
+        "pool_timeout": 10,
+        # Every wait on a row or key lock is bounded; past it the request gets 503/409.
+        "connect_args": {
+            "options": f"-c lock_timeout={lock_timeout_ms} -c statement_timeout=30000",
+            "connect_timeout": 5,
+        },
+    }

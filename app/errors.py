@@ -1,0 +1,72 @@
+"""App-wide error pages: problem+json under /api/, a readable page elsewhere. Never a bare 500."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, render_template, request
+from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import OperationalError
+from werkzeug.exceptions import HTTPException
+
+from app.api.problems import problem
+
+log = logging.getLogger("app.errors")
+
+MESSAGES = {
+    400: "The request could not be understood.",
+    401: "Please log in.",
+    403: "You are not allowed to do that.",
+    404: "We could not find that page.",
+    405: "That action is not allowed here.",
+    413: "The request is too large.",
+    415: "Unsupported content type.",
+    429: "Too many requests. Please wait a moment and try again.",
+    500: "Something went wrong on our side. Nothing was charged; please try again.",
+    503: "We are busy right now. Please try again in a moment.",
+}
+
+
+def _wants_json() -> bool:
+    return request.path.startswith("/api/") or request.path.startswith("/webhooks/")
+
+
+def _render(status: int, title: str, detail: str, retry_after: str | None = None):
+    if _wants_json():
+        extra = {"retry_after": int(retry_after)} if retry_after else {}
+        return problem(status, title, detail, title.lower().replace(" ", "-"), **extra)
+    response = render_template("error.html", status=status, title=title, detail=detail)
+    headers = {"Retry-After": retry_after} if retry_after else {}
+    return response, status, headers
+
+
+def register(app: Flask) -> None:
+    @app.errorhandler(CSRFError)
+    def csrf_error(error: CSRFError):
+        return _render(
+            400,
+            "Page expired",
+            "This page has expired or was opened elsewhere. Reload the page and try again.",
+        )
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException):
+        status = error.code or 500
+        retry_after = None
+        if status == 429:
+            retry_after = str(getattr(error, "retry_after", None) or 60)
+            limit = getattr(error, "limit", None)
+            if limit is not None:
+                retry_after = str(limit.limit.get_expiry())
+        return _render(status, error.name, MESSAGES.get(status, error.description), retry_after)
+
+    @app.errorhandler(OperationalError)
+    def database_unavailable(error: OperationalError):
+        log.warning("database unavailable on %s %s: %s", request.method, request.path,
+                    type(getattr(error, "orig", error)).__name__)
+        return _render(503, "Service Unavailable", MESSAGES[503], "2")
+
+    @app.errorhandler(Exception)
+    def unexpected(error: Exception):
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return _render(500, "Internal Server Error", MESSAGES[500])

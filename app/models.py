@@ -1,0 +1,301 @@
+"""The data model. Money is ``Decimal`` quantized to centavos; times are aware UTC."""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from flask_login import UserMixin
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+from app.extensions import db
+
+CENT = Decimal("0.01")
+CURRENCY = "PHP"
+MIN_FEE = Decimal("1000")
+
+
+def money(value: Decimal | int | str) -> Decimal:
+    """Quantize to centavos, half-up: the one rounding rule for stored or shown money."""
+    return Decimal(value).quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator):
+    """A timezone-aware timestamp that comes back aware on SQLite too."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is not None and value.tzinfo is None:
+            raise ValueError("naive datetime given; use app.models.utcnow()")
+        return value
+
+    def process_result_value(self, value, dialect):
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value
+
+
+Money = Numeric(12, 2, asdecimal=True)
+JSONType = JSON().with_variant(JSONB(), "postgresql")
+
+
+class Role(enum.StrEnum):
+    PATIENT = "patient"
+    STAFF = "staff"
+
+
+class PaymentMethod(enum.StrEnum):
+    STRIPE = "stripe"
+    GCASH = "gcash"
+    BANK_TRANSFER = "bank_transfer"
+    E_WALLET = "e_wallet"
+
+    @property
+    def label(self) -> str:
+        return {
+            "stripe": "Credit or debit card (Stripe)",
+            "gcash": "GCash",
+            "bank_transfer": "Bank transfer",
+            "e_wallet": "E-wallet",
+        }[self.value]
+
+
+class PaymentStatus(enum.StrEnum):
+    PENDING = "pending"
+    PROCESSING = "processing"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    EXPIRED = "expired"
+    REFUNDED = "refunded"
+
+
+ACTIVE_STATUSES = (PaymentStatus.PENDING, PaymentStatus.PROCESSING, PaymentStatus.COMPLETED)
+# The partial unique index's predicate, the same text on PostgreSQL and SQLite.
+ACTIVE_PAYMENT_PREDICATE = (
+    "status IN ('pending', 'processing', 'completed') AND deleted_at IS NULL"
+)
+
+
+class InvoiceStatus(enum.StrEnum):
+    PENDING = "pending"
+    PAID = "paid"
+    VOID = "void"
+    REFUNDED = "refunded"
+
+
+def _in(column: str, values) -> str:
+    return f"{column} IN ({', '.join(repr(str(v)) for v in values)})"
+
+
+class User(UserMixin, db.Model):
+    __tablename__ = "users"
+    __table_args__ = (CheckConstraint(_in("role", Role), name="ck_users_role"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    name: Mapped[str] = mapped_column(String(120))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16), default=Role.PATIENT)
+    api_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    @property
+    def is_staff(self) -> bool:
+        return self.role == Role.STAFF
+
+    def __repr__(self) -> str:
+        return f"<User {self.id} {self.role}>"
+
+
+class Consultation(db.Model):
+    __tablename__ = "consultations"
+    __table_args__ = (
+        CheckConstraint("fee >= 1000", name="ck_consultations_fee_min"),
+        CheckConstraint(f"currency = '{CURRENCY}'", name="ck_consultations_currency"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    doctor_name: Mapped[str] = mapped_column(String(120))
+    scheduled_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    fee: Mapped[Decimal] = mapped_column(Money)
+    currency: Mapped[str] = mapped_column(String(3), default=CURRENCY)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    patient: Mapped[User] = relationship()
+
+
+class Payment(db.Model):
+    __tablename__ = "payments"
+    __table_args__ = (
+        CheckConstraint(_in("status", PaymentStatus), name="ck_payments_status"),
+        CheckConstraint(_in("payment_method", PaymentMethod), name="ck_payments_method"),
+        CheckConstraint("amount >= 1000", name="ck_payments_amount_min"),
+        CheckConstraint(f"currency = '{CURRENCY}'", name="ck_payments_currency"),
+        # The last line of defence: at most one active payment per consultation,
+        # whatever the application does. Failed, expired and refunded rows may repeat.
+        Index(
+            "uq_payments_one_active_per_consultation",
+            "consultation_id",
+            unique=True,
+            postgresql_where=text(ACTIVE_PAYMENT_PREDICATE),
+            sqlite_where=text(ACTIVE_PAYMENT_PREDICATE),
+        ),
+        Index("ix_payments_status_created_at", "status", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    consultation_id: Mapped[int] = mapped_column(ForeignKey("consultations.id"))
+    amount: Mapped[Decimal] = mapped_column(Money)
+    currency: Mapped[str] = mapped_column(String(3), default=CURRENCY)
+    payment_method: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(16), default=PaymentStatus.PENDING)
+    transaction_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    receipt_url: Mapped[str | None] = mapped_column(String(2048))
+    version: Mapped[int] = mapped_column(Integer, nullable=False)
+    # A SHA-256 of the idempotency key: the key itself is never stored or logged.
+    idempotency_key_hash: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __mapper_args__ = {"version_id_col": version}
+
+    user: Mapped[User] = relationship()
+    consultation: Mapped[Consultation] = relationship()
+    invoice: Mapped[Invoice | None] = relationship(back_populates="payment", uselist=False)
+    tax_record: Mapped[TaxRecord | None] = relationship(back_populates="payment", uselist=False)
+    events: Mapped[list[PaymentEvent]] = relationship(
+        back_populates="payment", order_by="PaymentEvent.id"
+    )
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in ACTIVE_STATUSES and self.deleted_at is None
+
+    @property
+    def method_label(self) -> str:
+        return PaymentMethod(self.payment_method).label
+
+
+class Invoice(db.Model):
+    __tablename__ = "invoices"
+    __table_args__ = (
+        CheckConstraint(_in("status", InvoiceStatus), name="ck_invoices_status"),
+        Index("ix_invoices_issued_at", "issued_at"),
+        Index("ix_invoices_status_issued_at", "status", "issued_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    payment_id: Mapped[int] = mapped_column(ForeignKey("payments.id"), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    invoice_number: Mapped[str] = mapped_column(String(64), unique=True)
+    amount: Mapped[Decimal] = mapped_column(Money)
+    status: Mapped[str] = mapped_column(String(16), default=InvoiceStatus.PENDING)
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    payment: Mapped[Payment] = relationship(back_populates="invoice")
+    user: Mapped[User] = relationship()
+
+
+class TaxRecord(db.Model):
+    __tablename__ = "tax_records"
+    __table_args__ = (
+        CheckConstraint("status IN ('calculated', 'reversed')", name="ck_tax_records_status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    payment_id: Mapped[int] = mapped_column(ForeignKey("payments.id"), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    amount: Mapped[Decimal] = mapped_column(Money)
+    tax_type: Mapped[str] = mapped_column(String(8), default="VAT")
+    rate: Mapped[Decimal] = mapped_column(Numeric(5, 4, asdecimal=True))
+    status: Mapped[str] = mapped_column(String(16), default="calculated")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    payment: Mapped[Payment] = relationship(back_populates="tax_record")
+
+
+class IdempotencyKey(db.Model):
+    """A durable record of one keyed request and, once finished, its final response."""
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (
+        UniqueConstraint("user_id", "key_hash", name="uq_idempotency_keys_user_key"),
+        CheckConstraint("state IN ('processing', 'completed')", name="ck_idempotency_state"),
+        Index("ix_idempotency_keys_expires_at", "expires_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    key_hash: Mapped[str] = mapped_column(String(64))
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16), default="processing")
+    response_status: Mapped[int | None] = mapped_column(Integer)
+    response_body: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    payment_id: Mapped[int | None] = mapped_column(ForeignKey("payments.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class PaymentEvent(db.Model):
+    """Append-only audit trail: created, replayed, refused, confirmed, refunded..."""
+
+    __tablename__ = "payment_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    payment_id: Mapped[int | None] = mapped_column(ForeignKey("payments.id"), index=True)
+    consultation_id: Mapped[int | None] = mapped_column(ForeignKey("consultations.id"))
+    event_type: Mapped[str] = mapped_column(String(40), index=True)
+    actor: Mapped[str] = mapped_column(String(64))
+    data: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    payment: Mapped[Payment | None] = relationship(back_populates="events")
+
+
+class GatewayEvent(db.Model):
+    """Each provider notification is applied once: its id is unique."""
+
+    __tablename__ = "gateway_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(255), unique=True)
+    event_type: Mapped[str] = mapped_column(String(64))
+    payment_id: Mapped[int | None] = mapped_column(ForeignKey("payments.id"))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+def format_peso(value: Decimal | int | str | None) -> str:
+    """``₱5,000.00``: how money is shown to people."""
+    if value is None:
+        return ""
+    return f"₱{money(value):,.2f}"

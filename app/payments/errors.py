@@ -1,0 +1,95 @@
+"""Domain errors. Each interface maps them to HTTP in one place (api/problems.py, checkout)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class PaymentError(Exception):
+    """A refusal the caller can understand; nothing was written."""
+
+    status = 400
+    slug = "payment-error"
+    title = "Payment request refused"
+    retry_after: int | None = None
+
+    def __init__(self, detail: str, **extra: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.extra = extra
+
+    def problem(self) -> dict[str, Any]:
+        body = {
+            "type": f"/problems/{self.slug}",
+            "title": self.title,
+            "status": self.status,
+            "detail": self.detail,
+        }
+        body.update(self.extra)
+        return body
+
+
+class InvalidPaymentRequest(PaymentError):
+    status = 422
+    slug = "invalid-request"
+    title = "The payment request is not valid"
+
+    def __init__(self, detail: str, *, errors: dict[str, str] | None = None) -> None:
+        super().__init__(detail, errors=errors or {})
+        self.errors = errors or {}
+
+
+class ConsultationNotFound(PaymentError):
+    status = 404
+    slug = "not-found"
+    title = "Consultation not found"
+
+
+class NotYourConsultation(PaymentError):
+    status = 403
+    slug = "forbidden"
+    title = "Not your consultation"
+
+
+class PaymentNotFound(PaymentError):
+    status = 404
+    slug = "not-found"
+    title = "Payment not found"
+
+
+class Forbidden(PaymentError):
+    status = 403
+    slug = "forbidden"
+    title = "Not allowed"
+
+
+class KeyReuseMismatch(PaymentError):
+    status = 422
+    slug = "idempotency-key-reused"
+    title = "Idempotency key reused for a different request"
+
+
+class PaymentInProgress(PaymentError):
+    status = 409
+    slug = "payment-in-progress"
+    title = "A request with this idempotency key is still being processed"
+    retry_after = 1
+
+
+class PaymentsBusy(PaymentError):
+    status = 503
+    slug = "busy"
+    title = "Payments are busy"
+    retry_after = 2
+
+
+class InvalidTransition(PaymentError):
+    status = 409
+    slug = "invalid-transition"
+    title = "The payment cannot change that way"
+
+
+class StaleVersion(PaymentError):
+    status = 409
+    slug = "stale-version"
+    title = "The payment changed since you read it"

@@ -1,0 +1,121 @@
+"""The durable idempotency record: claimed in the same transaction as the payment.
+
+Why the same transaction and not a lease: a second request with the same key
+blocks on the first one's uncommitted unique-index entry (PostgreSQL) or on
+the single write lock (SQLite), for at most the lock timeout, and then sees
+the committed outcome. A crash rolls the claim back with everything else, so a
+key can never be left stuck, and no stale worker can finish after a takeover.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from app.models import IdempotencyKey, utcnow
+
+
+def hash_key(key: str) -> str:
+    """What we store and log instead of the key itself."""
+    return hashlib.sha256(key.encode("ascii")).hexdigest()
+
+
+def fingerprint(parts: str) -> str:
+    return hashlib.sha256(parts.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class StoredResponse:
+    status: int
+    body: dict[str, Any]
+    fingerprint: str
+    payment_id: int | None
+
+    def cache_entry(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "body": self.body,
+            "fingerprint": self.fingerprint,
+            "payment_id": self.payment_id,
+        }
+
+    @classmethod
+    def from_cache(cls, entry: dict[str, Any]) -> StoredResponse:
+        return cls(entry["status"], entry["body"], entry["fingerprint"], entry.get("payment_id"))
+
+
+def claim(
+    session: Session, *, user_id: int, key_hash: str, fingerprint: str, ttl_seconds: int
+) -> bool:
+    """Insert the key's row; True if this request owns it now.
+
+    ``ON CONFLICT DO NOTHING`` waits for a concurrent claimer of the same key to
+    finish (bounded by ``lock_timeout``) and then returns no row.
+    """
+    now = utcnow()
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    stmt = (
+        insert(IdempotencyKey)
+        .values(
+            user_id=user_id,
+            key_hash=key_hash,
+            fingerprint=fingerprint,
+            state="processing",
+            created_at=now,
+            expires_at=now + timedelta(seconds=ttl_seconds),
+        )
+        .on_conflict_do_nothing(index_elements=["user_id", "key_hash"])
+        .returning(IdempotencyKey.id)
+    )
+    return session.execute(stmt).first() is not None
+
+
+def load_for_update(session: Session, *, user_id: int, key_hash: str) -> IdempotencyKey:
+    stmt = (
+        select(IdempotencyKey)
+        .where(IdempotencyKey.user_id == user_id, IdempotencyKey.key_hash == key_hash)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return session.execute(stmt).scalar_one()
+
+
+def take_over_expired(record: IdempotencyKey, *, fingerprint: str, ttl_seconds: int) -> None:
+    """A key past its TTL is forgotten: the new request starts afresh on the same row."""
+    now = utcnow()
+    record.fingerprint = fingerprint
+    record.state = "processing"
+    record.response_status = None
+    record.response_body = None
+    record.payment_id = None
+    record.created_at = now
+    record.expires_at = now + timedelta(seconds=ttl_seconds)
+
+
+def finish(session: Session, *, user_id: int, key_hash: str, response: StoredResponse) -> None:
+    """Store the final response on the claimed row, inside the payment's transaction."""
+    session.execute(
+        update(IdempotencyKey)
+        .where(IdempotencyKey.user_id == user_id, IdempotencyKey.key_hash == key_hash)
+        .values(
+            state="completed",
+            response_status=response.status,
+            response_body=response.body,
+            payment_id=response.payment_id,
+        )
+    )
+
+
+def stored_response(record: IdempotencyKey) -> StoredResponse:
+    return StoredResponse(
+        record.response_status or 500,
+        record.response_body or {},
+        record.fingerprint,
+        record.payment_id,
+    )

@@ -1,0 +1,162 @@
+"""Fixtures: a real PostgreSQL and Redis for the session, a fresh database per test.
+
+``TEST_DATABASE_URL`` / ``TEST_REDIS_URL`` point at running servers instead
+(the database user must be allowed to CREATE DATABASE).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+import psycopg
+import pytest
+import redis as redis_lib
+from flask_migrate import upgrade
+from sqlalchemy.engine import make_url
+
+from app import create_app
+from app.config import ROOT
+from app.extensions import db
+from tests.support.factory import Factory
+from tests.support.services import PostgresServer, RedisServer
+
+TEMPLATE_DB = "checkout_template"
+
+
+class Postgres:
+    """Creates and drops per-test databases on one server."""
+
+    def __init__(self, admin_url: str, server: PostgresServer | None = None) -> None:
+        self.admin_url = admin_url
+        self.server = server
+
+    def _admin(self):
+        url = make_url(self.admin_url).set(drivername="postgresql")
+        return psycopg.connect(url.render_as_string(hide_password=False), autocommit=True)
+
+    def url_for(self, name: str) -> str:
+        return make_url(self.admin_url).set(database=name).render_as_string(hide_password=False)
+
+    def execute(self, sql: str) -> None:
+        with self._admin() as conn:
+            conn.execute(sql)
+
+    def create(self, name: str, template: str | None = TEMPLATE_DB) -> str:
+        suffix = f' TEMPLATE "{template}"' if template else ""
+        self.execute(f'CREATE DATABASE "{name}"{suffix}')
+        return self.url_for(name)
+
+    def drop(self, name: str) -> None:
+        self.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def base_config(database_url: str, redis_url: str | None, **overrides) -> dict:
+    config = {
+        "APP_ENV": "testing",
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "REDIS_URL": redis_url,
+        "WTF_CSRF_ENABLED": False,
+        "RATELIMIT_ENABLED": False,
+        "PAYMENT_LOCK_TIMEOUT_MS": 5000,
+        "DB_POOL_SIZE": 30,
+    }
+    config.update(overrides)
+    return config
+
+
+def migrate_database(url: str) -> None:
+    app = create_app(base_config(url, None))
+    with app.app_context():
+        upgrade(directory=str(ROOT / "migrations"))
+        db.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    external = os.environ.get("TEST_DATABASE_URL")
+    server = None
+    if external:
+        pg = Postgres(external)
+    else:
+        server = PostgresServer().start()
+        pg = Postgres(server.url, server)
+    pg.drop(TEMPLATE_DB)
+    migrate_database(pg.create(TEMPLATE_DB, template=None))
+    yield pg
+    if server is not None:
+        server.destroy()
+
+
+@pytest.fixture(scope="session")
+def redis_server():
+    external = os.environ.get("TEST_REDIS_URL")
+    if external:
+        yield type("External", (), {"url": external})()
+        return
+    server = RedisServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server):
+    client = redis_lib.Redis.from_url(redis_server.url)
+    client.flushall()
+    client.close()
+    return redis_server.url
+
+
+@pytest.fixture
+def database_url(postgres):
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    url = postgres.create(name)
+    yield url
+    postgres.drop(name)
+
+
+@pytest.fixture
+def make_app(database_url, redis_url):
+    """Build an app on this test's database; several (guards, instances) may share it."""
+    apps = []
+
+    def build(**overrides):
+        app = create_app(base_config(database_url, redis_url, **overrides))
+        apps.append(app)
+        return app
+
+    yield build
+    for app in apps:
+        with app.app_context():
+            db.engine.dispose()
+
+
+@pytest.fixture
+def app(make_app):
+    return make_app()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def factory(app):
+    return Factory(app)
+
+
+@pytest.fixture
+def sqlite_app(tmp_path):
+    """The embedded default: a SQLite file and the in-process Redis stand-in."""
+    url = f"sqlite:///{tmp_path / 'checkout.db'}"
+    migrate_database(url)
+    app = create_app(base_config(url, None))
+    yield app
+    with app.app_context():
+        db.engine.dispose()

@@ -1,0 +1,245 @@
+"""The JSON API on PostgreSQL and Redis: the seed's tests, ported, and the 4xx rules."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+
+from app.extensions import db
+from app.models import IdempotencyKey, Invoice, Payment, PaymentEvent, TaxRecord
+from tests.support.factory import auth
+
+
+def counts(app) -> dict[str, int]:
+    with app.app_context():
+        return {
+            model.__tablename__: db.session.scalar(select(func.count()).select_from(model))
+            for model in (Payment, Invoice, TaxRecord, IdempotencyKey)
+        }
+
+
+def pay(client, user, consultation_id, *, key=None, header_key=None, **body):
+    payload = {"consultation_id": consultation_id, "payment_method": "stripe", **body}
+    if key is not None:
+        payload["idempotency_key"] = key
+    headers = auth(user)
+    if header_key is not None:
+        headers["Idempotency-Key"] = header_key
+    return client.post("/api/v1/payments", json=payload, headers=headers)
+
+
+@pytest.fixture
+def patient(factory):
+    return factory.patient()
+
+
+@pytest.fixture
+def consultation(factory, patient):
+    return factory.consultation(patient, fee="5000")
+
+
+def test_duplicate_request_with_idempotency_key_returns_the_same_payment(
+    app, client, patient, consultation
+):
+    # given a first request with a key
+    first = pay(client, patient, consultation.id, key="test-payment-1", amount=5000)
+    # when the same request is sent again
+    second = pay(client, patient, consultation.id, key="test-payment-1", amount=5000)
+    # then both carry the same payment and only one row exists
+    assert first.status_code == 201
+    assert second.status_code == 201
+    assert second.headers["Idempotent-Replayed"] == "true"
+    assert "Idempotent-Replayed" not in first.headers
+    assert first.json["data"]["payment"]["id"] == second.json["data"]["payment"]["id"]
+    assert second.json == first.json
+    assert counts(app)["payments"] == 1
+
+
+def test_rapid_requests_without_a_key_give_409_on_the_second(app, client, patient, consultation):
+    first = pay(client, patient, consultation.id)
+    second = pay(client, patient, consultation.id)
+    third = pay(client, patient, consultation.id)
+    assert first.status_code == 201
+    assert second.status_code == third.status_code == 409
+    assert second.mimetype == "application/problem+json"
+    assert second.json["existing_payment_id"] == first.json["data"]["payment"]["id"]
+    assert second.json["existing_payment_status"] == "pending"
+    assert "already has a pending payment" in second.json["detail"]
+    assert counts(app)["payments"] == 1
+
+
+def test_created_payment_has_its_invoice_tax_record_and_event(app, client, patient, consultation):
+    response = pay(client, patient, consultation.id, key="k1")
+    body = response.json["data"]
+    assert body["payment"]["amount"] == "5000.00"
+    assert body["payment"]["currency"] == "PHP"
+    assert body["payment"]["status"] == "pending"
+    assert body["invoice"]["invoice_number"].startswith("INV-")
+    assert body["invoice"]["invoice_number"].endswith(f"-{body['payment']['id']}")
+    assert response.headers["Location"] == f"/api/v1/payments/{body['payment']['id']}"
+    with app.app_context():
+        payment = db.session.get(Payment, body["payment"]["id"])
+        assert str(payment.tax_record.amount) == "600.00"
+        assert str(payment.tax_record.rate) == "0.1200"
+        assert payment.invoice.status == "pending"
+        assert [e.event_type for e in payment.events] == ["created"]
+
+
+def test_header_key_wins_over_body_key_and_may_be_quoted(app, client, patient, consultation):
+    first = pay(client, patient, consultation.id, key="body-key", header_key='"hdr-key"')
+    second = pay(client, patient, consultation.id, header_key="hdr-key")
+    assert first.status_code == 201
+    assert second.status_code == 201
+    assert second.headers["Idempotent-Replayed"] == "true"
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"payment_method": "gcash"},
+        {"amount": "5000.00"},
+    ],
+)
+def test_same_key_for_a_different_request_is_422_and_writes_nothing(
+    app, client, patient, consultation, change
+):
+    pay(client, patient, consultation.id, key="reused")
+    before = counts(app)
+    response = pay(client, patient, consultation.id, key="reused", **change)
+    assert response.status_code == 422
+    assert response.json["type"] == "/problems/idempotency-key-reused"
+    assert counts(app) == before
+
+
+def test_same_key_for_another_consultation_is_422(app, client, factory, patient, consultation):
+    other = factory.consultation(patient, fee="1500")
+    pay(client, patient, consultation.id, key="reused")
+    before = counts(app)
+    response = pay(client, patient, other.id, key="reused")
+    assert response.status_code == 422
+    assert counts(app) == before
+
+
+
+
+def test_key_of_another_user_does_not_replay_their_response(app, client, factory):
+    a, b = factory.patient(), factory.patient()
+    ca, cb = factory.consultation(a), factory.consultation(b)
+    ra = pay(client, a, ca.id, key="same-string")
+    rb = pay(client, b, cb.id, key="same-string")
+    assert ra.status_code == rb.status_code == 201
+    assert "Idempotent-Replayed" not in rb.headers
+    assert ra.json["data"]["payment"]["id"] != rb.json["data"]["payment"]["id"]
+    assert counts(app)["payments"] == 2
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        ({"payment_method": "cash"}, 422),
+        ({"amount": 999.99}, 422),
+        ({"amount": 1500}, 422),
+        ({"amount": -5000}, 422),
+        ({"amount": "1,000"}, 422),
+        ({"amount": "٥٠٠٠"}, 422),
+        ({"amount": ""}, 422),
+        ({"amount": True}, 422),
+        ({"idempotency_key": ""}, 422),
+        ({"idempotency_key": "x" * 256}, 422),
+        ({"idempotency_key": "bad\nkey"}, 422),
+        ({"idempotency_key": "clé"}, 422),
+        ({"idempotency_key": 12}, 422),
+        ({"consultation_id": 0}, 422),
+        ({"consultation_id": -1}, 422),
+        ({"consultation_id": "1"}, 422),
+        ({"consultation_id": 10**30}, 404),
+        ({"consultation_id": 999999}, 404),
+    ],
+)
+def test_bad_input_gets_a_clear_4xx_and_changes_nothing(
+    app, client, patient, consultation, body, status
+):
+    before = counts(app)
+    payload = {"consultation_id": consultation.id, "payment_method": "stripe", **body}
+    response = client.post("/api/v1/payments", json=payload, headers=auth(patient))
+    assert response.status_code == status
+    assert response.mimetype == "application/problem+json"
+    assert response.json["status"] == status
+    assert response.json["detail"]
+    assert counts(app) == before
+
+
+@pytest.mark.parametrize(
+    ("data", "content_type", "status"),
+    [
+        ("{not json", "application/json", 400),
+        ("[1, 2]", "application/json", 400),
+        ('{"consultation_id": NaN}', "application/json", 400),
+        ("consultation_id=1", "application/x-www-form-urlencoded", 415),
+        ('{"amount": 1e309}', "application/json", 422),
+    ],
+)
+def test_malformed_bodies_are_refused(app, client, patient, consultation, data, content_type, status):
+    before = counts(app)
+    response = client.post(
+        "/api/v1/payments", data=data, content_type=content_type, headers=auth(patient)
+    )
+    assert response.status_code == status
+    assert response.mimetype == "application/problem+json"
+    assert counts(app) == before
+
+
+def test_body_over_the_size_limit_is_413(app, client, patient, consultation):
+    data = '{"pad": "' + "x" * (app.config["MAX_CONTENT_LENGTH"] + 10) + '"}'
+    response = client.post(
+        "/api/v1/payments", data=data, content_type="application/json", headers=auth(patient)
+    )
+    assert response.status_code == 413
+    assert response.mimetype == "application/problem+json"
+
+
+def test_missing_or_wrong_token_is_401(client, consultation):
+    payload = {"consultation_id": consultation.id, "payment_method": "stripe"}
+    assert client.post("/api/v1/payments", json=payload).status_code == 401
+    wrong = {"Authorization": "Bearer nope"}
+    response = client.post("/api/v1/payments", json=payload, headers=wrong)
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_another_patients_consultation_is_404_and_staff_get_403(
+    app, client, factory, consultation
+):
+    stranger, staff = factory.patient(), factory.staff()
+    assert pay(client, stranger, consultation.id).status_code == 404
+    response = pay(client, staff, consultation.id)
+    assert response.status_code == 403
+    assert counts(app)["payments"] == 0
+
+
+def test_get_payment_shows_invoice_tax_and_events_to_owner_and_staff_only(
+    app, client, factory, patient, consultation
+):
+    created = pay(client, patient, consultation.id, key="g1").json["data"]["payment"]
+    pay(client, patient, consultation.id, key="g1")
+    url = f"/api/v1/payments/{created['id']}"
+    mine = client.get(url, headers=auth(patient))
+    assert mine.status_code == 200
+    data = mine.json["data"]
+    assert data["tax_record"]["amount"] == "600.00"
+    assert [e["type"] for e in data["events"]] == ["created", "replayed"]
+    assert client.get(url, headers=auth(factory.staff())).status_code == 200
+    assert client.get(url, headers=auth(factory.patient())).status_code == 404
+    assert client.get(url).status_code == 401
+
+
+def test_refused_attempts_are_recorded_as_events(app, client, patient, consultation):
+    first = pay(client, patient, consultation.id, key="a")
+    pay(client, patient, consultation.id, key="b")
+    with app.app_context():
+        types = db.session.scalars(
+            select(PaymentEvent.event_type).where(
+                PaymentEvent.payment_id == first.json["data"]["payment"]["id"]
+            ).order_by(PaymentEvent.id)
+        ).all()
+    assert types == ["created", "refused"]

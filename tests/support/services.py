@@ -1,0 +1,146 @@
+"""Throwaway PostgreSQL and Redis servers on free loopback ports (tests and benchmarks).
+
+When running as root, PostgreSQL is started as the unprivileged ``postgres``
+user, since it refuses to run as root. Nothing here skips: a missing server
+binary raises, so CI fails loudly.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+PG_BIN_CANDIDATES = ["/usr/lib/postgresql/15/bin", "/usr/lib/postgresql/16/bin", "/usr/local/bin"]
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _pg_bin(name: str) -> str:
+    for folder in PG_BIN_CANDIDATES:
+        path = Path(folder) / name
+        if path.exists():
+            return str(path)
+    found = shutil.which(name)
+    if found:
+        return found
+    raise RuntimeError(
+        f"PostgreSQL's {name} was not found. Install it: apt-get install -y postgresql"
+    )
+
+
+def _wait_port(port: int, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise RuntimeError(f"nothing listened on port {port} within {timeout}s")
+
+
+class PostgresServer:
+    """initdb + pg_ctl in a temporary directory."""
+
+    def __init__(self, *, max_connections: int = 300) -> None:
+        self.port = free_port()
+        self.max_connections = max_connections
+        self.dir = Path(tempfile.mkdtemp(prefix="checkout-pg-"))
+        self.data = self.dir / "data"
+        self.user = "postgres"
+        self._as_user: list[str] = []
+        if os.geteuid() == 0:
+            pw = pwd.getpwnam("postgres")
+            os.chown(self.dir, pw.pw_uid, pw.pw_gid)
+            self._as_user = ["runuser", "-u", "postgres", "--"]
+
+    @property
+    def url(self) -> str:
+        return f"postgresql+psycopg://{self.user}@127.0.0.1:{self.port}/postgres"
+
+    def url_for(self, database: str) -> str:
+        return f"postgresql+psycopg://{self.user}@127.0.0.1:{self.port}/{database}"
+
+    def _run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [*self._as_user, *args], check=check, capture_output=True, text=True
+        )
+
+    def start(self) -> PostgresServer:
+        if not self.data.exists():
+            self._run(
+                _pg_bin("initdb"), "-D", str(self.data), "-U", self.user,
+                "--auth=trust", "--encoding=UTF8", "--locale=C.UTF-8", "--no-sync",
+            )
+        options = (
+            f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.dir} "
+            f"-c max_connections={self.max_connections} -c fsync=off "
+            "-c synchronous_commit=off -c full_page_writes=off -c shared_buffers=256MB"
+        )
+        self._run(
+            _pg_bin("pg_ctl"), "-D", str(self.data), "-o", options,
+            "-l", str(self.dir / "server.log"), "-w", "-t", "60", "start",
+        )
+        _wait_port(self.port)
+        return self
+
+    def stop(self, mode: str = "fast") -> None:
+        self._run(_pg_bin("pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "stop", check=False)
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def destroy(self) -> None:
+        self.stop("immediate")
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class RedisServer:
+    """A redis-server subprocess with no persistence, which tests may stop, pause or flush."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> RedisServer:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise RuntimeError("redis-server was not found. Install it: apt-get install -y redis-server")
+        self.proc = subprocess.Popen(
+            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--protected-mode", "no", "--maxclients", "2000"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        _wait_port(self.port)
+        return self
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.resume()
+            self.proc.terminate()
+            self.proc.wait(10)
+        self.proc = None
+
+    def pause(self) -> None:
+        """SIGSTOP: the server accepts connections but answers nothing (a 'slow' Redis)."""
+        if self.proc:
+            self.proc.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        if self.proc:
+            self.proc.send_signal(signal.SIGCONT)
