@@ -1,0 +1,34 @@
+"""What must hold after any storm or fault, checked straight in the database."""
+
+from __future__ import annotations
+
+from sqlalchemy import text
+
+from app.extensions import db
+
+
+def check_invariants(app) -> dict[str, int]:
+    """Raise AssertionError on any broken invariant; return row counts."""
+    with app.app_context():
+        q = lambda sql: db.session.execute(text(sql)).all()  # noqa: E731
+        doubled = q(
+            "SELECT consultation_id, count(*) FROM payments "
+            "WHERE status IN ('pending','processing','completed') AND deleted_at IS NULL "
+            "GROUP BY consultation_id HAVING count(*) > 1"
+        )
+        assert not doubled, f"consultations with more than one active payment: {doubled}"
+        orphans = q(
+            "SELECT p.id FROM payments p LEFT JOIN invoices i ON i.payment_id = p.id "
+            "LEFT JOIN tax_records t ON t.payment_id = p.id "
+            "WHERE i.id IS NULL OR t.id IS NULL"
+        )
+        assert not orphans, f"payments without invoice or tax record: {orphans}"
+        stuck = q("SELECT id FROM idempotency_keys WHERE state <> 'completed'")
+        assert not stuck, f"idempotency keys left unfinished: {stuck}"
+        counts = {
+            table: db.session.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()
+            for table in ("payments", "invoices", "tax_records", "idempotency_keys")
+        }
+        db.session.rollback()
+    assert counts["payments"] == counts["invoices"] == counts["tax_records"], counts
+    return counts

@@ -1,0 +1,48 @@
+"""Fire N calls at once: threads released together by a barrier (no sleeps)."""
+
+from __future__ import annotations
+
+import json
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+
+def storm(n: int, call: Callable[[int], Any]) -> list[Any]:
+    """Run ``call(i)`` for i in range(n), all released at the same instant."""
+    barrier = threading.Barrier(n)
+
+    def run(i: int):
+        barrier.wait()
+        return call(i)
+
+    with ThreadPoolExecutor(max_workers=n) as pool:
+        return list(pool.map(run, range(n)))
+
+
+@dataclass
+class HttpResult:
+    status: int
+    headers: dict[str, str]
+    body: dict
+
+
+def post_json(url: str, body: dict, headers: dict[str, str], timeout: float = 30) -> HttpResult:
+    data = json.dumps(body).encode()
+    request = urllib.request.Request(
+        url, data=data, method="POST", headers={"Content-Type": "application/json", **headers}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as r:
+            return HttpResult(r.status, dict(r.headers), json.loads(r.read() or b"{}"))
+    except urllib.error.HTTPError as e:
+        raw = e.read()
+        try:
+            parsed = json.loads(raw or b"{}")
+        except ValueError:
+            parsed = {"raw": raw.decode("utf-8", "replace")}
+        return HttpResult(e.code, dict(e.headers), parsed)
