@@ -23,7 +23,10 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.config["APP_ENV"] = config.ENV_NAME
     if test_config:
         app.config.update(test_config)
-        if "SQLALCHEMY_DATABASE_URI" in test_config and "SQLALCHEMY_ENGINE_OPTIONS" not in test_config:
+        if (
+            "SQLALCHEMY_DATABASE_URI" in test_config
+            and "SQLALCHEMY_ENGINE_OPTIONS" not in test_config
+        ):
             from app.config import engine_options, normalize_database_url
 
             uri = normalize_database_url(test_config["SQLALCHEMY_DATABASE_URI"])
@@ -54,7 +57,9 @@ def create_app(test_config: dict | None = None) -> Flask:
 
 def _configure_logging(app: Flask) -> None:
     if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+        logging.basicConfig(
+            level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s"
+        )
 
 
 def _init_extensions(app: Flask) -> None:

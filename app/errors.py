@@ -62,8 +62,12 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(OperationalError)
     def database_unavailable(error: OperationalError):
-        log.warning("database unavailable on %s %s: %s", request.method, request.path,
-                    type(getattr(error, "orig", error)).__name__)
+        log.warning(
+            "database unavailable on %s %s: %s",
+            request.method,
+            request.path,
+            type(getattr(error, "orig", error)).__name__,
+        )
         return _render(503, "Service Unavailable", MESSAGES[503], "2")
 
     @app.errorhandler(Exception)

@@ -94,9 +94,7 @@ class PaymentStatus(enum.StrEnum):
 
 ACTIVE_STATUSES = (PaymentStatus.PENDING, PaymentStatus.PROCESSING, PaymentStatus.COMPLETED)
 # The partial unique index's predicate, the same text on PostgreSQL and SQLite.
-ACTIVE_PAYMENT_PREDICATE = (
-    "status IN ('pending', 'processing', 'completed') AND deleted_at IS NULL"
-)
+ACTIVE_PAYMENT_PREDICATE = "status IN ('pending', 'processing', 'completed') AND deleted_at IS NULL"
 
 
 class InvoiceStatus(enum.StrEnum):

@@ -17,11 +17,15 @@ def index():
     """My consultations, with each one's payment state."""
     consultations = []
     if not current_user.is_staff:
-        consultations = db.session.execute(
-            select(Consultation)
-            .where(Consultation.patient_id == current_user.id)
-            .order_by(Consultation.scheduled_at)
-        ).scalars().all()
+        consultations = (
+            db.session.execute(
+                select(Consultation)
+                .where(Consultation.patient_id == current_user.id)
+                .order_by(Consultation.scheduled_at)
+            )
+            .scalars()
+            .all()
+        )
     return render_template("checkout/index.html", consultations=consultations)
 
 

@@ -97,9 +97,7 @@ def _parse_key(value: Any, errors: dict[str, str]) -> str | None:
         errors["idempotency_key"] = "Must be a string."
         return None
     if not 1 <= len(value) <= MAX_KEY_LENGTH or not _PRINTABLE_ASCII.match(value):
-        errors["idempotency_key"] = (
-            f"Must be 1 to {MAX_KEY_LENGTH} printable ASCII characters."
-        )
+        errors["idempotency_key"] = f"Must be 1 to {MAX_KEY_LENGTH} printable ASCII characters."
         return None
     return value
 

@@ -232,7 +232,8 @@ def _lock_consultation(session: Session, consultation_id: int) -> None:
         raise
 
 
-def _active_payment(session: Session, consultation_id: int) -> Payment | None:
+def active_payment_for(session: Session, consultation_id: int) -> Payment | None:
+    """The consultation's one active payment, if any (pending, processing or completed)."""
     return session.execute(
         select(Payment)
         .where(
@@ -242,6 +243,10 @@ def _active_payment(session: Session, consultation_id: int) -> Payment | None:
         )
         .execution_options(populate_existing=True)
     ).scalar_one_or_none()
+
+
+# The guard's re-check after the lock; a separate name so a test can blind it.
+_active_payment = active_payment_for
 
 
 def _refuse_for_existing(
@@ -369,7 +374,7 @@ def _with_retries(attempt: Callable[[], Outcome], req: PaymentRequest) -> Outcom
 
 
 def _conflict_after_race(req: PaymentRequest) -> Outcome:
-    existing = _active_payment(db.session, req.consultation_id)
+    existing = active_payment_for(db.session, req.consultation_id)
     db.session.rollback()
     if existing is None:
         raise _busy()
@@ -450,4 +455,3 @@ class _Trace:
         }
         name = next((n for cls, n in names.items() if isinstance(exc, cls)), "refused")
         self._emit(logging.WARNING, name, error=type(exc).__name__)
-

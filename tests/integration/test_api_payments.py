@@ -120,8 +120,6 @@ def test_same_key_for_another_consultation_is_422(app, client, factory, patient,
     assert counts(app) == before
 
 
-
-
 def test_key_of_another_user_does_not_replay_their_response(app, client, factory):
     a, b = factory.patient(), factory.patient()
     ca, cb = factory.consultation(a), factory.consultation(b)
@@ -179,7 +177,9 @@ def test_bad_input_gets_a_clear_4xx_and_changes_nothing(
         ('{"amount": 1e309}', "application/json", 422),
     ],
 )
-def test_malformed_bodies_are_refused(app, client, patient, consultation, data, content_type, status):
+def test_malformed_bodies_are_refused(
+    app, client, patient, consultation, data, content_type, status
+):
     before = counts(app)
     response = client.post(
         "/api/v1/payments", data=data, content_type=content_type, headers=auth(patient)
@@ -207,9 +207,7 @@ def test_missing_or_wrong_token_is_401(client, consultation):
     assert response.headers["WWW-Authenticate"].startswith("Bearer")
 
 
-def test_another_patients_consultation_is_404_and_staff_get_403(
-    app, client, factory, consultation
-):
+def test_another_patients_consultation_is_404_and_staff_get_403(app, client, factory, consultation):
     stranger, staff = factory.patient(), factory.staff()
     assert pay(client, stranger, consultation.id).status_code == 404
     response = pay(client, staff, consultation.id)
@@ -238,8 +236,8 @@ def test_refused_attempts_are_recorded_as_events(app, client, patient, consultat
     pay(client, patient, consultation.id, key="b")
     with app.app_context():
         types = db.session.scalars(
-            select(PaymentEvent.event_type).where(
-                PaymentEvent.payment_id == first.json["data"]["payment"]["id"]
-            ).order_by(PaymentEvent.id)
+            select(PaymentEvent.event_type)
+            .where(PaymentEvent.payment_id == first.json["data"]["payment"]["id"])
+            .order_by(PaymentEvent.id)
         ).all()
     assert types == ["created", "refused"]

@@ -72,15 +72,20 @@ class PostgresServer:
         return f"postgresql+psycopg://{self.user}@127.0.0.1:{self.port}/{database}"
 
     def _run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [*self._as_user, *args], check=check, capture_output=True, text=True
-        )
+        return subprocess.run([*self._as_user, *args], check=check, capture_output=True, text=True)
 
     def start(self) -> PostgresServer:
         if not self.data.exists():
             self._run(
-                _pg_bin("initdb"), "-D", str(self.data), "-U", self.user,
-                "--auth=trust", "--encoding=UTF8", "--locale=C.UTF-8", "--no-sync",
+                _pg_bin("initdb"),
+                "-D",
+                str(self.data),
+                "-U",
+                self.user,
+                "--auth=trust",
+                "--encoding=UTF8",
+                "--locale=C.UTF-8",
+                "--no-sync",
             )
         options = (
             f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.dir} "
@@ -88,8 +93,17 @@ class PostgresServer:
             "-c synchronous_commit=off -c full_page_writes=off -c shared_buffers=256MB"
         )
         self._run(
-            _pg_bin("pg_ctl"), "-D", str(self.data), "-o", options,
-            "-l", str(self.dir / "server.log"), "-w", "-t", "60", "start",
+            _pg_bin("pg_ctl"),
+            "-D",
+            str(self.data),
+            "-o",
+            options,
+            "-l",
+            str(self.dir / "server.log"),
+            "-w",
+            "-t",
+            "60",
+            "start",
         )
         _wait_port(self.port)
         return self
@@ -120,11 +134,27 @@ class RedisServer:
     def start(self) -> RedisServer:
         binary = shutil.which("redis-server")
         if binary is None:
-            raise RuntimeError("redis-server was not found. Install it: apt-get install -y redis-server")
+            raise RuntimeError(
+                "redis-server was not found. Install it: apt-get install -y redis-server"
+            )
         self.proc = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--protected-mode", "no", "--maxclients", "2000"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--protected-mode",
+                "no",
+                "--maxclients",
+                "2000",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         _wait_port(self.port)
         return self

@@ -1,0 +1,66 @@
+"""Login and logout for the HTML pages."""
+
+from __future__ import annotations
+
+from tests.support.factory import PASSWORD
+
+
+def login(client, email, password=PASSWORD):
+    return client.post("/login", data={"email": email, "password": password})
+
+
+def test_the_demo_patient_logs_in_and_sees_their_consultations(app, client, factory):
+    patient = factory.patient(email="maria@example.test")
+    factory.consultation(patient, fee="5000", doctor="Dr. Ana Cruz")
+    response = login(client, "MARIA@example.test")
+    assert response.status_code == 302
+    page = client.get("/").get_data(as_text=True)
+    assert "Dr. Ana Cruz" in page and "₱5,000.00" in page
+
+
+def test_a_wrong_password_is_refused_with_a_clear_message(client, factory):
+    patient = factory.patient()
+    response = login(client, patient.email, "wrong-password")
+    assert response.status_code == 200
+    assert "Wrong email or password." in response.get_data(as_text=True)
+    assert client.get("/").status_code == 302
+
+
+def test_login_starts_a_new_session_and_sets_safe_cookie_flags(client, factory):
+    patient = factory.patient()
+    client.get("/login")
+    client.set_cookie("session", "attacker-fixed-value")
+    response = login(client, patient.email)
+    cookie = response.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+    assert "attacker-fixed-value" not in cookie
+
+
+def test_login_ignores_an_offsite_next_parameter(client, factory):
+    patient = factory.patient()
+    response = client.post(
+        "/login?next=https://evil.example/x", data={"email": patient.email, "password": PASSWORD}
+    )
+    assert response.headers["Location"] == "/"
+
+
+def test_logout_is_a_post_and_ends_the_session(client, factory):
+    patient = factory.patient()
+    login(client, patient.email)
+    assert client.get("/logout").status_code == 405
+    assert client.post("/logout").status_code == 302
+    assert client.get("/").status_code == 302
+
+
+def test_anonymous_users_are_sent_to_login(client):
+    response = client.get("/")
+    assert response.status_code == 302
+    assert "/login" in response.headers["Location"]
+
+
+def test_pages_carry_the_security_headers(client):
+    response = client.get("/login")
+    csp = response.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Referrer-Policy"] == "strict-origin-when-cross-origin"

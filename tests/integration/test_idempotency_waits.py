@@ -1,0 +1,195 @@
+"""Bounded waiting, in-flight repeats, failures mid-transaction and expired keys (PostgreSQL)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from datetime import timedelta
+
+import psycopg
+import pytest
+import redis as redis_lib
+from sqlalchemy import text
+
+from app.extensions import db
+from app.models import IdempotencyKey, utcnow
+from app.payments import idempotency, service
+from tests.support.factory import Factory, auth
+from tests.support.invariants import check_invariants
+
+
+def pay(app, patient, consultation_id, key, method="gcash"):
+    client = app.test_client()
+    headers = {**auth(patient), "Idempotency-Key": key}
+    body = {"consultation_id": consultation_id, "payment_method": method}
+    return client.post("/api/v1/payments", json=body, headers=headers)
+
+
+def raw_connection(database_url: str) -> psycopg.Connection:
+    return psycopg.connect(database_url.replace("postgresql+psycopg://", "postgresql://"))
+
+
+def wait_until_blocked_on_a_lock(database_url: str, timeout: float = 10) -> None:
+    """Poll pg_stat_activity until some backend waits on a lock (no fixed sleeps)."""
+    deadline = time.monotonic() + timeout
+    with raw_connection(database_url) as conn:
+        conn.autocommit = True
+        while time.monotonic() < deadline:
+            row = conn.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+            ).fetchone()
+            if row[0] > 0:
+                return
+            time.sleep(0.01)
+    raise AssertionError("no request ever waited on a lock")
+
+
+@pytest.fixture
+def setup(app):
+    factory = Factory(app)
+    patient = factory.patient()
+    return factory, patient, factory.consultation(patient)
+
+
+def test_a_repeat_arriving_while_the_first_runs_waits_and_gets_its_response(
+    app, setup, database_url, monkeypatch
+):
+    # given the first request is held inside its transaction, after claiming the key
+    _, patient, consultation = setup
+    release, reached = threading.Event(), threading.Event()
+    original = service._lock_consultation
+    first_thread = {}
+
+    def held(session, consultation_id):
+        if threading.current_thread() is first_thread.get("t"):
+            reached.set()
+            release.wait(10)
+        return original(session, consultation_id)
+
+    monkeypatch.setattr(service, "_lock_consultation", held)
+    results = {}
+    t1 = threading.Thread(
+        target=lambda: results.update(first=pay(app, patient, consultation.id, "k"))
+    )
+    first_thread["t"] = t1
+    t1.start()
+    assert reached.wait(10)
+    # when a repeat arrives and blocks on the first one's uncommitted claim
+    t2 = threading.Thread(
+        target=lambda: results.update(second=pay(app, patient, consultation.id, "k"))
+    )
+    t2.start()
+    wait_until_blocked_on_a_lock(database_url)
+    release.set()
+    t1.join(10)
+    t2.join(10)
+    # then the repeat received the first request's response
+    first, second = results["first"], results["second"]
+    assert first.status_code == second.status_code == 201
+    assert second.headers["Idempotent-Replayed"] == "true"
+    assert second.json == first.json
+    check_invariants(app)
+
+
+def test_a_repeat_waiting_past_the_bound_gets_409_with_retry_after(make_app, database_url):
+    app = make_app(PAYMENT_LOCK_TIMEOUT_MS=300)
+    factory = Factory(app)
+    patient = factory.patient()
+    consultation = factory.consultation(patient)
+    # given another transaction holds an uncommitted claim on the same key
+    with raw_connection(database_url) as conn:
+        now = utcnow()
+        conn.execute(
+            "INSERT INTO idempotency_keys (user_id, key_hash, fingerprint, state, created_at,"
+            " expires_at) VALUES (%s, %s, 'x', 'processing', %s, %s)",
+            (patient.id, idempotency.hash_key("busy-key"), now, now + timedelta(hours=1)),
+        )
+        # when the same key arrives
+        response = pay(app, patient, consultation.id, "busy-key")
+        conn.rollback()
+    # then it is told to retry, and nothing was written
+    assert response.status_code == 409
+    assert response.json["type"] == "/problems/payment-in-progress"
+    assert int(response.headers["Retry-After"]) >= 1
+    assert check_invariants(app)["payments"] == 0
+    # and once the other claimer gave up, the key works
+    assert pay(app, patient, consultation.id, "busy-key").status_code == 201
+
+
+def test_a_locked_consultation_past_the_lock_timeout_gives_503_and_writes_nothing(
+    make_app, database_url
+):
+    app = make_app(PAYMENT_LOCK_TIMEOUT_MS=300)
+    factory = Factory(app)
+    patient = factory.patient()
+    consultation = factory.consultation(patient)
+    with raw_connection(database_url) as conn:
+        conn.execute("SELECT id FROM consultations WHERE id = %s FOR UPDATE", (consultation.id,))
+        response = pay(app, patient, consultation.id, "locked")
+        conn.rollback()
+    assert response.status_code == 503
+    assert response.mimetype == "application/problem+json"
+    assert response.headers["Retry-After"]
+    assert "try again" in response.json["detail"]
+    assert check_invariants(app) == {
+        "payments": 0,
+        "invoices": 0,
+        "tax_records": 0,
+        "idempotency_keys": 0,
+    }
+    # the same key is free to succeed afterwards: nothing was left stuck
+    assert pay(app, patient, consultation.id, "locked").status_code == 201
+
+
+def test_a_crash_after_the_claim_leaves_nothing_half_written_and_the_key_free(
+    app, setup, monkeypatch
+):
+    _, patient, consultation = setup
+    from app.payments import records
+
+    def boom(session, payment):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(service, "add_invoice", boom)
+    response = pay(app, patient, consultation.id, "crash")
+    assert response.status_code == 500
+    assert response.mimetype == "application/problem+json"
+    assert "disk on fire" not in response.get_data(as_text=True)
+    assert check_invariants(app)["idempotency_keys"] == 0
+    monkeypatch.setattr(service, "add_invoice", records.add_invoice)
+    assert pay(app, patient, consultation.id, "crash").status_code == 201
+    assert check_invariants(app)["payments"] == 1
+
+
+def test_an_expired_key_is_forgotten_and_may_be_used_for_a_new_request(app, setup, redis_url):
+    factory, patient, consultation = setup
+    assert pay(app, patient, consultation.id, "old").status_code == 201
+    # both copies of the key expire: Redis by its TTL, the row by expires_at
+    redis_lib.Redis.from_url(redis_url).flushall()
+    with app.app_context():
+        db.session.execute(
+            text("UPDATE idempotency_keys SET expires_at = :t"), {"t": utcnow() - timedelta(1)}
+        )
+        db.session.commit()
+    other = factory.consultation(patient, fee="1500")
+    response = pay(app, patient, other.id, "old", method="stripe")
+    assert response.status_code == 201
+    with app.app_context():
+        assert db.session.query(IdempotencyKey).count() == 1
+
+
+def test_each_outcome_logs_one_line_with_a_key_hash_and_never_the_key(app, setup, caplog):
+    _, patient, consultation = setup
+    caplog.set_level(logging.INFO, logger="app.payments")
+    secret_key = "very-secret-idempotency-key"
+    pay(app, patient, consultation.id, secret_key)
+    pay(app, patient, consultation.id, secret_key)
+    pay(app, patient, consultation.id, "another")
+    lines = [r.getMessage() for r in caplog.records if r.name == "app.payments"]
+    outcomes = [line.split("outcome=")[1].split()[0] for line in lines]
+    assert outcomes == ["created", "replayed", "conflict"]
+    assert all(secret_key not in line for line in lines)
+    assert idempotency.hash_key(secret_key)[:16] in lines[0]
+    assert all("duration_ms=" in line and f"user_id={patient.id}" in line for line in lines)
+    assert patient.email not in caplog.text

@@ -1,0 +1,76 @@
+"""Configuration fails fast and closed."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.config import ConfigError, load_config, normalize_database_url
+
+
+@pytest.fixture
+def env(monkeypatch):
+    for name in (
+        "SECRET_KEY",
+        "APP_ENV",
+        "PAYMENT_GUARD",
+        "ALLOW_UNGUARDED_BENCHMARK",
+        "GATEWAY_WEBHOOK_SECRET",
+        "TAX_RATE",
+        "DATABASE_URL",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
+
+
+def test_production_refuses_to_start_without_a_secret_key(env):
+    with pytest.raises(ConfigError, match="SECRET_KEY is required"):
+        load_config()
+
+
+def test_production_needs_the_webhook_secret_too(env):
+    env.setenv("SECRET_KEY", "s" * 32)
+    with pytest.raises(ConfigError, match="GATEWAY_WEBHOOK_SECRET"):
+        load_config()
+
+
+def test_production_starts_with_its_secrets(env):
+    env.setenv("SECRET_KEY", "s" * 32)
+    env.setenv("GATEWAY_WEBHOOK_SECRET", "w" * 32)
+    config = load_config()
+    assert config.PAYMENT_GUARD == "hybrid"
+    assert config.IDEMPOTENCY_TTL == 86400
+    assert str(config.TAX_RATE) == "0.12"
+
+
+def test_testing_needs_no_secret(env):
+    assert load_config({"APP_ENV": "testing"}).SECRET_KEY
+
+
+def test_an_unknown_guard_is_refused(env):
+    env.setenv("APP_ENV", "testing")
+    env.setenv("PAYMENT_GUARD", "yolo")
+    with pytest.raises(ConfigError, match="PAYMENT_GUARD"):
+        load_config()
+
+
+def test_the_unguarded_benchmark_path_needs_its_explicit_flag(env):
+    env.setenv("APP_ENV", "testing")
+    env.setenv("PAYMENT_GUARD", "unguarded")
+    with pytest.raises(ConfigError):
+        load_config()
+    env.setenv("ALLOW_UNGUARDED_BENCHMARK", "1")
+    assert load_config().PAYMENT_GUARD == "unguarded"
+
+
+@pytest.mark.parametrize("rate", ["abc", "1.5", "-0.1"])
+def test_a_bad_tax_rate_is_refused(env, rate):
+    env.setenv("APP_ENV", "testing")
+    env.setenv("TAX_RATE", rate)
+    with pytest.raises(ConfigError, match="TAX_RATE"):
+        load_config()
+
+
+def test_postgres_urls_use_psycopg_3():
+    assert normalize_database_url("postgres://u@h/d") == "postgresql+psycopg://u@h/d"
+    assert normalize_database_url("postgresql://u@h/d") == "postgresql+psycopg://u@h/d"
+    assert normalize_database_url("sqlite:///x.db") == "sqlite:///x.db"
