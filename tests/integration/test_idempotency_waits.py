@@ -193,3 +193,26 @@ def test_each_outcome_logs_one_line_with_a_key_hash_and_never_the_key(app, setup
     assert idempotency.hash_key(secret_key)[:16] in lines[0]
     assert all("duration_ms=" in line and f"user_id={patient.id}" in line for line in lines)
     assert patient.email not in caplog.text
+
+
+def test_a_deadlock_is_retried_and_the_retry_creates_the_payment(app, setup, monkeypatch, caplog):
+    import psycopg.errors
+    from sqlalchemy.exc import OperationalError
+
+    _, patient, consultation = setup
+    original = service._insert_payment
+    calls = {"n": 0}
+
+    def deadlock_once(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise OperationalError("INSERT", {}, psycopg.errors.DeadlockDetected("deadlock"))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(service, "_insert_payment", deadlock_once)
+    caplog.set_level(logging.WARNING, logger="app.payments")
+    response = pay(app, patient, consultation.id, "dl")
+    assert response.status_code == 201
+    assert calls["n"] == 2
+    assert "payment.retry sqlstate=40P01 attempt=1" in caplog.text
+    assert check_invariants(app)["payments"] == 1
