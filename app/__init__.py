@@ -7,7 +7,7 @@ import warnings
 
 from flask import Flask
 
-from app.config import ROOT, load_config
+from app.config import ROOT, engine_options, load_config, normalize_database_url
 
 
 def create_app(test_config: dict | None = None) -> Flask:
@@ -21,21 +21,19 @@ def create_app(test_config: dict | None = None) -> Flask:
     config = load_config(test_config)
     app.config.from_object(config)
     app.config["APP_ENV"] = config.ENV_NAME
-    if test_config:
-        app.config.update(test_config)
-        if (
-            "SQLALCHEMY_DATABASE_URI" in test_config
-            and "SQLALCHEMY_ENGINE_OPTIONS" not in test_config
-        ):
-            from app.config import engine_options, normalize_database_url
-
-            uri = normalize_database_url(test_config["SQLALCHEMY_DATABASE_URI"])
-            app.config["SQLALCHEMY_DATABASE_URI"] = uri
-            app.config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(
-                uri,
-                lock_timeout_ms=app.config["PAYMENT_LOCK_TIMEOUT_MS"],
-                pool_size=app.config.get("DB_POOL_SIZE", 10),
-            )
+    app.config.update(test_config or {})
+    # Derived last, so a test's URL or lock timeout shapes the engine too.
+    app.config["SQLALCHEMY_DATABASE_URI"] = normalize_database_url(
+        app.config["SQLALCHEMY_DATABASE_URI"]
+    )
+    app.config.setdefault(
+        "SQLALCHEMY_ENGINE_OPTIONS",
+        engine_options(
+            app.config["SQLALCHEMY_DATABASE_URI"],
+            lock_timeout_ms=app.config["PAYMENT_LOCK_TIMEOUT_MS"],
+            pool_size=app.config["DB_POOL_SIZE"],
+        ),
+    )
     _configure_logging(app)
     _init_extensions(app)
     _register_blueprints(app)
@@ -74,7 +72,7 @@ def _init_extensions(app: Flask) -> None:
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
             install_sqlite_write_serialization(db.engine)
-    migrate.init_app(app, db, directory=str(app.config.get("MIGRATIONS_DIR", _migrations_dir())))
+    migrate.init_app(app, db, directory=str(ROOT / "migrations"))
     csrf.init_app(app)
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
@@ -84,12 +82,6 @@ def _init_extensions(app: Flask) -> None:
     app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
     app.config.setdefault("RATELIMIT_SWALLOW_ERRORS", True)
     limiter.init_app(app)
-
-
-def _migrations_dir():
-    from app.config import ROOT
-
-    return ROOT / "migrations"
 
 
 def _register_blueprints(app: Flask) -> None:

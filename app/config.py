@@ -65,11 +65,7 @@ class Config:
             os.environ.get("DATABASE_URL") or f"sqlite:///{INSTANCE / 'checkout.db'}"
         )
         self.REDIS_URL = os.environ.get("REDIS_URL") or None
-        self.SQLALCHEMY_ENGINE_OPTIONS = engine_options(
-            self.SQLALCHEMY_DATABASE_URI,
-            lock_timeout_ms=_int("PAYMENT_LOCK_TIMEOUT_MS", 5000),
-            pool_size=_int("DB_POOL_SIZE", 10),
-        )
+        self.DB_POOL_SIZE = _int("DB_POOL_SIZE", 10)
         self.PAYMENT_GUARD = os.environ.get("PAYMENT_GUARD", "hybrid")
         allowed = GUARDS + (
             BENCHMARK_ONLY_GUARDS if os.environ.get("ALLOW_UNGUARDED_BENCHMARK") == "1" else ()
