@@ -42,7 +42,8 @@ def json_body() -> dict:
             parse_float=Decimal,
             parse_constant=_reject_constant,
         )
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):
+        # RecursionError: nesting deeper than the decoder's stack, still within the size limit.
         raise BadBody(400, "The body is not valid JSON.") from None
     if not isinstance(body, dict):
         raise BadBody(400, "The body must be a JSON object.")

@@ -213,6 +213,7 @@ def test_bad_confirm_bodies_are_422_and_change_nothing(app, client, staff, payme
     [
         ("{not json", "application/json", 400),
         ("[1]", "application/json", 400),
+        ("[" * 30000 + "]" * 30000, "application/json", 400),
         ("transaction_id=txn_1", "application/x-www-form-urlencoded", 415),
     ],
 )
