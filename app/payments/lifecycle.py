@@ -258,7 +258,7 @@ def confirm_locked(
             )
     elif payment.status not in CONFIRMABLE:
         return _refused(session, payment, _cannot(payment, "confirmed"))
-    owner = _transaction_owner(session, req.transaction_id)
+    owner = _transaction_owner(session, payment, req.transaction_id)
     if owner is not None:
         return _refused(
             session,
@@ -447,8 +447,13 @@ def _other_active_payment(session: Session, payment: Payment) -> int | None:
     )
 
 
-def _transaction_owner(session: Session, transaction_id: str) -> int | None:
-    return session.scalar(select(Payment.id).where(Payment.transaction_id == transaction_id))
+def _transaction_owner(session: Session, payment: Payment, transaction_id: str) -> int | None:
+    """Another payment already confirmed by ``transaction_id``, if any."""
+    return session.scalar(
+        select(Payment.id).where(
+            Payment.transaction_id == transaction_id, Payment.id != payment.id
+        )
+    )
 
 
 def _duplicate_recorded(session: Session, payment_id: int, transaction_id: str) -> bool:
