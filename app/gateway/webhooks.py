@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from sqlalchemy import update
@@ -21,7 +22,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from app.gateway.base import HANDLED_KINDS, PAYMENT_SUCCEEDED, ProviderEvent, current_gateway
-from app.models import GatewayEvent, utcnow
+from app.models import GatewayEvent, Payment, utcnow
 from app.payments import lifecycle
 from app.payments.errors import InvalidPaymentRequest, MalformedWebhook
 from app.payments.requests import ConfirmRequest, parse_confirm_request
@@ -62,8 +63,8 @@ def receive(raw_body: bytes, headers: Mapping[str, str]) -> Receipt:
     if event.kind not in HANDLED_KINDS:
         return Receipt(event.event_id, "ignored", detail=f"Event type {event.kind} is not used.")
     confirmation = _confirmation(event) if event.kind == PAYMENT_SUCCEEDED else None
-    actor = f"gateway:{gateway.name}"
-    return lifecycle.run(lambda session: _apply(session, event, confirmation, actor))
+    apply = partial(_apply, event=event, confirmation=confirmation, actor=f"gateway:{gateway.name}")
+    return lifecycle.run(event.payment_id, apply)
 
 
 def _confirmation(event: ProviderEvent) -> ConfirmRequest:
@@ -76,19 +77,29 @@ def _confirmation(event: ProviderEvent) -> ConfirmRequest:
 
 
 def _apply(
-    session: Session, event: ProviderEvent, confirmation: ConfirmRequest | None, actor: str
+    session: Session,
+    payment: Payment,
+    *,
+    event: ProviderEvent,
+    confirmation: ConfirmRequest | None,
+    actor: str,
 ) -> Receipt:
-    payment = lifecycle.lock_payment(session, event.payment_id)
     if not _claim(session, event):
         return Receipt(
-            event.event_id, "already_processed", payment.id, payment.status,
+            event.event_id,
+            "already_processed",
+            payment.id,
+            payment.status,
             "This event was already processed; nothing changed.",
         )
     if confirmation is not None:
-        result = lifecycle.confirm_locked(session, payment, confirmation, actor=actor)
+        result = lifecycle.confirm_locked(session, payment, req=confirmation, actor=actor)
     else:
         result = lifecycle.fail_locked(
-            session, payment, reason=event.reason or "declined", actor=actor,
+            session,
+            payment,
+            reason=event.reason or "declined",
+            actor=actor,
             event_id=event.event_id,
         )
     detail = result.refusal.detail if result.refusal else ""
@@ -116,6 +127,4 @@ def _claim(session: Session, event: ProviderEvent) -> bool:
 
 
 def _note(session: Session, event_id: str, note: str) -> None:
-    session.execute(
-        update(GatewayEvent).where(GatewayEvent.event_id == event_id).values(note=note)
-    )
+    session.execute(update(GatewayEvent).where(GatewayEvent.event_id == event_id).values(note=note))

@@ -28,6 +28,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 from typing import Any, TypeVar
 
 from flask import current_app
@@ -125,8 +126,7 @@ def confirm(
     req = parse_confirm_request(
         transaction_id=transaction_id, receipt_url=receipt_url, expected_version=expected_version
     )
-    step = lambda s: confirm_locked(s, lock_payment(s, payment_id), req, actor=label)  # noqa: E731
-    return run(step).raise_refusal()
+    return run(payment_id, partial(confirm_locked, req=req, actor=label)).raise_refusal()
 
 
 def fail(payment_id: int, *, reason: str, actor: Actor) -> Transition:
@@ -138,8 +138,7 @@ def fail(payment_id: int, *, reason: str, actor: Actor) -> Transition:
     :raise InvalidTransition: 409, the payment was already completed or refunded.
     """
     label = actor_label(actor, "decline")
-    step = lambda s: fail_locked(s, lock_payment(s, payment_id), reason=reason, actor=label)  # noqa: E731
-    return run(step).raise_refusal()
+    return run(payment_id, partial(fail_locked, reason=reason, actor=label)).raise_refusal()
 
 
 def refund(payment_id: int, reason: Any, actor: Actor) -> Transition:
@@ -154,8 +153,7 @@ def refund(payment_id: int, reason: Any, actor: Actor) -> Transition:
     """
     label = actor_label(actor, "refund")
     text = parse_refund_reason(reason)
-    step = lambda s: refund_locked(s, lock_payment(s, payment_id), text, actor=label)  # noqa: E731
-    return run(step).raise_refusal()
+    return run(payment_id, partial(refund_locked, reason=text, actor=label)).raise_refusal()
 
 
 def is_stale(payment: Payment) -> bool:
@@ -192,7 +190,7 @@ def expire_stale(*, actor: str = "system:expire-stale") -> int:
     expired = 0
     for payment_id in candidates:
         try:
-            if run(lambda s, pid=payment_id: _expire_locked(s, lock_payment(s, pid), actor=actor)):
+            if run(payment_id, partial(_expire_locked, actor=actor)):
                 expired += 1
         except PaymentsBusy:
             log.warning("payment.expire_skipped payment_id=%s reason=busy", payment_id)
@@ -231,7 +229,7 @@ def lock_payment(session: Session, payment_id: int) -> Payment:
 
 
 def confirm_locked(
-    session: Session, payment: Payment, req: ConfirmRequest, *, actor: str
+    session: Session, payment: Payment, *, req: ConfirmRequest, actor: str
 ) -> Transition:
     """Decide and apply a confirmation on a payment locked by ``lock_payment``."""
     if payment.status == PaymentStatus.COMPLETED and payment.transaction_id == req.transaction_id:
@@ -253,8 +251,12 @@ def confirm_locked(
         other = _other_active_payment(session, payment)
         if other is not None:
             return _duplicate_charge(
-                session, payment, req, actor,
-                reason="late_success_after_expiry", other_payment_id=other,
+                session,
+                payment,
+                req,
+                actor,
+                reason="late_success_after_expiry",
+                other_payment_id=other,
             )
     elif payment.status not in CONFIRMABLE:
         return _refused(session, payment, _cannot(payment, "confirmed"))
@@ -284,7 +286,7 @@ def fail_locked(
     return _snapshot(session, payment, "failed")
 
 
-def refund_locked(session: Session, payment: Payment, reason: str, *, actor: str) -> Transition:
+def refund_locked(session: Session, payment: Payment, *, reason: str, actor: str) -> Transition:
     """Decide and apply a refund on a locked payment."""
     if payment.status == PaymentStatus.REFUNDED:
         return _snapshot(session, payment, "unchanged")
@@ -298,8 +300,10 @@ def refund_locked(session: Session, payment: Payment, reason: str, *, actor: str
     return _snapshot(session, payment, "refunded")
 
 
-def run(step: Callable[[Session], T]) -> T:
-    """Run one locked step in its own transaction, turning database refusals into domain ones.
+def run(payment_id: int, step: Callable[[Session, Payment], T]) -> T:
+    """Lock the payment (``lock_payment``) and run ``step`` on it, in one transaction.
+
+    Database refusals become domain errors.
 
     A lost race on the one-active-payment index is retried once: a checkout
     that does not lock the consultation (the ``optimistic`` and ``redis_lock``
@@ -309,7 +313,7 @@ def run(step: Callable[[Session], T]) -> T:
     for attempt in (1, 2):
         try:
             with transaction() as session:
-                return step(session)
+                return step(session, lock_payment(session, payment_id))
         except IntegrityError as exc:
             if dberrors.violates(exc, dberrors.TRANSACTION_ID_UNIQUE):
                 raise TransactionIdInUse(
@@ -356,8 +360,12 @@ def _complete(session: Session, payment: Payment, req: ConfirmRequest, actor: st
     payment.invoice.status = InvoiceStatus.PAID
     payment.invoice.paid_at = now
     _event(
-        session, payment, "confirmed", actor,
-        transaction_id=req.transaction_id, previous_status=previous,
+        session,
+        payment,
+        "confirmed",
+        actor,
+        transaction_id=req.transaction_id,
+        previous_status=previous,
     )
     return _snapshot(session, payment, "confirmed")
 
@@ -368,7 +376,10 @@ def _duplicate_charge(
     # One record per extra charge: the provider may report the same one many times.
     if not _duplicate_recorded(session, payment.id, req.transaction_id):
         _event(
-            session, payment, "duplicate_charge", actor,
+            session,
+            payment,
+            "duplicate_charge",
+            actor,
             transaction_id=req.transaction_id,
             completed_transaction_id=payment.transaction_id,
             action="refund this charge at the provider",
@@ -407,8 +418,12 @@ def _cannot(payment: Payment, verb: str) -> InvalidTransition:
 
 def _event(session: Session, payment: Payment, kind: str, actor: str, **data: Any) -> None:
     add_event(
-        session, kind, actor=actor,
-        payment_id=payment.id, consultation_id=payment.consultation_id, **data,
+        session,
+        kind,
+        actor=actor,
+        payment_id=payment.id,
+        consultation_id=payment.consultation_id,
+        **data,
     )
 
 
@@ -450,9 +465,7 @@ def _other_active_payment(session: Session, payment: Payment) -> int | None:
 def _transaction_owner(session: Session, payment: Payment, transaction_id: str) -> int | None:
     """Another payment already confirmed by ``transaction_id``, if any."""
     return session.scalar(
-        select(Payment.id).where(
-            Payment.transaction_id == transaction_id, Payment.id != payment.id
-        )
+        select(Payment.id).where(Payment.transaction_id == transaction_id, Payment.id != payment.id)
     )
 
 

@@ -46,8 +46,11 @@ def test_confirm_completes_the_payment_pays_its_invoice_bumps_the_version_and_re
 ):
     before = state(app, payment_id)
     response = confirm(
-        client, staff, payment_id,
-        transaction_id="txn_1", receipt_url="https://provider.example/r/1",
+        client,
+        staff,
+        payment_id,
+        transaction_id="txn_1",
+        receipt_url="https://provider.example/r/1",
     )
     assert response.status_code == 200
     assert response.json["changed"] is True
@@ -121,9 +124,7 @@ def test_the_current_expected_version_confirms(app, client, staff, payment_id):
 
 
 @pytest.mark.parametrize("status", ["failed", "refunded"])
-def test_failed_and_refunded_payments_cannot_be_confirmed(
-    app, client, staff, payment_id, status
-):
+def test_failed_and_refunded_payments_cannot_be_confirmed(app, client, staff, payment_id, status):
     # given
     if status == "failed":
         with app.app_context():
@@ -199,9 +200,7 @@ def test_a_transaction_id_that_confirmed_another_payment_is_409(
 )
 def test_bad_confirm_bodies_are_422_and_change_nothing(app, client, staff, payment_id, body):
     before = state(app, payment_id)
-    response = client.post(
-        f"/api/v1/payments/{payment_id}/confirm", json=body, headers=auth(staff)
-    )
+    response = client.post(f"/api/v1/payments/{payment_id}/confirm", json=body, headers=auth(staff))
     assert response.status_code == 422
     assert response.mimetype == "application/problem+json"
     assert response.json["errors"]
@@ -223,7 +222,9 @@ def test_malformed_confirm_bodies_are_refused(
     before = state(app, payment_id)
     response = client.post(
         f"/api/v1/payments/{payment_id}/confirm",
-        data=data, content_type=content_type, headers=auth(staff),
+        data=data,
+        content_type=content_type,
+        headers=auth(staff),
     )
     assert response.status_code == status
     assert state(app, payment_id) == before

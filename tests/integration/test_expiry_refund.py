@@ -227,9 +227,7 @@ def test_a_confirmation_waiting_behind_a_checkout_that_replaced_the_payment_is_a
     check_payment_states(app)
 
 
-def test_expiry_checkout_and_a_late_success_released_together_always_agree(
-    app, factory, staff
-):
+def test_expiry_checkout_and_a_late_success_released_together_always_agree(app, factory, staff):
     """Many rounds of a three-way race; whoever wins, the end state is one of two."""
     patient = factory.patient()
     for _ in range(6):
@@ -281,8 +279,11 @@ def test_a_staff_refund_refunds_the_payment_the_invoice_and_reverses_the_tax(
     assert (after["status"], after["invoice"], after["tax"]) == ("refunded", "refunded", "reversed")
     assert after["version"] == before["version"] + 1
     [event] = events(app, paid_id, "refunded")
-    assert event == {"actor": f"user:{staff.id}", "reason": "Doctor unavailable",
-                     "amount": "5000.00"}
+    assert event == {
+        "actor": f"user:{staff.id}",
+        "reason": "Doctor unavailable",
+        "amount": "5000.00",
+    }
     check_payment_states(app)
 
 
@@ -332,8 +333,17 @@ def test_only_a_completed_payment_can_be_refunded(app, client, staff, payment_id
     assert state(app, payment_id) == before
 
 
-@pytest.mark.parametrize("body", [{}, {"reason": ""}, {"reason": "   "}, {"reason": 5},
-                                  {"reason": "x" * 501}, {"reason": "bad\x00byte"}])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"reason": ""},
+        {"reason": "   "},
+        {"reason": 5},
+        {"reason": "x" * 501},
+        {"reason": "bad\x00byte"},
+    ],
+)
 def test_a_refund_needs_a_short_reason(app, client, staff, paid_id, body):
     before = state(app, paid_id)
     response = client.post(f"/api/v1/payments/{paid_id}/refund", json=body, headers=auth(staff))

@@ -60,9 +60,7 @@ def test_the_owner_sees_a_provider_page_with_the_amount_and_three_buttons(
     assert "script-src 'self'" in response.headers["Content-Security-Policy"]
 
 
-def test_staff_may_open_it_strangers_and_unknown_payments_get_404(
-    client, factory, payment_id
-):
+def test_staff_may_open_it_strangers_and_unknown_payments_get_404(client, factory, payment_id):
     assert client.get(page(payment_id)).status_code == 302  # to the login page
     login(client, factory.staff())
     assert client.get(page(payment_id)).status_code == 200
@@ -133,9 +131,7 @@ def test_the_sandbox_sends_exactly_what_a_provider_sends(
     # given a notification captured on its way from the sandbox
     captured = []
     original = webhooks.receive
-    monkeypatch.setattr(
-        webhooks, "receive", lambda b, h: captured.append((b, h)) or original(b, h)
-    )
+    monkeypatch.setattr(webhooks, "receive", lambda b, h: captured.append((b, h)) or original(b, h))
     login(client, patient)
     client.post(page(payment_id), data={"approve": "Approve"})
     [(body, headers)] = captured

@@ -51,8 +51,12 @@ def everything(app, payment_id):
 
 def test_a_signed_success_confirms_the_payment_and_records_the_event(app, client, payment_id):
     body = provider_event(
-        payment_id, event_id="evt_1", transaction_id="txn_1",
-        receipt_url="https://provider.example/r/1", amount="5000.00", currency="PHP",
+        payment_id,
+        event_id="evt_1",
+        transaction_id="txn_1",
+        receipt_url="https://provider.example/r/1",
+        amount="5000.00",
+        currency="PHP",
     )
     response = deliver(client, app, body)
     assert response.status_code == 200
@@ -60,14 +64,18 @@ def test_a_signed_success_confirms_the_payment_and_records_the_event(app, client
     assert response.json["payment_status"] == "completed"
     after = state(app, payment_id)
     assert (after["status"], after["invoice"], after["transaction_id"]) == (
-        "completed", "paid", "txn_1",
+        "completed",
+        "paid",
+        "txn_1",
     )
     assert after["receipt_url"] == "https://provider.example/r/1"
     assert events(app, payment_id, "confirmed")[0]["actor"] == "gateway:sandbox"
     with app.app_context():
         recorded = db.session.scalars(select(GatewayEvent)).one()
         assert (recorded.event_id, recorded.event_type, recorded.payment_id) == (
-            "evt_1", "payment.succeeded", payment_id,
+            "evt_1",
+            "payment.succeeded",
+            payment_id,
         )
         assert recorded.payload["data"]["amount"] == "5000.00"
         assert recorded.note == "confirmed"
@@ -84,7 +92,8 @@ def test_a_signature_computed_by_hand_from_the_documented_scheme_is_accepted(
     header = f"t={timestamp},v1={'0' * 64},v1={digest}"  # a rotated-out secret's digest first
     # when
     response = client.post(
-        WEBHOOK_URL, data=body,
+        WEBHOOK_URL,
+        data=body,
         headers={"Content-Type": "application/json", "Checkout-Signature": header},
     )
     # then
@@ -179,8 +188,10 @@ def _post_raw(url, body, headers):
             lambda h, b, app: ({"Checkout-Signature": "t=1,v1=" + "é" * 64}, b),
             id="non-ascii-digest",
         ),
-        pytest.param(lambda h, b, app: (h, b.replace(b"txn_provider_1", b"txn_provider_2")),
-                     id="tampered-body"),
+        pytest.param(
+            lambda h, b, app: (h, b.replace(b"txn_provider_1", b"txn_provider_2")),
+            id="tampered-body",
+        ),
         pytest.param(lambda h, b, app: (_resign(b, "not-the-secret"), b), id="wrong-secret"),
         pytest.param(lambda h, b, app: (_resign(b, app, ago=301), b), id="replayed-old"),
         pytest.param(lambda h, b, app: (_resign(b, app, ago=-301), b), id="from-the-future"),
@@ -247,12 +258,18 @@ def _swap_timestamp(headers):
             {"id": "evt_1", "type": "payment.succeeded", "data": {"payment_id": 1}}
         ).encode(),
         json.dumps(
-            {"id": "e", "type": "payment.succeeded",
-             "data": {"payment_id": 1, "transaction_id": "has space"}}
+            {
+                "id": "e",
+                "type": "payment.succeeded",
+                "data": {"payment_id": 1, "transaction_id": "has space"},
+            }
         ).encode(),
         json.dumps(
-            {"id": "e", "type": "payment.succeeded",
-             "data": {"payment_id": 1, "transaction_id": "t1", "receipt_url": "javascript:x"}}
+            {
+                "id": "e",
+                "type": "payment.succeeded",
+                "data": {"payment_id": 1, "transaction_id": "t1", "receipt_url": "javascript:x"},
+            }
         ).encode(),
         json.dumps({"id": "x" * 256, "type": "payment.succeeded", "data": {}}).encode(),
     ],
@@ -277,9 +294,7 @@ def test_an_unknown_payment_id_is_404_and_changes_nothing(app, client, payment_i
     assert everything(app, payment_id) == before
 
 
-def test_an_event_type_we_do_not_use_is_acknowledged_and_changes_nothing(
-    app, client, payment_id
-):
+def test_an_event_type_we_do_not_use_is_acknowledged_and_changes_nothing(app, client, payment_id):
     before = everything(app, payment_id)
     body = json.dumps({"id": "evt_x", "type": "customer.updated", "data": {}}).encode()
     response = deliver(client, app, body)
@@ -299,9 +314,7 @@ def test_the_webhook_needs_no_csrf_token_but_stays_signed(make_app, factory):
     assert state(app, payment_id)["status"] == "completed"
 
 
-def test_a_second_charge_reported_by_the_provider_is_recorded_for_staff(
-    app, client, payment_id
-):
+def test_a_second_charge_reported_by_the_provider_is_recorded_for_staff(app, client, payment_id):
     deliver(client, app, provider_event(payment_id, event_id="evt_1", transaction_id="txn_1"))
     response = deliver(
         client, app, provider_event(payment_id, event_id="evt_2", transaction_id="txn_2")
@@ -328,9 +341,7 @@ def test_a_late_decline_does_not_undo_a_completed_payment(app, client, payment_i
     assert state(app, payment_id) == before
 
 
-def test_a_success_for_a_refunded_payment_changes_nothing(
-    app, client, factory, payment_id
-):
+def test_a_success_for_a_refunded_payment_changes_nothing(app, client, factory, payment_id):
     staff = factory.staff()
     confirm(client, staff, payment_id, transaction_id="txn_1")
     refund(client, staff, payment_id, reason="Cancelled by the clinic")
