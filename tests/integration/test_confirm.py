@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import update
 
 from app.extensions import db
-from app.models import User
+from app.models import Payment, User
 from app.payments import lifecycle
-from app.payments.errors import Forbidden
+from app.payments.errors import Forbidden, InvalidTransition
 from tests.support.factory import auth
 from tests.support.invariants import check_payment_states
 from tests.support.lifecycle import confirm, create_payment, events, refund, state
+from tests.support.locks import Background, PauseHolder
 from tests.support.storm import storm
 
 
@@ -270,3 +272,40 @@ def test_twenty_concurrent_confirms_with_different_transaction_ids_complete_once
         f"txn_{i}" for i in range(20) if f"txn_{i}" != txn
     )
     check_payment_states(app)
+
+
+def test_a_processing_payment_can_be_confirmed(app, client, staff, payment_id):
+    with app.app_context():
+        db.session.execute(
+            update(Payment).where(Payment.id == payment_id).values(status="processing")
+        )
+        db.session.commit()
+    response = confirm(client, staff, payment_id, transaction_id="txn_1")
+    assert response.status_code == 200
+    assert events(app, payment_id, "confirmed")[0]["previous_status"] == "processing"
+
+
+def test_a_confirm_that_waits_too_long_for_the_lock_is_503_and_changes_nothing(
+    make_app, factory, monkeypatch
+):
+    # given a short lock bound and a transition holding the payment's locks
+    app = make_app(PAYMENT_LOCK_TIMEOUT_MS=300)
+    patient, staff = factory.patient(), factory.staff()
+    payment_id = create_payment(app.test_client(), patient, factory.consultation(patient).id)
+    holder = PauseHolder(monkeypatch)
+    threads = Background()
+    try:
+        holding = threads.start(app, lifecycle.refund, payment_id, "r", "system:test")
+        holder.wait_until_holding()
+        # when
+        response = confirm(app.test_client(), staff, payment_id, transaction_id="txn_1")
+    finally:
+        holder.release()
+        threads.close()
+    # then: a clear "try again", and the holder's own refusal (pending cannot be refunded)
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "2"
+    assert response.json["type"] == "/problems/busy"
+    with pytest.raises(InvalidTransition):
+        holding.result()
+    assert state(app, payment_id)["status"] == "pending"
