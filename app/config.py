@@ -83,6 +83,9 @@ class Config:
         self.GATEWAY_WEBHOOK_SECRET = os.environ.get("GATEWAY_WEBHOOK_SECRET") or (
             self.default_webhook_secret()
         )
+        # The sandbox provider approves payments without money: never on by default in production.
+        sandbox_default = "0" if self.ENV_NAME == "production" else "1"
+        self.GATEWAY_SANDBOX = os.environ.get("GATEWAY_SANDBOX", sandbox_default) == "1"
         self.MAX_CONTENT_LENGTH = _int("MAX_CONTENT_LENGTH", 64 * 1024)
         self.CHECKOUT_TOKEN_MAX_AGE = _int("CHECKOUT_TOKEN_MAX_AGE", 24 * 3600)
         self.RATELIMIT_ENABLED = os.environ.get("RATELIMIT_ENABLED", "1") != "0"

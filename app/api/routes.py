@@ -12,7 +12,7 @@ from app.api.auth import api_user, token_required
 from app.api.problems import from_error, json_response, problem
 from app.extensions import csrf, db, limiter
 from app.models import Payment
-from app.payments import service
+from app.payments import lifecycle, service
 from app.payments.errors import PaymentError, PaymentNotFound
 from app.payments.records import event_json, invoice_json, payment_json, tax_json
 from app.payments.requests import parse_payment_request, unquote_header_key
@@ -42,7 +42,8 @@ def json_body() -> dict:
             parse_float=Decimal,
             parse_constant=_reject_constant,
         )
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):
+        # RecursionError: nesting deeper than the decoder's stack, still within the size limit.
         raise BadBody(400, "The body is not valid JSON.") from None
     if not isinstance(body, dict):
         raise BadBody(400, "The body must be a JSON object.")
@@ -110,3 +111,53 @@ def get_payment(payment_id: int):
         "events": [event_json(e) for e in payment.events],
     }
     return json_response({"data": data}, 200)
+
+
+@bp.post("/payments/<int:payment_id>/confirm")
+@token_required
+def confirm_payment(payment_id: int):
+    """Confirm a payment with the provider's transaction id: staff only (patients 403).
+
+    Body: ``{transaction_id, receipt_url?, expected_version?}``. The same
+    transaction id again answers 200 with the current state and changes nothing.
+
+    :raise 403: not staff.  :raise 404: no such payment.  :raise 422: bad fields.
+    :raise 409: stale ``expected_version``, a duplicate charge (recorded for staff),
+        or a failed, expired or refunded payment.
+    """
+    body = json_body()
+    result = lifecycle.confirm(
+        payment_id,
+        transaction_id=body.get("transaction_id"),
+        receipt_url=body.get("receipt_url"),
+        expected_version=body.get("expected_version"),
+        actor=api_user(),
+    )
+    message = "Payment confirmed." if result.changed else "Already confirmed; nothing changed."
+    return json_response(_transition_body(result, message), 200)
+
+
+@bp.post("/payments/<int:payment_id>/refund")
+@token_required
+def refund_payment(payment_id: int):
+    """Refund a completed payment: staff only. Body: ``{reason}``. Repeating it changes nothing.
+
+    :raise 403: not staff.  :raise 404: no such payment.  :raise 422: no reason.
+    :raise 409: the payment is not completed.
+    """
+    body = json_body()
+    result = lifecycle.refund(payment_id, body.get("reason"), api_user())
+    message = "Payment refunded." if result.changed else "Already refunded; nothing changed."
+    return json_response(_transition_body(result, message), 200)
+
+
+def _transition_body(result: lifecycle.Transition, message: str) -> dict:
+    return {
+        "data": {
+            "payment": result.payment,
+            "invoice": result.invoice,
+            "tax_record": result.tax_record,
+        },
+        "changed": result.changed,
+        "message": message,
+    }

@@ -93,3 +93,41 @@ class StaleVersion(PaymentError):
     status = 409
     slug = "stale-version"
     title = "The payment changed since you read it"
+
+
+class DuplicateCharge(PaymentError):
+    """The provider reports a second successful charge for one consultation.
+
+    The payment itself does not change; a ``duplicate_charge`` event tells staff
+    to refund the extra charge at the provider.
+    """
+
+    status = 409
+    slug = "duplicate-charge"
+    title = "The provider charged this payment twice"
+
+
+class TransactionIdInUse(PaymentError):
+    status = 409
+    slug = "transaction-id-in-use"
+    title = "That transaction id already confirmed another payment"
+
+
+class WebhookRejected(PaymentError):
+    """A notification we cannot trust or read; nothing was written."""
+
+    status = 400
+    slug = "webhook-rejected"
+    title = "Webhook rejected"
+
+
+class MalformedWebhook(WebhookRejected):
+    status = 400
+    slug = "malformed-webhook"
+    title = "The notification is not a valid event"
+
+
+class BadSignature(WebhookRejected):
+    status = 401
+    slug = "bad-signature"
+    title = "The notification's signature is missing, wrong or too old"

@@ -1,32 +1,483 @@
-"""Transitions after creation: expiry now; confirm, fail and refund build on it."""
+"""Every change of a payment after its creation, each applied exactly once.
+
+::
+
+    pending ──confirm──▶ completed ──refund──▶ refunded
+       │ ╲──decline──▶ failed
+       └──expire──▶ expired ──late success, no other active payment──▶ completed
+
+Every transition runs the same way:
+
+1. lock the consultation row, then the payment row, always in that order (the
+   checkout locks the consultation too), so two transitions never wait for each
+   other in opposite orders;
+2. re-read the payment (``populate_existing``) and decide from what it is now,
+   not from what the caller saw before the lock;
+3. change it, write a payment event, and let ``version_id_col`` bump the version;
+4. commit through ``transaction()``. A refusal that must leave a trace (a
+   duplicate charge) is committed first and raised afterwards.
+
+Who may ask: staff users, or trusted in-process callers that name themselves
+with a string (``"gateway:sandbox"``, ``"system:expire-stale"``). Patients may
+not confirm or refund, whatever the interface.
+"""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
+from typing import Any, TypeVar
 
 from flask import current_app
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
 
-from app.models import InvoiceStatus, Payment, PaymentStatus, utcnow
-from app.payments.records import add_event
+from app.db import transaction
+from app.models import (
+    ACTIVE_STATUSES,
+    Consultation,
+    Invoice,
+    InvoiceStatus,
+    Payment,
+    PaymentEvent,
+    PaymentStatus,
+    TaxRecord,
+    User,
+    utcnow,
+)
+from app.payments import dberrors
+from app.payments.errors import (
+    DuplicateCharge,
+    Forbidden,
+    InvalidTransition,
+    PaymentError,
+    PaymentNotFound,
+    PaymentsBusy,
+    StaleVersion,
+    TransactionIdInUse,
+)
+from app.payments.records import add_event, invoice_json, payment_json, tax_json
+from app.payments.requests import (
+    MAX_ID,
+    ConfirmRequest,
+    parse_confirm_request,
+    parse_refund_reason,
+)
+
+log = logging.getLogger("app.payments.lifecycle")
+
+T = TypeVar("T")
+# A staff user, or a trusted in-process caller naming itself ("gateway:sandbox").
+Actor = User | str
+
+CONFIRMABLE = (PaymentStatus.PENDING, PaymentStatus.PROCESSING)
+
+
+@dataclass(frozen=True)
+class Transition:
+    """What a transition did (``outcome``) and the payment as it is now."""
+
+    outcome: str
+    payment: dict[str, Any]
+    invoice: dict[str, Any] | None
+    tax_record: dict[str, Any] | None
+    refusal: PaymentError | None = None
+
+    @property
+    def changed(self) -> bool:
+        return self.outcome in ("confirmed", "failed", "expired", "refunded")
+
+    def raise_refusal(self) -> Transition:
+        """Raise the refusal, if any; called once the transaction has committed."""
+        if self.refusal is not None:
+            raise self.refusal
+        return self
+
+
+# --- public service calls ---------------------------------------------------------------
+
+
+def confirm(
+    payment_id: int,
+    *,
+    transaction_id: Any,
+    receipt_url: Any = None,
+    expected_version: Any = None,
+    actor: Actor,
+) -> Transition:
+    """Mark the payment paid by the provider's ``transaction_id``, exactly once.
+
+    Pending or processing becomes completed and its invoice paid. The same
+    transaction id again returns the current state and changes nothing.
+
+    :raise Forbidden: 403, the actor is not staff.  :raise PaymentNotFound: 404.
+    :raise InvalidPaymentRequest: 422, a field is malformed.
+    :raise StaleVersion: 409, ``expected_version`` is not the current version.
+    :raise DuplicateCharge: 409, another successful charge (recorded for staff first).
+    :raise InvalidTransition: 409, the payment is failed, refunded, or expired with
+        no way back.  :raise TransactionIdInUse: 409.  :raise PaymentsBusy: 503.
+    """
+    label = actor_label(actor, "confirm")
+    req = parse_confirm_request(
+        transaction_id=transaction_id, receipt_url=receipt_url, expected_version=expected_version
+    )
+    return run(payment_id, partial(confirm_locked, req=req, actor=label)).raise_refusal()
+
+
+def fail(payment_id: int, *, reason: str, actor: Actor) -> Transition:
+    """The provider declined: the payment becomes failed and its invoice void.
+
+    A failed payment is not active, so the patient may start a new one.
+
+    :raise Forbidden: 403.  :raise PaymentNotFound: 404.
+    :raise InvalidTransition: 409, the payment was already completed or refunded.
+    """
+    label = actor_label(actor, "decline")
+    return run(payment_id, partial(fail_locked, reason=reason, actor=label)).raise_refusal()
+
+
+def refund(payment_id: int, reason: Any, actor: Actor) -> Transition:
+    """Refund a completed payment: payment refunded, invoice refunded, tax reversed.
+
+    Refunding a refunded payment again changes nothing. This is the call the
+    staff pages use.
+
+    :raise Forbidden: 403, the actor is not staff.  :raise PaymentNotFound: 404.
+    :raise InvalidPaymentRequest: 422, no usable reason.
+    :raise InvalidTransition: 409, the payment is not completed.  :raise PaymentsBusy: 503.
+    """
+    label = actor_label(actor, "refund")
+    text = parse_refund_reason(reason)
+    return run(payment_id, partial(refund_locked, reason=text, actor=label)).raise_refusal()
 
 
 def is_stale(payment: Payment) -> bool:
     """A pending payment older than PAYMENT_PENDING_TTL was abandoned."""
-    ttl = timedelta(seconds=current_app.config["PAYMENT_PENDING_TTL"])
-    return payment.status == PaymentStatus.PENDING and payment.created_at < utcnow() - ttl
+    return payment.status == PaymentStatus.PENDING and payment.created_at < _stale_cutoff()
 
 
-def expire(session: Session, payment: Payment, *, actor: str) -> None:
-    """Mark an abandoned payment expired and void its invoice. Caller holds the lock."""
+def expire(session: Session, payment: Payment, *, actor: str) -> bool:
+    """Expire an abandoned payment inside the caller's transaction (the checkout).
+
+    Takes the same locks as every transition and re-checks after them: returns
+    False, changing nothing, when the payment is no longer a stale pending one
+    (a confirmation got there first). ``payment`` is refreshed either way.
+    """
+    return _expire_locked(session, lock_payment(session, payment.id), actor=actor)
+
+
+def expire_stale(*, actor: str = "system:expire-stale") -> int:
+    """Expire every abandoned pending payment; return how many were expired.
+
+    One short transaction per payment, so a long run never holds many locks and
+    a payment that is busy right now is simply left for the next run.
+    """
+    with transaction() as session:
+        candidates = session.scalars(
+            select(Payment.id)
+            .where(
+                Payment.status == PaymentStatus.PENDING,
+                Payment.created_at < _stale_cutoff(),
+                Payment.deleted_at.is_(None),
+            )
+            .order_by(Payment.id)
+        ).all()
+    expired = 0
+    for payment_id in candidates:
+        try:
+            if run(payment_id, partial(_expire_locked, actor=actor)):
+                expired += 1
+        except PaymentsBusy:
+            log.warning("payment.expire_skipped payment_id=%s reason=busy", payment_id)
+    return expired
+
+
+# --- the locked steps, also used inside the webhook's transaction -----------------------
+
+
+def lock_payment(session: Session, payment_id: int) -> Payment:
+    """Lock the payment's consultation, then the payment, and return it re-read.
+
+    :raise PaymentNotFound: 404.
+    """
+    if not 1 <= payment_id <= MAX_ID:
+        raise PaymentNotFound(f"Payment {payment_id} does not exist.")
+    # A payment never moves to another consultation, so this unlocked read is safe.
+    consultation_id = session.scalar(
+        select(Payment.consultation_id).where(Payment.id == payment_id)
+    )
+    if consultation_id is None:
+        raise PaymentNotFound(f"Payment {payment_id} does not exist.")
+    # Why the consultation first: the checkout locks it before it looks for an active
+    # payment, and a late success must look at the consultation's other payments.
+    session.execute(
+        select(Consultation.id).where(Consultation.id == consultation_id).with_for_update()
+    )
+    payment = session.execute(
+        select(Payment)
+        .where(Payment.id == payment_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).scalar_one()
+    _refresh_children(session, payment_id)
+    return payment
+
+
+def confirm_locked(
+    session: Session, payment: Payment, *, req: ConfirmRequest, actor: str
+) -> Transition:
+    """Decide and apply a confirmation on a payment locked by ``lock_payment``."""
+    if payment.status == PaymentStatus.COMPLETED and payment.transaction_id == req.transaction_id:
+        return _snapshot(session, payment, "unchanged")
+    if req.expected_version is not None and req.expected_version != payment.version:
+        return _refused(
+            session,
+            payment,
+            StaleVersion(
+                f"Payment {payment.id} is at version {payment.version}, "
+                f"not {req.expected_version}. Read it again before confirming.",
+                current_version=payment.version,
+                payment_status=payment.status,
+            ),
+        )
+    if payment.status == PaymentStatus.COMPLETED:
+        return _duplicate_charge(session, payment, req, actor, reason="already_completed")
+    if payment.status == PaymentStatus.EXPIRED:
+        other = _other_active_payment(session, payment)
+        if other is not None:
+            return _duplicate_charge(
+                session,
+                payment,
+                req,
+                actor,
+                reason="late_success_after_expiry",
+                other_payment_id=other,
+            )
+    elif payment.status not in CONFIRMABLE:
+        return _refused(session, payment, _cannot(payment, "confirmed"))
+    owner = _transaction_owner(session, payment, req.transaction_id)
+    if owner is not None:
+        return _refused(
+            session,
+            payment,
+            TransactionIdInUse(
+                f"Transaction {req.transaction_id} already confirmed payment {owner}."
+            ),
+        )
+    return _complete(session, payment, req, actor)
+
+
+def fail_locked(
+    session: Session, payment: Payment, *, reason: str, actor: str, **data: Any
+) -> Transition:
+    """Decide and apply a decline on a locked payment."""
+    if payment.status in (PaymentStatus.FAILED, PaymentStatus.EXPIRED):
+        return _snapshot(session, payment, "unchanged")
+    if payment.status not in CONFIRMABLE:
+        return _refused(session, payment, _cannot(payment, "declined"))
+    payment.status = PaymentStatus.FAILED
+    payment.invoice.status = InvoiceStatus.VOID
+    _event(session, payment, "failed", actor, reason=reason, **data)
+    return _snapshot(session, payment, "failed")
+
+
+def refund_locked(session: Session, payment: Payment, *, reason: str, actor: str) -> Transition:
+    """Decide and apply a refund on a locked payment."""
+    if payment.status == PaymentStatus.REFUNDED:
+        return _snapshot(session, payment, "unchanged")
+    if payment.status != PaymentStatus.COMPLETED:
+        return _refused(session, payment, _cannot(payment, "refunded"))
+    payment.status = PaymentStatus.REFUNDED
+    payment.invoice.status = InvoiceStatus.REFUNDED
+    if payment.tax_record is not None:
+        payment.tax_record.status = "reversed"
+    _event(session, payment, "refunded", actor, reason=reason, amount=str(payment.amount))
+    return _snapshot(session, payment, "refunded")
+
+
+def run(payment_id: int, step: Callable[[Session, Payment], T]) -> T:
+    """Lock the payment (``lock_payment``) and run ``step`` on it, in one transaction.
+
+    Database refusals become domain errors.
+
+    A lost race on the one-active-payment index is retried once: a checkout
+    that does not lock the consultation (the ``optimistic`` and ``redis_lock``
+    guards) may create a payment while a late success completes an expired one;
+    the retry sees that payment and records a duplicate charge instead.
+    """
+    for attempt in (1, 2):
+        try:
+            with transaction() as session:
+                return step(session, lock_payment(session, payment_id))
+        except IntegrityError as exc:
+            if dberrors.violates(exc, dberrors.TRANSACTION_ID_UNIQUE):
+                raise TransactionIdInUse(
+                    "That transaction id already confirmed another payment."
+                ) from exc
+            if attempt == 1 and dberrors.violates(exc, dberrors.ACTIVE_PAYMENT_INDEX):
+                continue
+            raise
+        except OperationalError as exc:
+            if dberrors.is_busy(exc):
+                raise PaymentsBusy(
+                    "Payments are busy right now. Please try again in a moment.",
+                    retry_after=PaymentsBusy.retry_after,
+                ) from exc
+            raise
+        except StaleDataError as exc:
+            # Only reachable if a writer skipped the row lock: version_id_col caught it.
+            raise StaleVersion("The payment changed while it was being updated.") from exc
+    raise AssertionError("unreachable")
+
+
+def actor_label(actor: Actor, action: str) -> str:
+    """The audit name of ``actor``; patients are refused.
+
+    :raise Forbidden: 403.
+    """
+    if isinstance(actor, str):
+        return actor
+    if not actor.is_staff:
+        raise Forbidden(f"Only staff can {action} a payment.")
+    return f"user:{actor.id}"
+
+
+# --- private steps ----------------------------------------------------------------------
+
+
+def _complete(session: Session, payment: Payment, req: ConfirmRequest, actor: str) -> Transition:
+    now = utcnow()
+    previous = payment.status
+    payment.status = PaymentStatus.COMPLETED
+    payment.transaction_id = req.transaction_id
+    payment.receipt_url = req.receipt_url
+    payment.completed_at = now
+    payment.invoice.status = InvoiceStatus.PAID
+    payment.invoice.paid_at = now
+    _event(
+        session,
+        payment,
+        "confirmed",
+        actor,
+        transaction_id=req.transaction_id,
+        previous_status=previous,
+    )
+    return _snapshot(session, payment, "confirmed")
+
+
+def _duplicate_charge(
+    session: Session, payment: Payment, req: ConfirmRequest, actor: str, **why: Any
+) -> Transition:
+    # One record per extra charge: the provider may report the same one many times.
+    if not _duplicate_recorded(session, payment.id, req.transaction_id):
+        _event(
+            session,
+            payment,
+            "duplicate_charge",
+            actor,
+            transaction_id=req.transaction_id,
+            completed_transaction_id=payment.transaction_id,
+            action="refund this charge at the provider",
+            **why,
+        )
+    error = DuplicateCharge(
+        f"Payment {payment.id} is {payment.status}; the provider reported another charge "
+        f"({req.transaction_id}). Staff have been alerted to refund it.",
+        payment_id=payment.id,
+        payment_status=payment.status,
+    )
+    return _snapshot(session, payment, "duplicate_charge", refusal=error)
+
+
+def _expire_locked(session: Session, payment: Payment, *, actor: str) -> bool:
+    if not is_stale(payment):
+        return False
     payment.status = PaymentStatus.EXPIRED
-    if payment.invoice is not None:
-        payment.invoice.status = InvoiceStatus.VOID
+    payment.invoice.status = InvoiceStatus.VOID
+    _event(session, payment, "expired", actor)
+    session.flush()
+    return True
+
+
+def _refused(session: Session, payment: Payment, error: PaymentError) -> Transition:
+    return _snapshot(session, payment, "refused", refusal=error)
+
+
+def _cannot(payment: Payment, verb: str) -> InvalidTransition:
+    return InvalidTransition(
+        f"Payment {payment.id} is {payment.status} and cannot be {verb}.",
+        payment_id=payment.id,
+        payment_status=payment.status,
+    )
+
+
+def _event(session: Session, payment: Payment, kind: str, actor: str, **data: Any) -> None:
     add_event(
         session,
-        "expired",
+        kind,
         actor=actor,
         payment_id=payment.id,
         consultation_id=payment.consultation_id,
+        **data,
     )
-    session.flush()
+
+
+def _snapshot(
+    session: Session, payment: Payment, outcome: str, refusal: PaymentError | None = None
+) -> Transition:
+    session.flush()  # the version bump happens here
+    return Transition(
+        outcome,
+        payment_json(payment),
+        invoice_json(payment.invoice),
+        tax_json(payment.tax_record),
+        refusal,
+    )
+
+
+def _refresh_children(session: Session, payment_id: int) -> None:
+    # The invoice and tax record change only under the payment's lock: re-read them
+    # now in case this session loaded them before the lock was taken.
+    for model in (Invoice, TaxRecord):
+        session.execute(
+            select(model)
+            .where(model.payment_id == payment_id)
+            .execution_options(populate_existing=True)
+        ).all()
+
+
+def _other_active_payment(session: Session, payment: Payment) -> int | None:
+    return session.scalar(
+        select(Payment.id).where(
+            Payment.consultation_id == payment.consultation_id,
+            Payment.id != payment.id,
+            Payment.status.in_([s.value for s in ACTIVE_STATUSES]),
+            Payment.deleted_at.is_(None),
+        )
+    )
+
+
+def _transaction_owner(session: Session, payment: Payment, transaction_id: str) -> int | None:
+    """Another payment already confirmed by ``transaction_id``, if any."""
+    return session.scalar(
+        select(Payment.id).where(Payment.transaction_id == transaction_id, Payment.id != payment.id)
+    )
+
+
+def _duplicate_recorded(session: Session, payment_id: int, transaction_id: str) -> bool:
+    recorded = session.scalars(
+        select(PaymentEvent.data).where(
+            PaymentEvent.payment_id == payment_id,
+            PaymentEvent.event_type == "duplicate_charge",
+        )
+    )
+    return any(data.get("transaction_id") == transaction_id for data in recorded)
+
+
+def _stale_cutoff():
+    return utcnow() - timedelta(seconds=current_app.config["PAYMENT_PENDING_TTL"])

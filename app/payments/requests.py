@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
+from urllib.parse import urlsplit
 
 from app.models import MIN_FEE, PaymentMethod, money
 from app.payments.errors import ConsultationNotFound, InvalidPaymentRequest
@@ -107,3 +108,60 @@ def unquote_header_key(raw: str) -> str:
     if len(raw) >= 2 and raw[0] == raw[-1] == '"':
         return raw[1:-1]
     return raw
+
+
+# Provider transaction ids look like "txn_12345" or "pi_3N...": no spaces, no markup.
+_TRANSACTION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,254}$")
+MAX_URL_LENGTH = 2048
+MAX_REASON_LENGTH = 500
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+@dataclass(frozen=True)
+class ConfirmRequest:
+    transaction_id: str
+    receipt_url: str | None
+    expected_version: int | None
+
+
+def parse_confirm_request(
+    *, transaction_id: Any, receipt_url: Any = None, expected_version: Any = None
+) -> ConfirmRequest:
+    """Check a confirmation's fields (from staff or a provider), collecting every problem."""
+    errors: dict[str, str] = {}
+    if not isinstance(transaction_id, str) or not _TRANSACTION_ID.match(transaction_id):
+        errors["transaction_id"] = (
+            "Must be 1 to 255 letters, digits or the characters _ . : - (the provider's id)."
+        )
+    if receipt_url is not None and not _is_web_url(receipt_url):
+        errors["receipt_url"] = f"Must be an http(s) URL of at most {MAX_URL_LENGTH} characters."
+    if expected_version is not None and (
+        isinstance(expected_version, bool)
+        or not isinstance(expected_version, int)
+        or not 1 <= expected_version <= MAX_ID
+    ):
+        errors["expected_version"] = "Must be a positive whole number."
+    if errors:
+        raise InvalidPaymentRequest(
+            "; ".join(f"{field}: {msg}" for field, msg in errors.items()), errors=errors
+        )
+    return ConfirmRequest(transaction_id, receipt_url, expected_version)
+
+
+def _is_web_url(value: Any) -> bool:
+    # Only http(s): the URL is shown to people as a link, so javascript: and data: are out.
+    if not isinstance(value, str) or len(value) > MAX_URL_LENGTH:
+        return False
+    if not _PRINTABLE_ASCII.match(value) or " " in value:
+        return False
+    parts = urlsplit(value)
+    return parts.scheme in ("http", "https") and bool(parts.netloc)
+
+
+def parse_refund_reason(reason: Any) -> str:
+    """A refund needs a short human reason: it is shown to staff and kept in the audit trail."""
+    text = reason.strip() if isinstance(reason, str) else ""
+    if not 1 <= len(text) <= MAX_REASON_LENGTH or _CONTROL.search(text.replace("\n", " ")):
+        detail = f"reason: Give a reason of 1 to {MAX_REASON_LENGTH} characters."
+        raise InvalidPaymentRequest(detail, errors={"reason": detail.split(": ", 1)[1]})
+    return text

@@ -147,8 +147,12 @@ def _create_once(
         if guard.row_lock:
             _lock_consultation(session, consultation.id)
         existing = _active_payment(session, consultation.id) if guard.check_active else None
-        if existing is not None and lifecycle.is_stale(existing):
-            lifecycle.expire(session, existing, actor="system:checkout")
+        # expire() re-checks under the payment's lock: a confirmation may have won.
+        if (
+            existing is not None
+            and lifecycle.is_stale(existing)
+            and lifecycle.expire(session, existing, actor="system:checkout")
+        ):
             existing = None
         if existing is not None:
             outcome = _refuse_for_existing(session, user, existing, key_hash)

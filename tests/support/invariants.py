@@ -32,3 +32,41 @@ def check_invariants(app) -> dict[str, int]:
         db.session.rollback()
     assert counts["payments"] == counts["invoices"] == counts["tax_records"], counts
     return counts
+
+
+# Each payment status with the invoice and tax record statuses that must go with it.
+_CONSISTENT_STATES = {
+    "pending": ("pending", "calculated"),
+    "processing": ("pending", "calculated"),
+    "completed": ("paid", "calculated"),
+    "failed": ("void", "calculated"),
+    "expired": ("void", "calculated"),
+    "refunded": ("refunded", "reversed"),
+}
+
+
+def check_payment_states(app) -> dict[str, int]:
+    """Every payment's invoice and tax record agree with its status; return status counts.
+
+    A completed (or refunded) payment has its transaction id, completion time and
+    paid time; no other payment does.
+    """
+    check_invariants(app)
+    with app.app_context():
+        rows = db.session.execute(
+            text(
+                "SELECT p.id, p.status, i.status, t.status, p.transaction_id, "
+                "p.completed_at, i.paid_at FROM payments p "
+                "JOIN invoices i ON i.payment_id = p.id JOIN tax_records t ON t.payment_id = p.id"
+            )
+        ).all()
+        db.session.rollback()
+    counts: dict[str, int] = {}
+    for pid, status, invoice, tax, txn, completed_at, paid_at in rows:
+        assert (invoice, tax) == _CONSISTENT_STATES[status], (pid, status, invoice, tax)
+        paid = status in ("completed", "refunded")
+        assert (txn is not None, completed_at is not None, paid_at is not None) == (
+            paid, paid, paid,
+        ), (pid, status, txn, completed_at, paid_at)
+        counts[status] = counts.get(status, 0) + 1
+    return counts

@@ -1,0 +1,91 @@
+"""The provider's webhook (JSON) and the sandbox provider's pages (HTML). Nothing here commits."""
+
+from __future__ import annotations
+
+from flask import abort, current_app, flash, redirect, render_template, request
+from flask_login import current_user, login_required
+
+from app.api.problems import from_error, json_response
+from app.extensions import csrf, db
+from app.gateway import bp, webhooks
+from app.gateway.forms import SandboxDecisionForm
+from app.gateway.sandbox import Decision, simulate
+from app.models import Payment, PaymentStatus
+from app.payments.errors import PaymentError
+from app.payments.requests import MAX_ID
+
+OPEN_STATUSES = (PaymentStatus.PENDING, PaymentStatus.PROCESSING)
+
+
+@bp.post("/webhooks/gateway")
+@csrf.exempt  # the provider has no session; its signature is the proof
+def webhook():
+    """Receive a provider notification: verify its signature, apply it once.
+
+    :raise 401: missing, wrong or expired signature.  :raise 400: malformed event.
+    :raise 404: unknown payment.  :raise 503: the payment stayed locked too long.
+    """
+    try:
+        receipt = webhooks.receive(request.get_data(cache=False), request.headers)
+    except PaymentError as error:
+        return from_error(error)
+    return json_response(receipt.body(), 200)
+
+
+@bp.get("/gateway/sandbox/<int:payment_id>")
+@login_required
+def sandbox_page(payment_id: int):
+    """The sandbox provider's checkout page for one payment (its owner or staff)."""
+    payment = _sandbox_payment(payment_id)
+    return render_template(
+        "gateway/sandbox.html",
+        payment=payment,
+        form=SandboxDecisionForm(),
+        open=payment.status in OPEN_STATUSES,
+        return_url=_return_url(payment_id),
+    )
+
+
+@bp.post("/gateway/sandbox/<int:payment_id>")
+@login_required
+def sandbox_decide(payment_id: int):
+    """Approve, decline or approve twice, then send the patient back to the clinic."""
+    payment = _sandbox_payment(payment_id)
+    form = SandboxDecisionForm()
+    decision = form.decision() if form.validate_on_submit() else None
+    if decision is None:
+        abort(400)
+    try:
+        receipts = simulate(payment, decision)
+    except PaymentError as error:
+        abort(error.status)
+    flash(*_message(decision, receipts))
+    return redirect(_return_url(payment_id))
+
+
+def _sandbox_payment(payment_id: int) -> Payment:
+    """The payment, if the sandbox is on and the user may see it; 404 otherwise."""
+    if not current_app.config["GATEWAY_SANDBOX"]:
+        abort(404)
+    payment = db.session.get(Payment, payment_id) if payment_id <= MAX_ID else None
+    if payment is None or (payment.user_id != current_user.id and not current_user.is_staff):
+        abort(404)
+    return payment
+
+
+def _return_url(payment_id: int) -> str:
+    # The patient's payment page (app.checkout); a plain path keeps the two packages apart.
+    return f"/payments/{payment_id}"
+
+
+def _message(decision: Decision, receipts: list[webhooks.Receipt]) -> tuple[str, str]:
+    first = receipts[0]
+    texts = {
+        "confirmed": ("The payment provider approved your payment.", "info"),
+        "failed": ("The payment provider declined your payment. Nothing was charged.", "error"),
+        "unchanged": ("The payment provider had already reported this payment.", "info"),
+    }
+    text, category = texts.get(first.outcome, (first.detail or "Nothing changed.", "error"))
+    if decision is Decision.APPROVE_TWICE and receipts[-1].outcome == "already_processed":
+        text += " It sent the same notification twice; the second was recognised and ignored."
+    return text, category

@@ -1,0 +1,130 @@
+"""Provider notifications: verified first, then applied once per event id.
+
+The event id is claimed in ``gateway_events`` (a unique column) in the same
+transaction as its effect, so a notification is applied exactly once however
+often and however concurrently the provider delivers it; a crash rolls back
+the claim with the effect, and the provider's retry applies it then.
+
+The claim is taken after the payment's locks (consultation, then payment, as
+every transition does): a second delivery of the same event waits for the
+first to commit and then finds its claim.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from app.gateway.base import HANDLED_KINDS, PAYMENT_SUCCEEDED, ProviderEvent, current_gateway
+from app.models import GatewayEvent, Payment, utcnow
+from app.payments import lifecycle
+from app.payments.errors import InvalidPaymentRequest, MalformedWebhook
+from app.payments.requests import ConfirmRequest, parse_confirm_request
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """Our answer to one delivery; the provider only needs a 2xx."""
+
+    event_id: str
+    outcome: str
+    payment_id: int | None = None
+    payment_status: str | None = None
+    detail: str = ""
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "received": True,
+            "event_id": self.event_id,
+            "outcome": self.outcome,
+            "payment_id": self.payment_id,
+            "payment_status": self.payment_status,
+            "detail": self.detail,
+        }
+
+
+def receive(raw_body: bytes, headers: Mapping[str, str]) -> Receipt:
+    """Verify a notification and apply it exactly once.
+
+    Refusals of the transition itself (a success for a refunded payment, a
+    duplicate charge) are recorded and answered 200: retrying cannot change them.
+
+    :raise BadSignature: 401.  :raise MalformedWebhook: 400.
+    :raise PaymentNotFound: 404.  :raise PaymentsBusy: 503.
+    """
+    gateway = current_gateway()
+    event = gateway.read_notification(raw_body, headers)
+    if event.kind not in HANDLED_KINDS:
+        return Receipt(event.event_id, "ignored", detail=f"Event type {event.kind} is not used.")
+    confirmation = _confirmation(event) if event.kind == PAYMENT_SUCCEEDED else None
+    apply = partial(_apply, event=event, confirmation=confirmation, actor=f"gateway:{gateway.name}")
+    return lifecycle.run(event.payment_id, apply)
+
+
+def _confirmation(event: ProviderEvent) -> ConfirmRequest:
+    try:
+        return parse_confirm_request(
+            transaction_id=event.transaction_id, receipt_url=event.receipt_url
+        )
+    except InvalidPaymentRequest as exc:
+        raise MalformedWebhook(f"The event's payment data is not valid: {exc.detail}") from exc
+
+
+def _apply(
+    session: Session,
+    payment: Payment,
+    *,
+    event: ProviderEvent,
+    confirmation: ConfirmRequest | None,
+    actor: str,
+) -> Receipt:
+    if not _claim(session, event):
+        return Receipt(
+            event.event_id,
+            "already_processed",
+            payment.id,
+            payment.status,
+            "This event was already processed; nothing changed.",
+        )
+    if confirmation is not None:
+        result = lifecycle.confirm_locked(session, payment, req=confirmation, actor=actor)
+    else:
+        result = lifecycle.fail_locked(
+            session,
+            payment,
+            reason=event.reason or "declined",
+            actor=actor,
+            event_id=event.event_id,
+        )
+    detail = result.refusal.detail if result.refusal else ""
+    _note(session, event.event_id, f"{result.outcome}: {detail}" if detail else result.outcome)
+    return Receipt(event.event_id, result.outcome, payment.id, payment.status, detail)
+
+
+def _claim(session: Session, event: ProviderEvent) -> bool:
+    """Insert the event's row; False if it was already processed."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = (
+        insert(GatewayEvent)
+        .values(
+            event_id=event.event_id,
+            event_type=event.kind,
+            payment_id=event.payment_id,
+            payload=event.payload,
+            received_at=utcnow(),
+        )
+        .on_conflict_do_nothing(index_elements=["event_id"])
+        .returning(GatewayEvent.id)
+    )
+    return session.execute(stmt).first() is not None
+
+
+def _note(session: Session, event_id: str, note: str) -> None:
+    session.execute(update(GatewayEvent).where(GatewayEvent.event_id == event_id).values(note=note))

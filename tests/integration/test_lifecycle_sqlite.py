@@ -1,0 +1,33 @@
+"""The lifecycle on the embedded default of ``make dev``: SQLite, no Redis server."""
+
+from __future__ import annotations
+
+from app.payments import lifecycle
+from tests.support.factory import PASSWORD, Factory, auth
+from tests.support.lifecycle import age_payment, create_payment, deliver, provider_event, state
+
+
+def test_sandbox_approval_webhooks_refund_and_expiry_work_on_sqlite(sqlite_app):
+    # given the demo setup
+    app, factory = sqlite_app, Factory(sqlite_app)
+    client = app.test_client()
+    patient, staff = factory.patient(), factory.staff()
+    paid = create_payment(client, patient, factory.consultation(patient).id)
+    abandoned = create_payment(client, patient, factory.consultation(patient).id)
+    # when the patient approves twice at the sandbox provider
+    client.post("/login", data={"email": patient.email, "password": PASSWORD})
+    client.post(f"/gateway/sandbox/{paid}", data={"approve_twice": "Approve twice"})
+    # then it is paid once, and a repeated webhook changes nothing
+    assert state(app, paid)["events"] == ["created", "confirmed"]
+    again = deliver(client, app, provider_event(paid, transaction_id=f"sbx_txn_{paid}"))
+    assert again.json["outcome"] == "unchanged"
+    # refunds and expiry work too
+    response = client.post(
+        f"/api/v1/payments/{paid}/refund", json={"reason": "Test"}, headers=auth(staff)
+    )
+    assert response.status_code == 200
+    assert state(app, paid)["tax"] == "reversed"
+    age_payment(app, abandoned, 31 * 60)
+    with app.app_context():
+        assert lifecycle.expire_stale() == 1
+    assert state(app, abandoned)["invoice"] == "void"
