@@ -66,7 +66,9 @@ def check_payment_states(app) -> dict[str, int]:
         assert (invoice, tax) == _CONSISTENT_STATES[status], (pid, status, invoice, tax)
         paid = status in ("completed", "refunded")
         assert (txn is not None, completed_at is not None, paid_at is not None) == (
-            paid, paid, paid,
+            paid,
+            paid,
+            paid,
         ), (pid, status, txn, completed_at, paid_at)
         counts[status] = counts.get(status, 0) + 1
     return counts
