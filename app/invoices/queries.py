@@ -114,14 +114,18 @@ def _apply(stmt: Select, f: InvoiceFilter, *, joined: bool) -> Select:
     return stmt.where(*conditions)
 
 
-def totals(f: InvoiceFilter) -> Totals:
-    """Count and sum of amounts per status for the filter (one query)."""
-    stmt = _apply(
+def totals_statement(f: InvoiceFilter) -> Select:
+    """Count and sum of amounts per status for the filter."""
+    return _apply(
         select(Invoice.status, func.count(), func.coalesce(func.sum(Invoice.amount), 0)),
         f,
         joined=False,
     ).group_by(Invoice.status)
-    rows = db.session.execute(stmt).all()
+
+
+def totals(f: InvoiceFilter) -> Totals:
+    """The filter's totals per status, in the order of InvoiceStatus (one query)."""
+    rows = db.session.execute(totals_statement(f)).all()
     by_status = tuple(
         StatusTotal(status, count, money(amount))
         for status, count, amount in sorted(rows, key=lambda r: _STATUS_ORDER.get(r[0], 99))
