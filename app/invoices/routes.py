@@ -6,7 +6,15 @@ page, patients get 403 (even for their own invoice: theirs is on the payment pag
 
 from __future__ import annotations
 
-from flask import Response, abort, current_app, render_template, request, stream_with_context
+from flask import (
+    Response,
+    abort,
+    current_app,
+    render_template,
+    request,
+    stream_with_context,
+    url_for,
+)
 from flask_login import current_user
 
 from app.extensions import login_manager
@@ -59,8 +67,15 @@ def list_invoices():
         totals = queries.totals(invoice_filter)
         page = queries.invoice_page(invoice_filter, page_number, totals.count)
         response = _render(template, invoice_filter=invoice_filter, totals=totals, page=page)
+        response.headers["HX-Push-Url"] = _canonical_url(invoice_filter, page_number)
     response.vary.add("HX-Request")
     return response
+
+
+def _canonical_url(invoice_filter, page_number: int) -> str:
+    # The form sends every field, empty or not; the address bar gets only what filters.
+    page_arg = {"page": page_number} if page_number > 1 else {}
+    return url_for("invoices.list_invoices", **invoice_filter.query_args(), **page_arg)
 
 
 def _wants_results_only() -> bool:
@@ -125,4 +140,4 @@ def export_csv():
 def attention():
     """Duplicate charges, payments pending past PAYMENT_PENDING_TTL, webhook failures."""
     items = needs_attention(current_app.config["PAYMENT_PENDING_TTL"])
-    return render_template("invoices/attention.html", attention=items)
+    return render_template("invoices/attention.html", attention=items, methods=PaymentMethod)

@@ -14,7 +14,7 @@ from app.extensions import db
 from app.models import GatewayEvent
 from app.payments import service
 from app.payments.requests import parse_payment_request
-from tests.support.factory import PASSWORD
+from tests.support.factory import PASSWORD, Factory
 from tests.support.invoices import InvoiceSpec, add_event, add_invoice, add_invoices
 
 NOV = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
@@ -140,8 +140,8 @@ def test_the_list_shows_each_invoice_with_patient_consultation_pesos_status_and_
     assert "Dr. Liza Mercado" in row and "02 Nov 2026" in row
     assert "₱5,000.00" in row
     assert '<span class="badge badge-paid">paid</span>' in row
-    assert "01 Nov 2026, 09:00 UTC" in row  # issued
-    assert "01 Nov 2026, 09:05 UTC" in row  # paid
+    assert "01 Nov 2026 09:00</time>" in row  # issued, UTC as the column says
+    assert "01 Nov 2026 09:05</time>" in row  # paid
 
 
 def test_the_list_is_newest_first(app, staff_client, patient_a):
@@ -243,7 +243,7 @@ def _status_total(html: str, status: str) -> tuple[str, str]:
 def test_the_filter_form_keeps_what_was_asked(staff_client, mixed):
     html = staff_client.get("/staff/invoices?status=void&patient=jose&issued_from=2026-11-02").text
     assert '<option value="void" selected>' in html
-    assert 'name="patient" maxlength="120" value="jose"' in html
+    assert 'placeholder="Name or email" value="jose"' in html
     assert 'name="issued_from" value="2026-11-02"' in html
     assert (
         'href="/staff/invoices.csv?status=void&amp;issued_from=2026-11-02&amp;patient=jose"' in html
@@ -628,3 +628,21 @@ def test_attention_costs_the_same_number_of_queries_for_1_or_40_items(app, staff
     few = queries_for(app, staff_client, "/staff/attention")
     add_invoices(app, patient_a, [InvoiceSpec(status="pending", issued_at=long_ago)] * 39)
     assert queries_for(app, staff_client, "/staff/attention") == few
+
+
+# --- the SQLite default of `make dev` -------------------------------------------------------
+
+
+def test_every_staff_page_works_on_the_sqlite_default(sqlite_app):
+    # given the embedded setup `make dev` uses, with one invoice
+    factory = Factory(sqlite_app)
+    patient = factory.patient(name="Maria Santos")
+    number = add_invoice(sqlite_app, patient, status="paid", issued_at=NOV)
+    client = login(sqlite_app, factory.staff())
+    # when / then
+    listed = client.get("/staff/invoices?patient=maria&status=paid&issued_from=2026-11-01")
+    assert rows(listed) == [number]
+    assert client.get(f"/staff/invoices/{number}").status_code == 200
+    assert client.get("/staff/attention").status_code == 200
+    export = client.get("/staff/invoices.csv?patient=MARIA")
+    assert [r["invoice_number"] for r in read_csv(export)] == [number]
