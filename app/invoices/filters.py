@@ -105,6 +105,26 @@ def parse_page(args: Mapping[str, str]) -> int:
     return int(raw)
 
 
+def parse_list_args(args: Mapping[str, str]) -> tuple[InvoiceFilter, int]:
+    """The filter and the page together, reporting the problems of both at once.
+
+    :raise InvalidFilter: any value is unusable.
+    """
+    errors: dict[str, str] = {}
+    invoice_filter, page = InvoiceFilter(), 1
+    try:
+        invoice_filter = parse_filter(args)
+    except InvalidFilter as exc:
+        errors.update(exc.errors)
+    try:
+        page = parse_page(args)
+    except InvalidFilter as exc:
+        errors.update(exc.errors)
+    if errors:
+        raise InvalidFilter(errors)
+    return invoice_filter, page
+
+
 def _raw(args: Mapping[str, str], name: str) -> str:
     return (args.get(name) or "").strip()
 

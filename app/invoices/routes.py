@@ -25,8 +25,9 @@ from app.invoices.filters import (
     INVOICE_NUMBER,
     STATUSES,
     InvalidFilter,
+    InvoiceFilter,
     parse_filter,
-    parse_page,
+    parse_list_args,
 )
 from app.models import PaymentMethod, utcnow
 
@@ -59,8 +60,7 @@ def list_invoices():
     """
     template = "invoices/_results.html" if _wants_results_only() else "invoices/list.html"
     try:
-        invoice_filter = parse_filter(request.args)
-        page_number = parse_page(request.args)
+        invoice_filter, page_number = parse_list_args(request.args)
     except InvalidFilter as exc:
         response = _render(template, status=400, errors=exc.errors)
     else:
@@ -72,7 +72,7 @@ def list_invoices():
     return response
 
 
-def _canonical_url(invoice_filter, page_number: int) -> str:
+def _canonical_url(invoice_filter: InvoiceFilter, page_number: int) -> str:
     # The form sends every field, empty or not; the address bar gets only what filters.
     page_arg = {"page": page_number} if page_number > 1 else {}
     return url_for("invoices.list_invoices", **invoice_filter.query_args(), **page_arg)
