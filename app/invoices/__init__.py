@@ -1,0 +1,5 @@
+from flask import Blueprint
+
+bp = Blueprint("invoices", __name__, url_prefix="/staff")
+
+from app.invoices import routes  # noqa: E402,F401

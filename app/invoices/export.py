@@ -1,0 +1,90 @@
+"""The invoice list as CSV, one line at a time.
+
+Amounts are plain decimals (``5000.00``) so spreadsheets sum them; times are
+ISO 8601 in UTC. Text a patient typed (a name) that starts like a formula is
+prefixed with an apostrophe, so opening the file in a spreadsheet never runs it.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import Row
+
+from app.models import money
+
+HEADER = (
+    "invoice_number",
+    "issued_at",
+    "paid_at",
+    "invoice_status",
+    "amount",
+    "currency",
+    "vat_rate",
+    "vat_amount",
+    "payment_method",
+    "payment_status",
+    "transaction_id",
+    "patient_name",
+    "patient_email",
+    "doctor",
+    "consultation_at",
+)
+CHUNK_SIZE = 64 * 1024
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _text(value: str | None) -> str:
+    if not value:
+        return ""
+    return "'" + value if value.startswith(_FORMULA_START) else value
+
+
+def _amount(value: Decimal | None) -> str:
+    return "" if value is None else str(money(value))
+
+
+def _time(value: datetime | None) -> str:
+    return value.isoformat() if value else ""
+
+
+def _fields(row: Row) -> tuple[str, ...]:
+    return (
+        row.invoice_number,
+        _time(row.issued_at),
+        _time(row.paid_at),
+        row.status,
+        _amount(row.amount),
+        row.currency,
+        "" if row.vat_rate is None else str(row.vat_rate.normalize()),
+        _amount(row.vat_amount),
+        row.payment_method,
+        row.payment_status,
+        _text(row.transaction_id),
+        _text(row.patient_name),
+        _text(row.patient_email),
+        _text(row.doctor_name),
+        _time(row.scheduled_at),
+    )
+
+
+def csv_lines(rows: Iterable[Row], chunk_size: int = CHUNK_SIZE) -> Iterator[str]:
+    """The header, then the rows, as CSV text (RFC 4180 quoting, CRLF line ends).
+
+    Lines are sent in chunks of about ``chunk_size`` characters: one write per
+    row would cost the server a system call per invoice.
+    """
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(HEADER)
+    for row in rows:
+        writer.writerow(_fields(row))
+        if buffer.tell() >= chunk_size:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue()

@@ -1,0 +1,179 @@
+"""The invoice list's filter, parsed from the query string. Pure: no database.
+
+Every value a person can type is checked here, so a bad bookmark or a hand-edited
+URL gets a clear message instead of reaching the database (a NUL byte or an
+out-of-range date would otherwise fail inside PostgreSQL as a 500).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from datetime import UTC, date, datetime, time, timedelta
+
+from app.models import InvoiceStatus, PaymentMethod
+
+STATUSES = tuple(s.value for s in InvoiceStatus)
+METHODS = tuple(m.value for m in PaymentMethod)
+MAX_PATIENT_LENGTH = 120
+MAX_NUMBER_LENGTH = 64
+# Bounded so the day after the end date always exists and every year has four digits.
+EARLIEST = date(2000, 1, 1)
+LATEST = date(2999, 12, 31)
+MAX_PAGE = 100_000
+FIELD_LABELS = {
+    "status": "Status",
+    "method": "Payment method",
+    "issued_from": "Issued from",
+    "issued_to": "Issued to",
+    "patient": "Patient",
+    "number": "Invoice number",
+    "page": "Page",
+}
+_PRINTABLE = re.compile(r"^[^\x00-\x1f\x7f]*$")
+INVOICE_NUMBER = re.compile(r"^[A-Za-z0-9-]{1,64}$")
+
+
+class InvalidFilter(ValueError):
+    """One or more filter values cannot be used; ``errors`` maps field to message."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
+        self.errors = errors
+
+
+@dataclass(frozen=True)
+class InvoiceFilter:
+    """What the staff asked to see. ``None`` means "any"."""
+
+    status: str | None = None
+    method: str | None = None
+    issued_from: date | None = None
+    issued_to: date | None = None
+    patient: str | None = None
+    number: str | None = None
+
+    def query_args(self) -> dict[str, str]:
+        """The non-empty fields as query-string values, to build links that keep the filter."""
+        return {k: str(v) for k, v in asdict(self).items() if v is not None}
+
+    @property
+    def issued_after(self) -> datetime | None:
+        """Start of the first day, UTC (inclusive)."""
+        if self.issued_from is None:
+            return None
+        return datetime.combine(self.issued_from, time.min, tzinfo=UTC)
+
+    @property
+    def issued_before(self) -> datetime | None:
+        """Start of the day after the last day, UTC (exclusive)."""
+        if self.issued_to is None:
+            return None
+        return datetime.combine(self.issued_to + timedelta(days=1), time.min, tzinfo=UTC)
+
+
+def parse_filter(args: Mapping[str, str]) -> InvoiceFilter:
+    """Build the filter from query-string values, collecting every problem at once.
+
+    :raise InvalidFilter: a value is not one we can search for.
+    """
+    errors: dict[str, str] = {}
+    status = _choice(args, "status", STATUSES, errors)
+    method = _choice(args, "method", METHODS, errors)
+    issued_from = _date(args, "issued_from", errors)
+    issued_to = _date(args, "issued_to", errors)
+    if issued_from and issued_to and issued_from > issued_to:
+        errors["issued_to"] = "The end date is before the start date."
+    patient = _text(args, "patient", MAX_PATIENT_LENGTH, errors)
+    number = _number(args, errors)
+    if errors:
+        raise InvalidFilter(errors)
+    return InvoiceFilter(status, method, issued_from, issued_to, patient, number)
+
+
+def parse_page(args: Mapping[str, str]) -> int:
+    """The 1-based page number; a missing page is the first.
+
+    :raise InvalidFilter: not a whole number between 1 and MAX_PAGE.
+    """
+    raw = (args.get("page") or "").strip()
+    if not raw:
+        return 1
+    if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE:
+        raise InvalidFilter({"page": f"Use a whole number from 1 to {MAX_PAGE:,}."})
+    return int(raw)
+
+
+def parse_list_args(args: Mapping[str, str]) -> tuple[InvoiceFilter, int]:
+    """The filter and the page together, reporting the problems of both at once.
+
+    :raise InvalidFilter: any value is unusable.
+    """
+    errors: dict[str, str] = {}
+    invoice_filter, page = InvoiceFilter(), 1
+    try:
+        invoice_filter = parse_filter(args)
+    except InvalidFilter as exc:
+        errors.update(exc.errors)
+    try:
+        page = parse_page(args)
+    except InvalidFilter as exc:
+        errors.update(exc.errors)
+    if errors:
+        raise InvalidFilter(errors)
+    return invoice_filter, page
+
+
+def _raw(args: Mapping[str, str], name: str) -> str:
+    return (args.get(name) or "").strip()
+
+
+def _choice(args, name: str, allowed: tuple[str, ...], errors: dict[str, str]) -> str | None:
+    raw = _raw(args, name).lower()
+    if not raw:
+        return None
+    if raw not in allowed:
+        errors[name] = f"Choose one of: {', '.join(allowed)}."
+        return None
+    return raw
+
+
+def _date(args, name: str, errors: dict[str, str]) -> date | None:
+    raw = _raw(args, name)
+    if not raw:
+        return None
+    try:
+        value = date.fromisoformat(raw) if len(raw) == 10 else None
+    except ValueError:
+        value = None
+    if value is None:
+        errors[name] = "Use a date such as 2026-11-26 (year-month-day)."
+        return None
+    if not EARLIEST <= value <= LATEST:
+        errors[name] = f"Use a date between {EARLIEST} and {LATEST}."
+        return None
+    return value
+
+
+def _text(args, name: str, max_length: int, errors: dict[str, str]) -> str | None:
+    raw = _raw(args, name)
+    if not raw:
+        return None
+    if len(raw) > max_length:
+        errors[name] = f"Use at most {max_length} characters."
+        return None
+    if not _PRINTABLE.match(raw):
+        errors[name] = "Remove the control characters (tabs, line breaks and the like)."
+        return None
+    return raw
+
+
+def _number(args, errors: dict[str, str]) -> str | None:
+    raw = _raw(args, "number")
+    if not raw:
+        return None
+    if not INVOICE_NUMBER.match(raw):
+        errors["number"] = "An invoice number looks like INV-20261126093000-42."
+        return None
+    return raw.upper()
