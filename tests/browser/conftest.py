@@ -7,6 +7,7 @@ nothing else, and each checks the database for exactly one payment.
 
 from __future__ import annotations
 
+import time
 import uuid
 
 import pytest
@@ -119,12 +120,22 @@ def pay_button(page: Page):
     return page.get_by_role("button", name="Pay ₱5,000.00")
 
 
+def wait_until(page: Page, condition, what: str, timeout_s: float = 10.0) -> None:
+    """Let Playwright deliver events (route handlers run then) until ``condition()`` holds."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting until {what}"
+        page.wait_for_timeout(20)
+
+
 def the_one_payment(app, consultation) -> Payment:
     """Exactly one payment exists for the consultation, and the invariants hold."""
     with app.app_context():
-        payments = db.session.execute(
-            select(Payment).where(Payment.consultation_id == consultation.id)
-        ).scalars().all()
+        payments = (
+            db.session.execute(select(Payment).where(Payment.consultation_id == consultation.id))
+            .scalars()
+            .all()
+        )
         assert len(payments) == 1, f"{len(payments)} payments for consultation {consultation.id}"
         db.session.expunge_all()
         db.session.rollback()
@@ -135,9 +146,9 @@ def the_one_payment(app, consultation) -> Payment:
 def payment_count(app, consultation) -> int:
     with app.app_context():
         count = db.session.scalar(
-            select(func.count()).select_from(Payment).where(
-                Payment.consultation_id == consultation.id
-            )
+            select(func.count())
+            .select_from(Payment)
+            .where(Payment.consultation_id == consultation.id)
         )
         db.session.rollback()
         return count

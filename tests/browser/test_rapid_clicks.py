@@ -1,4 +1,4 @@
-"""However fast or often Pay is pressed in Chromium, one POST leaves the page and one payment exists."""
+"""However fast or often Pay is pressed in Chromium: one POST leaves the page, one payment."""
 
 from __future__ import annotations
 

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from flask_login import FlaskLoginClient
 from sqlalchemy import func, select
 
 from app.extensions import db
-from app.models import Payment, PaymentStatus, utcnow
+from app.models import Payment
 from tests.support.html import hidden_inputs
 
 HTMX = {"HX-Request": "true"}
@@ -49,9 +47,11 @@ def pay(client, consultation, *, method="stripe") -> int:
 
 def payments_for(app, consultation) -> list[Payment]:
     with app.app_context():
-        rows = db.session.execute(
-            select(Payment).where(Payment.consultation_id == consultation.id)
-        ).scalars().all()
+        rows = (
+            db.session.execute(select(Payment).where(Payment.consultation_id == consultation.id))
+            .scalars()
+            .all()
+        )
         db.session.expunge_all()
         return rows
 
@@ -59,24 +59,3 @@ def payments_for(app, consultation) -> list[Payment]:
 def payment_count(app) -> int:
     with app.app_context():
         return db.session.scalar(select(func.count()).select_from(Payment))
-
-
-def set_payment(app, payment_id: int, **changes) -> None:
-    """Move a payment on as the confirmation work will (no such service exists yet)."""
-    with app.app_context():
-        payment = db.session.get(Payment, payment_id)
-        for name, value in changes.items():
-            setattr(payment, name, value)
-        if changes.get("status") == PaymentStatus.COMPLETED:
-            payment.completed_at = utcnow()
-            payment.transaction_id = f"sandbox_{payment_id}"
-            payment.invoice.status = "paid"
-            payment.invoice.paid_at = payment.completed_at
-        db.session.commit()
-
-
-def age_payment(app, payment_id: int, seconds: int) -> None:
-    with app.app_context():
-        payment = db.session.get(Payment, payment_id)
-        payment.created_at = utcnow() - timedelta(seconds=seconds)
-        db.session.commit()

@@ -20,6 +20,7 @@ from tests.integration.checkout_helpers import (
     payments_for,
     submit,
 )
+from tests.support.factory import Factory
 from tests.support.html import hidden_inputs
 from tests.support.invariants import check_invariants
 
@@ -186,7 +187,9 @@ def test_a_token_minted_for_another_patient_cannot_pay(app, factory, consultatio
 
 def test_a_forged_or_missing_token_cannot_pay(app, patient_client, consultation):
     fields = open_form(patient_client, consultation)
-    forged = submit(patient_client, consultation, {"checkout_token": fields["checkout_token"] + "x"})
+    forged = submit(
+        patient_client, consultation, {"checkout_token": fields["checkout_token"] + "x"}
+    )
     missing = submit(patient_client, consultation, {})
     assert forged.status_code == missing.status_code == 400
     assert payment_count(app) == 0
@@ -303,3 +306,24 @@ def test_staff_cannot_pay(app, factory, consultation):
     response = submit(staff, consultation, {"checkout_token": "whatever"})
     assert response.status_code == 403
     assert payment_count(app) == 0
+
+
+def test_the_checkout_works_on_sqlite_as_make_dev_runs_it(sqlite_app):
+    # given the embedded default: a SQLite file and the in-process Redis stand-in
+    factory = Factory(sqlite_app)
+    patient = factory.patient()
+    consultation = factory.consultation(patient, fee="2750.50")
+    client = logged_in(sqlite_app, patient)
+    # when the same form is submitted twice and a second tab pays too
+    fields = open_form(client, consultation)
+    other_tab = open_form(client, consultation)
+    first = submit(client, consultation, fields)
+    again = submit(client, consultation, fields, headers=HTMX)
+    other = submit(client, consultation, other_tab)
+    # then there is one payment, and every submit lands on it
+    [payment] = payments_for(sqlite_app, consultation)
+    assert {payment_path(r) for r in (first, again, other)} == {f"/payments/{payment.id}"}
+    page = text(client.get(f"/payments/{payment.id}"))
+    assert "₱2,750.50" in page
+    assert "₱330.06" in page  # 12% of 2,750.50 = 330.06
+    check_invariants(sqlite_app)

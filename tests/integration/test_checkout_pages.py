@@ -8,13 +8,8 @@ from decimal import Decimal
 import pytest
 
 from app.models import PaymentStatus
-from tests.integration.checkout_helpers import (
-    age_payment,
-    checkout_url,
-    logged_in,
-    pay,
-    set_payment,
-)
+from tests.integration.checkout_helpers import checkout_url, logged_in, pay
+from tests.support.payments import age, set_status
 
 
 @pytest.fixture
@@ -54,7 +49,9 @@ def test_my_consultations_shows_doctor_date_fee_and_a_pay_link(patient_client, c
     assert ">Pay</a>" in page
 
 
-def test_my_consultations_shows_a_pending_payment_as_a_link_to_its_page(patient_client, consultation):
+def test_my_consultations_shows_a_pending_payment_as_a_link_to_its_page(
+    patient_client, consultation
+):
     payment_id = pay(patient_client, consultation)
     page = text(patient_client.get("/"))
     assert re.search(rf'href="/payments/{payment_id}">Payment pending</a>', page)
@@ -63,14 +60,16 @@ def test_my_consultations_shows_a_pending_payment_as_a_link_to_its_page(patient_
 
 def test_my_consultations_shows_a_completed_payment_as_paid(app, patient_client, consultation):
     payment_id = pay(patient_client, consultation)
-    set_payment(app, payment_id, status=PaymentStatus.COMPLETED)
+    set_status(app, payment_id, PaymentStatus.COMPLETED)
     page = text(patient_client.get("/"))
     assert re.search(rf'href="/payments/{payment_id}">Paid</a>', page)
 
 
-def test_my_consultations_offers_pay_again_after_a_payment_failed(app, patient_client, consultation):
+def test_my_consultations_offers_pay_again_after_a_payment_failed(
+    app, patient_client, consultation
+):
     payment_id = pay(patient_client, consultation)
-    set_payment(app, payment_id, status=PaymentStatus.FAILED)
+    set_status(app, payment_id, PaymentStatus.FAILED)
     page = text(patient_client.get("/"))
     assert f'href="{checkout_url(consultation)}"' in page
 
@@ -130,16 +129,20 @@ def test_checkout_form_is_wired_for_htmx_and_works_without_it(patient_client, co
 
 
 def test_each_render_of_the_checkout_mints_a_new_token(patient_client, consultation):
-    first = re.search(r'name="checkout_token" type="hidden" value="([^"]+)"', text(
-        patient_client.get(checkout_url(consultation))
-    ))
-    second = re.search(r'name="checkout_token" type="hidden" value="([^"]+)"', text(
-        patient_client.get(checkout_url(consultation))
-    ))
+    first = re.search(
+        r'name="checkout_token" type="hidden" value="([^"]+)"',
+        text(patient_client.get(checkout_url(consultation))),
+    )
+    second = re.search(
+        r'name="checkout_token" type="hidden" value="([^"]+)"',
+        text(patient_client.get(checkout_url(consultation))),
+    )
     assert first and second and first.group(1) != second.group(1)
 
 
-def test_checkout_of_a_paid_consultation_shows_the_payment_not_a_button(patient_client, consultation):
+def test_checkout_of_a_paid_consultation_shows_the_payment_not_a_button(
+    patient_client, consultation
+):
     payment_id = pay(patient_client, consultation)
     page = text(patient_client.get(checkout_url(consultation)))
     assert "This consultation already has a payment" in page
@@ -148,9 +151,11 @@ def test_checkout_of_a_paid_consultation_shows_the_payment_not_a_button(patient_
     assert "checkout_token" not in page
 
 
-def test_checkout_after_a_pending_payment_went_stale_offers_pay_again(app, patient_client, consultation):
+def test_checkout_after_a_pending_payment_went_stale_offers_pay_again(
+    app, patient_client, consultation
+):
     payment_id = pay(patient_client, consultation)
-    age_payment(app, payment_id, app.config["PAYMENT_PENDING_TTL"] + 60)
+    age(app, payment_id, app.config["PAYMENT_PENDING_TTL"] + 60)
     page = text(patient_client.get(checkout_url(consultation)))
     assert "checkout_token" in page
 
@@ -175,7 +180,9 @@ def test_staff_get_no_checkout(app, factory, consultation):
 # Payment page
 
 
-def test_payment_page_shows_status_amount_method_invoice_and_times(app, patient_client, consultation):
+def test_payment_page_shows_status_amount_method_invoice_and_times(
+    app, patient_client, consultation
+):
     payment_id = pay(patient_client, consultation, method="gcash")
     response = patient_client.get(f"/payments/{payment_id}")
     page = text(response)
@@ -197,21 +204,23 @@ def test_a_pending_payment_page_offers_to_continue_to_the_provider(patient_clien
     assert 'id="receipt"' not in page
 
 
-def test_a_paid_payment_page_has_a_printable_receipt_and_no_next_step(app, patient_client, consultation):
+def test_a_paid_payment_page_has_a_printable_receipt_and_no_next_step(
+    app, patient_client, consultation
+):
     payment_id = pay(patient_client, consultation)
-    set_payment(app, payment_id, status=PaymentStatus.COMPLETED)
+    set_status(app, payment_id, PaymentStatus.COMPLETED)
     page = text(patient_client.get(f"/payments/{payment_id}"))
     receipt = page.split('id="receipt"', 1)[1]
     assert "Maria Santos" in receipt
     assert "Amount paid" in receipt and "₱5,000.00" in receipt
-    assert f"sandbox_{payment_id}" in receipt
+    assert f"sandbox_txn_{payment_id:06d}" in receipt
     assert "data-print" in receipt
     assert "/gateway/sandbox/" not in page
 
 
 def test_a_stale_pending_payment_page_offers_to_start_again(app, patient_client, consultation):
     payment_id = pay(patient_client, consultation)
-    age_payment(app, payment_id, app.config["PAYMENT_PENDING_TTL"] + 60)
+    age(app, payment_id, app.config["PAYMENT_PENDING_TTL"] + 60)
     page = text(patient_client.get(f"/payments/{payment_id}"))
     assert "not completed in time" in page
     assert f'href="{checkout_url(consultation)}"' in page
@@ -225,8 +234,9 @@ def test_another_patients_payment_page_is_not_found(app, factory, patient_client
     assert stranger.get("/payments/999999").status_code == 404
 
 
-def test_staff_may_open_any_payment_page_but_never_see_a_way_to_pay(app, factory, patient_client,
-                                                                     consultation):
+def test_staff_may_open_any_payment_page_but_never_see_a_way_to_pay(
+    app, factory, patient_client, consultation
+):
     payment_id = pay(patient_client, consultation)
     staff = logged_in(app, factory.staff())
     response = staff.get(f"/payments/{payment_id}")
