@@ -26,6 +26,7 @@ from app.checkout.tokens import CheckoutTokenError, current_tokens
 from app.models import Consultation, Payment
 from app.payments.errors import (
     ConsultationNotFound,
+    Forbidden,
     InvalidPaymentRequest,
     KeyReuseMismatch,
     NotYourConsultation,
@@ -73,12 +74,16 @@ def _refusal_for(error: Exception) -> Refusal:
         return Refusal(400, PAGE_EXPIRED, offer_reload=True)
     if isinstance(error, CheckoutTokenError):
         return Refusal(400, PAGE_EXPIRED if error.expired else FORM_INVALID, offer_reload=True)
-    return Refusal(400, "We could not take this payment. Reload the page and try again.", True)
+    return Refusal(
+        400, "We could not take this payment. Reload the page and try again.", offer_reload=True
+    )
 
 
-NOT_FOUND = {
+NOT_YOURS = {
     ConsultationNotFound: "We could not find that consultation.",
     PaymentNotFound: "We could not find that payment.",
+    NotYourConsultation: "Staff cannot pay for a patient's consultation.",
+    Forbidden: "You are not allowed to do that.",
 }
 
 
@@ -99,9 +104,10 @@ def go_to(url: str) -> Response:
 
 
 def after_payment(outcome: Outcome) -> Response:
-    """The service decided: show the payment it created, replayed, or found already there."""
-    if outcome.payment_id is None:
-        raise PaymentsBusy("The payment service gave no payment.", retry_after=2)
+    """The service decided: show the payment it created, replayed, or found already there.
+
+    Both of the service's outcomes (201 created, 409 already has one) name a payment.
+    """
     if outcome.status == 409:
         flash(ALREADY_PAID_NOTICE, "notice")
     return go_to(url_for("checkout.payment", payment_id=outcome.payment_id))
@@ -153,7 +159,7 @@ def checkout_page(
 def _refused_pay(error: Exception) -> Response:
     try:
         consultation = patient_consultation(current_user, request.view_args["consultation_id"])
-    except PaymentError as lookup_error:
+    except (ConsultationNotFound, NotYourConsultation) as lookup_error:
         return _not_found_or_forbidden(lookup_error)
     form = checkout_form(consultation, keep_submitted=True)
     if isinstance(error, InvalidPaymentRequest):
@@ -162,7 +168,7 @@ def _refused_pay(error: Exception) -> Response:
 
 
 def _not_found_or_forbidden(error: PaymentError) -> Response:
-    message = NOT_FOUND.get(type(error), "Staff cannot pay for a patient's consultation.")
+    message = NOT_YOURS[type(error)]
     if is_htmx():
         body = render_template("checkout/_notice.html", message=message)
     else:
@@ -174,7 +180,7 @@ def _not_found_or_forbidden(error: PaymentError) -> Response:
 @bp.errorhandler(PaymentError)
 def payment_error(error: PaymentError):
     """Domain errors: 404/403 as a page of their own, the rest inside the checkout form."""
-    if isinstance(error, ConsultationNotFound | PaymentNotFound | NotYourConsultation):
+    if type(error) in NOT_YOURS:
         return _not_found_or_forbidden(error)
     return _refused_pay(error)
 

@@ -12,7 +12,7 @@ import re
 import shutil
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, Route, expect
 
 from app.models import PaymentStatus
 from tests.browser.conftest import (
@@ -21,6 +21,7 @@ from tests.browser.conftest import (
     open_checkout,
     pay_button,
     the_one_payment,
+    wait_until,
 )
 from tests.support.live import ROOT
 from tests.support.payments import set_status
@@ -34,7 +35,13 @@ VIEWPORTS = {
 SHOTS = ARTIFACTS / "screenshots"
 DOCS = ROOT / "docs" / "screenshots"
 # The README shows these; the others stay test artifacts.
-FOR_DOCS = {"checkout-phone", "checkout-desktop", "payment-phone", "payment-desktop"}
+FOR_DOCS = {
+    "checkout-desktop",
+    "checkout-phone",
+    "checkout-processing-phone",
+    "payment-desktop",
+    "payment-phone",
+}
 
 
 def shoot(page: Page, name: str) -> None:
@@ -75,8 +82,16 @@ def test_checkout_payment_and_receipt_pages_look_right(
     expect(pay_button(page)).to_be_in_viewport()
     fits_the_viewport(page, size["width"])
     shoot(page, f"checkout-{viewport}")
-    # the payment page
+    # the moment after Pay, with the POST held back
+    held: list[Route] = []
+    page.route(re.compile(r"/checkout$"), lambda route: held.append(route))
     pay_button(page).click()
+    expect(page.get_by_text("Processing payment...")).to_be_visible()
+    expect(pay_button(page)).to_be_disabled()
+    shoot(page, f"checkout-processing-{viewport}")
+    wait_until(page, lambda: len(held) == 1, "the POST is held")
+    held[0].continue_()
+    # the payment page
     expect(page.get_by_role("link", name="Continue to payment")).to_be_visible()
     fits_the_viewport(page, size["width"])
     shoot(page, f"payment-{viewport}")
