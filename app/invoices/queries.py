@@ -210,6 +210,12 @@ def find_invoice(number: str) -> Invoice | None:
     return db.session.execute(stmt).unique().scalar_one_or_none()
 
 
+def invoice_for_payment(payment_id: int) -> Invoice | None:
+    """The payment's invoice with everything the printable layout shows, in one query."""
+    stmt = select(Invoice).where(Invoice.payment_id == payment_id).options(*INVOICE_LAYOUT)
+    return db.session.execute(stmt).unique().scalar_one_or_none()
+
+
 def payment_events(payment_id: int) -> list[PaymentEvent]:
     """The payment's whole history, oldest first."""
     stmt = (

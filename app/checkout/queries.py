@@ -1,0 +1,84 @@
+"""What a signed-in user may read: their consultations and payments, staff any payment.
+
+Another patient's consultation or payment is reported as not found, so ids
+cannot be probed for existence.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import and_, select
+
+from app.extensions import db
+from app.models import ACTIVE_STATUSES, Consultation, Payment, User
+from app.payments.errors import ConsultationNotFound, NotYourConsultation, PaymentNotFound
+from app.payments.lifecycle import is_stale
+
+
+@dataclass(frozen=True)
+class ConsultationRow:
+    consultation: Consultation
+    # The payment in progress or done; None when the patient can (still or again) pay.
+    payment: Payment | None
+
+
+def _active_join():
+    return and_(
+        Payment.consultation_id == Consultation.id,
+        Payment.status.in_([s.value for s in ACTIVE_STATUSES]),
+        Payment.deleted_at.is_(None),
+    )
+
+
+def _open(payment: Payment | None) -> Payment | None:
+    # A stale pending payment is expired by the service on the next Pay: offer Pay again.
+    if payment is None or is_stale(payment):
+        return None
+    return payment
+
+
+def consultations_with_payments(user: User) -> list[ConsultationRow]:
+    """The patient's consultations, soonest first, each with its open payment."""
+    # The partial unique index allows at most one active payment per consultation,
+    # so the outer join yields one row per consultation.
+    rows = db.session.execute(
+        select(Consultation, Payment)
+        .outerjoin(Payment, _active_join())
+        .where(Consultation.patient_id == user.id)
+        .order_by(Consultation.scheduled_at, Consultation.id)
+    ).all()
+    return [ConsultationRow(c, _open(p)) for c, p in rows]
+
+
+def patient_consultation(user: User, consultation_id: int) -> Consultation:
+    """The consultation, if ``user`` is the patient who may pay for it.
+
+    :raise ConsultationNotFound: 404, missing or another patient's.
+    :raise NotYourConsultation: 403, staff do not pay.
+    """
+    consultation = db.session.get(Consultation, consultation_id)
+    if consultation is None or (consultation.patient_id != user.id and not user.is_staff):
+        raise ConsultationNotFound(f"Consultation {consultation_id} does not exist.")
+    if consultation.patient_id != user.id:
+        raise NotYourConsultation("Staff cannot pay for a patient's consultation.")
+    return consultation
+
+
+def open_payment(consultation: Consultation) -> Payment | None:
+    """The consultation's active payment, unless it was abandoned long enough to expire."""
+    payment = db.session.execute(
+        select(Payment).join(Consultation, _active_join()).where(Consultation.id == consultation.id)
+    ).scalar_one_or_none()
+    return _open(payment)
+
+
+def visible_payment(user: User, payment_id: int) -> Payment:
+    """The payment, if ``user`` made it or is staff.
+
+    :raise PaymentNotFound: 404, missing or another patient's.
+    """
+    payment = db.session.get(Payment, payment_id)
+    if payment is None or (payment.user_id != user.id and not user.is_staff):
+        raise PaymentNotFound(f"Payment {payment_id} does not exist.")
+    return payment

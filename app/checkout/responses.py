@@ -1,0 +1,201 @@
+"""How the checkout answers in HTML: the one place that picks status codes and words.
+
+A Pay submit ends in one of two ways:
+- the service decided (a new payment, a replay, or "this consultation already
+  has a payment"): the browser goes to that payment's page, by ``HX-Redirect``
+  for htmx or ``303 See Other`` for a plain form post (Post/Redirect/Get);
+- it was refused before anything was written: the checkout form comes back
+  with a message in plain words, as the form alone for htmx (which swaps it in
+  place, 4xx/5xx included, see base.html) or as the whole page otherwise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from flask import Response, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from flask_wtf.csrf import CSRFError
+
+from app.checkout import bp
+from app.checkout.display import percent
+from app.checkout.forms import CheckoutForm
+from app.checkout.queries import patient_consultation
+from app.checkout.tokens import CheckoutTokenError, current_tokens
+from app.models import Consultation, Payment
+from app.payments.errors import (
+    ConsultationNotFound,
+    Forbidden,
+    InvalidPaymentRequest,
+    KeyReuseMismatch,
+    NotYourConsultation,
+    PaymentError,
+    PaymentInProgress,
+    PaymentNotFound,
+    PaymentsBusy,
+)
+from app.payments.records import tax_for
+from app.payments.service import Outcome
+
+ALREADY_PAID_NOTICE = "This consultation already has a payment. Here it is."
+PAGE_EXPIRED = "This page has expired. Reload the page, then press Pay again."
+FORM_INVALID = "This form can no longer be used. Reload the page, then press Pay again."
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """What the patient reads when a Pay submit is refused; nothing was written."""
+
+    status: int
+    message: str
+    offer_reload: bool = False
+    retry_after: int | None = None
+
+
+def _refusal_for(error: Exception) -> Refusal:
+    if isinstance(error, InvalidPaymentRequest):
+        return Refusal(422, "Please check the form below.")
+    if isinstance(error, KeyReuseMismatch):
+        return Refusal(422, FORM_INVALID, offer_reload=True)
+    if isinstance(error, PaymentInProgress):
+        return Refusal(
+            409,
+            "Your payment is still being processed. Wait a moment, then press Pay again.",
+            retry_after=error.retry_after,
+        )
+    if isinstance(error, PaymentsBusy):
+        return Refusal(
+            503,
+            "We are busy right now and nothing was charged. Please try again in a moment.",
+            retry_after=error.retry_after,
+        )
+    if isinstance(error, CSRFError):
+        return Refusal(400, PAGE_EXPIRED, offer_reload=True)
+    if isinstance(error, CheckoutTokenError):
+        return Refusal(400, PAGE_EXPIRED if error.expired else FORM_INVALID, offer_reload=True)
+    return Refusal(
+        400, "We could not take this payment. Reload the page and try again.", offer_reload=True
+    )
+
+
+NOT_YOURS = {
+    ConsultationNotFound: "We could not find that consultation.",
+    PaymentNotFound: "We could not find that payment.",
+    NotYourConsultation: "Staff cannot pay for a patient's consultation.",
+    Forbidden: "You are not allowed to do that.",
+}
+
+
+def is_htmx() -> bool:
+    """A request htmx made (and not a boosted navigation, which we do not use)."""
+    return request.headers.get("HX-Request") == "true"
+
+
+def go_to(url: str) -> Response:
+    """Send the browser to ``url``: ``HX-Redirect`` for htmx, ``303 See Other`` otherwise."""
+    if is_htmx():
+        response = Response("", 200)
+        response.headers["HX-Redirect"] = url
+    else:
+        response = redirect(url, code=303)
+    response.vary.add("HX-Request")
+    return response
+
+
+def after_payment(outcome: Outcome) -> Response:
+    """The service decided: show the payment it created, replayed, or found already there.
+
+    Both of the service's outcomes (201 created, 409 already has one) name a payment.
+    """
+    if outcome.status == 409:
+        flash(ALREADY_PAID_NOTICE, "notice")
+    return go_to(url_for("checkout.payment", payment_id=outcome.payment_id))
+
+
+def checkout_form(consultation: Consultation, *, keep_submitted: bool = False) -> CheckoutForm:
+    """The form with its idempotency token.
+
+    A refused submit keeps its own token when it still verifies, so pressing
+    Pay again on the same page stays the same request to the payment service.
+    """
+    form = CheckoutForm()
+    tokens = current_tokens()
+    if keep_submitted:
+        try:
+            tokens.verify(form.checkout_token.data, current_user.id, consultation.id)
+            return form
+        except CheckoutTokenError:
+            pass
+    form.checkout_token.data = tokens.mint(current_user.id, consultation.id)
+    return form
+
+
+def checkout_page(
+    consultation: Consultation,
+    *,
+    payment: Payment | None = None,
+    form: CheckoutForm | None = None,
+    refusal: Refusal | None = None,
+) -> Response:
+    """The checkout page (or, for htmx, only its form), never stored by any cache."""
+    rate: Decimal = current_app.config["TAX_RATE"]
+    context = {
+        "consultation": consultation,
+        "payment": payment,
+        "form": form,
+        "refusal": refusal,
+        "vat": tax_for(consultation.fee, rate),
+        "vat_percent": percent(rate),
+    }
+    template = "checkout/_pay_form.html" if refusal and is_htmx() else "checkout/checkout.html"
+    response = Response(render_template(template, **context), refusal.status if refusal else 200)
+    if refusal and refusal.retry_after:
+        response.headers["Retry-After"] = str(refusal.retry_after)
+    response.vary.add("HX-Request")
+    return response
+
+
+def _refused_pay(error: Exception) -> Response:
+    try:
+        consultation = patient_consultation(current_user, request.view_args["consultation_id"])
+    except (ConsultationNotFound, NotYourConsultation) as lookup_error:
+        return _not_found_or_forbidden(lookup_error)
+    form = checkout_form(consultation, keep_submitted=True)
+    if isinstance(error, InvalidPaymentRequest):
+        form.validate()  # puts each field's own message next to it
+    return checkout_page(consultation, form=form, refusal=_refusal_for(error))
+
+
+def _not_found_or_forbidden(error: PaymentError) -> Response:
+    message = NOT_YOURS[type(error)]
+    if is_htmx():
+        body = render_template("checkout/_notice.html", message=message)
+    else:
+        title = "Not found" if error.status == 404 else "Not allowed"
+        body = render_template("error.html", status=error.status, title=title, detail=message)
+    return Response(body, error.status)
+
+
+@bp.errorhandler(PaymentError)
+def payment_error(error: PaymentError):
+    """Domain errors: 404/403 as a page of their own, the rest inside the checkout form."""
+    if type(error) in NOT_YOURS:
+        return _not_found_or_forbidden(error)
+    return _refused_pay(error)
+
+
+@bp.errorhandler(CheckoutTokenError)
+def token_error(error: CheckoutTokenError):
+    return _refused_pay(error)
+
+
+@bp.errorhandler(CSRFError)
+def csrf_error(error: CSRFError):
+    """An expired CSRF token: offer a reload inside the page (the session may be gone too)."""
+    if not current_user.is_authenticated:
+        return go_to(url_for("auth.login", next=request.path))
+    if request.endpoint != "checkout.pay":
+        body = render_template("error.html", status=400, title="Page expired", detail=PAGE_EXPIRED)
+        return Response(body, 400)
+    return _refused_pay(error)

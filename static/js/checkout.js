@@ -1,0 +1,29 @@
+// Small progressive enhancements; every page works without them.
+// (No inline scripts anywhere: the Content-Security-Policy allows only files from this site.)
+(function () {
+  "use strict";
+
+  // aria-busy on an element while its htmx request runs; htmx 2 has no attribute for it.
+  // On success the server answers HX-Redirect and htmx keeps the form disabled while the
+  // browser leaves, so aria-busy stays too: the request is over only when the page is.
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    event.detail.elt.setAttribute("aria-busy", "true");
+  });
+  document.addEventListener("htmx:afterRequest", function (event) {
+    var xhr = event.detail.xhr;
+    if (xhr && xhr.getResponseHeader("HX-Redirect")) {
+      return;
+    }
+    event.detail.elt.removeAttribute("aria-busy");
+  });
+
+  // "Print receipt" buttons are hidden until there is script to run them.
+  document.addEventListener("DOMContentLoaded", function () {
+    document.querySelectorAll("[data-print]").forEach(function (button) {
+      button.hidden = false;
+      button.addEventListener("click", function () {
+        window.print();
+      });
+    });
+  });
+})();

@@ -1,0 +1,113 @@
+"""The checkout, payment and receipt pages fit a phone and a desktop; screenshots are kept.
+
+Screenshots go to test-artifacts/screenshots/ (ignored by git). With
+UPDATE_DOCS_SCREENSHOTS=1 the checkout and payment pages are also copied to
+docs/screenshots/ for the README.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+
+import pytest
+from playwright.sync_api import Page, Route, expect
+
+from app.models import PaymentStatus
+from tests.browser.conftest import (
+    ARTIFACTS,
+    log_in,
+    open_checkout,
+    pay_button,
+    the_one_payment,
+    wait_until,
+)
+from tests.support.live import ROOT
+from tests.support.payments import set_status
+
+pytestmark = pytest.mark.browser
+
+VIEWPORTS = {
+    "phone": {"width": 390, "height": 844},
+    "desktop": {"width": 1280, "height": 800},
+}
+SHOTS = ARTIFACTS / "screenshots"
+DOCS = ROOT / "docs" / "screenshots"
+# The README shows these; the others stay test artifacts.
+FOR_DOCS = {
+    "checkout-desktop",
+    "checkout-phone",
+    "checkout-processing-phone",
+    "payment-desktop",
+    "payment-phone",
+}
+
+
+def shoot(page: Page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    path = SHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    if name in FOR_DOCS and os.environ.get("UPDATE_DOCS_SCREENSHOTS") == "1":
+        DOCS.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, DOCS / path.name)
+
+
+def fits_the_viewport(page: Page, width: int) -> None:
+    """Readable: nothing scrolls sideways, text is at least 16px, buttons are thumb-sized."""
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    assert page.evaluate("parseFloat(getComputedStyle(document.body).fontSize)") >= 16
+    for button in page.locator("main .button.primary, main button.primary").all():
+        if button.is_visible():
+            box = button.bounding_box()
+            assert box["x"] >= 0 and box["x"] + box["width"] <= width, box
+            assert box["height"] >= 44, box
+
+
+@pytest.mark.parametrize("viewport", VIEWPORTS)
+def test_checkout_payment_and_receipt_pages_look_right(
+    new_context, live_server, live_app, factory, viewport
+):
+    # given a patient on a phone or a desktop
+    size = VIEWPORTS[viewport]
+    patient = factory.patient(name="Maria Santos")
+    consultation = factory.consultation(patient, fee="5000", doctor="Dr. Ana Cruz")
+    page = new_context(base_url=live_server.url, viewport=size).new_page()
+    log_in(page, patient)
+    fits_the_viewport(page, size["width"])
+    shoot(page, f"consultations-{viewport}")
+    # the checkout page
+    open_checkout(page, consultation, method="GCash")
+    expect(page.get_by_text("VAT (12%)")).to_be_visible()
+    expect(pay_button(page)).to_be_in_viewport()
+    fits_the_viewport(page, size["width"])
+    shoot(page, f"checkout-{viewport}")
+    # the moment after Pay, with the POST held back
+    held: list[Route] = []
+    page.route(re.compile(r"/checkout$"), lambda route: held.append(route))
+    pay_button(page).click()
+    expect(page.get_by_text("Processing payment...")).to_be_visible()
+    expect(pay_button(page)).to_be_disabled()
+    shoot(page, f"checkout-processing-{viewport}")
+    wait_until(page, lambda: len(held) == 1, "the POST is held")
+    held[0].continue_()
+    # the payment page
+    expect(page.get_by_role("link", name="Continue to payment")).to_be_visible()
+    fits_the_viewport(page, size["width"])
+    shoot(page, f"payment-{viewport}")
+    # the receipt, on screen and as printed
+    payment = the_one_payment(live_app, consultation)
+    set_status(live_app, payment.id, PaymentStatus.COMPLETED)
+    page.reload()
+    receipt = page.get_by_role("region", name="Receipt")
+    expect(receipt).to_contain_text("Maria Santos")
+    expect(receipt.get_by_role("button", name="Print receipt")).to_be_visible()
+    fits_the_viewport(page, size["width"])
+    shoot(page, f"receipt-{viewport}")
+    page.emulate_media(media="print")
+    expect(page.locator(".site-header")).to_be_hidden()
+    expect(page.get_by_role("region", name="Next step")).to_be_hidden()
+    expect(receipt).to_be_visible()
+    expect(page.get_by_role("heading", name=re.compile(r"Payment #\d+"))).to_be_visible()
+    shoot(page, f"receipt-print-{viewport}")
+    the_one_payment(live_app, consultation)

@@ -1,0 +1,61 @@
+"""Shared steps for the checkout page tests (Flask test client on PostgreSQL and Redis)."""
+
+from __future__ import annotations
+
+from flask_login import FlaskLoginClient
+from sqlalchemy import func, select
+
+from app.extensions import db
+from app.models import Payment
+from tests.support.html import hidden_inputs
+
+HTMX = {"HX-Request": "true"}
+
+
+def logged_in(app, user):
+    """A test client with ``user`` signed in (the session cookie Flask-Login reads)."""
+    app.test_client_class = FlaskLoginClient
+    return app.test_client(user=user)
+
+
+def checkout_url(consultation) -> str:
+    return f"/consultations/{consultation.id}/checkout"
+
+
+def open_form(client, consultation) -> dict[str, str]:
+    """Render the checkout page and return its form's hidden fields."""
+    page = client.get(checkout_url(consultation))
+    assert page.status_code == 200, page.status_code
+    fields = hidden_inputs(page.get_data(as_text=True))
+    assert "checkout_token" in fields, "the page shows no Pay form"
+    return fields
+
+
+def submit(client, consultation, fields, *, method="stripe", headers=None):
+    data = {**fields}
+    if method is not None:
+        data["payment_method"] = method
+    return client.post(checkout_url(consultation), data=data, headers=headers or {})
+
+
+def pay(client, consultation, *, method="stripe") -> int:
+    """Pay through the form; the id of the payment the browser is sent to."""
+    response = submit(client, consultation, open_form(client, consultation), method=method)
+    assert response.status_code == 303, response.get_data(as_text=True)
+    return int(response.headers["Location"].rsplit("/", 1)[1])
+
+
+def payments_for(app, consultation) -> list[Payment]:
+    with app.app_context():
+        rows = (
+            db.session.execute(select(Payment).where(Payment.consultation_id == consultation.id))
+            .scalars()
+            .all()
+        )
+        db.session.expunge_all()
+        return rows
+
+
+def payment_count(app) -> int:
+    with app.app_context():
+        return db.session.scalar(select(func.count()).select_from(Payment))

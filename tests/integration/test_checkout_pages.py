@@ -1,0 +1,248 @@
+"""The patient's pages on PostgreSQL and Redis: what each one shows, and to whom."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+
+import pytest
+
+from app.models import PaymentStatus
+from tests.integration.checkout_helpers import checkout_url, logged_in, pay
+from tests.support.payments import age, set_status
+
+
+@pytest.fixture
+def patient(factory):
+    return factory.patient(name="Maria Santos")
+
+
+@pytest.fixture
+def consultation(factory, patient):
+    return factory.consultation(patient, fee="5000", doctor="Dr. Ana Cruz")
+
+
+@pytest.fixture
+def patient_client(app, patient):
+    return logged_in(app, patient)
+
+
+def text(response) -> str:
+    return response.get_data(as_text=True)
+
+
+# My consultations
+
+
+def test_my_consultations_needs_a_login(client):
+    response = client.get("/")
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/login")
+
+
+def test_my_consultations_shows_doctor_date_fee_and_a_pay_link(patient_client, consultation):
+    page = text(patient_client.get("/"))
+    assert "Dr. Ana Cruz" in page
+    assert "₱5,000.00" in page
+    assert consultation.scheduled_at.strftime("%d %b %Y") in page
+    assert f'href="{checkout_url(consultation)}"' in page
+    assert ">Pay</a>" in page
+
+
+def test_my_consultations_shows_a_pending_payment_as_a_link_to_its_page(
+    patient_client, consultation
+):
+    payment_id = pay(patient_client, consultation)
+    page = text(patient_client.get("/"))
+    assert re.search(rf'href="/payments/{payment_id}">Payment pending</a>', page)
+    assert f'href="{checkout_url(consultation)}"' not in page
+
+
+def test_my_consultations_shows_a_completed_payment_as_paid(app, patient_client, consultation):
+    payment_id = pay(patient_client, consultation)
+    set_status(app, payment_id, PaymentStatus.COMPLETED)
+    page = text(patient_client.get("/"))
+    assert re.search(rf'href="/payments/{payment_id}">Paid</a>', page)
+
+
+def test_my_consultations_offers_pay_again_after_a_payment_failed(
+    app, patient_client, consultation
+):
+    payment_id = pay(patient_client, consultation)
+    set_status(app, payment_id, PaymentStatus.FAILED)
+    page = text(patient_client.get("/"))
+    assert f'href="{checkout_url(consultation)}"' in page
+
+
+def test_my_consultations_lists_only_my_own(app, factory, patient_client, consultation):
+    other = factory.patient()
+    theirs = factory.consultation(other, fee="1500", doctor="Dr. Someone Else")
+    page = text(patient_client.get("/"))
+    assert "Dr. Someone Else" not in page
+    assert checkout_url(theirs) not in page
+
+
+# Checkout page
+
+
+def test_checkout_page_is_never_stored(patient_client, consultation):
+    response = patient_client.get(checkout_url(consultation))
+    assert response.status_code == 200
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_checkout_page_shows_fee_vat_line_methods_and_pay_button(patient_client, consultation):
+    page = text(patient_client.get(checkout_url(consultation)))
+    assert "Dr. Ana Cruz" in page
+    assert "₱5,000.00" in page
+    assert "VAT (12%)" in page
+    assert "₱600.00" in page
+    for label in ("Credit or debit card (Stripe)", "GCash", "Bank transfer", "E-wallet"):
+        assert label in page
+    for value in ("stripe", "gcash", "bank_transfer", "e_wallet"):
+        assert f'value="{value}"' in page
+    assert 'name="checkout_token"' in page
+    assert re.search(r'<button type="submit"[^>]*>Pay ₱5,000.00</button>', page)
+
+
+def test_checkout_vat_line_follows_the_configured_rate(make_app, factory):
+    # given a 5% rate and an odd fee
+    app = make_app(TAX_RATE=Decimal("0.05"))
+    patient = factory.patient()
+    consultation = factory.consultation(patient, fee="2750.50")
+    # when the patient opens the checkout
+    page = text(logged_in(app, patient).get(checkout_url(consultation)))
+    # then the VAT is 5% of the fee, rounded half-up to centavos (137.525 -> 137.53)
+    assert "VAT (5%)" in page
+    assert "₱137.53" in page
+
+
+def test_checkout_form_is_wired_for_htmx_and_works_without_it(patient_client, consultation):
+    page = text(patient_client.get(checkout_url(consultation)))
+    form = re.search(r"<form id=\"checkout-form\"[^>]*>", page).group(0)
+    assert f'method="post" action="{checkout_url(consultation)}"' in form
+    assert f'hx-post="{checkout_url(consultation)}"' in form
+    assert 'hx-sync="this:drop"' in form
+    assert 'hx-disabled-elt="#checkout-form [type=submit], ' in form
+    assert 'role="status"' in page
+    assert "Processing payment..." in page
+
+
+def test_each_render_of_the_checkout_mints_a_new_token(patient_client, consultation):
+    first = re.search(
+        r'name="checkout_token" type="hidden" value="([^"]+)"',
+        text(patient_client.get(checkout_url(consultation))),
+    )
+    second = re.search(
+        r'name="checkout_token" type="hidden" value="([^"]+)"',
+        text(patient_client.get(checkout_url(consultation))),
+    )
+    assert first and second and first.group(1) != second.group(1)
+
+
+def test_checkout_of_a_paid_consultation_shows_the_payment_not_a_button(
+    patient_client, consultation
+):
+    payment_id = pay(patient_client, consultation)
+    page = text(patient_client.get(checkout_url(consultation)))
+    assert "This consultation already has a payment" in page
+    assert f'href="/payments/{payment_id}"' in page
+    assert 'type="submit"' not in page.split("</header>", 1)[1]
+    assert "checkout_token" not in page
+
+
+def test_checkout_after_a_pending_payment_went_stale_offers_pay_again(
+    app, patient_client, consultation
+):
+    payment_id = pay(patient_client, consultation)
+    age(app, payment_id, app.config["PAYMENT_PENDING_TTL"] + 60)
+    page = text(patient_client.get(checkout_url(consultation)))
+    assert "checkout_token" in page
+
+
+def test_another_patients_checkout_is_not_found(app, factory, consultation):
+    stranger = logged_in(app, factory.patient())
+    assert stranger.get(checkout_url(consultation)).status_code == 404
+
+
+def test_an_unknown_consultation_is_not_found(patient_client):
+    assert patient_client.get("/consultations/999999/checkout").status_code == 404
+
+
+def test_staff_get_no_checkout(app, factory, consultation):
+    staff = logged_in(app, factory.staff())
+    response = staff.get(checkout_url(consultation))
+    assert response.status_code == 403
+    assert "Staff cannot pay" in text(response)
+    assert "checkout_token" not in text(response)
+
+
+# Payment page
+
+
+def test_payment_page_shows_status_amount_method_invoice_and_times(
+    app, patient_client, consultation
+):
+    payment_id = pay(patient_client, consultation, method="gcash")
+    response = patient_client.get(f"/payments/{payment_id}")
+    page = text(response)
+    assert response.status_code == 200
+    assert response.headers["Cache-Control"] == "no-store"
+    assert "Payment pending" in page
+    assert "₱5,000.00" in page
+    assert "GCash" in page
+    assert re.search(rf"INV-\d{{14}}-{payment_id}", page)
+    assert "VAT (12%)" in page and "₱600.00" in page
+    assert page.count(" UTC<") >= 3  # consultation date, created, last update
+
+
+def test_a_pending_payment_page_offers_to_continue_to_the_provider(patient_client, consultation):
+    payment_id = pay(patient_client, consultation)
+    page = text(patient_client.get(f"/payments/{payment_id}"))
+    assert f'href="/gateway/sandbox/{payment_id}"' in page
+    assert "Continue to payment" in page
+    assert 'id="receipt"' not in page
+
+
+def test_a_paid_payment_page_has_a_printable_receipt_and_no_next_step(
+    app, patient_client, consultation
+):
+    payment_id = pay(patient_client, consultation)
+    set_status(app, payment_id, PaymentStatus.COMPLETED)
+    page = text(patient_client.get(f"/payments/{payment_id}"))
+    receipt = page.split('id="receipt"', 1)[1]
+    assert "Maria Santos" in receipt
+    assert "Amount paid" in receipt and "₱5,000.00" in receipt
+    assert f"sandbox_txn_{payment_id:06d}" in receipt
+    assert "data-print" in receipt
+    assert "/gateway/sandbox/" not in page
+
+
+def test_a_stale_pending_payment_page_offers_to_start_again(app, patient_client, consultation):
+    payment_id = pay(patient_client, consultation)
+    age(app, payment_id, app.config["PAYMENT_PENDING_TTL"] + 60)
+    page = text(patient_client.get(f"/payments/{payment_id}"))
+    assert "not completed in time" in page
+    assert f'href="{checkout_url(consultation)}"' in page
+    assert "/gateway/sandbox/" not in page
+
+
+def test_another_patients_payment_page_is_not_found(app, factory, patient_client, consultation):
+    payment_id = pay(patient_client, consultation)
+    stranger = logged_in(app, factory.patient())
+    assert stranger.get(f"/payments/{payment_id}").status_code == 404
+    assert stranger.get("/payments/999999").status_code == 404
+
+
+def test_staff_may_open_any_payment_page_but_never_see_a_way_to_pay(
+    app, factory, patient_client, consultation
+):
+    payment_id = pay(patient_client, consultation)
+    staff = logged_in(app, factory.staff())
+    response = staff.get(f"/payments/{payment_id}")
+    page = text(response)
+    assert response.status_code == 200
+    assert "Payment pending" in page
+    assert "/gateway/sandbox/" not in page
+    assert checkout_url(consultation) not in page
+    assert 'type="submit"' not in page.split("</header>", 1)[1]
