@@ -1,0 +1,69 @@
+"""The whole lifecycle in a real browser: pay, the sandbox provider, a signed webhook, paid."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.browser.conftest import ARTIFACTS, log_in, open_checkout, pay_button, the_one_payment
+from tests.support.invariants import check_invariants
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.mark.parametrize("button", ["Approve", "Approve twice"])
+def test_pay_continue_to_the_sandbox_approve_and_see_paid_with_the_invoice(
+    page, live_app, patient, consultation, button
+):
+    # given the patient paid and holds a pending payment
+    log_in(page, patient)
+    open_checkout(page, consultation)
+    pay_button(page).click()
+    expect(page).to_have_url(re.compile(r"/payments/\d+$"))
+    expect(page.get_by_role("heading", name=re.compile("Payment #"))).to_be_visible()
+    # when they continue to the provider and approve (once, or as a provider that notifies twice)
+    page.get_by_role("link", name="Continue to payment").click()
+    expect(page.get_by_text("SandboxPay").first).to_be_visible()
+    page.get_by_role("button", name=button, exact=True).click()
+    # then they are back on the payment page, paid, with the invoice marked paid
+    expect(page).to_have_url(re.compile(r"/payments/\d+$"))
+    expect(page.get_by_text("this consultation is paid")).to_be_visible()
+    expect(page.locator("#receipt")).to_be_visible()
+    expect(page.locator(".invoice-sheet .badge")).to_have_text(re.compile("paid", re.I))
+    payment = the_one_payment(live_app, consultation)
+    assert payment.status == "completed"
+    assert payment.transaction_id
+    page.screenshot(path=str(ARTIFACTS / "screenshots" / f"paid-{button.replace(' ', '-')}.png"))
+
+
+def test_a_declined_payment_lets_the_patient_pay_again(page, live_app, patient, consultation):
+    log_in(page, patient)
+    open_checkout(page, consultation)
+    pay_button(page).click()
+    page.get_by_role("link", name="Continue to payment").click()
+    page.get_by_role("button", name="Decline", exact=True).click()
+    expect(page.get_by_text("did not go through")).to_be_visible()
+    page.get_by_role("link", name="Pay again").click()
+    page.get_by_label("GCash").check()
+    pay_button(page).click()
+    expect(page.get_by_role("link", name="Continue to payment")).to_be_visible()
+    statuses = sorted(p.status for p in payments_of(live_app, consultation))
+    assert statuses == ["failed", "pending"]
+    check_invariants(live_app)
+
+
+def payments_of(app, consultation):
+    from sqlalchemy import select
+
+    from app.extensions import db
+    from app.models import Payment
+
+    with app.app_context():
+        rows = db.session.scalars(
+            select(Payment).where(Payment.consultation_id == consultation.id)
+        ).all()
+        db.session.expunge_all()
+        db.session.rollback()
+        return rows
