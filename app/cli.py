@@ -154,10 +154,44 @@ def demo_seed() -> None:
                         fee=money(fee),
                     )
                 )
+    if any(u.email == DEMO_PATIENT_2[0] for u in created):
+        _demo_payments(DEMO_PATIENT_2[0])
     click.echo("Demo data ready. Log in at http://127.0.0.1:5000/login with:")
     click.echo(f"  patient: {DEMO_PATIENT[0]} / {DEMO_PATIENT[1]}")
     click.echo(f"  patient: {DEMO_PATIENT_2[0]} / {DEMO_PATIENT_2[1]}")
     click.echo(f"  staff:   {DEMO_STAFF[0]} / {DEMO_STAFF[1]}")
+
+
+def _demo_payments(email: str) -> None:
+    """Give staff invoices to look at: the second demo patient paid one consultation
+    (confirmed by the sandbox provider) and started paying another, both through the
+    same service calls a real checkout makes."""
+    from app.payments import lifecycle, service
+    from app.payments.requests import parse_payment_request
+
+    patient = _user_by_email(email)
+    consultation_ids = sorted(c.id for c in patient_consultations(patient.id))
+    for cid, method, confirm in zip(
+        consultation_ids, ("gcash", "stripe"), (True, False), strict=False
+    ):
+        req = parse_payment_request(
+            consultation_id=cid, payment_method=method, idempotency_key=f"demo-seed-{cid}"
+        )
+        outcome = service.create_payment(patient, req)
+        if confirm and outcome.payment_id:
+            lifecycle.confirm(
+                outcome.payment_id,
+                transaction_id=f"sbx_txn_{outcome.payment_id}",
+                actor="gateway:sandbox",
+            )
+
+
+def patient_consultations(patient_id: int) -> list[Consultation]:
+    from app.extensions import db
+
+    return list(
+        db.session.scalars(select(Consultation).where(Consultation.patient_id == patient_id))
+    )
 
 
 def register_cli(app: Flask) -> None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from app.extensions import db
-from app.models import Consultation, User
+from app.models import Consultation, Payment, User
+from tests.support.invariants import check_invariants
 
 
 def count(app, model) -> int:
@@ -92,5 +93,10 @@ def test_demo_seed_twice_changes_nothing(app, runner):
     assert "patient@example.com" in first.output
     users, consultations = count(app, User), count(app, Consultation)
     assert (users, consultations) == (3, 6)
+    with app.app_context():
+        statuses = sorted(db.session.scalars(select(Payment.status)))
+    assert statuses == ["completed", "pending"]  # staff have invoices to look at
     assert runner.invoke(args=["demo", "seed"]).exit_code == 0
     assert (count(app, User), count(app, Consultation)) == (users, consultations)
+    assert count(app, Payment) == 2
+    check_invariants(app)
