@@ -61,7 +61,7 @@ def fits_the_viewport(page: Page, width: int) -> None:
         if button.is_visible():
             box = button.bounding_box()
             assert box["x"] >= 0 and box["x"] + box["width"] <= width, box
-            assert box["height"] >= 44, box
+            assert box["height"] >= 44, (button.inner_text(), box)
 
 
 @pytest.mark.parametrize("viewport", VIEWPORTS)

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.support.factory import PASSWORD
+from tests.support.factory import PASSWORD, Factory
 from tests.support.invoices import InvoiceSpec, add_event, add_invoices
 from tests.support.live import ROOT, LiveServer
 
@@ -48,6 +48,12 @@ def base_url():
     defined as an instance method, which pytest 9 warns about (an error here).
     """
     return None
+
+
+@pytest.fixture
+def factory(app):
+    """This module's server runs on the test's own database (``app``), not the shared one."""
+    return Factory(app)
 
 
 @pytest.fixture
