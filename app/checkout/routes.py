@@ -6,8 +6,6 @@ from flask import Response, render_template
 from flask_login import current_user, login_required
 
 from app.checkout import bp
-from app.gateway.base import current_gateway
-from app.invoices.queries import invoice_for_payment
 from app.checkout.forms import CheckoutForm
 from app.checkout.queries import (
     consultations_with_payments,
@@ -17,6 +15,8 @@ from app.checkout.queries import (
 )
 from app.checkout.responses import after_payment, checkout_form, checkout_page
 from app.checkout.tokens import current_tokens, idempotency_key
+from app.gateway.base import current_gateway
+from app.invoices.queries import invoice_for_payment
 from app.models import PaymentStatus
 from app.payments import service
 from app.payments.errors import InvalidPaymentRequest
