@@ -10,6 +10,8 @@ from flask import (
     Response,
     abort,
     current_app,
+    flash,
+    redirect,
     render_template,
     request,
     stream_with_context,
@@ -29,7 +31,10 @@ from app.invoices.filters import (
     parse_filter,
     parse_list_args,
 )
+from app.invoices.forms import RefundForm
 from app.models import PaymentMethod, utcnow
+from app.payments import lifecycle
+from app.payments.errors import PaymentError
 
 RESULTS_TARGET = "invoice-results"
 
@@ -101,22 +106,51 @@ def _render(template: str, *, status: int = 200, errors: dict | None = None, **c
 
 
 @bp.get("/invoices/<number>")
-def show_invoice(number: str):
-    """One invoice, its payment and the payment's full history.
+def show_invoice(number: str, refund_form: RefundForm | None = None, status: int = 200):
+    """One invoice, its payment and the payment's full history; a refund form once paid.
 
     :raise 404: no invoice has this number.
     """
+    detail = _detail_or_404(number)
+    html = render_template(
+        "invoices/detail.html",
+        invoice=detail.invoice,
+        history=display.history(detail.events, detail.actors),
+        receipt_url=display.receipt_link(detail.invoice.payment),
+        refund_form=refund_form or RefundForm(),
+    )
+    return html, status
+
+
+@bp.post("/invoices/<number>/refund")
+def refund(number: str):
+    """Refund the invoice's completed payment, with a reason; repeating changes nothing.
+
+    :raise 404: no invoice has this number.  :raise 422: no reason given (shown in the page).
+    :raise 409: the payment is not completed (shown in the page).
+    """
+    detail = _detail_or_404(number)
+    form = RefundForm()
+    if not form.validate_on_submit():
+        return show_invoice(number, refund_form=form, status=422)
+    try:
+        done = lifecycle.refund(
+            detail.invoice.payment_id, form.reason.data, actor=current_user._get_current_object()
+        )
+    except PaymentError as error:
+        flash(error.detail, "error")
+        return show_invoice(number, refund_form=form, status=error.status)
+    flash("Payment refunded." if done.changed else "This payment was already refunded.", "info")
+    return redirect(url_for("invoices.show_invoice", number=detail.invoice.invoice_number), 303)
+
+
+def _detail_or_404(number: str) -> queries.InvoiceDetail:
     if not INVOICE_NUMBER.match(number):
         abort(404)
     detail = queries.invoice_detail(number.upper())
     if detail is None:
         abort(404)
-    return render_template(
-        "invoices/detail.html",
-        invoice=detail.invoice,
-        history=display.history(detail.events, detail.actors),
-        receipt_url=display.receipt_link(detail.invoice.payment),
-    )
+    return detail
 
 
 @bp.get("/invoices.csv")
