@@ -44,6 +44,9 @@ def json_body() -> dict:
         )
     except (ValueError, UnicodeDecodeError):
         raise BadBody(400, "The body is not valid JSON.") from None
+    except RecursionError:
+        # A few kilobytes of "[[[[" nest deeper than the decoder's stack: bad input, not a 500.
+        raise BadBody(400, "The body nests too deeply.") from None
     if not isinstance(body, dict):
         raise BadBody(400, "The body must be a JSON object.")
     return body
