@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.support.factory import PASSWORD
 
 
@@ -64,3 +66,14 @@ def test_pages_carry_the_security_headers(client):
     assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert response.headers["Referrer-Policy"] == "strict-origin-when-cross-origin"
+
+
+@pytest.mark.parametrize(
+    "email", ["a\x00b@example.test", "a\tb@example.test", "x\x7f@example.test"]
+)
+def test_control_characters_in_the_email_are_a_form_error_not_a_500(client, factory, email):
+    factory.patient()
+    response = login(client, email)
+    assert response.status_code == 200
+    assert "Enter a valid email address." in response.get_data(as_text=True)
+    assert client.get("/").status_code == 302
