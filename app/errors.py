@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import logging
+import os
+import traceback
 
 from flask import Flask, render_template, request
 from flask_wtf.csrf import CSRFError
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from app.api.problems import problem
 
 log = logging.getLogger("app.errors")
+_APP_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
 MESSAGES = {
     400: "The request could not be understood.",
@@ -72,5 +75,28 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def unexpected(error: Exception):
-        log.exception("unhandled error on %s %s", request.method, request.path)
+        if isinstance(error, DBAPIError):
+            # The driver's message may quote the offending value (a patient's email, a key):
+            # log where it happened and its SQLSTATE, not what the value was.
+            log.error(
+                "unhandled database error on %s %s: %s sqlstate=%s at %s",
+                request.method,
+                request.path,
+                type(error.orig).__name__,
+                getattr(error.orig, "sqlstate", None),
+                _app_frame(error),
+            )
+        else:
+            log.exception("unhandled error on %s %s", request.method, request.path)
         return _render(500, "Internal Server Error", MESSAGES[500])
+
+
+def _app_frame(error: Exception) -> str:
+    """The innermost line of our own code the error passed through."""
+    frames = [
+        f for f in traceback.extract_tb(error.__traceback__) if f.filename.startswith(_APP_DIR)
+    ]
+    if not frames:
+        return "-"
+    frame = frames[-1]
+    return f"app/{frame.filename[len(_APP_DIR) :]}:{frame.lineno} in {frame.name}"
