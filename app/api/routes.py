@@ -67,14 +67,15 @@ def _payment_limit() -> str:
     return current_app.config["RATELIMIT_PAYMENTS"]
 
 
-def _limit_key() -> str:
-    header = request.headers.get("Authorization", "")
-    return "api:" + header[-16:] if header else request.remote_addr or "-"
+def _per_user() -> str:
+    # Checked after authentication, so the bucket is the user: not their address (a clinic's
+    # patients share one), and not token text (which would land in Redis keys and in logs).
+    return f"user:{api_user().id}"
 
 
 @bp.post("/payments")
-@limiter.limit(_payment_limit, key_func=_limit_key)
 @token_required
+@limiter.limit(_payment_limit, key_func=_per_user)
 def create_payment():
     """Create a payment (201), or replay the first outcome of this idempotency key.
 

@@ -1,0 +1,77 @@
+"""Rate limits: per user on payment POSTs, per address on login; 429 is clear and carries
+Retry-After; a double click never reaches the limit; Redis storage, memory without it.
+
+Flask-Limiter keeps its storage on the module-level ``limiter``: the app built last in a
+test decides it, so each test builds its rate-limited app after any other.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import redis as redis_lib
+
+from tests.support.factory import PASSWORD, Factory, auth
+from tests.support.invariants import check_invariants
+
+
+def limited_app(make_app, **overrides):
+    return make_app(RATELIMIT_ENABLED=True, RATELIMIT_PAYMENTS="5 per minute", **overrides)
+
+
+def pay(client, user, consultation_id, key):
+    return client.post(
+        "/api/v1/payments",
+        json={"consultation_id": consultation_id, "payment_method": "gcash"},
+        headers={**auth(user), "Idempotency-Key": key},
+    )
+
+
+def test_the_payment_limit_counts_per_user_not_per_address_or_token_text(
+    make_app, redis_url, caplog
+):
+    # given two patients behind the same address
+    app = limited_app(make_app)
+    factory = Factory(app)
+    a, b = factory.patient(), factory.patient()
+    ca, cb = factory.consultation(a), factory.consultation(b)
+    client = app.test_client()
+    caplog.set_level(logging.DEBUG)
+    # when A floods
+    statuses = [pay(client, a, ca.id, "same").status_code for _ in range(8)]
+    # then A is limited after five, and B is not
+    assert statuses == [201] * 5 + [429] * 3
+    assert pay(client, b, cb.id, "b-key").status_code == 201
+    # and the limit's bucket names the user, never any part of a token
+    keys = [k.decode() for k in redis_lib.Redis.from_url(redis_url).keys("LIMITS*")]
+    assert any(f"/user:{a.id}/" in k for k in keys), keys
+    for token in (a.token, b.token):
+        assert not any(token[-8:] in k for k in keys)
+        assert token[-8:] not in caplog.text
+    check_invariants(app)
+
+
+def test_a_request_without_a_valid_token_is_401_before_any_limit_is_counted(make_app):
+    app = limited_app(make_app)
+    factory = Factory(app)
+    patient = factory.patient()
+    consultation = factory.consultation(patient)
+    client = app.test_client()
+    body = {"consultation_id": consultation.id, "payment_method": "gcash"}
+    for _ in range(8):
+        assert client.post("/api/v1/payments", json=body).status_code == 401
+    # the 401s were counted against nobody: the patient's own five are intact
+    assert [pay(client, patient, consultation.id, "k").status_code for _ in range(6)] == [
+        201
+    ] * 5 + [429]
+
+
+def test_login_is_limited_per_address(make_app, factory):
+    app = make_app(RATELIMIT_ENABLED=True, RATELIMIT_LOGIN="3 per minute")
+    client = app.test_client()
+    patient = factory.patient()
+    wrong = {"email": patient.email, "password": "wrong-password"}
+    statuses = [client.post("/login", data=wrong).status_code for _ in range(4)]
+    assert statuses == [200, 200, 200, 429]
+    right = client.post("/login", data={"email": patient.email, "password": PASSWORD})
+    assert right.status_code == 429
