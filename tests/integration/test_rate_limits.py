@@ -8,11 +8,14 @@ test decides it, so each test builds its rate-limited app after any other.
 from __future__ import annotations
 
 import logging
+import time
 
 import redis as redis_lib
 
+from app.extensions import limiter
 from tests.support.factory import PASSWORD, Factory, auth
 from tests.support.invariants import check_invariants
+from tests.support.services import RedisServer
 
 
 def limited_app(make_app, **overrides):
@@ -75,3 +78,37 @@ def test_login_is_limited_per_address(make_app, factory):
     assert statuses == [200, 200, 200, 429]
     right = client.post("/login", data={"email": patient.email, "password": PASSWORD})
     assert right.status_code == 429
+
+
+def test_limits_live_in_redis_when_it_is_configured_and_in_memory_without_it(make_app, redis_url):
+    from limits.storage import MemoryStorage, RedisStorage
+
+    limited_app(make_app)
+    assert isinstance(limiter.storage, RedisStorage)
+    limited_app(make_app, REDIS_URL=None)
+    assert isinstance(limiter.storage, MemoryStorage)
+
+
+def test_a_paused_redis_neither_stalls_limited_payments_nor_lifts_the_limit(make_app):
+    redis = RedisServer().start()
+    try:
+        app = limited_app(make_app, REDIS_URL=redis.url)
+        factory = Factory(app)
+        patient = factory.patient()
+        consultation = factory.consultation(patient)
+        client = app.test_client()
+        redis.pause()  # accepts connections, answers nothing
+        timed = []
+        for _ in range(7):
+            started = time.monotonic()
+            timed.append(
+                (pay(client, patient, consultation.id, "k").status_code, time.monotonic() - started)
+            )
+        statuses = [status for status, _ in timed]
+        slowest = max(seconds for _, seconds in timed)
+        # the limit was counted in memory meanwhile, and no request waited out redis-py's 5 s
+        assert statuses == [201] * 5 + [429] * 2, statuses
+        assert slowest < 2.0, timed
+        check_invariants(app)
+    finally:
+        redis.stop()
