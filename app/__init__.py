@@ -98,6 +98,9 @@ def _configure_rate_limits(app: Flask) -> None:
         )
         app.config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
     app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
+    # Flask-Limiter would put Retry-After on every limited response, 201s included; the
+    # 429 handler (app/errors.py) sets the real one.
+    app.config.setdefault("RATELIMIT_HEADER_RETRY_AFTER", "X-RateLimit-Retry-After")
     app.config.setdefault("RATELIMIT_SWALLOW_ERRORS", True)
 
 

@@ -80,6 +80,39 @@ def test_login_is_limited_per_address(make_app, factory):
     assert right.status_code == 429
 
 
+def test_a_429_under_the_api_is_problem_json_with_the_real_retry_after(make_app):
+    app = limited_app(make_app)
+    factory = Factory(app)
+    patient = factory.patient()
+    consultation = factory.consultation(patient)
+    client = app.test_client()
+    created = [pay(client, patient, consultation.id, "k") for _ in range(5)]
+    limited = pay(client, patient, consultation.id, "k")
+    # successful answers carry the limit's state, but no Retry-After (it means "come back")
+    assert all("Retry-After" not in r.headers for r in created)
+    assert created[-1].headers["X-RateLimit-Remaining"] == "0"
+    assert limited.status_code == 429
+    assert limited.mimetype == "application/problem+json"
+    body = limited.json
+    assert body["type"] == "/problems/too-many-requests"
+    assert body["detail"] == "Too many requests. Please wait a moment and try again."
+    assert 1 <= body["retry_after"] <= 60
+    assert limited.headers["Retry-After"] == str(body["retry_after"])
+
+
+def test_a_429_on_a_page_is_a_readable_page_with_retry_after(make_app, factory):
+    app = make_app(RATELIMIT_ENABLED=True, RATELIMIT_LOGIN="1 per minute")
+    client = app.test_client()
+    client.post("/login", data={"email": "x@example.test", "password": "nope"})
+    response = client.post("/login", data={"email": "x@example.test", "password": "nope"})
+    assert response.status_code == 429
+    assert response.mimetype == "text/html"
+    page = response.get_data(as_text=True)
+    assert "Too many requests. Please wait a moment and try again." in page
+    assert "<html" in page.lower()
+    assert 1 <= int(response.headers["Retry-After"]) <= 60
+
+
 def test_limits_live_in_redis_when_it_is_configured_and_in_memory_without_it(make_app, redis_url):
     from limits.storage import MemoryStorage, RedisStorage
 
