@@ -16,6 +16,7 @@ from app.extensions import limiter
 from tests.support.factory import PASSWORD, Factory, auth
 from tests.support.invariants import check_invariants
 from tests.support.services import RedisServer
+from tests.support.storm import storm
 
 
 def limited_app(make_app, **overrides):
@@ -145,3 +146,29 @@ def test_a_paused_redis_neither_stalls_limited_payments_nor_lifts_the_limit(make
         check_invariants(app)
     finally:
         redis.stop()
+
+
+def test_a_double_click_never_reaches_the_limit_while_a_flood_does(make_app):
+    app = limited_app(make_app)
+    factory = Factory(app)
+    patient = factory.patient()
+    consultation = factory.consultation(patient)
+
+    def click(_):
+        return pay(app.test_client(), patient, consultation.id, "double-click").status_code
+
+    # given three identical clicks released at the same instant
+    clicks = storm(3, click)
+    # then all three get the one payment; a flood of the same request is then cut off
+    assert clicks == [201, 201, 201]
+    flood = [click(i) for i in range(10)]
+    assert flood == [201, 201] + [429] * 8
+    assert check_invariants(app)["payments"] == 1
+
+
+def test_a_double_submitted_login_is_not_limited(make_app, factory):
+    patient = factory.patient()
+    app = make_app(RATELIMIT_ENABLED=True)  # the default RATELIMIT_LOGIN
+    form = {"email": patient.email, "password": PASSWORD}
+    statuses = storm(2, lambda _: app.test_client().post("/login", data=form).status_code)
+    assert statuses == [302, 302]
