@@ -14,6 +14,7 @@ import redis as redis_lib
 
 from app.extensions import limiter
 from tests.support.factory import PASSWORD, Factory, auth
+from tests.support.headers import assert_security_headers
 from tests.support.invariants import check_invariants
 from tests.support.services import RedisServer
 from tests.support.storm import storm
@@ -99,6 +100,7 @@ def test_a_429_under_the_api_is_problem_json_with_the_real_retry_after(make_app)
     assert body["detail"] == "Too many requests. Please wait a moment and try again."
     assert 1 <= body["retry_after"] <= 60
     assert limited.headers["Retry-After"] == str(body["retry_after"])
+    assert_security_headers(limited)
 
 
 def test_a_429_on_a_page_is_a_readable_page_with_retry_after(make_app, factory):
@@ -112,6 +114,7 @@ def test_a_429_on_a_page_is_a_readable_page_with_retry_after(make_app, factory):
     assert "Too many requests. Please wait a moment and try again." in page
     assert "<html" in page.lower()
     assert 1 <= int(response.headers["Retry-After"]) <= 60
+    assert_security_headers(response)
 
 
 def test_limits_live_in_redis_when_it_is_configured_and_in_memory_without_it(make_app, redis_url):
