@@ -52,7 +52,8 @@ def login():
             login_user(user)
             return redirect(target or url_for("checkout.index"))
         flash("Wrong email or password.", "error")
-    return render_template("auth/login.html", form=form)
+    # A form that does not validate is bad input: 422, with the field errors on the page.
+    return render_template("auth/login.html", form=form), 422 if form.errors else 200
 
 
 @bp.route("/logout", methods=["POST"])

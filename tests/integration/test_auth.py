@@ -74,7 +74,7 @@ def test_pages_carry_the_security_headers(client):
 def test_control_characters_in_the_email_are_a_form_error_not_a_500(client, factory, email):
     factory.patient()
     response = login(client, email)
-    assert response.status_code == 200
+    assert response.status_code == 422
     assert "Enter a valid email address." in response.get_data(as_text=True)
     assert client.get("/").status_code == 302
 
@@ -119,3 +119,9 @@ def test_the_anonymous_csrf_session_cookie_has_the_same_flags(make_app):
     client = make_app(WTF_CSRF_ENABLED=True).test_client()
     cookie = client.get("/login").headers["Set-Cookie"]
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+
+
+def test_an_empty_login_form_is_a_422_naming_the_missing_fields(client):
+    response = client.post("/login", data={})
+    assert response.status_code == 422
+    assert response.get_data(as_text=True).count("This field is required.") == 2
