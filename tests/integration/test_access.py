@@ -26,11 +26,10 @@ from typing import Any
 
 import pytest
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
-from sqlalchemy import text
 
-from app.extensions import db
 from tests.support.factory import PASSWORD, Factory, auth
 from tests.support.headers import assert_security_headers
+from tests.support.invariants import row_counts
 
 ROLES = ("anon", "owner", "other", "staff", "wrong")
 
@@ -272,16 +271,6 @@ def csrf_token(app, raw: str, *, age_seconds: int = 0, secret: str | None = None
         secret or app.config["SECRET_KEY"], salt=CSRF_SALT, signer=signer
     )
     return serializer.dumps(raw)
-
-
-def row_counts(app) -> dict[str, int]:
-    with app.app_context():
-        counts = {
-            table.name: db.session.execute(text(f"SELECT count(*) FROM {table.name}")).scalar_one()
-            for table in db.metadata.sorted_tables
-        }
-        db.session.rollback()
-    return counts
 
 
 TOKENS = {
