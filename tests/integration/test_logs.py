@@ -8,8 +8,8 @@ from sqlalchemy import text
 
 from app.extensions import db
 from app.payments import service
-from tests.integration.test_idempotency_waits import raw_connection
 from tests.support.factory import PASSWORD, Factory, auth
+from tests.support.pg import raw_connection
 
 
 def test_an_unexpected_database_error_logs_where_and_sqlstate_but_not_the_value(
