@@ -149,6 +149,9 @@ def test_a_paused_redis_neither_stalls_limited_payments_nor_lifts_the_limit(make
         check_invariants(app)
     finally:
         redis.stop()
+        # init_app does not reset this flag on the module-level limiter: later apps in this
+        # process must start with their own storage considered alive.
+        limiter._storage_dead = False
 
 
 def test_a_double_click_never_reaches_the_limit_while_a_flood_does(make_app):
