@@ -71,13 +71,33 @@ def test_a_request_without_a_valid_token_is_401_before_any_limit_is_counted(make
     ] * 5 + [429]
 
 
-def test_login_is_limited_per_address(make_app, factory):
+def test_login_is_limited_per_account_whatever_the_address(make_app, factory, caplog):
+    app = make_app(RATELIMIT_ENABLED=True, RATELIMIT_LOGIN="3 per minute")
+    client = app.test_client()
+    target, bystander = factory.patient(), factory.patient()
+    caplog.set_level(logging.INFO)
+
+    def attempt(email, address):
+        form = {"email": email, "password": "guess"}
+        return client.post("/login", data=form, environ_base={"REMOTE_ADDR": address}).status_code
+
+    # given guesses at one account, each from a different address
+    statuses = [attempt(target.email, f"198.51.100.{i}") for i in range(1, 5)]
+    # then the account's bucket fills; another account from a fresh address is unaffected
+    assert statuses == [200, 200, 200, 429]
+    assert attempt(bystander.email, "198.51.100.99") == 200
+    assert target.email not in caplog.text and "ratelimit" in caplog.text
+
+
+def test_login_is_limited_per_address_whatever_the_account(make_app, factory):
     app = make_app(RATELIMIT_ENABLED=True, RATELIMIT_LOGIN="3 per minute")
     client = app.test_client()
     patient = factory.patient()
-    wrong = {"email": patient.email, "password": "wrong-password"}
-    statuses = [client.post("/login", data=wrong).status_code for _ in range(4)]
-    assert statuses == [200, 200, 200, 429]
+    # given guesses at three different accounts from one address
+    for i in range(3):
+        wrong = {"email": f"someone{i}@example.test", "password": "guess"}
+        assert client.post("/login", data=wrong).status_code == 200
+    # then that address is cut off, even with the right password of a fourth account
     right = client.post("/login", data={"email": patient.email, "password": PASSWORD})
     assert right.status_code == 429
 
