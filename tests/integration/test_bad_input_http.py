@@ -115,7 +115,7 @@ def expected_for(field_value_text: str) -> int | None:
 
 
 @given(amount=bad_input.bad_amounts)
-@fuzz(150)
+@fuzz(300)
 def test_bad_amounts_are_refused(target, amount):
     raw = fragment(amount)
     status = expected_for(raw)
@@ -127,7 +127,7 @@ def test_bad_amounts_are_refused(target, amount):
 
 
 @given(method=bad_input.bad_methods)
-@fuzz(80)
+@fuzz(150)
 def test_bad_methods_are_refused(target, method):
     assume(not bad_input.looks_valid_method(method))
     response = target.post(body_with(target, "payment_method", fragment(method)))
@@ -135,7 +135,7 @@ def test_bad_methods_are_refused(target, method):
 
 
 @given(key=bad_input.bad_keys)
-@fuzz(80)
+@fuzz(150)
 def test_bad_keys_in_the_body_are_refused(target, key):
     assume(not bad_input.looks_valid_key(key))
     response = target.post(body_with(target, "idempotency_key", fragment(key)))
@@ -143,7 +143,7 @@ def test_bad_keys_in_the_body_are_refused(target, key):
 
 
 @given(key=bad_input.bad_header_keys)
-@fuzz(80)
+@fuzz(150)
 def test_bad_keys_in_the_header_are_refused(target, key):
     assume(not bad_input.looks_valid_key(unquote_header_key(key)))
     response = target.post(json.dumps(target.valid_fields()), headers={"Idempotency-Key": key})
@@ -151,7 +151,7 @@ def test_bad_keys_in_the_header_are_refused(target, key):
 
 
 @given(consultation_id=bad_input.bad_consultation_ids)
-@fuzz(80)
+@fuzz(150)
 def test_bad_consultation_ids_are_refused_or_not_found(target, consultation_id):
     raw = fragment(consultation_id)
     status = expected_for(raw)
@@ -190,7 +190,7 @@ def _is_json_type(content_type: str) -> bool:
 
 
 @given(content_type=_content_types)
-@fuzz(60)
+@fuzz(100)
 def test_a_valid_body_under_any_other_content_type_is_415(target, content_type):
     assume(not _is_json_type(content_type))
     response = target.post(json.dumps(target.valid_fields()), content_type=content_type)
@@ -215,7 +215,7 @@ _json_values = st.recursive(
         st.sampled_from(["", "{", '{"a":1', "{'a': 1}", '{"a": NaN}', "null", "[]", "\ufeff{}"]),
     )
 )
-@fuzz(120)
+@fuzz(200)
 def test_a_body_that_is_not_a_json_object_is_400(target, data):
     raw = data if isinstance(data, bytes) else data.encode("utf-8", "surrogatepass")
     with contextlib.suppress(ValueError, UnicodeDecodeError, RecursionError):
@@ -232,13 +232,13 @@ def test_a_body_that_is_not_a_json_object_is_400(target, data):
         max_size=4,
     )
 )
-@fuzz(60)
+@fuzz(100)
 def test_an_object_without_the_required_fields_is_422(target, fields):
     target.assert_refused(target.post(json.dumps(fields)), 422, "api-missing-fields")
 
 
 @given(extra=st.integers(min_value=1, max_value=64 * 1024))
-@fuzz(15)
+@fuzz(20)
 def test_a_body_over_max_content_length_is_413(target, extra):
     size = target.app.config["MAX_CONTENT_LENGTH"] + extra
     fields = {**target.valid_fields(), "pad": "x" * size}
@@ -246,7 +246,7 @@ def test_a_body_over_max_content_length_is_413(target, extra):
 
 
 @given(token=st.text(st.characters(max_codepoint=0xFF, exclude_characters="\r\n"), max_size=300))
-@fuzz(50)
+@fuzz(100)
 def test_any_other_bearer_token_is_401(target, token):
     assume(token.strip() != target.patient.token)
     response = target.client.post(
@@ -273,7 +273,7 @@ _login_forms = st.fixed_dictionaries(
 
 
 @given(form=_login_forms, as_json=st.booleans())
-@fuzz(100)
+@fuzz(150)
 def test_any_login_form_is_refused_clearly_and_logs_nobody_in(app, form, as_json):
     # given a patient whose password the fuzz never sends
     client = app.test_client()
