@@ -80,10 +80,28 @@ def _init_extensions(app: Flask) -> None:
     login_manager.login_view = "auth.login"
     login_manager.login_message = "Please log in to continue."
     init_redis(app)
-    app.config.setdefault("RATELIMIT_STORAGE_URI", app.config["REDIS_URL"] or "memory://")
-    app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
-    app.config.setdefault("RATELIMIT_SWALLOW_ERRORS", True)
+    _configure_rate_limits(app)
     limiter.init_app(app)
+
+
+def _configure_rate_limits(app: Flask) -> None:
+    redis_url = app.config["REDIS_URL"]
+    app.config.setdefault("RATELIMIT_STORAGE_URI", redis_url or "memory://")
+    if redis_url:
+        # Bounded like every other Redis call (redis-py waits 5 s by default): a paused Redis
+        # must not hold each request that long. While Redis is gone the limits are counted
+        # in this process's memory, and Redis is probed again with a backoff.
+        timeout = app.config["REDIS_TIMEOUT"]
+        app.config.setdefault(
+            "RATELIMIT_STORAGE_OPTIONS",
+            {"socket_timeout": timeout, "socket_connect_timeout": timeout},
+        )
+        app.config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
+    app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
+    # Flask-Limiter would put Retry-After on every limited response, 201s included; the
+    # 429 handler (app/errors.py) sets the real one.
+    app.config.setdefault("RATELIMIT_HEADER_RETRY_AFTER", "X-RateLimit-Retry-After")
+    app.config.setdefault("RATELIMIT_SWALLOW_ERRORS", True)
 
 
 def _register_blueprints(app: Flask) -> None:

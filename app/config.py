@@ -157,8 +157,14 @@ def normalize_database_url(url: str) -> str:
 def engine_options(url: str, *, lock_timeout_ms: int, pool_size: int) -> dict:
     if url.startswith("sqlite"):
         # busy_timeout bounds how long a writer waits for BEGIN IMMEDIATE (seconds).
-        return {"connect_args": {"timeout": lock_timeout_ms / 1000, "check_same_thread": False}}
+        return {
+            "connect_args": {"timeout": lock_timeout_ms / 1000, "check_same_thread": False},
+            "hide_parameters": True,
+        }
     return {
+        # A database error's text would otherwise carry its statement's parameters (emails,
+        # names) into every logged traceback.
+        "hide_parameters": True,
         "pool_size": pool_size,
         "max_overflow": pool_size,
         "pool_pre_ping": True,

@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import logging
+import math
+import os
+import time
+import traceback
 
 from flask import Flask, render_template, request
 from flask_wtf.csrf import CSRFError
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from app.api.problems import problem
+from app.extensions import limiter
 
 log = logging.getLogger("app.errors")
+_APP_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
 MESSAGES = {
     400: "The request could not be understood.",
@@ -54,10 +60,7 @@ def register(app: Flask) -> None:
         status = error.code or 500
         retry_after = None
         if status == 429:
-            retry_after = str(getattr(error, "retry_after", None) or 60)
-            limit = getattr(error, "limit", None)
-            if limit is not None:
-                retry_after = str(limit.limit.get_expiry())
+            retry_after = str(_seconds_until_the_limit_resets())
         return _render(status, error.name, MESSAGES.get(status, error.description), retry_after)
 
     @app.errorhandler(OperationalError)
@@ -72,5 +75,40 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def unexpected(error: Exception):
-        log.exception("unhandled error on %s %s", request.method, request.path)
+        if isinstance(error, DBAPIError):
+            # The driver's message may quote the offending value (a patient's email, a key):
+            # log where it happened and its SQLSTATE, not what the value was.
+            log.error(
+                "unhandled database error on %s %s: %s sqlstate=%s at %s",
+                request.method,
+                request.path,
+                type(error.orig).__name__,
+                getattr(error.orig, "sqlstate", None),
+                _app_frame(error),
+            )
+        else:
+            log.exception("unhandled error on %s %s", request.method, request.path)
         return _render(500, "Internal Server Error", MESSAGES[500])
+
+
+def _seconds_until_the_limit_resets() -> int:
+    try:
+        current = limiter.current_limit
+        if current is not None:
+            # reset_at is rounded up to a whole second: never promise more than one window.
+            window = current.limit.get_expiry()
+            return min(window, max(1, math.ceil(current.reset_at - time.time())))
+    except Exception:  # storage trouble must not turn a 429 into a 500
+        log.warning("rate limit window unknown; answering Retry-After 60")
+    return 60
+
+
+def _app_frame(error: Exception) -> str:
+    """The innermost line of our own code the error passed through."""
+    frames = [
+        f for f in traceback.extract_tb(error.__traceback__) if f.filename.startswith(_APP_DIR)
+    ]
+    if not frames:
+        return "-"
+    frame = frames[-1]
+    return f"app/{frame.filename[len(_APP_DIR) :]}:{frame.lineno} in {frame.name}"

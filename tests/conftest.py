@@ -13,15 +13,40 @@ import psycopg
 import pytest
 import redis as redis_lib
 from flask_migrate import upgrade
+from hypothesis import HealthCheck, settings
 from sqlalchemy.engine import make_url
 
 from app import create_app
 from app.config import ROOT
 from app.extensions import db
 from tests.support.factory import Factory
+from tests.support.fuzz import CASES
 from tests.support.services import PostgresServer, RedisServer
 
 TEMPLATE_DB = "checkout_template"
+
+# CI runs the same examples every time (derandomized, no example database), so a red
+# build is reproducible; HYPOTHESIS_PROFILE=explore draws fresh random cases on each run
+# (and keeps failures in .hypothesis/) on a workstation.
+settings.register_profile(
+    "ci",
+    derandomize=True,
+    database=None,
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile("explore", deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Report how many generated bad-input cases ran (the README quotes this number)."""
+    if not CASES:
+        return
+    by_suite = ", ".join(f"{name} {n}" for name, n in sorted(CASES.items()))
+    terminalreporter.write_sep("-", f"fuzz cases run: {sum(CASES.values())}")
+    terminalreporter.write_line(by_suite)
 
 
 class Postgres:

@@ -45,6 +45,9 @@ def json_body() -> dict:
     except (ValueError, RecursionError):
         # RecursionError: nesting deeper than the decoder's stack, still within the size limit.
         raise BadBody(400, "The body is not valid JSON.") from None
+    except RecursionError:
+        # A few kilobytes of "[[[[" nest deeper than the decoder's stack: bad input, not a 500.
+        raise BadBody(400, "The body nests too deeply.") from None
     if not isinstance(body, dict):
         raise BadBody(400, "The body must be a JSON object.")
     return body
@@ -65,14 +68,15 @@ def _payment_limit() -> str:
     return current_app.config["RATELIMIT_PAYMENTS"]
 
 
-def _limit_key() -> str:
-    header = request.headers.get("Authorization", "")
-    return "api:" + header[-16:] if header else request.remote_addr or "-"
+def _per_user() -> str:
+    # Checked after authentication, so the bucket is the user: not their address (a clinic's
+    # patients share one), and not token text (which would land in Redis keys and in logs).
+    return f"user:{api_user().id}"
 
 
 @bp.post("/payments")
-@limiter.limit(_payment_limit, key_func=_limit_key)
 @token_required
+@limiter.limit(_payment_limit, key_func=_per_user)
 def create_payment():
     """Create a payment (201), or replay the first outcome of this idempotency key.
 

@@ -18,6 +18,9 @@ _PRINTABLE_ASCII = re.compile(r"^[\x20-\x7e]+$")
 # ASCII digits only: Decimal() alone would accept "٥٠٠٠", "1_000" or " 5000 ".
 _AMOUNT_TEXT = re.compile(r"^[0-9]+(\.[0-9]+)?$")
 METHODS = tuple(m.value for m in PaymentMethod)
+# Numeric(12, 2): ten digits before the point.
+_MAX_FEE = 10**10
+_TOO_PRECISE = "Must have at most two decimal places and fit a consultation fee."
 
 
 @dataclass(frozen=True)
@@ -47,7 +50,8 @@ def parse_payment_request(
             "; ".join(f"{field}: {msg}" for field, msg in errors.items()), errors=errors
         )
     if cid > MAX_ID:
-        raise ConsultationNotFound(f"Consultation {cid} does not exist.")
+        # Not echoed: str() of an int past 4300 digits raises, and no such id can exist.
+        raise ConsultationNotFound("That consultation does not exist.")
     return PaymentRequest(cid, payment_method, parsed_amount, key)
 
 
@@ -63,6 +67,10 @@ def _parse_amount(value: Any, errors: dict[str, str]) -> Decimal | None:
         return None
     if isinstance(value, bool):
         errors["amount"] = "Must be a number."
+        return None
+    if isinstance(value, int) and abs(value) >= _MAX_FEE:
+        # Checked before str(), which raises past 4300 digits.
+        errors["amount"] = f"Must be at least {MIN_FEE}." if value < 0 else _TOO_PRECISE
         return None
     if isinstance(value, int | Decimal):
         text = str(value)
@@ -85,8 +93,8 @@ def _parse_amount(value: Any, errors: dict[str, str]) -> Decimal | None:
     if amount < MIN_FEE:
         errors["amount"] = f"Must be at least {MIN_FEE}."
         return None
-    if amount >= Decimal(10) ** 10 or amount != amount.quantize(Decimal("0.01")):
-        errors["amount"] = "Must have at most two decimal places and fit a consultation fee."
+    if amount >= _MAX_FEE or amount != amount.quantize(Decimal("0.01")):
+        errors["amount"] = _TOO_PRECISE
         return None
     return money(amount)
 

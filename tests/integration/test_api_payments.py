@@ -175,6 +175,8 @@ def test_bad_input_gets_a_clear_4xx_and_changes_nothing(
         ('{"consultation_id": NaN}', "application/json", 400),
         ("consultation_id=1", "application/x-www-form-urlencoded", 415),
         ('{"amount": 1e309}', "application/json", 422),
+        ("[" * 20_000, "application/json", 400),
+        ('{"a":' * 5_000 + "1" + "}" * 5_000, "application/json", 400),
     ],
 )
 def test_malformed_bodies_are_refused(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.support.factory import PASSWORD
 
 
@@ -64,3 +66,62 @@ def test_pages_carry_the_security_headers(client):
     assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert response.headers["Referrer-Policy"] == "strict-origin-when-cross-origin"
+
+
+@pytest.mark.parametrize(
+    "email", ["a\x00b@example.test", "a\tb@example.test", "x\x7f@example.test"]
+)
+def test_control_characters_in_the_email_are_a_form_error_not_a_500(client, factory, email):
+    factory.patient()
+    response = login(client, email)
+    assert response.status_code == 422
+    assert "Enter a valid email address." in response.get_data(as_text=True)
+    assert client.get("/").status_code == 302
+
+
+def test_nothing_from_before_the_login_survives_it(client, factory):
+    # given an anonymous session holding something (say, planted by an attacker)
+    patient = factory.patient()
+    with client.session_transaction() as session:
+        session["planted"] = "x"
+    # when the patient logs in
+    login(client, patient.email)
+    # then the session is a new one: only the login is in it
+    with client.session_transaction() as session:
+        assert "planted" not in session
+        assert session["_user_id"] == str(patient.id)
+
+
+def test_logout_empties_the_session(client, factory):
+    patient = factory.patient()
+    login(client, patient.email)
+    client.post("/logout")
+    with client.session_transaction() as session:
+        assert "_user_id" not in session
+
+
+def test_session_cookies_are_secure_when_served_over_https(make_app, factory, monkeypatch):
+    patient = factory.patient()
+    monkeypatch.setenv("SESSION_COOKIE_SECURE", "1")
+    client = make_app().test_client()
+    cookie = login(client, patient.email).headers["Set-Cookie"]
+    assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie
+
+
+def test_session_cookies_are_not_marked_secure_by_default(make_app, factory, monkeypatch):
+    patient = factory.patient()
+    monkeypatch.delenv("SESSION_COOKIE_SECURE", raising=False)
+    cookie = login(make_app().test_client(), patient.email).headers["Set-Cookie"]
+    assert "Secure" not in cookie
+
+
+def test_the_anonymous_csrf_session_cookie_has_the_same_flags(make_app):
+    client = make_app(WTF_CSRF_ENABLED=True).test_client()
+    cookie = client.get("/login").headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+
+
+def test_an_empty_login_form_is_a_422_naming_the_missing_fields(client):
+    response = client.post("/login", data={})
+    assert response.status_code == 422
+    assert response.get_data(as_text=True).count("This field is required.") == 2

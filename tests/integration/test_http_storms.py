@@ -3,6 +3,7 @@ then with Redis stopped, flushed, unreachable or paused. Real PostgreSQL and Red
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 
 import pytest
@@ -139,6 +140,27 @@ def test_a_paused_redis_slows_nothing_into_an_error(app, servers):
         redis.pause()  # accepts connections, answers nothing: every call hits REDIS_TIMEOUT
         assert_one_key_storm(http_storm([server.url], patient, one.id, lambda i: "slow", n=20))
         assert_many_keys_storm(http_storm([server.url], patient, many.id, lambda i: f"s{i}", n=20))
+        check_invariants(app)
+    finally:
+        redis.stop()
+
+
+def test_a_paused_redis_with_rate_limits_on_still_answers_every_click_promptly(app, servers):
+    # production's defaults: limits on, counted in the same Redis that is now unresponsive
+    redis = RedisServer().start()
+    try:
+        factory = Factory(app)
+        patient = factory.patient()
+        consultation = factory.consultation(patient)
+        limits = {"RATELIMIT_ENABLED": "1", "RATELIMIT_PAYMENTS": "1000 per minute"}
+        server = servers(redis.url, workers=2, env=limits)
+        redis.pause()
+        started = time.monotonic()
+        results = http_storm([server.url], patient, consultation.id, lambda i: "paused", n=20)
+        elapsed = time.monotonic() - started
+        assert_one_key_storm(results)
+        # each process pays REDIS_TIMEOUT a few times, never redis-py's 5 s per request
+        assert elapsed < 8, elapsed
         check_invariants(app)
     finally:
         redis.stop()

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from datetime import timedelta
 
-import psycopg
 import pytest
 import redis as redis_lib
 from sqlalchemy import text
@@ -17,6 +15,7 @@ from app.models import IdempotencyKey, utcnow
 from app.payments import idempotency, service
 from tests.support.factory import Factory, auth
 from tests.support.invariants import check_invariants
+from tests.support.pg import raw_connection, wait_until_blocked_on_a_lock
 
 
 def pay(app, patient, consultation_id, key, method="gcash"):
@@ -24,25 +23,6 @@ def pay(app, patient, consultation_id, key, method="gcash"):
     headers = {**auth(patient), "Idempotency-Key": key}
     body = {"consultation_id": consultation_id, "payment_method": method}
     return client.post("/api/v1/payments", json=body, headers=headers)
-
-
-def raw_connection(database_url: str) -> psycopg.Connection:
-    return psycopg.connect(database_url.replace("postgresql+psycopg://", "postgresql://"))
-
-
-def wait_until_blocked_on_a_lock(database_url: str, timeout: float = 10) -> None:
-    """Poll pg_stat_activity until some backend waits on a lock (no fixed sleeps)."""
-    deadline = time.monotonic() + timeout
-    with raw_connection(database_url) as conn:
-        conn.autocommit = True
-        while time.monotonic() < deadline:
-            row = conn.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-            ).fetchone()
-            if row[0] > 0:
-                return
-            time.sleep(0.01)
-    raise AssertionError("no request ever waited on a lock")
 
 
 @pytest.fixture

@@ -72,3 +72,13 @@ def check_payment_states(app) -> dict[str, int]:
         ), (pid, status, txn, completed_at, paid_at)
         counts[status] = counts.get(status, 0) + 1
     return counts
+
+
+def row_counts(app) -> dict[str, int]:
+    """Rows in every table, in one round trip: "changed nothing" means these are equal."""
+    with app.app_context():
+        tables = [t.name for t in db.metadata.sorted_tables]
+        selects = ", ".join(f"(SELECT count(*) FROM {t})" for t in tables)
+        row = db.session.execute(text(f"SELECT {selects}")).one()
+        db.session.rollback()
+    return dict(zip(tables, row, strict=True))

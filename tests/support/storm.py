@@ -36,6 +36,14 @@ def post_json(url: str, body: dict, headers: dict[str, str], timeout: float = 30
     request = urllib.request.Request(
         url, data=data, method="POST", headers={"Content-Type": "application/json", **headers}
     )
+    return _send(request, timeout)
+
+
+def get_json(url: str, headers: dict[str, str], timeout: float = 30) -> HttpResult:
+    return _send(urllib.request.Request(url, method="GET", headers=headers), timeout)
+
+
+def _send(request: urllib.request.Request, timeout: float) -> HttpResult:
     try:
         with urllib.request.urlopen(request, timeout=timeout) as r:
             return HttpResult(r.status, dict(r.headers), json.loads(r.read() or b"{}"))

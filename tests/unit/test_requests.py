@@ -47,6 +47,8 @@ def test_every_problem_is_reported_at_once():
         Decimal("Infinity"),
         Decimal("1e309"),
         10**15,
+        pytest.param(10**5000, id="10**5000"),
+        pytest.param(-(10**5000), id="-10**5000"),
         "1,000",
         "٥٠٠٠",
         "",
@@ -63,9 +65,10 @@ def test_bad_amounts_are_refused(amount):
         parse(amount=amount)
 
 
-def test_a_huge_consultation_id_is_simply_not_found():
+@pytest.mark.parametrize("consultation_id", [2**40, pytest.param(10**5000, id="10**5000")])
+def test_a_huge_consultation_id_is_simply_not_found(consultation_id):
     with pytest.raises(ConsultationNotFound):
-        parse(consultation_id=2**40)
+        parse(consultation_id=consultation_id)
 
 
 @given(st.text(max_size=300))
