@@ -60,7 +60,7 @@ def sandbox_decide(payment_id: int):
     except PaymentError as error:
         abort(error.status)
     flash(*_message(decision, receipts))
-    return redirect(_return_url(payment_id))
+    return redirect(_return_url(payment_id), 303)  # Post/Redirect/Get
 
 
 def _sandbox_payment(payment_id: int) -> Payment:

@@ -77,7 +77,7 @@ def test_approve_confirms_through_the_webhook_and_returns_to_the_payment_page(
 ):
     login(client, patient)
     response = client.post(page(payment_id), data={"approve": "Approve"})
-    assert response.status_code == 302
+    assert response.status_code == 303
     assert response.headers["Location"] == f"/payments/{payment_id}"
     after = state(app, payment_id)
     assert (after["status"], after["invoice"]) == ("completed", "paid")
@@ -94,7 +94,7 @@ def test_approve_confirms_through_the_webhook_and_returns_to_the_payment_page(
 def test_decline_fails_the_payment_and_voids_its_invoice(app, client, patient, payment_id):
     login(client, patient)
     response = client.post(page(payment_id), data={"decline": "Decline"})
-    assert response.status_code == 302
+    assert response.status_code == 303
     after = state(app, payment_id)
     assert (after["status"], after["invoice"]) == ("failed", "void")
     assert events(app, payment_id, "failed")[0]["reason"] == "card_declined"
@@ -115,7 +115,7 @@ def test_approve_twice_delivers_one_notification_twice_and_pays_once(
     monkeypatch.setattr(webhooks, "receive", spy)
     login(client, patient)
     response = client.post(page(payment_id), data={"approve_twice": "Approve twice"})
-    assert response.status_code == 302
+    assert response.status_code == 303
     assert len(deliveries) == 2 and deliveries[0] == deliveries[1]
     after = state(app, payment_id)
     assert after["events"] == ["created", "confirmed"]
@@ -172,7 +172,7 @@ def test_the_buttons_need_the_csrf_token(make_app, factory):
     assert state(app, payment_id)["status"] == "pending"
     token = csrf_token(client.get(page(payment_id)).get_data(as_text=True))
     real = client.post(page(payment_id), data={"approve": "Approve", "csrf_token": token})
-    assert real.status_code == 302
+    assert real.status_code == 303
     assert state(app, payment_id)["status"] == "completed"
 
 
