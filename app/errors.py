@@ -60,7 +60,7 @@ def register(app: Flask) -> None:
         status = error.code or 500
         retry_after = None
         if status == 429:
-            retry_after = str(_seconds_until_the_limit_resets())
+            retry_after = str(seconds_until_the_limit_resets())
         return _render(status, error.name, MESSAGES.get(status, error.description), retry_after)
 
     @app.errorhandler(OperationalError)
@@ -91,7 +91,8 @@ def register(app: Flask) -> None:
         return _render(500, "Internal Server Error", MESSAGES[500])
 
 
-def _seconds_until_the_limit_resets() -> int:
+def seconds_until_the_limit_resets() -> int:
+    """Retry-After for a 429: the time left in the current rate-limit window."""
     try:
         current = limiter.current_limit
         if current is not None:

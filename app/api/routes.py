@@ -42,8 +42,7 @@ def json_body() -> dict:
             parse_float=Decimal,
             parse_constant=_reject_constant,
         )
-    except (ValueError, RecursionError):
-        # RecursionError: nesting deeper than the decoder's stack, still within the size limit.
+    except ValueError:
         raise BadBody(400, "The body is not valid JSON.") from None
     except RecursionError:
         # A few kilobytes of "[[[[" nest deeper than the decoder's stack: bad input, not a 500.
@@ -76,7 +75,7 @@ def _per_user() -> str:
 
 @bp.post("/payments")
 @token_required
-@limiter.limit(_payment_limit, key_func=_per_user)
+@limiter.shared_limit(_payment_limit, scope="payments", key_func=_per_user)
 def create_payment():
     """Create a payment (201), or replay the first outcome of this idempotency key.
 

@@ -17,12 +17,14 @@ from decimal import Decimal
 from flask import Response, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import TooManyRequests
 
 from app.checkout import bp
 from app.checkout.display import percent
 from app.checkout.forms import CheckoutForm
 from app.checkout.queries import patient_consultation
 from app.checkout.tokens import CheckoutTokenError, current_tokens
+from app.errors import seconds_until_the_limit_resets
 from app.models import Consultation, Payment
 from app.payments.errors import (
     ConsultationNotFound,
@@ -69,6 +71,12 @@ def _refusal_for(error: Exception) -> Refusal:
             503,
             "We are busy right now and nothing was charged. Please try again in a moment.",
             retry_after=error.retry_after,
+        )
+    if isinstance(error, TooManyRequests):
+        return Refusal(
+            429,
+            "Too many payment attempts in a short time. Wait a minute, then press Pay again.",
+            retry_after=seconds_until_the_limit_resets(),
         )
     if isinstance(error, CSRFError):
         return Refusal(400, PAGE_EXPIRED, offer_reload=True)
@@ -183,6 +191,14 @@ def payment_error(error: PaymentError):
     if type(error) in NOT_YOURS:
         return _not_found_or_forbidden(error)
     return _refused_pay(error)
+
+
+@bp.errorhandler(TooManyRequests)
+def too_many(error: TooManyRequests):
+    """The per-patient payment limit, inside the form (a double click never reaches it)."""
+    if request.endpoint == "checkout.pay":
+        return _refused_pay(error)
+    return error
 
 
 @bp.errorhandler(CheckoutTokenError)

@@ -198,3 +198,32 @@ def test_a_double_submitted_login_is_not_limited(make_app, factory):
     form = {"email": patient.email, "password": PASSWORD}
     statuses = storm(2, lambda _: app.test_client().post("/login", data=form).status_code)
     assert statuses == [302, 302]
+
+
+def test_the_checkout_form_shares_the_patients_payment_budget_and_says_so_in_the_page(make_app):
+    from app.checkout.tokens import current_tokens
+
+    # given a patient who already spent four of five payment requests through the API
+    app = limited_app(make_app)
+    factory = Factory(app)
+    patient = factory.patient()
+    consultation = factory.consultation(patient)
+    api = app.test_client()
+    assert [pay(api, patient, consultation.id, "k").status_code for _ in range(4)] == [201] * 4
+    browser = app.test_client()
+    with browser.session_transaction() as session:
+        session["_user_id"] = str(patient.id)
+    with app.test_request_context():
+        token = current_tokens().mint(patient.id, consultation.id)
+    form = {"payment_method": "gcash", "checkout_token": token}
+    url = f"/consultations/{consultation.id}/checkout"
+    # when the form is submitted twice more with htmx
+    first = browser.post(url, data=form, headers={"HX-Request": "true"})
+    second = browser.post(url, data=form, headers={"HX-Request": "true"})
+    # then the fifth request passes and the sixth is refused inside the form, with Retry-After
+    assert first.status_code == 200 and first.headers["HX-Redirect"].startswith("/payments/")
+    assert second.status_code == 429
+    assert "Too many payment attempts" in second.text
+    assert "<form" in second.text and "<html" not in second.text
+    assert 1 <= int(second.headers["Retry-After"]) <= 60
+    check_invariants(app)
