@@ -177,6 +177,22 @@ def factory(app):
 
 
 @pytest.fixture
+def patient(factory):
+    return factory.patient()
+
+
+@pytest.fixture
+def staff(factory):
+    return factory.staff()
+
+
+@pytest.fixture
+def consultation(factory, patient):
+    """The patient's consultation, fee ₱5,000.00."""
+    return factory.consultation(patient, fee="5000")
+
+
+@pytest.fixture
 def sqlite_app(tmp_path):
     """The embedded default: a SQLite file and the in-process Redis stand-in."""
     url = f"sqlite:///{tmp_path / 'checkout.db'}"

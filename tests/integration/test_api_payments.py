@@ -28,16 +28,6 @@ def pay(client, user, consultation_id, *, key=None, header_key=None, **body):
     return client.post("/api/v1/payments", json=payload, headers=headers)
 
 
-@pytest.fixture
-def patient(factory):
-    return factory.patient()
-
-
-@pytest.fixture
-def consultation(factory, patient):
-    return factory.consultation(patient, fee="5000")
-
-
 def test_duplicate_request_with_idempotency_key_returns_the_same_payment(
     app, client, patient, consultation
 ):

@@ -26,16 +26,6 @@ from tests.support.invariants import check_invariants
 
 
 @pytest.fixture
-def patient(factory):
-    return factory.patient()
-
-
-@pytest.fixture
-def consultation(factory, patient):
-    return factory.consultation(patient, fee="5000")
-
-
-@pytest.fixture
 def patient_client(app, patient):
     return logged_in(app, patient)
 

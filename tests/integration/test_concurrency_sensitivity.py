@@ -28,11 +28,6 @@ N = 20
 
 
 @pytest.fixture
-def staff(factory):
-    return factory.staff()
-
-
-@pytest.fixture
 def payment_id(client, factory):
     patient = factory.patient()
     return create_payment(client, patient, factory.consultation(patient).id)

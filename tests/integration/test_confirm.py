@@ -17,16 +17,6 @@ from tests.support.storm import storm
 
 
 @pytest.fixture
-def patient(factory):
-    return factory.patient()
-
-
-@pytest.fixture
-def staff(factory):
-    return factory.staff()
-
-
-@pytest.fixture
 def payment_id(client, factory, patient):
     return create_payment(client, patient, factory.consultation(patient, fee="5000").id)
 

@@ -28,21 +28,6 @@ ABANDONED = 31 * 60  # older than the default PAYMENT_PENDING_TTL of 30 minutes
 
 
 @pytest.fixture
-def patient(factory):
-    return factory.patient()
-
-
-@pytest.fixture
-def staff(factory):
-    return factory.staff()
-
-
-@pytest.fixture
-def consultation(factory, patient):
-    return factory.consultation(patient, fee="5000")
-
-
-@pytest.fixture
 def payment_id(client, patient, consultation):
     return create_payment(client, patient, consultation.id)
 

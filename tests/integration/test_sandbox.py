@@ -14,11 +14,6 @@ from tests.support.lifecycle import WEBHOOK_URL, create_payment, events, gateway
 
 
 @pytest.fixture
-def patient(factory):
-    return factory.patient()
-
-
-@pytest.fixture
 def payment_id(client, factory, patient):
     return create_payment(client, patient, factory.consultation(patient, fee="5000").id)
 

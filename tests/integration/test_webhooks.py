@@ -30,16 +30,6 @@ from tests.support.storm import storm
 
 
 @pytest.fixture
-def patient(factory):
-    return factory.patient()
-
-
-@pytest.fixture
-def consultation(factory, patient):
-    return factory.consultation(patient, fee="5000")
-
-
-@pytest.fixture
 def payment_id(client, patient, consultation):
     return create_payment(client, patient, consultation.id)
 
