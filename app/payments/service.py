@@ -100,7 +100,9 @@ def create_payment(user: User, req: PaymentRequest) -> Outcome:
         trace.refused(exc)
         raise
     if key_hash and guard.use_cache:
-        cache.put_response(user.id, key_hash, _stored(outcome, fp).cache_entry())
+        # trace.user_id, not user.id: the commit expired ``user``, and reading an
+        # attribute would reload it (a pool checkout and two more round trips).
+        cache.put_response(trace.user_id, key_hash, _stored(outcome, fp).cache_entry())
     trace.done(outcome)
     return outcome
 
