@@ -32,6 +32,8 @@ CREATE_OK = (201,)
 # Before a server has been measured, assume this many creates per second when sizing
 # a run's range of fresh consultations (wrk reports it if a range ever runs out).
 DEFAULT_RPS = 1500
+# A scenario not yet measured borrows the estimate of its closest relative.
+ESTIMATE_FROM = {"hybrid_html": "hybrid"}
 
 
 @dataclass(frozen=True)
@@ -133,7 +135,8 @@ class Bench:
     notes: list[str] = field(default_factory=list)
 
     def budget(self, name: str, seconds: float) -> int:
-        rps = self.estimates.get(name, DEFAULT_RPS)
+        rps = self.estimates.get(name) or self.estimates.get(ESTIMATE_FROM.get(name, ""))
+        rps = rps or DEFAULT_RPS
         return int(max(rps, 100) * 2 * seconds) + 200
 
     def record(self, name: str, run: Run) -> None:
