@@ -83,7 +83,7 @@ def summarize(name: str, runs: list) -> dict[str, Any]:
         "p95_ms": _median([r.p95_ms for r in results], 2),
         "p99_ms": _median([r.p99_ms for r in results], 2),
         "requests": sum(r.requests for r in results),
-        "errors": sum(run.result.errors(run.ok) for run in runs),
+        "errors": sum(run.errors() for run in runs),
         "statuses": dict(sorted(statuses.items())),
         "cpu_ms_per_request": _median([r.cpu_ms_per_request() for r in results], 2),
         "generator_cpu_share": _median([r.generator_share() for r in results], 3),
@@ -94,20 +94,38 @@ def summarize(name: str, runs: list) -> dict[str, Any]:
         out["payments_created"] = sum(run.payments or 0 for run in runs)
     if any(r.wrapped for r in results):
         out["ran_out_of_fresh_consultations"] = sum(r.wrapped for r in results)
-    if name.startswith("replay"):
-        out["replayed_responses"] = sum(r.replayed for r in results)
+    out["replayed_responses"] = sum(r.replayed for r in results)
     return out
 
 
+def _metric(run, metric: str) -> float | None:
+    value = getattr(run.result, metric)
+    return value() if callable(value) else value
+
+
 def paired(runs: dict[str, list], top: str, bottom: str, metric: str = "rps") -> float | None:
-    """Median over rounds of top/bottom, each round's pair measured minutes apart at most."""
-    a, b = runs.get(top, []), runs.get(bottom, [])
-    values = [
-        getattr(x.result, metric) / getattr(y.result, metric)
-        for x, y in zip(a, b, strict=False)
-        if getattr(y.result, metric)
-    ]
+    """Median over rounds of top/bottom, each pair measured within the same round."""
+    values = []
+    for x, y in zip(runs.get(top, []), runs.get(bottom, []), strict=False):
+        a, b = _metric(x, metric), _metric(y, metric)
+        if a is not None and b:
+            values.append(a / b)
     return round(load.median(values), 3) if values else None
+
+
+def cpu_ratios(bench: Bench) -> dict[str, Any]:
+    """The same comparisons from server CPU per request (gunicorn + PostgreSQL + Redis):
+    capacity on an otherwise idle machine, much less disturbed by neighbours' load."""
+    runs, cpu = bench.runs, "cpu_ms_per_request"
+    top = max(bench.profile.growth_levels)
+    return {
+        "guarded_vs_unguarded": {
+            g: paired(runs, "unguarded", g, cpu) for g in (*GUARDED, "hybrid_html")
+        },
+        "replay_vs_ceiling": paired(runs, "ceiling", "replay", cpu),
+        "create_vs_ceiling": paired(runs, "ceiling", "hybrid", cpu),
+        "growth_1m_vs_0": paired(runs, f"growth_{top}", "growth_0", cpu),
+    }
 
 
 def ratios(bench: Bench) -> dict[str, Any]:
@@ -177,6 +195,21 @@ def build(bench: Bench, profile: Profile, elapsed: float, machine: dict) -> dict
         }
     storms = bench.extra.get("storms", {})
     r = ratios(bench)
+    notes = list(bench.notes)
+    shares = [v["generator_cpu_share"] for v in scenarios.values() if v.get("generator_cpu_share")]
+    if shares:
+        notes.append(
+            f"The load generator (wrk) used at most {100 * max(shares):.1f}% of the machine's "
+            "busy CPU in any scenario; every throughput scenario uses the same generator, "
+            "thread count and connection count, so its share is the same handicap for each."
+        )
+    if unavailable:
+        notes.append(f"hybrid_html not available: {unavailable}.")
+    if max(profile.growth_levels) != 1_000_000:
+        notes.append(
+            f"Quick mode: growth stops at {max(profile.growth_levels):,} existing payments; "
+            "growth_1m_vs_0 then compares that size with 0."
+        )
     machine = {**machine, "load_average_at_end": list(os.getloadavg())}
     return {
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -197,13 +230,14 @@ def build(bench: Bench, profile: Profile, elapsed: float, machine: dict) -> dict
             "patients_seeded": profile.patients,
         },
         "ratios": r,
+        "ratios_by_server_cpu": cpu_ratios(bench),
         "targets": targets(r, scenarios, storms, profile),
         "scenarios": scenarios,
         "storms": storms,
         "isolation": bench.extra.get("isolation", {}),
         "growth_database_bytes": bench.extra.get("growth_sizes", {}),
         "integrity": bench.extra.get("integrity", {}),
-        "notes": bench.notes,
+        "notes": notes,
     }
 
 
@@ -270,7 +304,16 @@ def markdown(data: dict[str, Any]) -> str:
         f"Ratios: guarded/unguarded {guarded}; replay/ceiling {_fmt(r['replay_vs_ceiling'])}; "
         f"create/ceiling {_fmt(r['create_vs_ceiling'])}; growth {_fmt(r['growth_1m_vs_0'])}; "
         f"isolation {_fmt(r['isolation_storm_vs_none'])}; database replay/ceiling "
-        f"{_fmt(r['replay_db_vs_ceiling'])}.",
+        f"{_fmt(r['replay_db_vs_ceiling'])}; isolation storm/spread "
+        f"{_fmt(r['isolation_storm_vs_spread'])}.",
+    ]
+    c = data["ratios_by_server_cpu"]
+    guarded = ", ".join(f"{k} {_fmt(v)}" for k, v in c["guarded_vs_unguarded"].items())
+    lines += [
+        "",
+        f"The same from server CPU per request (less disturbed by other load): guarded/unguarded "
+        f"{guarded}; replay/ceiling {_fmt(c['replay_vs_ceiling'])}; create/ceiling "
+        f"{_fmt(c['create_vs_ceiling'])}; growth CPU {_fmt(c['growth_1m_vs_0'])}.",
     ]
     lines += [f"\n- {n}" for n in data["notes"]]
     return "\n".join(lines) + "\n"

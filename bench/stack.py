@@ -116,10 +116,18 @@ class Stack:
     servers: list[Server] = field(default_factory=list)
     secret: str = field(default_factory=lambda: secrets.token_hex(32))
     log_dir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="bench-logs-")))
+    redis_dbs: dict[str, int] = field(default_factory=dict)
 
     @classmethod
     def start(cls) -> Stack:
-        return cls(PostgresServer(max_connections=500).start(), RedisServer().start())
+        stack = cls(PostgresServer(max_connections=500).start(), RedisServer().start())
+        with stack.admin() as conn:
+            # The benchmark compresses minutes of traffic into seconds; autovacuum must
+            # keep up the same way, or a table that started empty keeps plans made for
+            # an empty table (a sequential scan of payments on every checkout).
+            conn.execute("ALTER SYSTEM SET autovacuum_naptime = '1s'")
+            conn.execute("SELECT pg_reload_conf()")
+        return stack
 
     def admin(self) -> psycopg.Connection:
         return psycopg.connect(plain_url(self.pg.url), autocommit=True)
@@ -146,13 +154,21 @@ class Stack:
             upgrade(directory=str(ROOT / "migrations"))
             db.engine.dispose()
 
+    def redis_url_for(self, database: str) -> str:
+        """One Redis database per PostgreSQL database: user ids repeat across databases,
+        and a shared cache would answer one database's checkout with another's replay."""
+        number = self.redis_dbs.setdefault(database, len(self.redis_dbs))
+        if number > 15:
+            raise RuntimeError("Redis has 16 databases; the benchmark uses one per database")
+        return self.redis.url.rsplit("/", 1)[0] + f"/{number}"
+
     def serve(self, database: str, guard: str) -> Server:
         """A server (not started) on ``database``: ``PAYMENT_GUARD=guard``, production config."""
         env = {
             **os.environ,
             "APP_ENV": "production",
             "DATABASE_URL": self.pg.url_for(database),
-            "REDIS_URL": self.redis.url,
+            "REDIS_URL": self.redis_url_for(database),
             "SECRET_KEY": self.secret,
             "GATEWAY_WEBHOOK_SECRET": self.secret,
             "PAYMENT_GUARD": guard,
