@@ -224,6 +224,7 @@ def build(bench: Bench, profile: Profile, elapsed: float, machine: dict) -> dict
             f"keep-alive, for every throughput scenario",
             "seconds_per_run": profile.seconds,
             "rounds": profile.rounds,
+            "connections": profile.connections,
             "storm_size": profile.storm_size,
             "storms_per_strategy": profile.storms,
             "growth_levels": list(profile.growth_levels),
@@ -292,6 +293,18 @@ def markdown(data: dict[str, Any]) -> str:
             f"{s['consultations_with_exactly_one_payment']} | {s['duplicates']} | "
             f"{_fmt(s['p50_ms'])} | {_fmt(s['p99_ms'])} |"
         )
+    iso = data.get("isolation") or {}
+    if iso:
+        short = {k: k.removeprefix("isolation_") for k in iso["cores_busy"]}
+        busy = ", ".join(f"{short[k]} {_fmt(load.median(v))}" for k, v in iso["cores_busy"].items())
+        bursts = ", ".join(f"{short[k]} {v}" for k, v in iso["bursts"].items() if v)
+        lines += [
+            "",
+            f"Isolation: {data['setup']['connections']} connections of steady checkouts with "
+            f"{iso['think_ms']} ms think time (about half the measured hybrid capacity), alone "
+            f"or beside back-to-back bursts of {data['setup']['storm_size']} requests ({bursts}); "
+            f"server cores busy, median: {busy}.",
+        ]
     lines += ["", "| Target | value | bound | met |", "|---|--:|--:|---|"]
     for t in data["targets"]:
         met = {True: "yes", False: "**no**", None: "n/a"}[t["met"]]

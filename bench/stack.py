@@ -69,7 +69,7 @@ class Server:
                 "5",
                 "--timeout",
                 "60",
-                # BENCH_APP lets an experiment serve a variant of the app (see bench/README).
+                # BENCH_APP lets an experiment serve a variant app (README, "Benchmarks").
                 os.environ.get("BENCH_APP", "app:create_app()"),
             ],
             cwd=ROOT,
