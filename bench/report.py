@@ -34,6 +34,12 @@ DESCRIPTIONS = {
 }
 
 
+def describe(name: str) -> str:
+    if name.startswith("growth_"):
+        return f"create (hybrid) with {int(name.removeprefix('growth_')):,} payments already there"
+    return DESCRIPTIONS.get(name, name)
+
+
 def _version(command: list[str]) -> str:
     binary = shutil.which(command[0])
     if not binary:
@@ -76,7 +82,7 @@ def summarize(name: str, runs: list) -> dict[str, Any]:
         for code, n in r.statuses.items():
             statuses[code] = statuses.get(code, 0) + n
     out = {
-        "what": DESCRIPTIONS.get(name, name),
+        "what": describe(name),
         "rounds": len(runs),
         "rps": _median([r.rps for r in results], 1),
         "p50_ms": _median([r.p50_ms for r in results], 2),
