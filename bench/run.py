@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -276,7 +275,7 @@ def run_html(bench: Bench, server: Server, tag: str) -> Run | None:
         return None
     p = bench.profile
     first, count = bench.pool.take(bench.budget("hybrid_html", p.seconds))
-    forms = Path(tempfile.mkdtemp(prefix="bench-forms-")) / f"{tag}.tsv"
+    forms = bench.stack.log_dir / f"forms-{tag}.tsv"
     try:
         html_form.prepare(server.url, first, count, forms)
     except html_form.NotAvailable as exc:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 from dataclasses import dataclass, field
@@ -29,6 +29,13 @@ THREADS = 2
 def plain_url(sqlalchemy_url: str) -> str:
     """psycopg wants ``postgresql://``; the app wants ``postgresql+psycopg://``."""
     return sqlalchemy_url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+def fresh_dir(path: Path) -> Path:
+    """An empty folder for this run's gunicorn logs (the previous run's are replaced)."""
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    return path
 
 
 class Server:
@@ -115,7 +122,7 @@ class Stack:
     redis: RedisServer
     servers: list[Server] = field(default_factory=list)
     secret: str = field(default_factory=lambda: secrets.token_hex(32))
-    log_dir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="bench-logs-")))
+    log_dir: Path = field(default_factory=lambda: fresh_dir(ROOT / "test-artifacts" / "bench"))
     redis_dbs: dict[str, int] = field(default_factory=dict)
 
     @classmethod
