@@ -31,5 +31,14 @@ lint: install
 	$(BIN)/ruff check app tests
 	$(BIN)/ruff format --check app tests
 
+# Benchmarks (see README "Benchmarks"): its own PostgreSQL, Redis, gunicorn and wrk.
+bench: install
+	bash bench/ensure-wrk.sh
+	$(BIN)/python -m bench.run --mode full
+
+bench-quick: install
+	bash bench/ensure-wrk.sh
+	$(BIN)/python -m bench.run --mode quick
+
 clean:
 	rm -rf $(VENV) instance .pytest_cache test-artifacts

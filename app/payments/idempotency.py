@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -50,6 +50,41 @@ class StoredResponse:
         return cls(entry["status"], entry["body"], entry["fingerprint"], entry.get("payment_id"))
 
 
+def _claim_statement(dialect: str):
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return (
+        insert(IdempotencyKey)
+        .values(
+            user_id=bindparam("user_id"),
+            key_hash=bindparam("key_hash"),
+            fingerprint=bindparam("fingerprint"),
+            state="processing",
+            created_at=bindparam("now"),
+            expires_at=bindparam("expires_at"),
+        )
+        .on_conflict_do_nothing(index_elements=["user_id", "key_hash"])
+        .returning(IdempotencyKey.id)
+    )
+
+
+# Built once: every checkout runs these, and SQLAlchemy memoizes a statement's cache
+# key on the object, so a reused statement skips rebuilding and re-hashing it.
+_CLAIM = {name: _claim_statement(name) for name in ("postgresql", "sqlite")}
+_FINISH = (
+    update(IdempotencyKey)
+    .where(
+        IdempotencyKey.user_id == bindparam("match_user_id"),
+        IdempotencyKey.key_hash == bindparam("match_key_hash"),
+    )
+    .values(
+        state="completed",
+        response_status=bindparam("response_status"),
+        response_body=bindparam("response_body", type_=IdempotencyKey.response_body.type),
+        payment_id=bindparam("payment_id"),
+    )
+)
+
+
 def claim(
     session: Session, *, user_id: int, key_hash: str, fingerprint: str, ttl_seconds: int
 ) -> bool:
@@ -59,21 +94,15 @@ def claim(
     finish (bounded by ``lock_timeout``) and then returns no row.
     """
     now = utcnow()
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    stmt = (
-        insert(IdempotencyKey)
-        .values(
-            user_id=user_id,
-            key_hash=key_hash,
-            fingerprint=fingerprint,
-            state="processing",
-            created_at=now,
-            expires_at=now + timedelta(seconds=ttl_seconds),
-        )
-        .on_conflict_do_nothing(index_elements=["user_id", "key_hash"])
-        .returning(IdempotencyKey.id)
-    )
-    return session.execute(stmt).first() is not None
+    params = {
+        "user_id": user_id,
+        "key_hash": key_hash,
+        "fingerprint": fingerprint,
+        "now": now,
+        "expires_at": now + timedelta(seconds=ttl_seconds),
+    }
+    stmt = _CLAIM[session.get_bind().dialect.name]
+    return session.execute(stmt, params).first() is not None
 
 
 def load_for_update(session: Session, *, user_id: int, key_hash: str) -> IdempotencyKey:
@@ -101,14 +130,14 @@ def take_over_expired(record: IdempotencyKey, *, fingerprint: str, ttl_seconds: 
 def finish(session: Session, *, user_id: int, key_hash: str, response: StoredResponse) -> None:
     """Store the final response on the claimed row, inside the payment's transaction."""
     session.execute(
-        update(IdempotencyKey)
-        .where(IdempotencyKey.user_id == user_id, IdempotencyKey.key_hash == key_hash)
-        .values(
-            state="completed",
-            response_status=response.status,
-            response_body=response.body,
-            payment_id=response.payment_id,
-        )
+        _FINISH,
+        {
+            "match_user_id": user_id,
+            "match_key_hash": key_hash,
+            "response_status": response.status,
+            "response_body": response.body,
+            "payment_id": response.payment_id,
+        },
     )
 
 

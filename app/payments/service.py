@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -100,7 +100,9 @@ def create_payment(user: User, req: PaymentRequest) -> Outcome:
         trace.refused(exc)
         raise
     if key_hash and guard.use_cache:
-        cache.put_response(user.id, key_hash, _stored(outcome, fp).cache_entry())
+        # trace.user_id, not user.id: the commit expired ``user``, and reading an
+        # attribute would reload it (a pool checkout and two more round trips).
+        cache.put_response(trace.user_id, key_hash, _stored(outcome, fp).cache_entry())
     trace.done(outcome)
     return outcome
 
@@ -219,17 +221,29 @@ def _claim_or_replay(
     return Outcome(stored.status, stored.body, stored.payment_id, replayed=True)
 
 
-def _lock_consultation(session: Session, consultation_id: int) -> None:
-    # Why: two checkouts for one consultation must not both pass the active-payment
-    # check below. populate_existing re-reads the row we already loaded.
-    stmt = (
-        select(Consultation.id)
-        .where(Consultation.id == consultation_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
+# Why: two checkouts for one consultation must not both pass the active-payment
+# check below. populate_existing re-reads the row we already loaded. Both
+# statements are built once (SQLAlchemy memoizes a statement's cache key).
+_LOCK_CONSULTATION = (
+    select(Consultation.id)
+    .where(Consultation.id == bindparam("consultation_id"))
+    .with_for_update()
+    .execution_options(populate_existing=True)
+)
+_ACTIVE_PAYMENT = (
+    select(Payment)
+    .where(
+        Payment.consultation_id == bindparam("consultation_id"),
+        Payment.status.in_([s.value for s in ACTIVE_STATUSES]),
+        Payment.deleted_at.is_(None),
     )
+    .execution_options(populate_existing=True)
+)
+
+
+def _lock_consultation(session: Session, consultation_id: int) -> None:
     try:
-        session.execute(stmt)
+        session.execute(_LOCK_CONSULTATION, {"consultation_id": consultation_id})
     except OperationalError as exc:
         if _is_lock_timeout(exc):
             raise _busy() from exc
@@ -239,13 +253,7 @@ def _lock_consultation(session: Session, consultation_id: int) -> None:
 def active_payment_for(session: Session, consultation_id: int) -> Payment | None:
     """The consultation's one active payment, if any (pending, processing or completed)."""
     return session.execute(
-        select(Payment)
-        .where(
-            Payment.consultation_id == consultation_id,
-            Payment.status.in_([s.value for s in ACTIVE_STATUSES]),
-            Payment.deleted_at.is_(None),
-        )
-        .execution_options(populate_existing=True)
+        _ACTIVE_PAYMENT, {"consultation_id": consultation_id}
     ).scalar_one_or_none()
 
 
