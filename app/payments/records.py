@@ -26,7 +26,7 @@ def tax_for(amount: Decimal, rate: Decimal) -> Decimal:
 
 def add_tax_record(session: Session, payment: Payment, rate: Decimal) -> TaxRecord:
     record = TaxRecord(
-        payment=payment,
+        payment_id=payment.id,
         user_id=payment.user_id,
         amount=tax_for(payment.amount, rate),
         tax_type="VAT",
@@ -45,7 +45,7 @@ def add_invoice(session: Session, payment: Payment) -> Invoice:
     """Needs ``payment.id``: flush the payment first."""
     issued_at = utcnow()
     invoice = Invoice(
-        payment=payment,
+        payment_id=payment.id,
         user_id=payment.user_id,
         invoice_number=invoice_number(issued_at, payment.id),
         amount=payment.amount,

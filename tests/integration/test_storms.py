@@ -151,3 +151,27 @@ def test_sqlite_keeps_the_partial_unique_index(sqlite_app):
         ).scalar_one()
     assert "UNIQUE" in sql.upper()
     assert "WHERE" in sql.upper()
+
+
+def test_the_redis_lock_guard_releases_its_lock_with_the_in_process_stand_in(tmp_path):
+    """fakeredis needs Lua (lupa) for redis-py's token-checked release; without it every
+    later checkout of the consultation waited out the lock's lifetime."""
+    from app import create_app
+    from tests.conftest import base_config, migrate_database
+
+    url = f"sqlite:///{tmp_path / 'lock.db'}"
+    migrate_database(url)
+    app = create_app(base_config(url, None, PAYMENT_GUARD="redis_lock"))
+    try:
+        factory = Factory(app)
+        patient = factory.patient()
+        consultation = factory.consultation(patient)
+        with app.app_context():
+            lock_name = f"lock:v1:consultation:{consultation.id}"
+            client = app.extensions["redis"]
+            first = _api_storm(app, patient, consultation.id, lambda i: f"k{i}")
+            assert Counter(s for s, _, _ in first) == {201: 1, 409: N - 1}
+            assert client.get(lock_name) is None  # released, not left to expire
+    finally:
+        with app.app_context():
+            db.engine.dispose()
