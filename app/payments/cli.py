@@ -3,7 +3,7 @@
 import click
 from flask.cli import AppGroup
 
-from app.payments import lifecycle
+from app.payments import idempotency, lifecycle
 
 payments_cli = AppGroup("payments", help="Payment lifecycle commands.")
 
@@ -18,3 +18,15 @@ def expire_stale() -> None:
     count = lifecycle.expire_stale()
     noun = "payment" if count == 1 else "payments"
     click.echo(f"Expired {count} stale pending {noun}.")
+
+
+@payments_cli.command("purge-keys")
+def purge_keys() -> None:
+    """Delete idempotency keys past IDEMPOTENCY_TTL (their Redis copies expire on their own).
+
+    An expired key is already treated as new when it comes back; this only keeps the
+    table from growing forever. Safe to run at any time, e.g. daily from cron.
+    """
+    count = idempotency.purge_expired()
+    noun = "key" if count == 1 else "keys"
+    click.echo(f"Deleted {count} expired idempotency {noun}.")

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -105,14 +105,15 @@ def claim(
     return session.execute(stmt, params).first() is not None
 
 
-def load_for_update(session: Session, *, user_id: int, key_hash: str) -> IdempotencyKey:
+def load_for_update(session: Session, *, user_id: int, key_hash: str) -> IdempotencyKey | None:
+    """The key's row, locked; None if ``purge_expired`` deleted it since the claim saw it."""
     stmt = (
         select(IdempotencyKey)
         .where(IdempotencyKey.user_id == user_id, IdempotencyKey.key_hash == key_hash)
         .with_for_update()
         .execution_options(populate_existing=True)
     )
-    return session.execute(stmt).scalar_one()
+    return session.execute(stmt).scalar_one_or_none()
 
 
 def take_over_expired(record: IdempotencyKey, *, fingerprint: str, ttl_seconds: int) -> None:
@@ -148,3 +149,14 @@ def stored_response(record: IdempotencyKey) -> StoredResponse:
         record.fingerprint,
         record.payment_id,
     )
+
+
+def purge_expired() -> int:
+    """Delete every key past its expiry; returns how many. Commits on its own."""
+    from app.db import transaction
+
+    with transaction() as session:
+        result = session.execute(
+            delete(IdempotencyKey).where(IdempotencyKey.expires_at <= utcnow())
+        )
+    return result.rowcount

@@ -196,11 +196,18 @@ def _claim_or_replay(
     ttl = current_app.config["IDEMPOTENCY_TTL"]
     wait_started = time.perf_counter()
     try:
-        if idempotency.claim(
-            session, user_id=user.id, key_hash=key_hash, fingerprint=fp, ttl_seconds=ttl
-        ):
-            return None
-        record = idempotency.load_for_update(session, user_id=user.id, key_hash=key_hash)
+        record = None
+        # Twice at most: a purge may delete an expired row between the claim and the read.
+        for _ in range(2):
+            if idempotency.claim(
+                session, user_id=user.id, key_hash=key_hash, fingerprint=fp, ttl_seconds=ttl
+            ):
+                return None
+            record = idempotency.load_for_update(session, user_id=user.id, key_hash=key_hash)
+            if record is not None:
+                break
+        if record is None:
+            raise _busy()
     except OperationalError as exc:
         if _is_lock_timeout(exc):
             raise PaymentInProgress(

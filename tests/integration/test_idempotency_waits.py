@@ -196,3 +196,48 @@ def test_a_deadlock_is_retried_and_the_retry_creates_the_payment(app, setup, mon
     assert calls["n"] == 2
     assert "payment.retry sqlstate=40P01 attempt=1" in caplog.text
     assert check_invariants(app)["payments"] == 1
+
+
+def test_purge_keys_deletes_only_expired_keys_and_a_purged_key_starts_afresh(
+    app, setup, runner, redis_url
+):
+    factory, patient, consultation = setup
+    assert pay(app, patient, consultation.id, "old").status_code == 201
+    assert pay(app, patient, consultation.id, "fresh").status_code == 409
+    with app.app_context():
+        db.session.execute(
+            text("UPDATE idempotency_keys SET expires_at = :t WHERE id = 1"),
+            {"t": utcnow() - timedelta(seconds=1)},
+        )
+        db.session.commit()
+    result = runner.invoke(args=["payments", "purge-keys"])
+    assert result.exit_code == 0, result.output
+    assert "Deleted 1 expired idempotency key." in result.output
+    with app.app_context():
+        assert db.session.query(IdempotencyKey).count() == 1
+    redis_lib.Redis.from_url(redis_url).flushall()  # its Redis copy expires with it
+    other = factory.consultation(patient, fee="1500")
+    assert pay(app, patient, other.id, "old", method="stripe").status_code == 201
+
+
+def test_a_key_purged_between_the_claim_and_the_read_is_claimed_again(
+    app, setup, monkeypatch, redis_url
+):
+    _, patient, consultation = setup
+    original = idempotency.load_for_update
+    calls = {"n": 0}
+
+    def purged_once(session, **kw):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            session.execute(text("DELETE FROM idempotency_keys"))
+            return None
+        return original(session, **kw)
+
+    assert pay(app, patient, consultation.id, "k").status_code == 201
+    redis_lib.Redis.from_url(redis_url).flushall()  # reach the database path
+    monkeypatch.setattr(idempotency, "load_for_update", purged_once)
+    response = pay(app, patient, consultation.id, "k")
+    # the row was gone, so the repeat claimed the key afresh and met the active payment
+    assert response.status_code == 409
+    assert check_invariants(app)["payments"] == 1
