@@ -12,32 +12,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from playwright.sync_api import Page, expect
 
+from tests.browser.conftest import ARTIFACTS
 from tests.support.factory import PASSWORD, Factory
 from tests.support.invoices import InvoiceSpec, add_event, add_invoices
-from tests.support.live import ROOT, LiveServer
+from tests.support.live import LiveServer
 
 pytestmark = pytest.mark.browser
 
-ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-@pytest.fixture(scope="session")
-def browser_type_launch_args(browser_type_launch_args):
-    """The system Chromium, not a downloaded one; defined here so no shared conftest is needed."""
-    return {
-        **browser_type_launch_args,
-        "executable_path": "/usr/bin/chromium",
-        "args": CHROMIUM_ARGS,
-    }
+# Debian's Chromium comes from tests/browser/conftest.py (browser_type_launch_args).
 
 
 @pytest.fixture(scope="session")
