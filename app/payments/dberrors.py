@@ -7,6 +7,7 @@ from sqlalchemy.exc import DBAPIError
 # PostgreSQL SQLSTATEs
 LOCK_NOT_AVAILABLE = "55P03"
 DEADLOCK_DETECTED = "40P01"
+SERIALIZATION_FAILURE = "40001"
 
 # Constraint names as PostgreSQL reports them, with SQLite's message text for the same rule.
 ACTIVE_PAYMENT_INDEX = "uq_payments_one_active_per_consultation"

@@ -32,7 +32,7 @@ from app.models import (
     User,
     utcnow,
 )
-from app.payments import cache, idempotency, lifecycle
+from app.payments import cache, dberrors, idempotency, lifecycle
 from app.payments.errors import (
     ConsultationNotFound,
     InvalidPaymentRequest,
@@ -54,9 +54,8 @@ from app.payments.requests import PaymentRequest
 log = logging.getLogger("app.payments")
 
 MAX_ATTEMPTS = 3
-# PostgreSQL: serialization_failure, deadlock_detected; lock_not_available.
-RETRYABLE_SQLSTATES = {"40001", "40P01"}
-LOCK_TIMEOUT_SQLSTATE = "55P03"
+# A fresh transaction can succeed where these failed.
+RETRYABLE_SQLSTATES = {dberrors.SERIALIZATION_FAILURE, dberrors.DEADLOCK_DETECTED}
 
 
 @dataclass(frozen=True)
@@ -209,7 +208,7 @@ def _claim_or_replay(
         if record is None:
             raise _busy()
     except OperationalError as exc:
-        if _is_lock_timeout(exc):
+        if dberrors.is_lock_timeout(exc):
             raise PaymentInProgress(
                 "A payment with this idempotency key is still being processed. "
                 "Try again in a moment.",
@@ -252,7 +251,7 @@ def _lock_consultation(session: Session, consultation_id: int) -> None:
     try:
         session.execute(_LOCK_CONSULTATION, {"consultation_id": consultation_id})
     except OperationalError as exc:
-        if _is_lock_timeout(exc):
+        if dberrors.is_lock_timeout(exc):
             raise _busy() from exc
         raise
 
@@ -380,15 +379,15 @@ def _with_retries(attempt: Callable[[], Outcome], req: PaymentRequest) -> Outcom
         try:
             return attempt()
         except IntegrityError as exc:
-            if not _is_active_index_violation(exc):
+            if not dberrors.violates(exc, dberrors.ACTIVE_PAYMENT_INDEX):
                 raise
             if last:
                 return _conflict_after_race(req)
         except OperationalError as exc:
-            retryable = _sqlstate(exc) in RETRYABLE_SQLSTATES or exc.connection_invalidated
+            retryable = dberrors.sqlstate(exc) in RETRYABLE_SQLSTATES or exc.connection_invalidated
             if last or not retryable:
                 raise _busy() from exc
-            log.warning("payment.retry sqlstate=%s attempt=%d", _sqlstate(exc), number)
+            log.warning("payment.retry sqlstate=%s attempt=%d", dberrors.sqlstate(exc), number)
     raise AssertionError("unreachable")
 
 
@@ -405,24 +404,6 @@ def _busy() -> PaymentsBusy:
         "Payments are busy right now. Please try again in a moment.",
         retry_after=PaymentsBusy.retry_after,
     )
-
-
-def _sqlstate(exc: Exception) -> str | None:
-    return getattr(getattr(exc, "orig", None), "sqlstate", None)
-
-
-def _is_lock_timeout(exc: OperationalError) -> bool:
-    if _sqlstate(exc) == LOCK_TIMEOUT_SQLSTATE:
-        return True
-    return "database is locked" in str(getattr(exc, "orig", ""))
-
-
-def _is_active_index_violation(exc: IntegrityError) -> bool:
-    orig = getattr(exc, "orig", None)
-    diag = getattr(orig, "diag", None)
-    if diag is not None and diag.constraint_name:
-        return diag.constraint_name == "uq_payments_one_active_per_consultation"
-    return "payments.consultation_id" in str(orig)
 
 
 class _Trace:
