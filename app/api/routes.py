@@ -5,15 +5,16 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 
-from flask import current_app, request
+from flask import request
 
 from app.api import bp
 from app.api.auth import api_user, token_required
 from app.api.problems import from_error, json_response, problem
-from app.extensions import csrf, db, limiter
+from app.extensions import csrf, db
 from app.models import Payment
 from app.payments import lifecycle, service
 from app.payments.errors import PaymentError, PaymentNotFound
+from app.payments.ratelimit import payment_limit
 from app.payments.records import event_json, invoice_json, payment_json, tax_json
 from app.payments.requests import parse_payment_request, unquote_header_key
 
@@ -63,19 +64,9 @@ def _payment_error(error: PaymentError):
     return from_error(error)
 
 
-def _payment_limit() -> str:
-    return current_app.config["RATELIMIT_PAYMENTS"]
-
-
-def _per_user() -> str:
-    # Checked after authentication, so the bucket is the user: not their address (a clinic's
-    # patients share one), and not token text (which would land in Redis keys and in logs).
-    return f"user:{api_user().id}"
-
-
 @bp.post("/payments")
 @token_required
-@limiter.shared_limit(_payment_limit, scope="payments", key_func=_per_user)
+@payment_limit(lambda: api_user().id)
 def create_payment():
     """Create a payment (201), or replay the first outcome of this idempotency key.
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Response, current_app, render_template
+from flask import Response, render_template
 from flask_login import current_user, login_required
 
 from app.checkout import bp
@@ -15,13 +15,13 @@ from app.checkout.queries import (
 )
 from app.checkout.responses import after_payment, checkout_form, checkout_page
 from app.checkout.tokens import current_tokens, idempotency_key
-from app.extensions import limiter
 from app.gateway.base import current_gateway
 from app.invoices.queries import invoice_for_payment
 from app.models import PaymentStatus
 from app.payments import service
 from app.payments.errors import InvalidPaymentRequest
 from app.payments.lifecycle import is_stale
+from app.payments.ratelimit import payment_limit
 from app.payments.requests import parse_payment_request
 
 
@@ -54,18 +54,9 @@ def checkout(consultation_id: int):
     return checkout_page(consultation, payment=payment, form=form)
 
 
-def _payment_limit() -> str:
-    return current_app.config["RATELIMIT_PAYMENTS"]
-
-
-def _per_patient() -> str:
-    # The same bucket name as the API's: one patient, one budget, whichever door they use.
-    return f"user:{current_user.id}"
-
-
 @bp.post("/consultations/<int:consultation_id>/checkout")
 @login_required
-@limiter.shared_limit(_payment_limit, scope="payments", key_func=_per_patient)
+@payment_limit(lambda: current_user.id)
 def pay(consultation_id: int):
     """Pay with the form's token as the idempotency key; go to the payment page.
 
