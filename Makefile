@@ -1,6 +1,7 @@
 # The two commands: `make dev` serves the app, `make test` runs every test.
 PY ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
+PORT ?= 5000
 BIN := $(VENV)/bin
 export FLASK_APP := app
 
@@ -19,7 +20,7 @@ install: $(VENV)/.installed
 dev: install
 	APP_ENV=development $(BIN)/flask db upgrade
 	APP_ENV=development $(BIN)/flask demo seed
-	APP_ENV=development $(BIN)/flask run --host 127.0.0.1 --port 5000
+	APP_ENV=development $(BIN)/flask run --host 127.0.0.1 --port $(PORT)
 
 system-deps:
 	bash .ci/system-deps.sh
@@ -31,7 +32,7 @@ lint: install
 	$(BIN)/ruff check app tests
 	$(BIN)/ruff format --check app tests
 
-# Benchmarks (see README "Benchmarks"): its own PostgreSQL, Redis, gunicorn and wrk.
+# Benchmarks (see bench/README.md): its own PostgreSQL, Redis, gunicorn and wrk.
 bench: install
 	bash bench/ensure-wrk.sh
 	$(BIN)/python -m bench.run --mode full

@@ -1,6 +1,6 @@
 """Configuration, read from the environment once, when the app is created.
 
-Every setting is documented in the README. ``APP_ENV`` picks the class:
+Every setting is documented in docs/operations.md. ``APP_ENV`` picks the class:
 ``development`` (``make dev``), ``testing`` (the test suite) or ``production``
 (the default, so a forgotten variable fails closed rather than open).
 """

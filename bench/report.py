@@ -345,4 +345,25 @@ def write(bench: Bench, profile: Profile, out: Path, elapsed: float, machine: di
     json_path, md_path = out / f"{stem}.json", out / f"{stem}.md"
     json_path.write_text(json.dumps(data, indent=2) + "\n")
     md_path.write_text(markdown(data))
-    return [json_path, md_path]
+    if profile.mode != "full":
+        return [json_path, md_path]
+    readme = Path(__file__).with_name("README.md")
+    readme.write_text(embed_results(readme.read_text(), markdown(data)))
+    return [json_path, md_path, readme]
+
+
+RESULTS_START = "<!-- bench:results:start -->"
+RESULTS_END = "<!-- bench:results:end -->"
+
+
+def embed_results(readme: str, report: str) -> str:
+    """Put a full run's report (``markdown(data)``) between the markers of bench/README.md.
+
+    The report's own top heading is dropped (the README has its own). Everything outside the
+    markers is left as written by hand.
+
+    :raise ValueError: the README lacks either marker.
+    """
+    start, end = readme.index(RESULTS_START), readme.index(RESULTS_END)
+    body = report.split("\n", 1)[1].strip("\n")
+    return f"{readme[: start + len(RESULTS_START)]}\n{body}\n{readme[end:]}"

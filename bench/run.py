@@ -5,7 +5,7 @@
 
 Starts its own PostgreSQL, Redis and gunicorn servers (one per PAYMENT_GUARD),
 seeds with SQL, drives load with wrk, checks the database after each scenario
-and writes the report. See the "Benchmarks" section of README.md.
+and writes the report. See bench/README.md.
 """
 
 from __future__ import annotations

@@ -76,7 +76,7 @@ class Server:
                 "5",
                 "--timeout",
                 "60",
-                # BENCH_APP lets an experiment serve a variant app (README, "Benchmarks").
+                # BENCH_APP lets an experiment serve a variant app (bench/README.md).
                 os.environ.get("BENCH_APP", "app:create_app()"),
             ],
             cwd=ROOT,

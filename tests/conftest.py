@@ -41,7 +41,7 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 def pytest_terminal_summary(terminalreporter):
-    """Report how many generated bad-input cases ran (the README quotes this number)."""
+    """Report how many generated bad-input cases ran (docs/testing.md quotes this number)."""
     if not CASES:
         return
     by_suite = ", ".join(f"{name} {n}" for name, n in sorted(CASES.items()))

@@ -70,7 +70,7 @@ def _payment_error(error: PaymentError):
 def create_payment():
     """Create a payment (201), or replay the first outcome of this idempotency key.
 
-    :raise 401: no valid token.  :raise 404 / 403 / 409 / 422 / 503: see the README.
+    :raise 401: no valid token.  :raise 404 / 403 / 409 / 422 / 503: see docs/api.md.
     """
     body = json_body()
     header_key = request.headers.get("Idempotency-Key")

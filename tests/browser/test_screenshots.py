@@ -2,7 +2,7 @@
 
 Screenshots go to test-artifacts/screenshots/ (ignored by git). With
 UPDATE_DOCS_SCREENSHOTS=1 the checkout and payment pages are also copied to
-docs/screenshots/ for the README.
+docs/screenshots/ for the README and docs/.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ VIEWPORTS = {
 }
 SHOTS = ARTIFACTS / "screenshots"
 DOCS = ROOT / "docs" / "screenshots"
-# The README shows these; the others stay test artifacts.
+# The README and docs/ show these; the others stay test artifacts.
 FOR_DOCS = {
     "checkout-desktop",
     "checkout-phone",

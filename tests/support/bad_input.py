@@ -129,7 +129,7 @@ bad_consultation_ids = st.one_of(
 
 
 def looks_valid_amount(value: object) -> bool:
-    """The README's rule: ASCII digits, at least 1000, below 10^10, at most two decimals."""
+    """The API's amount rule (docs/api.md): ASCII digits, at least 1000, below 10^10, at most two decimals."""
     if isinstance(value, bool) or not isinstance(value, int | Decimal | str):
         return False
     if isinstance(value, int):
