@@ -56,8 +56,10 @@ def json_body() -> dict:
 
 @bp.errorhandler(BadBody)
 def _bad_body(error: BadBody):
-    slug = "unsupported-media-type" if error.status == 415 else "malformed-body"
-    return problem(error.status, "Bad request body", error.detail, slug)
+    # Literal slugs: tests/integration/test_problem_pages.py reads them from the code.
+    if error.status == 415:
+        return problem(415, "Bad request body", error.detail, "unsupported-media-type")
+    return problem(error.status, "Bad request body", error.detail, "malformed-body")
 
 
 @bp.errorhandler(MalformedKeyHeader)

@@ -15,9 +15,8 @@ from decimal import Decimal
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-from werkzeug.http import parse_options_header
-
 from werkzeug.datastructures import Headers
+from werkzeug.http import parse_options_header
 
 from app.api.keys import MalformedKeyHeader, header_key
 from app.payments.requests import MAX_ID
