@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from flask import Response, current_app, request
 
-from app.api import bp
+from app.api import bp, openapi
 from app.api.auth import api_user, token_required
 from app.api.keys import MalformedKeyHeader, header_key
 from app.api.problems import from_error, json_response, problem
@@ -111,6 +111,12 @@ def create_payment():
     if outcome.replayed:
         response.headers["Idempotent-Replayed"] = "true"
     return response
+
+
+@bp.get("/openapi.json")
+def openapi_document():
+    """The OpenAPI 3.1 document of this API and the provider webhook (no token needed)."""
+    return json_response(openapi.document(), 200)
 
 
 @bp.get("/payments/<int:payment_id>")
