@@ -36,6 +36,11 @@ def encode_body(body: Any) -> str:
     return json.dumps(body, separators=(",", ":"), ensure_ascii=False)
 
 
+def content_type(status: int) -> str:
+    """An answer's media type: JSON, or RFC 9457 problem details for 4xx and 5xx."""
+    return "application/problem+json" if status >= 400 else "application/json"
+
+
 def expires_at(ttl_seconds: int) -> datetime:
     """When a key claimed now stops being honoured (``IDEMPOTENCY_TTL`` seconds, UTC)."""
     return utcnow() + timedelta(seconds=ttl_seconds)
@@ -174,9 +179,15 @@ def finish(session: Session, *, user_id: int, key_hash: str, response: StoredRes
 
 
 def stored_response(record: IdempotencyKey) -> StoredResponse:
-    headers = json.loads(record.response_headers) if record.response_headers else ()
+    status = record.response_status or 500
+    # A row finished before headers were stored (migration 0002) has only its media type.
+    headers = (
+        json.loads(record.response_headers)
+        if record.response_headers
+        else [("Content-Type", content_type(status))]
+    )
     return StoredResponse(
-        record.response_status or 500,
+        status,
         record.response_body or "",
         _header_pairs(headers),
         record.fingerprint,

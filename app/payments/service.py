@@ -89,9 +89,7 @@ def answer(
     status: int, body: dict[str, Any], payment_id: int | None, expires: datetime | None
 ) -> Outcome:
     """Render an outcome once, to the text and headers every replay will repeat."""
-    headers = [
-        ("Content-Type", "application/problem+json" if status >= 400 else "application/json")
-    ]
+    headers = [("Content-Type", idempotency.content_type(status))]
     if status == 201 and payment_id is not None:
         headers.append(("Location", PAYMENT_PATH.format(id=payment_id)))
     if expires is not None:

@@ -14,12 +14,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import redis as redis_lib
-from sqlalchemy import select
+from sqlalchemy import select, update
 from werkzeug.http import parse_date
 
 from app.config import GUARDS
 from app.extensions import db
-from app.models import PaymentEvent
+from app.models import IdempotencyKey, PaymentEvent
 from tests.integration.checkout_helpers import logged_in, open_form, submit
 from tests.integration.test_api_payments import counts
 from tests.support.factory import auth
@@ -203,3 +203,17 @@ def test_the_checkout_form_replays_the_same_stored_answer(make_app, redis_url, f
     assert first.headers["Location"] == warm.headers["Location"] == cold.headers["Location"]
     assert "database" in replay_sources(app) and len(replay_sources(app)) == 2
     assert counts(app)["payments"] == 1
+
+
+def test_a_key_finished_before_headers_were_stored_replays_as_json(
+    app, client, redis_url, patient, consultation
+):
+    first = post(client, patient, fields(consultation), ("Idempotency-Key", "legacy"))
+    with app.app_context():
+        db.session.execute(update(IdempotencyKey).values(response_headers=None))
+        db.session.commit()
+    redis_lib.Redis.from_url(redis_url).flushall()
+    replay = post(client, patient, fields(consultation), ("Idempotency-Key", "legacy"))
+    assert replay.status_code == 201 and replay.headers["Idempotent-Replayed"] == "true"
+    assert replay.headers["Content-Type"] == "application/json"
+    assert replay.get_data() == first.get_data()
