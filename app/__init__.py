@@ -32,6 +32,7 @@ def create_app(test_config: dict | None = None) -> Flask:
             app.config["SQLALCHEMY_DATABASE_URI"],
             lock_timeout_ms=app.config["PAYMENT_LOCK_TIMEOUT_MS"],
             pool_size=app.config["DB_POOL_SIZE"],
+            pooler=app.config["DATABASE_POOLER"],
         ),
     )
     _configure_logging(app)
@@ -63,7 +64,7 @@ def _configure_logging(app: Flask) -> None:
 
 
 def _init_extensions(app: Flask) -> None:
-    from app.db import install_sqlite_write_serialization
+    from app.db import install_sqlite_write_serialization, install_transaction_timeouts
     from app.extensions import csrf, db, limiter, login_manager, migrate
     from app.payments.cache import init_redis
 
@@ -74,6 +75,12 @@ def _init_extensions(app: Flask) -> None:
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
             install_sqlite_write_serialization(db.engine)
+        else:
+            install_transaction_timeouts(
+                db.engine,
+                lock_timeout_ms=app.config["PAYMENT_LOCK_TIMEOUT_MS"],
+                statement_timeout_ms=app.config["STATEMENT_TIMEOUT_MS"],
+            )
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
     csrf.init_app(app)
     login_manager.init_app(app)

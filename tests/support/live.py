@@ -26,6 +26,7 @@ class LiveServer:
         workers: int = 3,
         threads: int = 4,
         env: dict[str, str] | None = None,
+        database_pooler: str = "none",
     ) -> None:
         self.port = free_port()
         self.workers = workers
@@ -36,6 +37,7 @@ class LiveServer:
             "DATABASE_URL": database_url,
             "RATELIMIT_ENABLED": "0",
             "DB_POOL_SIZE": "20",
+            "DATABASE_POOLER": database_pooler,
             **({"REDIS_URL": redis_url} if redis_url else {}),
             **(env or {}),
         }

@@ -174,3 +174,75 @@ class RedisServer:
     def resume(self) -> None:
         if self.proc:
             self.proc.send_signal(signal.SIGCONT)
+
+
+class PgBouncerServer:
+    """Debian's PgBouncer in transaction pooling mode in front of a PostgreSQL server.
+
+    Runs as the ``postgres`` user when root (PgBouncer refuses root), trusts loopback
+    clients like the throwaway PostgreSQL does, and forwards every database name.
+    """
+
+    BINARY_CANDIDATES = ["/usr/sbin/pgbouncer", "/usr/bin/pgbouncer"]
+
+    def __init__(self, *, host: str, port: int, user: str = "postgres", pool_size: int = 20):
+        self.port = free_port()
+        self.backend = (host, port)
+        self.user = user
+        self.pool_size = pool_size
+        self.dir = Path(tempfile.mkdtemp(prefix="checkout-pgbouncer-"))
+        self.proc: subprocess.Popen | None = None
+        self._run_as: str | None = "postgres" if os.geteuid() == 0 else None
+
+    def url_for(self, database: str) -> str:
+        return f"postgresql+psycopg://{self.user}@127.0.0.1:{self.port}/{database}"
+
+    def _binary(self) -> str:
+        for path in self.BINARY_CANDIDATES:
+            if Path(path).exists():
+                return path
+        found = shutil.which("pgbouncer")
+        if found:
+            return found
+        raise RuntimeError("pgbouncer was not found. Install it: apt-get install -y pgbouncer")
+
+    def start(self) -> PgBouncerServer:
+        host, port = self.backend
+        (self.dir / "users.txt").write_text(f'"{self.user}" ""\n')
+        ini = self.dir / "pgbouncer.ini"
+        ini.write_text(
+            "[databases]\n"
+            f"* = host={host} port={port}\n"
+            "[pgbouncer]\n"
+            "listen_addr = 127.0.0.1\n"
+            f"listen_port = {self.port}\n"
+            f"unix_socket_dir = {self.dir}\n"
+            "auth_type = trust\n"
+            f"auth_file = {self.dir / 'users.txt'}\n"
+            "pool_mode = transaction\n"
+            f"default_pool_size = {self.pool_size}\n"
+            "max_client_conn = 2000\n"
+            "server_reset_query =\n"
+            f"logfile = {self.dir / 'pgbouncer.log'}\n"
+            f"pidfile = {self.dir / 'pgbouncer.pid'}\n"
+        )
+        if self._run_as:
+            for path in [self.dir, *self.dir.iterdir()]:
+                shutil.chown(path, self._run_as, self._run_as)
+        # Started directly as that user (not through runuser), so stop() signals PgBouncer.
+        self.proc = subprocess.Popen(
+            [self._binary(), str(ini)],
+            user=self._run_as,
+            group=self._run_as,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        _wait_port(self.port)
+        return self
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+        self.proc = None
+        shutil.rmtree(self.dir, ignore_errors=True)
