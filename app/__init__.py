@@ -36,6 +36,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         ),
     )
     _configure_logging(app)
+    _trust_proxies(app)
     _init_extensions(app)
     _register_blueprints(app)
 
@@ -61,6 +62,17 @@ def _configure_logging(app: Flask) -> None:
         )
     # Alembic announces each of its plugins at INFO on every `flask` command.
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+
+
+def _trust_proxies(app: Flask) -> None:
+    """Behind ``TRUSTED_PROXY_HOPS`` proxies, take the client's address and scheme from the
+    X-Forwarded-For/-Proto entries those proxies appended (Werkzeug's ProxyFix), so the login
+    limit counts clients, not the load balancer. With 0 the headers are ignored."""
+    hops = app.config["TRUSTED_PROXY_HOPS"]
+    if hops:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
 
 
 def _init_extensions(app: Flask) -> None:

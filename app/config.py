@@ -75,6 +75,11 @@ class Config:
                 f"DATABASE_POOLER must be one of {', '.join(POOLERS)}; got {self.DATABASE_POOLER!r}"
             )
         self.STATEMENT_TIMEOUT_MS = _int("STATEMENT_TIMEOUT_MS", 30000)
+        # How many reverse proxies (load balancer, nginx) append to X-Forwarded-For/-Proto.
+        # 0: the headers are ignored, so a client cannot choose its own address.
+        self.TRUSTED_PROXY_HOPS = _int("TRUSTED_PROXY_HOPS", 0)
+        if self.TRUSTED_PROXY_HOPS < 0:
+            raise ConfigError("TRUSTED_PROXY_HOPS must be 0 or more")
         self.PAYMENT_GUARD = os.environ.get("PAYMENT_GUARD", "hybrid")
         allowed = GUARDS + (
             BENCHMARK_ONLY_GUARDS if os.environ.get("ALLOW_UNGUARDED_BENCHMARK") == "1" else ()
