@@ -128,6 +128,7 @@ def _register_blueprints(app: Flask) -> None:
     from app.auth import bp as auth_bp
     from app.checkout import bp as checkout_bp
     from app.gateway import bp as gateway_bp
+    from app.health import bp as health_bp
     from app.invoices import bp as invoices_bp
 
     app.register_blueprint(auth_bp)
@@ -135,3 +136,4 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(gateway_bp)
     app.register_blueprint(api_bp, url_prefix="/api/v1")
     app.register_blueprint(invoices_bp)
+    app.register_blueprint(health_bp)

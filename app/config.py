@@ -75,6 +75,8 @@ class Config:
                 f"DATABASE_POOLER must be one of {', '.join(POOLERS)}; got {self.DATABASE_POOLER!r}"
             )
         self.STATEMENT_TIMEOUT_MS = _int("STATEMENT_TIMEOUT_MS", 30000)
+        # Seconds /readyz waits for PostgreSQL's answer before reporting 503.
+        self.READINESS_TIMEOUT = _float("READINESS_TIMEOUT", 2.0)
         # How many reverse proxies (load balancer, nginx) append to X-Forwarded-For/-Proto.
         # 0: the headers are ignored, so a client cannot choose its own address.
         self.TRUSTED_PROXY_HOPS = _int("TRUSTED_PROXY_HOPS", 0)
