@@ -104,17 +104,18 @@ def _init_extensions(app: Flask) -> None:
 
 
 def _configure_rate_limits(app: Flask) -> None:
+    from app.redis_urls import limiter_storage
+
     redis_url = app.config["REDIS_URL"]
-    app.config.setdefault("RATELIMIT_STORAGE_URI", redis_url or "memory://")
-    if redis_url:
+    if not redis_url:
+        app.config.setdefault("RATELIMIT_STORAGE_URI", "memory://")
+    else:
         # Bounded like every other Redis call (redis-py waits 5 s by default): a paused Redis
         # must not hold each request that long. While Redis is gone the limits are counted
         # in this process's memory, and Redis is probed again with a backoff.
-        timeout = app.config["REDIS_TIMEOUT"]
-        app.config.setdefault(
-            "RATELIMIT_STORAGE_OPTIONS",
-            {"socket_timeout": timeout, "socket_connect_timeout": timeout},
-        )
+        uri, options = limiter_storage(redis_url, app.config["REDIS_TIMEOUT"])
+        app.config.setdefault("RATELIMIT_STORAGE_URI", uri)
+        app.config.setdefault("RATELIMIT_STORAGE_OPTIONS", options)
         app.config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
     app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
     # Flask-Limiter would put Retry-After on every limited response, 201s included; the

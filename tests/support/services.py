@@ -123,9 +123,10 @@ class PostgresServer:
 class RedisServer:
     """A redis-server subprocess with no persistence, which tests may stop, pause or flush."""
 
-    def __init__(self) -> None:
+    def __init__(self, *extra_args: str) -> None:
         self.port = free_port()
         self.proc: subprocess.Popen | None = None
+        self.extra_args = list(extra_args)
 
     @property
     def url(self) -> str:
@@ -152,6 +153,7 @@ class RedisServer:
                 "no",
                 "--maxclients",
                 "2000",
+                *self.extra_args,
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -245,4 +247,103 @@ class PgBouncerServer:
             self.proc.terminate()
             self.proc.wait(10)
         self.proc = None
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class RedisSentinelGroup:
+    """A master, one replica and one sentinel (``redis-server --sentinel``) watching them.
+
+    Stopping ``master`` makes the sentinel promote the replica after
+    ``down-after-milliseconds`` (1 s); ``failover()`` (``SENTINEL FAILOVER``) promotes it
+    while the old master still runs.
+    """
+
+    SERVICE = "checkout"
+
+    def __init__(self) -> None:
+        self.master = RedisServer()
+        self.replica = RedisServer("--replicaof", "127.0.0.1", str(self.master.port))
+        self.sentinel_port = free_port()
+        self.dir = Path(tempfile.mkdtemp(prefix="checkout-sentinel-"))
+        self.sentinel: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis+sentinel://127.0.0.1:{self.sentinel_port}/{self.SERVICE}/0"
+
+    def start(self) -> RedisSentinelGroup:
+        self.master.start()
+        self.replica.start()
+        config = self.dir / "sentinel.conf"
+        config.write_text(
+            f"port {self.sentinel_port}\n"
+            "bind 127.0.0.1\n"
+            "protected-mode no\n"
+            f"dir {self.dir}\n"
+            f"sentinel monitor {self.SERVICE} 127.0.0.1 {self.master.port} 1\n"
+            f"sentinel down-after-milliseconds {self.SERVICE} 1000\n"
+            f"sentinel failover-timeout {self.SERVICE} 10000\n"
+        )
+        binary = shutil.which("redis-sentinel") or shutil.which("redis-server")
+        if binary is None:
+            raise RuntimeError("redis-sentinel was not found: apt-get install -y redis-sentinel")
+        self.sentinel = subprocess.Popen(
+            [binary, str(config), "--sentinel"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        _wait_port(self.sentinel_port)
+        self._until(lambda: self._replica_known(), "the sentinel to see the replica in sync")
+        return self
+
+    def _sentinel(self):
+        import redis
+
+        return redis.Redis(port=self.sentinel_port, socket_timeout=2, decode_responses=True)
+
+    def _replica_known(self) -> bool:
+        import redis
+
+        replica = redis.Redis(port=self.replica.port, socket_timeout=2, decode_responses=True)
+        linked = replica.info("replication").get("master_link_status") == "up"
+        found = self._sentinel().sentinel_slaves(self.SERVICE)
+        return linked and any(
+            r["port"] == self.replica.port and not r.get("is_sdown") for r in found
+        )
+
+    def master_port(self) -> int:
+        return int(self._sentinel().sentinel_get_master_addr_by_name(self.SERVICE)[1])
+
+    def failover(self) -> None:
+        self._sentinel().execute_command("SENTINEL FAILOVER", self.SERVICE)
+
+    def wait_for_new_master(self, timeout: float = 20.0) -> int:
+        """The promoted replica's port, once the sentinel reports it and it accepts writes."""
+        import redis
+
+        def promoted() -> bool:
+            if self.master_port() != self.replica.port:
+                return False
+            info = redis.Redis(port=self.replica.port, socket_timeout=2).info("replication")
+            return info["role"] == "master"
+
+        self._until(promoted, "the replica to be promoted", timeout)
+        return self.replica.port
+
+    @staticmethod
+    def _until(check, what: str, timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if check():
+                return
+            time.sleep(0.1)
+        raise RuntimeError(f"timed out after {timeout}s waiting for {what}")
+
+    def stop(self) -> None:
+        if self.sentinel and self.sentinel.poll() is None:
+            self.sentinel.terminate()
+            self.sentinel.wait(10)
+        self.sentinel = None
+        self.replica.stop()
+        self.master.stop()
         shutil.rmtree(self.dir, ignore_errors=True)
