@@ -27,6 +27,7 @@ class LiveServer:
         threads: int = 4,
         env: dict[str, str] | None = None,
         database_pooler: str = "none",
+        config_file: str | None = None,
     ) -> None:
         self.port = free_port()
         self.workers = workers
@@ -43,6 +44,7 @@ class LiveServer:
         }
         if not redis_url:
             self.env.pop("REDIS_URL", None)
+        self.config_file = config_file
         self.proc: subprocess.Popen | None = None
         self.log_path = ROOT / "test-artifacts" / f"gunicorn-{self.port}.log"
 
@@ -57,6 +59,7 @@ class LiveServer:
         self.proc = subprocess.Popen(
             [
                 str(gunicorn),
+                *(["--config", self.config_file] if self.config_file else []),
                 "--bind",
                 f"127.0.0.1:{self.port}",
                 "--workers",
