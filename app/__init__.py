@@ -55,11 +55,28 @@ def create_app(test_config: dict | None = None) -> Flask:
     return app
 
 
+LOG_FIELDS = "%(asctime)s %(levelname)s %(name)s %(message)s"
+
+
+def json_log_formatter() -> logging.Formatter:
+    """One JSON object per record: time, level, logger, message and any ``extra`` fields
+    (python-json-logger). It adds nothing the text lines do not carry, so the no-secrets
+    rule holds for both (tests/integration/test_logs.py)."""
+    from pythonjsonlogger.json import JsonFormatter
+
+    return JsonFormatter(
+        LOG_FIELDS, rename_fields={"asctime": "time", "levelname": "level", "name": "logger"}
+    )
+
+
 def _configure_logging(app: Flask) -> None:
+    # Only when nobody configured logging before us (gunicorn and `flask run` do not; a test
+    # runner does, and keeps its own handlers).
     if not logging.getLogger().handlers:
-        logging.basicConfig(
-            level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s"
-        )
+        handler = logging.StreamHandler()
+        json_logs = app.config["LOG_FORMAT"] == "json"
+        handler.setFormatter(json_log_formatter() if json_logs else logging.Formatter(LOG_FIELDS))
+        logging.basicConfig(level=logging.INFO, handlers=[handler])
     # Alembic announces each of its plugins at INFO on every `flask` command.
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 

@@ -75,6 +75,10 @@ class Config:
                 f"DATABASE_POOLER must be one of {', '.join(POOLERS)}; got {self.DATABASE_POOLER!r}"
             )
         self.STATEMENT_TIMEOUT_MS = _int("STATEMENT_TIMEOUT_MS", 30000)
+        # "text" (one readable line per record) or "json" (one JSON object per line).
+        self.LOG_FORMAT = os.environ.get("LOG_FORMAT", "text")
+        if self.LOG_FORMAT not in ("text", "json"):
+            raise ConfigError(f"LOG_FORMAT must be text or json; got {self.LOG_FORMAT!r}")
         # Seconds /readyz waits for PostgreSQL's answer before reporting 503.
         self.READINESS_TIMEOUT = _float("READINESS_TIMEOUT", 2.0)
         # How many reverse proxies (load balancer, nginx) append to X-Forwarded-For/-Proto.
