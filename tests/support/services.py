@@ -39,6 +39,13 @@ def _pg_bin(name: str) -> str:
     )
 
 
+def _end(proc: subprocess.Popen | None) -> None:
+    """SIGTERM a server this module started and wait for it (10 s at most)."""
+    if proc and proc.poll() is None:
+        proc.terminate()
+        proc.wait(10)
+
+
 def _wait_port(port: int, timeout: float = 20.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -164,8 +171,7 @@ class RedisServer:
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
             self.resume()
-            self.proc.terminate()
-            self.proc.wait(10)
+        _end(self.proc)
         self.proc = None
 
     def pause(self) -> None:
@@ -243,9 +249,7 @@ class PgBouncerServer:
         return self
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(10)
+        _end(self.proc)
         self.proc = None
         shutil.rmtree(self.dir, ignore_errors=True)
 
@@ -340,9 +344,7 @@ class RedisSentinelGroup:
         raise RuntimeError(f"timed out after {timeout}s waiting for {what}")
 
     def stop(self) -> None:
-        if self.sentinel and self.sentinel.poll() is None:
-            self.sentinel.terminate()
-            self.sentinel.wait(10)
+        _end(self.sentinel)
         self.sentinel = None
         self.replica.stop()
         self.master.stop()
