@@ -28,6 +28,10 @@ def transaction() -> Iterator[Session]:
         raise
 
 
+# How each transaction's timeouts statement begins (query-counting tests leave it out).
+TIMEOUTS_STATEMENT_START = "SELECT set_config('lock_timeout', "
+
+
 def install_transaction_timeouts(
     engine: Engine, *, lock_timeout_ms: int, statement_timeout_ms: int
 ) -> None:
@@ -41,7 +45,7 @@ def install_transaction_timeouts(
     """
     # Literal integers (validated as int by the config), so the statement is constant.
     sql = (
-        f"SELECT set_config('lock_timeout', '{int(lock_timeout_ms)}', true), "
+        f"{TIMEOUTS_STATEMENT_START}'{int(lock_timeout_ms)}', true), "
         f"set_config('statement_timeout', '{int(statement_timeout_ms)}', true)"
     )
 
