@@ -21,7 +21,7 @@ from app.config import ROOT
 from app.extensions import db
 from tests.support.factory import Factory
 from tests.support.fuzz import CASES
-from tests.support.services import PostgresServer, RedisServer
+from tests.support.services import PgBouncerServer, PostgresServer, RedisServer
 
 TEMPLATE_DB = "checkout_template"
 
@@ -85,6 +85,7 @@ def base_config(database_url: str, redis_url: str | None, **overrides) -> dict:
         "RATELIMIT_ENABLED": False,
         "PAYMENT_LOCK_TIMEOUT_MS": 5000,
         "DB_POOL_SIZE": 30,
+        "DATABASE_POOLER": "none",
     }
     config.update(overrides)
     return config
@@ -132,20 +133,43 @@ def redis_url(redis_server):
     return redis_server.url
 
 
+@pytest.fixture(scope="session")
+def pgbouncer(postgres):
+    """A real PgBouncer in transaction pooling mode in front of the session's PostgreSQL."""
+    backend = make_url(postgres.admin_url)
+    server = PgBouncerServer(
+        host=backend.host or "127.0.0.1", port=backend.port or 5432, user=backend.username
+    ).start()
+    yield server
+    server.stop()
+
+
 @pytest.fixture
-def database_url(postgres):
+def pooler() -> str:
+    """How the app reaches PostgreSQL: "none" (directly) or "pgbouncer".
+
+    A test runs both ways with ``@pytest.mark.parametrize("pooler", POOLERS)``.
+    """
+    return "none"
+
+
+@pytest.fixture
+def database_url(postgres, pooler, request):
     name = f"t_{uuid.uuid4().hex[:12]}"
     url = postgres.create(name)
+    if pooler == "pgbouncer":
+        url = request.getfixturevalue("pgbouncer").url_for(name)
     yield url
     postgres.drop(name)
 
 
 @pytest.fixture
-def make_app(database_url, redis_url):
+def make_app(database_url, redis_url, pooler):
     """Build an app on this test's database; several (guards, instances) may share it."""
     apps = []
 
     def build(**overrides):
+        overrides.setdefault("DATABASE_POOLER", pooler)
         app = create_app(base_config(database_url, redis_url, **overrides))
         apps.append(app)
         return app

@@ -11,6 +11,7 @@ from collections import Counter
 import pytest
 from sqlalchemy import text
 
+from app.config import POOLERS
 from app.extensions import db
 from app.payments.guards import GUARDS
 from tests.support.factory import Factory, auth
@@ -47,6 +48,7 @@ def _payments_for(app, consultation_id) -> int:
 
 
 @pytest.mark.parametrize("guard", STRATEGIES)
+@pytest.mark.parametrize("pooler", POOLERS)
 def test_fifty_threads_with_one_key_make_one_payment_and_the_same_201(make_app, guard):
     # given
     app = make_app(PAYMENT_GUARD=guard)
@@ -67,6 +69,7 @@ def test_fifty_threads_with_one_key_make_one_payment_and_the_same_201(make_app, 
 
 
 @pytest.mark.parametrize("guard", STRATEGIES)
+@pytest.mark.parametrize("pooler", POOLERS)
 def test_fifty_threads_with_fifty_keys_make_one_payment_and_49_conflicts(make_app, guard):
     app = make_app(PAYMENT_GUARD=guard)
     factory = Factory(app)
@@ -82,6 +85,7 @@ def test_fifty_threads_with_fifty_keys_make_one_payment_and_49_conflicts(make_ap
     check_invariants(app)
 
 
+@pytest.mark.parametrize("pooler", POOLERS)
 def test_fifty_threads_without_keys_make_one_payment(make_app):
     app = make_app()
     factory = Factory(app)

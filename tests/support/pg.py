@@ -14,7 +14,11 @@ from sqlalchemy.engine import make_url
 
 
 def raw_connection(database_url: str) -> psycopg.Connection:
-    return psycopg.connect(database_url.replace("postgresql+psycopg://", "postgresql://"))
+    """A plain psycopg connection; no server-side prepared statements, so PgBouncer's
+    transaction pooling may sit in between."""
+    return psycopg.connect(
+        database_url.replace("postgresql+psycopg://", "postgresql://"), prepare_threshold=None
+    )
 
 
 def _admin(database_url: str) -> psycopg.Connection:
