@@ -145,11 +145,15 @@ class RedisServer:
             raise RuntimeError(
                 "redis-server was not found. Install it: apt-get install -y redis-server"
             )
+        # Replication writes an RDB file even with --save "": keep it out of the working tree.
+        self.dir = tempfile.mkdtemp(prefix="checkout-redis-")
         self.proc = subprocess.Popen(
             [
                 binary,
                 "--port",
                 str(self.port),
+                "--dir",
+                self.dir,
                 "--bind",
                 "127.0.0.1",
                 "--save",
@@ -173,6 +177,7 @@ class RedisServer:
             self.resume()
         _end(self.proc)
         self.proc = None
+        shutil.rmtree(getattr(self, "dir", ""), ignore_errors=True)
 
     def pause(self) -> None:
         """SIGSTOP: the server accepts connections but answers nothing (a 'slow' Redis)."""
