@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+BUSY_DETAIL = "Payments are busy right now. Please try again in a moment."
+
 
 class PaymentError(Exception):
     """A refusal the caller can understand; nothing was written."""
@@ -81,6 +83,10 @@ class PaymentsBusy(PaymentError):
     slug = "busy"
     title = "Payments are busy"
     retry_after = 2
+
+    def __init__(self, detail: str = BUSY_DETAIL, **extra: Any) -> None:
+        extra.setdefault("retry_after", self.retry_after)
+        super().__init__(detail, **extra)
 
 
 class InvalidTransition(PaymentError):

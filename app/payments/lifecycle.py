@@ -39,7 +39,6 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from app.db import transaction
 from app.models import (
-    ACTIVE_STATUSES,
     Consultation,
     Invoice,
     InvoiceStatus,
@@ -324,10 +323,7 @@ def run(payment_id: int, step: Callable[[Session, Payment], T]) -> T:
             raise
         except OperationalError as exc:
             if dberrors.is_busy(exc):
-                raise PaymentsBusy(
-                    "Payments are busy right now. Please try again in a moment.",
-                    retry_after=PaymentsBusy.retry_after,
-                ) from exc
+                raise PaymentsBusy() from exc
             raise
         except StaleDataError as exc:
             # Only reachable if a writer skipped the row lock: version_id_col caught it.
@@ -456,8 +452,7 @@ def _other_active_payment(session: Session, payment: Payment) -> int | None:
         select(Payment.id).where(
             Payment.consultation_id == payment.consultation_id,
             Payment.id != payment.id,
-            Payment.status.in_([s.value for s in ACTIVE_STATUSES]),
-            Payment.deleted_at.is_(None),
+            Payment.is_active,
         )
     )
 
