@@ -12,6 +12,7 @@ from app.gateway.forms import SandboxDecisionForm
 from app.gateway.provider import current_gateway
 from app.gateway.sandbox import Decision, simulate
 from app.models import Payment, PaymentStatus
+from app.pages import page_for
 from app.payments import access
 from app.payments.errors import PaymentError, PaymentNotFound
 
@@ -61,7 +62,7 @@ def sandbox_decide(payment_id: int):
     try:
         receipts = simulate(payment, decision)
     except PaymentError as error:
-        abort(error.status)
+        abort(page_for(error).status)
     flash(*_message(decision, receipts))
     return redirect(_return_url(payment_id), 303)  # Post/Redirect/Get
 
