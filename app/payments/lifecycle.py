@@ -49,7 +49,7 @@ from app.models import (
     User,
     utcnow,
 )
-from app.payments import dberrors
+from app.payments import dberrors, hooks
 from app.payments.errors import (
     DuplicateCharge,
     Forbidden,
@@ -224,6 +224,7 @@ def lock_payment(session: Session, payment_id: int) -> Payment:
         .execution_options(populate_existing=True)
     ).scalar_one()
     _refresh_children(session, payment_id)
+    hooks.reached(hooks.AFTER_TRANSITION_LOCK, payment_id=payment_id)
     return payment
 
 

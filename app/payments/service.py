@@ -31,7 +31,7 @@ from app.models import (
     User,
     utcnow,
 )
-from app.payments import access, cache, dberrors, idempotency, lifecycle
+from app.payments import access, cache, dberrors, hooks, idempotency, lifecycle
 from app.payments.errors import (
     InvalidPaymentRequest,
     KeyReuseMismatch,
@@ -142,9 +142,11 @@ def _create_once(
             replay = _claim_or_replay(session, user, req, key_hash, fp, trace)
             if replay is not None:
                 return replay
+            hooks.reached(hooks.AFTER_CLAIM, consultation_id=consultation.id)
         if guard.row_lock:
+            hooks.reached(hooks.BEFORE_LOCK, consultation_id=consultation.id)
             _lock_consultation(session, consultation.id)
-        existing = _active_payment(session, consultation.id) if guard.check_active else None
+        existing = active_payment_for(session, consultation.id) if guard.check_active else None
         # expire() re-checks under the payment's lock: a confirmation may have won.
         if (
             existing is not None
@@ -250,10 +252,6 @@ def active_payment_for(session: Session, consultation_id: int) -> Payment | None
     return session.execute(
         _ACTIVE_PAYMENT, {"consultation_id": consultation_id}
     ).scalar_one_or_none()
-
-
-# The guard's re-check after the lock; a separate name so a test can blind it.
-_active_payment = active_payment_for
 
 
 def _refuse_for_existing(

@@ -12,7 +12,7 @@ from sqlalchemy import text
 
 from app.extensions import db
 from app.models import IdempotencyKey, utcnow
-from app.payments import idempotency, service
+from app.payments import hooks, idempotency, service
 from tests.support.factory import Factory, auth
 from tests.support.invariants import check_invariants
 from tests.support.pg import raw_connection, wait_until_blocked_on_a_lock
@@ -33,21 +33,19 @@ def setup(app):
 
 
 def test_a_repeat_arriving_while_the_first_runs_waits_and_gets_its_response(
-    app, setup, database_url, monkeypatch
+    app, setup, database_url, race
 ):
     # given the first request is held inside its transaction, after claiming the key
     _, patient, consultation = setup
     release, reached = threading.Event(), threading.Event()
-    original = service._lock_consultation
     first_thread = {}
 
-    def held(session, consultation_id):
+    def held(consultation_id):
         if threading.current_thread() is first_thread.get("t"):
             reached.set()
             release.wait(10)
-        return original(session, consultation_id)
 
-    monkeypatch.setattr(service, "_lock_consultation", held)
+    race.at(hooks.AFTER_CLAIM, held)
     results = {}
     t1 = threading.Thread(
         target=lambda: results.update(first=pay(app, patient, consultation.id, "k"))
