@@ -21,6 +21,7 @@ from app import create_app
 from app.config import ROOT
 from app.extensions import db
 from app.payments import hooks
+from tests.support.api import ApiClient
 from tests.support.factory import Factory
 from tests.support.fuzz import CASES
 from tests.support.services import PostgresServer, RedisServer
@@ -171,6 +172,12 @@ def client(app):
 @pytest.fixture
 def runner(app):
     return app.test_cli_runner()
+
+
+@pytest.fixture
+def api(app):
+    """The JSON API as a test reads it: ``api.pay(patient, consultation, key="k1")``."""
+    return ApiClient(app)
 
 
 @pytest.fixture

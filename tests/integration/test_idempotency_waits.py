@@ -13,16 +13,14 @@ from sqlalchemy import text
 from app.extensions import db
 from app.models import IdempotencyKey, utcnow
 from app.payments import hooks, idempotency, service
-from tests.support.factory import Factory, auth
+from tests.support.api import ApiClient
+from tests.support.factory import Factory
 from tests.support.invariants import check_invariants
 from tests.support.pg import raw_connection, wait_until_blocked_on_a_lock
 
 
 def pay(app, patient, consultation_id, key, method="gcash"):
-    client = app.test_client()
-    headers = {**auth(patient), "Idempotency-Key": key}
-    body = {"consultation_id": consultation_id, "payment_method": method}
-    return client.post("/api/v1/payments", json=body, headers=headers)
+    return ApiClient(app).pay(patient, consultation_id, method=method, key=key)
 
 
 @pytest.fixture
