@@ -16,7 +16,7 @@ from app.payments import hooks, idempotency, service
 from tests.support.api import ApiClient
 from tests.support.factory import Factory
 from tests.support.invariants import check_invariants
-from tests.support.pg import raw_connection, wait_until_blocked_on_a_lock
+from tests.support.pg import hold_claim, raw_connection, wait_until_blocked_on_a_lock
 
 
 def pay(app, patient, consultation_id, key, method="gcash"):
@@ -75,12 +75,7 @@ def test_a_repeat_waiting_past_the_bound_gets_409_with_retry_after(make_app, dat
     consultation = factory.consultation(patient)
     # given another transaction holds an uncommitted claim on the same key
     with raw_connection(database_url) as conn:
-        now = utcnow()
-        conn.execute(
-            "INSERT INTO idempotency_keys (user_id, key_hash, fingerprint, state, created_at,"
-            " expires_at) VALUES (%s, %s, 'x', 'processing', %s, %s)",
-            (patient.id, idempotency.hash_key("busy-key"), now, now + timedelta(hours=1)),
-        )
+        hold_claim(conn, patient.id, "busy-key")
         # when the same key arrives
         response = pay(app, patient, consultation.id, "busy-key")
         conn.rollback()

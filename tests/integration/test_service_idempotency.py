@@ -14,14 +14,13 @@ from sqlalchemy import update
 
 from app.extensions import db
 from app.models import IdempotencyKey, User, utcnow
-from app.payments import idempotency
 from app.payments.errors import KeyReuseMismatch, PaymentInProgress
 from app.payments.guards import GUARD_NAMES
 from app.payments.requests import parse_payment_request
 from app.payments.service import create_payment
 from tests.support.factory import Factory
 from tests.support.invariants import check_invariants
-from tests.support.pg import raw_connection
+from tests.support.pg import hold_claim, raw_connection
 
 
 def create(app, patient, consultation, key, method="gcash"):
@@ -71,12 +70,7 @@ def test_a_repeat_while_the_first_is_in_flight_is_told_to_retry(guarded, databas
     app, _, patient, consultation = guarded
     # given another transaction holds an uncommitted claim on the key
     with raw_connection(database_url) as conn:
-        now = utcnow()
-        conn.execute(
-            "INSERT INTO idempotency_keys (user_id, key_hash, fingerprint, state, created_at,"
-            " expires_at) VALUES (%s, %s, 'x', 'processing', %s, %s)",
-            (patient.id, idempotency.hash_key("k1"), now, now + timedelta(hours=1)),
-        )
+        hold_claim(conn, patient.id, "k1")
         with pytest.raises(PaymentInProgress) as info:
             create(app, patient, consultation, "k1")
         conn.rollback()
