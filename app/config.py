@@ -12,13 +12,14 @@ import secrets
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
+# The guard names live with the guards; "unguarded" needs ALLOW_UNGUARDED_BENCHMARK=1.
+from app.payments.guards import BENCHMARK_ONLY_GUARDS
+from app.payments.guards import GUARD_NAMES as GUARDS
+
 ROOT = Path(__file__).resolve().parent.parent
 INSTANCE = ROOT / "instance"
 
 POOLERS = ("none", "pgbouncer")
-GUARDS = ("hybrid", "pessimistic", "optimistic", "redis_lock")
-# Only reachable with ALLOW_UNGUARDED_BENCHMARK=1: the benchmark's baseline.
-BENCHMARK_ONLY_GUARDS = ("unguarded",)
 
 
 class ConfigError(RuntimeError):

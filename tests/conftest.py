@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from contextlib import ExitStack
 
 import psycopg
 import pytest
@@ -19,6 +20,8 @@ from sqlalchemy.engine import make_url
 from app import create_app
 from app.config import ROOT
 from app.extensions import db
+from app.payments import hooks
+from tests.support.api import ApiClient
 from tests.support.factory import Factory
 from tests.support.fuzz import CASES
 from tests.support.services import PgBouncerServer, PostgresServer, RedisServer
@@ -196,6 +199,12 @@ def runner(app):
 
 
 @pytest.fixture
+def api(app):
+    """The JSON API as a test reads it: ``api.pay(patient, consultation, key="k1")``."""
+    return ApiClient(app)
+
+
+@pytest.fixture
 def factory(app):
     return Factory(app)
 
@@ -214,6 +223,23 @@ def staff(factory):
 def consultation(factory, patient):
     """The patient's consultation, fee ₱5,000.00."""
     return factory.consultation(patient, fee="5000")
+
+
+class RaceHooks:
+    """Register callbacks at ``app.payments.hooks`` points for one test."""
+
+    def __init__(self, stack: ExitStack) -> None:
+        self._stack = stack
+
+    def at(self, point: str, callback) -> None:
+        self._stack.enter_context(hooks.run_at(point, callback))
+
+
+@pytest.fixture
+def race():
+    """``race.at(hooks.BEFORE_LOCK, callback)``: inject a competing request at a named point."""
+    with ExitStack() as stack:
+        yield RaceHooks(stack)
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ it can see a duplicate when the guards are removed.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 
 import pytest
@@ -118,15 +119,14 @@ def test_the_storm_harness_sees_duplicates_when_the_guards_are_removed(make_app,
 
 def test_the_partial_index_alone_turns_a_lost_race_into_409(make_app, monkeypatch):
     """Optimistic has no lock: when both pass the check, the index decides."""
-    from app.payments import service
-
     app = make_app(PAYMENT_GUARD="optimistic")
     factory = Factory(app)
     patient = factory.patient()
     consultation = factory.consultation(patient)
-    # both requests see "no active payment" (the check is forced to miss), so only
-    # the unique index stands between them and a duplicate
-    monkeypatch.setattr(service, "_active_payment", lambda session, cid: None)
+    # the guard without its active-payment check: every request goes on to insert,
+    # so only the unique index stands between them and a duplicate
+    blind = dataclasses.replace(GUARDS["optimistic"], check_active=False)
+    monkeypatch.setitem(GUARDS, "optimistic", blind)
     results = _api_storm(app, patient, consultation.id, lambda i: f"k{i}")
     statuses = Counter(s for s, _, _ in results)
     assert statuses == {201: 1, 409: N - 1}, statuses
