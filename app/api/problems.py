@@ -1,23 +1,70 @@
 """problem+json responses (RFC 9457): the API's one place that picks HTTP codes.
 
-``PROBLEM_TYPES`` is the registry of every ``type`` the API can send: each one
-is a page at ``/problems/<slug>`` (see problem_pages.py) saying what happened,
-whether retrying can help, and what to do. ``problem()`` refuses a slug that is
-not registered, so a new type cannot ship without its page.
+Two tables: ``PROBLEMS`` maps each domain error to its status, type and title;
+``PROBLEM_TYPES`` is every ``type`` the API can send, each a page at
+``/problems/<slug>`` (problem_pages.py) saying what happened, whether retrying can
+help, and what to do. ``problem()`` refuses a slug without a page, so a new type
+cannot ship without one.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from flask import Response
 
-from app.payments.errors import PaymentError
+from app.payments import errors
+from app.payments.errors import PaymentError, most_specific
 from app.payments.idempotency import encode_body
 
 PROBLEM_TYPE = "application/problem+json"
 ABOUT_BLANK = "about:blank"
+
+
+class Problem(NamedTuple):
+    status: int
+    slug: str
+    title: str
+
+
+# Each domain error's HTTP status, problem type and title (a subclass may inherit its parent's).
+PROBLEMS: dict[type[PaymentError], Problem] = {
+    PaymentError: Problem(400, "payment-error", "Payment request refused"),
+    errors.InvalidPaymentRequest: Problem(
+        422, "invalid-request", "The payment request is not valid"
+    ),
+    errors.ConsultationNotFound: Problem(404, "not-found", "Consultation not found"),
+    errors.NotYourConsultation: Problem(403, "forbidden", "Not your consultation"),
+    errors.PaymentNotFound: Problem(404, "not-found", "Payment not found"),
+    errors.Forbidden: Problem(403, "forbidden", "Not allowed"),
+    errors.KeyReuseMismatch: Problem(
+        422, "idempotency-key-reused", "Idempotency key reused for a different request"
+    ),
+    errors.PaymentInProgress: Problem(
+        409,
+        "payment-in-progress",
+        "A request with this idempotency key is still being processed",
+    ),
+    errors.PaymentsBusy: Problem(503, "busy", "Payments are busy"),
+    errors.InvalidTransition: Problem(
+        409, "invalid-transition", "The payment cannot change that way"
+    ),
+    errors.StaleVersion: Problem(409, "stale-version", "The payment changed since you read it"),
+    errors.DuplicateCharge: Problem(
+        409, "duplicate-charge", "The provider charged this payment twice"
+    ),
+    errors.TransactionIdInUse: Problem(
+        409, "transaction-id-in-use", "That transaction id already confirmed another payment"
+    ),
+    errors.WebhookRejected: Problem(400, "webhook-rejected", "Webhook rejected"),
+    errors.MalformedWebhook: Problem(
+        400, "malformed-webhook", "The notification is not a valid event"
+    ),
+    errors.BadSignature: Problem(
+        401, "bad-signature", "The notification's signature is missing, wrong or too old"
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -210,6 +257,15 @@ PROBLEM_TYPES: dict[str, ProblemType] = {
             _NO_RETRY,
             "Read detail, fix the request, and send it again.",
         ),
+        ProblemType(
+            "not-ready",
+            503,
+            "Not ready",
+            "This instance cannot reach its database (/readyz); a load balancer should send "
+            "requests to another instance.",
+            "Yes, once the database answers again.",
+            "Operators: check the database and the instance's DATABASE_URL (docs/operations.md).",
+        ),
         # The app-wide HTTP errors (app/errors.py), named after their status text.
         ProblemType(
             "bad-request",
@@ -307,10 +363,6 @@ def _problem_response(body: dict[str, Any], extra: dict[str, Any]) -> Response:
 
 
 def from_error(error: PaymentError) -> Response:
-    body = error.problem()
-    body["type"] = type_uri(error.slug)
-    headers = {}
-    retry_after = body.get("retry_after") or error.retry_after
-    if retry_after:
-        headers["Retry-After"] = str(retry_after)
-    return json_response(body, error.status, headers)
+    """The error as problem+json, with its status from ``PROBLEMS`` and ``Retry-After`` if any."""
+    status, slug, title = most_specific(PROBLEMS, error)
+    return problem(status, title, error.detail, slug, **error.extra)

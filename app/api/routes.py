@@ -12,9 +12,8 @@ from app.api.auth import api_user, token_required
 from app.api.keys import MalformedKeyHeader, header_key
 from app.api.problems import from_error, json_response, problem
 from app.extensions import csrf, db
-from app.models import Payment
-from app.payments import lifecycle, service
-from app.payments.errors import PaymentError, PaymentNotFound
+from app.payments import access, lifecycle, service
+from app.payments.errors import PaymentError
 from app.payments.ratelimit import payment_limit
 from app.payments.records import event_json, invoice_json, payment_json, tax_json
 from app.payments.requests import parse_payment_request
@@ -123,10 +122,7 @@ def openapi_document():
 @token_required
 def get_payment(payment_id: int):
     """The payment with its invoice, tax record and events; the owner or staff only."""
-    payment = db.session.get(Payment, payment_id)
-    user = api_user()
-    if payment is None or (payment.user_id != user.id and not user.is_staff):
-        raise PaymentNotFound(f"Payment {payment_id} does not exist.")
+    payment = access.visible_payment(db.session, api_user(), payment_id)
     data = {
         "payment": payment_json(payment),
         "invoice": invoice_json(payment.invoice),

@@ -16,10 +16,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, delete, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from app.models import IdempotencyKey, utcnow
+from app.payments.upsert import dialect_of, insert_if_absent
 
 
 def hash_key(key: str) -> str:
@@ -86,19 +86,16 @@ def _header_pairs(value: Any) -> tuple[tuple[str, str], ...]:
 
 
 def _claim_statement(dialect: str):
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return (
-        insert(IdempotencyKey)
-        .values(
-            user_id=bindparam("user_id"),
-            key_hash=bindparam("key_hash"),
-            fingerprint=bindparam("fingerprint"),
-            state="processing",
-            created_at=bindparam("now"),
-            expires_at=bindparam("expires_at"),
-        )
-        .on_conflict_do_nothing(index_elements=["user_id", "key_hash"])
-        .returning(IdempotencyKey.id)
+    return insert_if_absent(
+        dialect,
+        IdempotencyKey,
+        ["user_id", "key_hash"],
+        user_id=bindparam("user_id"),
+        key_hash=bindparam("key_hash"),
+        fingerprint=bindparam("fingerprint"),
+        state="processing",
+        created_at=bindparam("now"),
+        expires_at=bindparam("expires_at"),
     )
 
 
@@ -136,7 +133,7 @@ def claim(
         "now": utcnow(),
         "expires_at": expires,
     }
-    stmt = _CLAIM[session.get_bind().dialect.name]
+    stmt = _CLAIM[dialect_of(session)]
     return session.execute(stmt, params).first() is not None
 
 

@@ -1,7 +1,7 @@
 """Every problem ``type`` the code can send resolves to a page (HTML and JSON).
 
-The set of types is read from the code, not listed here: every PaymentError
-subclass's slug, every ``"/problems/..."`` literal and every literal slug passed to
+The set of types is read from the code, not listed here: every domain error's
+type in ``PROBLEMS``, every ``"/problems/..."`` literal and every literal slug passed to
 ``problem()`` anywhere under app/, and the app-wide HTTP errors app/errors.py words.
 """
 
@@ -15,19 +15,11 @@ from pathlib import Path
 import pytest
 from werkzeug.http import HTTP_STATUS_CODES
 
-from app.api.problems import PROBLEM_TYPES, http_problem, problem
+from app.api.problems import PROBLEM_TYPES, PROBLEMS, http_problem, problem
 from app.errors import MESSAGES
-from app.payments.errors import PaymentError
 
 APP = Path(__file__).resolve().parents[2] / "app"
 _TYPE_LITERAL = re.compile(r"^/problems/([a-z0-9-]+)$")
-
-
-def _subclasses(cls: type) -> set[type]:
-    found = set(cls.__subclasses__())
-    for sub in list(found):
-        found |= _subclasses(sub)
-    return found
 
 
 def _slugs_in_source() -> set[str]:
@@ -52,7 +44,7 @@ def _slugs_in_source() -> set[str]:
 
 
 def emitted_slugs() -> set[str]:
-    slugs = {cls.slug for cls in _subclasses(PaymentError) | {PaymentError}}
+    slugs = {entry.slug for entry in PROBLEMS.values()}
     slugs |= _slugs_in_source()
     slugs |= {HTTP_STATUS_CODES[status].lower().replace(" ", "-") for status in MESSAGES}
     slugs.add("page-expired")  # app/errors.py's CSRF page, titled in its own words
