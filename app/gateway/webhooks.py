@@ -21,9 +21,15 @@ from sqlalchemy import update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from app.gateway.base import HANDLED_KINDS, PAYMENT_SUCCEEDED, ProviderEvent, current_gateway
+from app.gateway.base import (
+    HANDLED_KINDS,
+    PAYMENT_SUCCEEDED,
+    REFUND_SUCCEEDED,
+    ProviderEvent,
+    current_gateway,
+)
 from app.models import GatewayEvent, Payment, utcnow
-from app.payments import lifecycle
+from app.payments import lifecycle, outbox
 from app.payments.errors import InvalidPaymentRequest, MalformedWebhook
 from app.payments.requests import ConfirmRequest, parse_confirm_request
 
@@ -62,8 +68,14 @@ def receive(raw_body: bytes, headers: Mapping[str, str]) -> Receipt:
     event = gateway.read_notification(raw_body, headers)
     if event.kind not in HANDLED_KINDS:
         return Receipt(event.event_id, "ignored", detail=f"Event type {event.kind} is not used.")
+    actor = f"gateway:{gateway.name}"
+    if event.kind == REFUND_SUCCEEDED:
+        notice = outbox.read_refund_notice(event)
+        return lifecycle.run(
+            event.payment_id, partial(_apply_refund, event=event, notice=notice, actor=actor)
+        )
     confirmation = _confirmation(event) if event.kind == PAYMENT_SUCCEEDED else None
-    apply = partial(_apply, event=event, confirmation=confirmation, actor=f"gateway:{gateway.name}")
+    apply = partial(_apply, event=event, confirmation=confirmation, actor=actor)
     return lifecycle.run(event.payment_id, apply)
 
 
@@ -85,13 +97,7 @@ def _apply(
     actor: str,
 ) -> Receipt:
     if not _claim(session, event):
-        return Receipt(
-            event.event_id,
-            "already_processed",
-            payment.id,
-            payment.status,
-            "This event was already processed; nothing changed.",
-        )
+        return _already_processed(event, payment)
     if confirmation is not None:
         result = lifecycle.confirm_locked(session, payment, req=confirmation, actor=actor)
     else:
@@ -105,6 +111,21 @@ def _apply(
     detail = result.refusal.detail if result.refusal else ""
     _note(session, event.event_id, f"{result.outcome}: {detail}" if detail else result.outcome)
     return Receipt(event.event_id, result.outcome, payment.id, payment.status, detail)
+
+
+def _apply_refund(
+    session: Session,
+    payment: Payment,
+    *,
+    event: ProviderEvent,
+    notice: outbox.RefundNotice,
+    actor: str,
+) -> Receipt:
+    if not _claim(session, event):
+        return _already_processed(event, payment)
+    outcome, detail = outbox.apply_refund_notice(session, payment, notice, actor=actor)
+    _note(session, event.event_id, f"{outcome}: {detail}" if detail else outcome)
+    return Receipt(event.event_id, outcome, payment.id, payment.status, detail)
 
 
 def _claim(session: Session, event: ProviderEvent) -> bool:
@@ -124,6 +145,16 @@ def _claim(session: Session, event: ProviderEvent) -> bool:
         .returning(GatewayEvent.id)
     )
     return session.execute(stmt).first() is not None
+
+
+def _already_processed(event: ProviderEvent, payment: Payment) -> Receipt:
+    return Receipt(
+        event.event_id,
+        "already_processed",
+        payment.id,
+        payment.status,
+        "This event was already processed; nothing changed.",
+    )
 
 
 def _note(session: Session, event_id: str, note: str) -> None:
