@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import select, update
 
 from app.extensions import db
-from app.models import ProviderRequest, SandboxRefund, utcnow
+from app.models import Invoice, ProviderRequest, SandboxRefund, utcnow
 from app.payments import lifecycle
 from tests.support.lifecycle import confirm, create_payment
 
@@ -91,3 +91,12 @@ def worker_process(database_url: str, *args: str, **env: str) -> subprocess.Pope
         stderr=subprocess.STDOUT,
         text=True,
     )
+
+
+def invoice_number(app, payment_id: int) -> str:
+    with app.app_context():
+        number = db.session.scalar(
+            select(Invoice.invoice_number).where(Invoice.payment_id == payment_id)
+        )
+        db.session.rollback()
+        return number
