@@ -84,6 +84,7 @@ def test_a_worker_killed_mid_call_and_restarted_refunds_once(
     [request] = requests_of(app)
     assert request["state"] == "succeeded" and request["attempts"] == 2
     refunds = ledger(app)
+    print(f"killed worker, keys honoured={keys_honoured}: {len(refunds)} refunds at the provider")
     assert len(refunds) == refunds_at_provider, refunds
     if keys_honoured == "1":
         assert refunds[0]["calls"] == 2  # asked twice, refunded once
@@ -157,6 +158,10 @@ def test_workers_racing_on_the_same_rows_call_the_provider_once_per_row(
         t.join(60)
     assert not errors, errors
     per_row = Counter(key for key, _ in gateway.calls)
+    print(
+        f"{workers} workers, {rows} rows, guarded={guarded}: {len(gateway.calls)} provider calls, "
+        f"by {len({w for _, w in gateway.calls})} workers, most for one row {max(per_row.values())}"
+    )
     assert len(per_row) == rows  # every row was sent
     assert all(r["state"] == "succeeded" for r in requests_of(app))
     assert len(ledger(app)) == rows  # the key keeps the provider's refunds right either way
