@@ -89,12 +89,7 @@ class SandboxGateway(PaymentGateway):
             "created": int(time.time()),
             "data": _event_data(payment, decision),
         }
-        body = json.dumps(event, separators=(",", ":")).encode("utf-8")
-        headers = {
-            "Content-Type": "application/json",
-            signing.HEADER: signing.sign(self._secret, body),
-        }
-        return Notification(event["id"], body, headers)
+        return self._signed(event)
 
     def refund(self, payment: Payment, amount: Decimal, idempotency_key: str) -> RefundResult:
         """Refund ``amount`` (pesos) of ``payment``'s sandbox charge, once per key.
@@ -148,6 +143,9 @@ class SandboxGateway(PaymentGateway):
                 "idempotency_key": idempotency_key,
             },
         }
+        return self._signed(event)
+
+    def _signed(self, event: dict[str, Any]) -> Notification:
         body = json.dumps(event, separators=(",", ":")).encode("utf-8")
         headers = {
             "Content-Type": "application/json",

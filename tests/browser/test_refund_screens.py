@@ -11,8 +11,9 @@ from playwright.sync_api import expect
 from app.payments import outbox
 from tests.browser.conftest import log_in
 from tests.browser.test_screenshots import VIEWPORTS, fits_the_viewport, shoot
+from tests.integration.test_staff_refund import invoice_number
 from tests.support.lifecycle import confirm, create_payment
-from tests.support.outbox import invoice_number, refund_now
+from tests.support.outbox import refund_now
 
 pytestmark = pytest.mark.browser
 

@@ -31,17 +31,7 @@ from tests.support.lifecycle import (
     state,
 )
 from tests.support.outbox import ledger, paid_payment, refund_now, requests_of, worker_process
-
-
-def poll(what: str, check, timeout: float = 30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
+from tests.support.pg import _poll as poll
 
 # --- a worker killed after the provider acted, before it recorded the answer -------------------
 
@@ -63,7 +53,7 @@ def test_a_worker_killed_mid_call_and_restarted_refunds_once(
         database_url, SANDBOX_REFUND_FAULT="hang_after", SANDBOX_REFUND_HANG_SECONDS="60", **env
     )
     try:
-        poll("the provider to refund", lambda: ledger(app))
+        poll("the provider to refund", lambda: ledger(app), 30)
         # and the worker is killed before it hears back (no cleanup, no rollback handler)
         worker.send_signal(signal.SIGKILL)
         worker.wait(10)
@@ -76,7 +66,7 @@ def test_a_worker_killed_mid_call_and_restarted_refunds_once(
     assert request["state"] == "pending" and request["attempts"] == 1
     assert request["leased_until"] is not None  # the dead worker's lease
     # then a restarted worker, once the lease ran out, sends it again with the same key
-    poll("the lease to run out", lambda: requests_of(app)[0]["leased_until"] < utcnow())
+    poll("the lease to run out", lambda: requests_of(app)[0]["leased_until"] < utcnow(), 30)
     again = worker_process(database_url, **env)
     output, _ = again.communicate(timeout=60)
     assert again.returncode == 0, output
@@ -182,7 +172,7 @@ def test_send_outbox_forever_sends_new_refunds_and_stops_on_sigterm(
     try:
         payment_id = paid_payment(app, client, factory)
         refund_now(app, payment_id)
-        poll("the refund to be sent", lambda: requests_of(app)[0]["state"] == "succeeded")
+        poll("the refund to be sent", lambda: requests_of(app)[0]["state"] == "succeeded", 30)
         worker.send_signal(signal.SIGTERM)
         output, _ = worker.communicate(timeout=20)
     finally:

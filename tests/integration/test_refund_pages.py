@@ -4,27 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.factory import PASSWORD
-from tests.support.lifecycle import confirm, create_payment
-from tests.support.outbox import invoice_number, refund_now
-
-
-def login(app, user):
-    client = app.test_client()
-    response = client.post("/login", data={"email": user.email, "password": PASSWORD})
-    assert response.status_code == 302
-    return client
+from tests.integration.test_staff_refund import login, paid  # noqa: F401 (paid is a fixture)
+from tests.support.outbox import refund_now
 
 
 @pytest.fixture
-def refunded(app, client, factory):
+def refunded(app, paid):  # noqa: F811
     """A refunded payment; its id, invoice number, and logged-in staff and patient clients."""
-    patient, staff = factory.patient(), factory.staff()
-    consultation = factory.consultation(patient)
-    payment_id = create_payment(client, patient, consultation.id)
-    assert confirm(client, staff, payment_id, transaction_id="sbx_txn_pages").status_code == 200
+    payment_id, number, staff_client, patient = paid
     refund_now(app, payment_id, "Doctor unavailable")
-    return payment_id, invoice_number(app, payment_id), login(app, staff), login(app, patient)
+    return payment_id, number, staff_client, login(app, patient)
 
 
 def pages(refunded) -> tuple[str, str, str]:

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import select, update
 
 from app.extensions import db
-from app.models import Invoice, ProviderRequest, SandboxRefund, utcnow
+from app.models import ProviderRequest, SandboxRefund, utcnow
 from app.payments import lifecycle
 from tests.support.lifecycle import confirm, create_payment
 
@@ -33,32 +33,27 @@ def refund_now(app, payment_id: int, reason: str = "Doctor unavailable") -> None
         lifecycle.refund(payment_id, reason, actor="system:test")
 
 
-def requests_of(app, payment_id: int | None = None) -> list[dict[str, Any]]:
-    """The outbox rows (oldest first), read straight from the database."""
+def _rows(app, model, payment_id: int | None) -> list[dict[str, Any]]:
     with app.app_context():
-        stmt = select(ProviderRequest).order_by(ProviderRequest.id)
+        stmt = select(model).order_by(model.id)
         if payment_id is not None:
-            stmt = stmt.where(ProviderRequest.payment_id == payment_id)
+            stmt = stmt.where(model.payment_id == payment_id)
         rows = [
-            {c.name: getattr(r, c.name) for c in ProviderRequest.__table__.columns}
+            {c.name: getattr(r, c.name) for c in model.__table__.columns}
             for r in db.session.scalars(stmt)
         ]
         db.session.rollback()
         return rows
+
+
+def requests_of(app, payment_id: int | None = None) -> list[dict[str, Any]]:
+    """The outbox rows (oldest first), read straight from the database."""
+    return _rows(app, ProviderRequest, payment_id)
 
 
 def ledger(app, payment_id: int | None = None) -> list[dict[str, Any]]:
     """The sandbox provider's refunds (its own ledger)."""
-    with app.app_context():
-        stmt = select(SandboxRefund).order_by(SandboxRefund.id)
-        if payment_id is not None:
-            stmt = stmt.where(SandboxRefund.payment_id == payment_id)
-        rows = [
-            {c.name: getattr(r, c.name) for c in SandboxRefund.__table__.columns}
-            for r in db.session.scalars(stmt)
-        ]
-        db.session.rollback()
-        return rows
+    return _rows(app, SandboxRefund, payment_id)
 
 
 def make_due(app) -> None:
@@ -91,12 +86,3 @@ def worker_process(database_url: str, *args: str, **env: str) -> subprocess.Pope
         stderr=subprocess.STDOUT,
         text=True,
     )
-
-
-def invoice_number(app, payment_id: int) -> str:
-    with app.app_context():
-        number = db.session.scalar(
-            select(Invoice.invoice_number).where(Invoice.payment_id == payment_id)
-        )
-        db.session.rollback()
-        return number
