@@ -334,7 +334,7 @@ class ProviderRequest(db.Model):
     amount: Mapped[Decimal] = mapped_column(Money)
     currency: Mapped[str] = mapped_column(String(3), default=CURRENCY)
     reason: Mapped[str] = mapped_column(Text)
-    # "<kind>-payment-<payment id>-<n>": fixed when the row is written, sent on every attempt.
+    # "<kind>-payment-<payment id>-<n>-<random>": fixed when the row is written, sent every attempt.
     idempotency_key: Mapped[str] = mapped_column(String(64), unique=True)
     state: Mapped[str] = mapped_column(String(16), default=ProviderRequestState.PENDING)
     attempts: Mapped[int] = mapped_column(Integer, default=0)

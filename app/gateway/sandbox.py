@@ -94,15 +94,17 @@ class SandboxGateway(PaymentGateway):
     def refund(self, payment: Payment, amount: Decimal, idempotency_key: str) -> RefundResult:
         """Refund ``amount`` (pesos) of ``payment``'s sandbox charge, once per key.
 
-        :raise ProviderRefused: no charge, an amount above the charge, a key reused
-            for another refund, or ``SANDBOX_REFUND_FAULT=refuse``.
-        :raise ProviderUnavailable: the sandbox is off, or a ``*unavailable*`` fault.
+        :raise ProviderRefused: the sandbox is off (``GATEWAY_SANDBOX=0``), no charge, an
+            amount above the charge, a key reused for another refund, or
+            ``SANDBOX_REFUND_FAULT=refuse``.
+        :raise ProviderUnavailable: an ``unavailable_*`` fault.
         :raise ProviderTimeout: a ``timeout_after``/``hang_after`` fault (after refunding).
         """
         config = current_app.config
         fault = config["SANDBOX_REFUND_FAULT"]
         if not config["GATEWAY_SANDBOX"]:
-            raise ProviderUnavailable("No payment provider is configured for refunds.")
+            # Nothing will ever send it: say so, so staff refund by hand rather than wait.
+            raise ProviderRefused("No payment provider is configured to refund through the app.")
         if fault == "refuse":
             raise ProviderRefused("The provider refused this refund.")
         if fault == "unavailable_before":

@@ -63,8 +63,10 @@ WORKER = "system:send-outbox"
 def add_refund(session: Session, payment: Payment, reason: str) -> ProviderRequest:
     """Queue a refund of the whole payment, in the caller's transaction (the payment is locked).
 
-    The idempotency key is ``refund-payment-<payment id>-<n>``, n counting this
-    payment's refund requests: fixed now, sent on every attempt.
+    The idempotency key is ``refund-payment-<payment id>-<n>-<12 hex>``: n counts this
+    payment's refund requests, and the random tail keeps two databases that share a
+    provider account (staging and production, a restored backup) from sending the
+    same key for different refunds. Fixed now, stored, sent on every attempt.
     """
     earlier = session.scalar(
         select(func.count())
@@ -77,7 +79,7 @@ def add_refund(session: Session, payment: Payment, reason: str) -> ProviderReque
         amount=money(payment.amount),
         currency=payment.currency,
         reason=reason,
-        idempotency_key=f"{REFUND}-payment-{payment.id}-{earlier + 1}",
+        idempotency_key=f"{REFUND}-payment-{payment.id}-{earlier + 1}-{secrets.token_hex(6)}",
         state=ProviderRequestState.PENDING,
         attempts=0,
         next_attempt_at=utcnow(),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -34,7 +35,7 @@ def test_a_refund_queues_one_pending_request_with_a_key_and_sends_nothing(app, r
     assert request["state"] == "pending"
     assert request["amount"] == 5000
     assert request["reason"] == "Doctor unavailable"
-    assert request["idempotency_key"] == f"refund-payment-{refunded}-1"
+    assert re.fullmatch(rf"refund-payment-{refunded}-1-[0-9a-f]{{12}}", request["idempotency_key"])
     assert request["attempts"] == 0
     assert ledger(app) == []  # nothing reached the provider inside the refund
     refund_now(app, refunded, "again")  # refunding again changes nothing
@@ -110,6 +111,14 @@ def test_a_refusal_is_final_and_shown_to_staff(app, runner, refunded, staff):
     assert event["request_id"] == request["id"]
     make_due(app)
     assert "Sent 0 refunds" in send(runner)  # never sent again
+    assert ledger(app) == []
+
+
+def test_without_the_sandbox_a_refund_is_refused_for_staff_to_do_by_hand(app, runner, refunded):
+    app.config["GATEWAY_SANDBOX"] = False
+    assert "1 refused" in send(runner)
+    [request] = requests_of(app, refunded)
+    assert request["state"] == "failed" and "No payment provider" in request["last_error"]
     assert ledger(app) == []
 
 

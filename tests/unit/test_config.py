@@ -74,3 +74,12 @@ def test_postgres_urls_use_psycopg_3():
     assert normalize_database_url("postgres://u@h/d") == "postgresql+psycopg://u@h/d"
     assert normalize_database_url("postgresql://u@h/d") == "postgresql+psycopg://u@h/d"
     assert normalize_database_url("sqlite:///x.db") == "sqlite:///x.db"
+
+
+def test_an_unknown_sandbox_refund_fault_is_refused_and_the_known_ones_load(env):
+    env.setenv("APP_ENV", "testing")
+    env.setenv("SANDBOX_REFUND_FAULT", "explode")
+    with pytest.raises(ConfigError, match="SANDBOX_REFUND_FAULT must be one of"):
+        load_config()
+    env.setenv("SANDBOX_REFUND_FAULT", "timeout_after")
+    assert load_config().SANDBOX_REFUND_FAULT == "timeout_after"
