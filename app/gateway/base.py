@@ -3,8 +3,9 @@
 A provider adapter does three things: it tells the checkout where to send the
 patient to pay, it turns a provider's notification (raw body and headers)
 into a verified ``ProviderEvent``, and it asks the provider to refund (always
-with an idempotency key, see ``app.payments.outbox``). Applying the event is provider-neutral and
-lives in ``app.gateway.webhooks``.
+with an idempotency key, see ``app.payments.outbox``). Applying the event is
+provider-neutral and lives in ``app.gateway.webhooks``; which provider is
+configured, in ``app.gateway.provider``.
 """
 
 from __future__ import annotations
@@ -15,8 +16,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
-
-from flask import current_app
 
 if TYPE_CHECKING:
     from app.models import Payment
@@ -103,10 +102,3 @@ class PaymentGateway(ABC):
         :raise ProviderUnavailable: 5xx or rate limited (it may have acted).
         :raise ProviderRefused: 4xx, refused for good.
         """
-
-
-def current_gateway() -> PaymentGateway:
-    """The configured provider. Only the sandbox exists so far."""
-    from app.gateway.sandbox import SandboxGateway
-
-    return SandboxGateway(current_app.config["GATEWAY_WEBHOOK_SECRET"])

@@ -160,7 +160,7 @@ class SandboxGateway(PaymentGateway):
         # fails is only logged: the caller records the answer it got anyway.
         note = self.refund_notification(payment, result, idempotency_key)
         try:
-            webhooks.receive(note.body, note.headers)
+            webhooks.receive(note.body, note.headers, gateway=self)
         except PaymentError as error:
             log.warning("sandbox.refund_notice_failed event_id=%s error=%s", note.event_id, error)
 
@@ -202,7 +202,7 @@ def simulate(payment: Payment, decision: Decision) -> list[webhooks.Receipt]:
     gateway = SandboxGateway(current_app.config["GATEWAY_WEBHOOK_SECRET"])
     note = gateway.notification(payment, decision)
     times = 2 if decision is Decision.APPROVE_TWICE else 1
-    return [webhooks.receive(note.body, note.headers) for _ in range(times)]
+    return [webhooks.receive(note.body, note.headers, gateway=gateway) for _ in range(times)]
 
 
 def _event_data(payment: Payment, decision: Decision) -> dict[str, Any]:

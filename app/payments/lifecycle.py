@@ -39,7 +39,6 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from app.db import transaction
 from app.models import (
-    ACTIVE_STATUSES,
     Consultation,
     Invoice,
     InvoiceStatus,
@@ -50,7 +49,7 @@ from app.models import (
     User,
     utcnow,
 )
-from app.payments import dberrors, outbox
+from app.payments import dberrors, hooks, outbox
 from app.payments.errors import (
     DuplicateCharge,
     Forbidden,
@@ -225,6 +224,7 @@ def lock_payment(session: Session, payment_id: int) -> Payment:
         .execution_options(populate_existing=True)
     ).scalar_one()
     _refresh_children(session, payment_id)
+    hooks.reached(hooks.AFTER_TRANSITION_LOCK, payment_id=payment_id)
     return payment
 
 
@@ -326,10 +326,7 @@ def run(payment_id: int, step: Callable[[Session, Payment], T]) -> T:
             raise
         except OperationalError as exc:
             if dberrors.is_busy(exc):
-                raise PaymentsBusy(
-                    "Payments are busy right now. Please try again in a moment.",
-                    retry_after=PaymentsBusy.retry_after,
-                ) from exc
+                raise PaymentsBusy() from exc
             raise
         except StaleDataError as exc:
             # Only reachable if a writer skipped the row lock: version_id_col caught it.
@@ -458,8 +455,7 @@ def _other_active_payment(session: Session, payment: Payment) -> int | None:
         select(Payment.id).where(
             Payment.consultation_id == payment.consultation_id,
             Payment.id != payment.id,
-            Payment.status.in_([s.value for s in ACTIVE_STATUSES]),
-            Payment.deleted_at.is_(None),
+            Payment.is_active,
         )
     )
 

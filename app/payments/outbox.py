@@ -45,7 +45,6 @@ from app.gateway.base import (
     ProviderCallError,
     ProviderEvent,
     RefundResult,
-    current_gateway,
 )
 from app.models import Payment, ProviderRequest, ProviderRequestState, money, utcnow
 from app.payments.errors import MalformedWebhook, PaymentsBusy
@@ -132,7 +131,10 @@ def send_pending(*, limit: int = 100, gateway: PaymentGateway | None = None) -> 
     Safe to run in several processes at once: each row is claimed with
     ``FOR UPDATE SKIP LOCKED`` and a lease (``OUTBOX_LEASE_SECONDS``).
     """
-    gateway = gateway or current_gateway()
+    if gateway is None:
+        from app.gateway.provider import current_gateway  # provider -> webhooks -> lifecycle -> us
+
+        gateway = current_gateway()
     report = SendReport()
     for _ in range(limit):
         claim = claim_next()

@@ -17,6 +17,7 @@ from sqlalchemy import select
 
 from app.db import transaction
 from app.gateway import webhooks
+from app.gateway.provider import current_gateway
 from app.gateway.sandbox import SandboxGateway
 from app.models import Payment, ProviderRequest, utcnow
 from app.payments import lifecycle, outbox
@@ -205,7 +206,7 @@ def late_success(app, payment_id: int):
         payment_id, event_id=f"evt_late_{payment_id}", transaction_id=f"sbx_txn_{payment_id}"
     )
     with app.app_context():
-        return webhooks.receive(body, signed_headers(app, body))
+        return webhooks.receive(body, signed_headers(app, body), gateway=current_gateway())
 
 
 def money_kept(app, late: int, refunded: int) -> str:
