@@ -177,7 +177,7 @@ def finish(session: Session, *, user_id: int, key_hash: str, response: StoredRes
 
 def stored_response(record: IdempotencyKey) -> StoredResponse:
     status = record.response_status or 500
-    # A row finished before headers were stored (migration 0002) has only its media type.
+    # A row finished before headers were stored (migration 0003) has only its media type.
     headers = (
         json.loads(record.response_headers)
         if record.response_headers

@@ -4,8 +4,8 @@ Replays must be byte for byte the first answer. A jsonb body reorders keys, so
 the body becomes text (existing rows keep their jsonb rendering: they expire
 within IDEMPOTENCY_TTL) and the answer's own headers are stored beside it.
 
-Revision ID: 0002_idempotency_exact_response
-Revises: 0001
+Revision ID: 0003_idempotency_exact_response
+Revises: 0002_refund_outbox
 Create Date: 2026-11-29 20:30:00
 
 """
@@ -14,8 +14,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
 # revision identifiers, used by Alembic.
-revision = '0002_idempotency_exact_response'
-down_revision = '0001'
+revision = '0003_idempotency_exact_response'
+down_revision = '0002_refund_outbox'
 branch_labels = None
 depends_on = None
 
