@@ -115,6 +115,8 @@ class Config:
                 f"PAYMENT_GUARD must be one of {', '.join(GUARDS)}; got {self.PAYMENT_GUARD!r}"
             )
         self.IDEMPOTENCY_TTL = _int("IDEMPOTENCY_TTL", 24 * 3600)
+        # 1: an API create without an idempotency key is refused (400), as the IETF draft allows.
+        self.REQUIRE_IDEMPOTENCY_KEY = os.environ.get("REQUIRE_IDEMPOTENCY_KEY", "0") == "1"
         self.PAYMENT_LOCK_TIMEOUT_MS = _int("PAYMENT_LOCK_TIMEOUT_MS", 5000)
         self.REDIS_TIMEOUT = _float("REDIS_TIMEOUT", 0.25)
         self.REDIS_LOCK_TIMEOUT = _float("REDIS_LOCK_TIMEOUT", 5.0)
