@@ -83,6 +83,17 @@ class PaymentsBusy(PaymentError):
     retry_after = 2
 
 
+class ConsultationRefunded(PaymentError):
+    """The consultation's payment was refunded: it is closed for payment.
+
+    The refund and a new payment both lock the consultation first, so they cannot race.
+    """
+
+    status = 409
+    slug = "consultation-refunded"
+    title = "This consultation was refunded"
+
+
 class InvalidTransition(PaymentError):
     status = 409
     slug = "invalid-transition"
@@ -105,6 +116,17 @@ class DuplicateCharge(PaymentError):
     status = 409
     slug = "duplicate-charge"
     title = "The provider charged this payment twice"
+
+
+class AmountMismatch(PaymentError):
+    """The provider reports a charge whose amount or currency is not the payment's.
+
+    Nothing is applied; an ``amount_mismatch`` event tells staff to check it.
+    """
+
+    status = 409
+    slug = "amount-mismatch"
+    title = "The provider reported a different amount"
 
 
 class TransactionIdInUse(PaymentError):

@@ -35,6 +35,7 @@ from app.models import (
 from app.payments import cache, dberrors, idempotency, lifecycle
 from app.payments.errors import (
     ConsultationNotFound,
+    ConsultationRefunded,
     InvalidPaymentRequest,
     KeyReuseMismatch,
     NotYourConsultation,
@@ -50,6 +51,7 @@ from app.payments.records import (
     payment_json,
 )
 from app.payments.requests import PaymentRequest
+from app.payments.vat import current_vat
 
 log = logging.getLogger("app.payments")
 
@@ -157,6 +159,11 @@ def _create_once(
             existing = None
         if existing is not None:
             outcome = _refuse_for_existing(session, user, existing, key_hash)
+        elif (
+            guard.check_active
+            and lifecycle.refunded_payment_for(session, consultation.id) is not None
+        ):
+            raise ConsultationRefunded(REFUNDED_DETAIL, consultation_id=consultation.id)
         else:
             outcome = _insert_payment(session, user, consultation, req, key_hash)
         if key_hash:
@@ -175,10 +182,12 @@ def _validated_consultation(session: Session, user: User, req: PaymentRequest) -
             raise NotYourConsultation("Staff cannot pay for a patient's consultation.")
         # Another patient's consultation: answer as if it did not exist (no existence leak).
         raise ConsultationNotFound(f"Consultation {req.consultation_id} does not exist.")
-    if req.amount is not None and req.amount != consultation.fee:
+    total = current_vat(consultation.fee).total
+    if req.amount is not None and req.amount != total:
+        what = "consultation fee" if total == consultation.fee else "fee plus VAT"
         raise InvalidPaymentRequest(
-            f"The amount must equal the consultation fee of {consultation.fee} PHP.",
-            errors={"amount": f"Must equal the consultation fee ({consultation.fee})."},
+            f"The amount must equal the {what} of {total} PHP.",
+            errors={"amount": f"Must equal the {what} ({total})."},
         )
     return consultation
 
@@ -247,6 +256,12 @@ _ACTIVE_PAYMENT = (
 )
 
 
+REFUNDED_DETAIL = (
+    "The payment for this consultation was refunded, so it cannot be paid again here. "
+    "Please contact the clinic if you want to book or pay again."
+)
+
+
 def _lock_consultation(session: Session, consultation_id: int) -> None:
     try:
         session.execute(_LOCK_CONSULTATION, {"consultation_id": consultation_id})
@@ -302,10 +317,11 @@ def _insert_payment(
     req: PaymentRequest,
     key_hash: str | None,
 ) -> Outcome:
+    vat = current_vat(consultation.fee)
     payment = Payment(
         user_id=user.id,
         consultation_id=consultation.id,
-        amount=consultation.fee,
+        amount=vat.total,
         currency=consultation.currency,
         payment_method=req.payment_method,
         status=PaymentStatus.PENDING,
@@ -313,7 +329,7 @@ def _insert_payment(
     )
     session.add(payment)
     session.flush()  # the id names the invoice; a unique-index violation surfaces here
-    add_tax_record(session, payment, current_app.config["TAX_RATE"])
+    add_tax_record(session, payment, vat)
     invoice = add_invoice(session, payment)
     add_event(
         session,
