@@ -259,7 +259,11 @@ def confirm_locked(
     refund at the provider. A reported amount or currency that differs from the
     payment's is recorded as ``amount_mismatch`` and never applied.
     """
-    if payment.status == PaymentStatus.COMPLETED and payment.transaction_id == req.transaction_id:
+    if payment.transaction_id == req.transaction_id and payment.status in (
+        PaymentStatus.COMPLETED,
+        PaymentStatus.REFUNDED,
+    ):
+        # The charge we already recorded (and perhaps refunded), reported again.
         return _snapshot(session, payment, "unchanged")
     if req.expected_version is not None and req.expected_version != payment.version:
         return _refused(

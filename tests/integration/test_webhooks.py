@@ -68,7 +68,7 @@ def test_a_signed_success_confirms_the_payment_and_records_the_event(app, client
             payment_id,
         )
         assert recorded.payload["data"]["amount"] == "5000.00"
-        assert recorded.note == "confirmed"
+        assert (recorded.outcome, recorded.note) == ("confirmed", None)
 
 
 def test_a_signature_computed_by_hand_from_the_documented_scheme_is_accepted(
@@ -331,15 +331,27 @@ def test_a_late_decline_does_not_undo_a_completed_payment(app, client, payment_i
     assert state(app, payment_id) == before
 
 
-def test_a_success_for_a_refunded_payment_changes_nothing(app, client, factory, payment_id):
+def test_the_refunded_charge_reported_again_changes_nothing(app, client, factory, payment_id):
     staff = factory.staff()
     confirm(client, staff, payment_id, transaction_id="txn_1")
     refund(client, staff, payment_id, reason="Cancelled by the clinic")
     before = state(app, payment_id)
     response = deliver(client, app, provider_event(payment_id, transaction_id="txn_1"))
     assert response.status_code == 200
-    assert response.json["outcome"] == "refused"
+    assert response.json["outcome"] == "unchanged"
     assert state(app, payment_id) == before
-    with app.app_context():
-        note = db.session.scalars(select(GatewayEvent.note)).one()
-    assert note.startswith("refused: ") and "refunded" in note
+
+
+def test_a_new_charge_for_a_refunded_payment_is_flagged_for_staff(app, client, factory, payment_id):
+    staff = factory.staff()
+    confirm(client, staff, payment_id, transaction_id="txn_1")
+    refund(client, staff, payment_id, reason="Cancelled by the clinic")
+    before = state(app, payment_id)
+    response = deliver(client, app, provider_event(payment_id, transaction_id="txn_2"))
+    assert response.status_code == 200
+    assert response.json["outcome"] == "duplicate_charge"
+    after = state(app, payment_id)
+    assert after["status"] == "refunded" and after["events"][-1] == "duplicate_charge"
+    flagged = events(app, payment_id, "duplicate_charge")[0]
+    assert (flagged["transaction_id"], flagged["amount"]) == ("txn_2", "5000.00")
+    assert before["events"] == after["events"][:-1]
