@@ -41,6 +41,7 @@ _CONSISTENT_STATES = {
     "completed": ("paid", "calculated"),
     "failed": ("void", "calculated"),
     "expired": ("void", "calculated"),
+    "cancelled": ("void", "calculated"),
     "refunded": ("refunded", "reversed"),
 }
 
