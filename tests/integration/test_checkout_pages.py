@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal
-
 from zoneinfo import ZoneInfo
 
 import pytest

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import re
-
 import csv
 import io
+import re
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
