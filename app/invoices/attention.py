@@ -118,7 +118,8 @@ def _charge_events() -> tuple[list[Item], list[Item]]:
 
 def _duplicate_item(row: Row, data: dict[str, Any]) -> Item:
     amount = _decimal(data.get("amount")) or row.amount
-    transaction = _text(data.get("transaction_id"))
+    transaction = _optional_text(data.get("transaction_id"))
+    which = f" (transaction {transaction})" if transaction else ""
     what = "The payment provider reported a charge we could not apply. " + DUPLICATE_REASONS.get(
         str(data.get("reason")), "Another charge was already recorded for this consultation."
     )
@@ -128,7 +129,7 @@ def _duplicate_item(row: Row, data: dict[str, Any]) -> Item:
         patient_name=row.patient_name,
         payment_status=row.payment_status,
         what=what,
-        action=f"Refund {format_money(amount)} (transaction {transaction}) at the payment provider.",
+        action=f"Refund {format_money(amount)}{which} at the payment provider.",
         transaction_id=transaction,
         amount=amount,
     )
@@ -147,7 +148,7 @@ def _mismatch_item(row: Row, data: dict[str, Any]) -> Item:
             f"{expected}. It was not applied."
         ),
         action="Check the charge at the payment provider; refund it or charge the difference.",
-        transaction_id=_text(data.get("transaction_id")),
+        transaction_id=_optional_text(data.get("transaction_id")),
         amount=_decimal(data.get("reported_amount")),
     )
 
@@ -232,7 +233,10 @@ def _text(value: Any) -> str:
     return "—" if value is None else str(value)[:80]
 
 
+def _optional_text(value: Any) -> str | None:
+    return None if value is None else str(value)[:80]
+
+
 def _payload_transaction(payload: Any) -> str | None:
     data = payload.get("data") if isinstance(payload, dict) else None
-    value = data.get("transaction_id") if isinstance(data, dict) else None
-    return str(value)[:80] if value is not None else None
+    return _optional_text(data.get("transaction_id") if isinstance(data, dict) else None)
