@@ -7,17 +7,29 @@ export FLASK_APP := app
 
 .PHONY: install dev test system-deps lint bench bench-quick clean
 
-$(BIN)/python:
-	$(PY) -m venv $(VENV)
+PY_VERSION := $(shell $(PY) -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+# A venv built by another Python (another machine, an upgrade) is rebuilt, not half-used.
+VENV_STAMP := $(VENV)/.built-with-python-$(PY_VERSION)
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
+$(VENV_STAMP):
+	rm -rf $(VENV)
+	$(PY) -m venv $(VENV)
+	touch $@
+
+# `make dev` needs only the app; the test tools come with `make test`.
+$(VENV)/.installed-app: pyproject.toml $(VENV_STAMP)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e .
+	touch $@
+
+$(VENV)/.installed: pyproject.toml $(VENV_STAMP)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[test]'
-	touch $@
+	touch $@ $(VENV)/.installed-app
 
 install: $(VENV)/.installed
 
-dev: install
+dev: $(VENV)/.installed-app
 	APP_ENV=development $(BIN)/flask db upgrade
 	APP_ENV=development $(BIN)/flask demo seed
 	APP_ENV=development $(BIN)/flask run --host 127.0.0.1 --port $(PORT)

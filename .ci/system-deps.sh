@@ -10,6 +10,9 @@ if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb 
   missing+=(postgresql)
 fi
 command -v runuser >/dev/null 2>&1 || missing+=(util-linux)
+# PgBouncer and Redis Sentinel: the suite runs storms through them (docs/operations.md).
+[ -x /usr/sbin/pgbouncer ] || command -v pgbouncer >/dev/null 2>&1 || missing+=(pgbouncer)
+command -v redis-sentinel >/dev/null 2>&1 || missing+=(redis-sentinel)
 
 if [ "${#missing[@]}" -eq 0 ]; then
   exit 0
@@ -26,3 +29,5 @@ apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 # Debian starts services on install; the tests start their own throwaway servers.
 service redis-server stop >/dev/null 2>&1 || true
 service postgresql stop >/dev/null 2>&1 || true
+service pgbouncer stop >/dev/null 2>&1 || true
+service redis-sentinel stop >/dev/null 2>&1 || true

@@ -32,9 +32,11 @@ def create_app(test_config: dict | None = None) -> Flask:
             app.config["SQLALCHEMY_DATABASE_URI"],
             lock_timeout_ms=app.config["PAYMENT_LOCK_TIMEOUT_MS"],
             pool_size=app.config["DB_POOL_SIZE"],
+            pooler=app.config["DATABASE_POOLER"],
         ),
     )
     _configure_logging(app)
+    _trust_proxies(app)
     _init_extensions(app)
     _register_blueprints(app)
 
@@ -51,17 +53,45 @@ def create_app(test_config: dict | None = None) -> Flask:
     return app
 
 
+LOG_FIELDS = "%(asctime)s %(levelname)s %(name)s %(message)s"
+
+
+def json_log_formatter() -> logging.Formatter:
+    """One JSON object per record: time, level, logger, message and any ``extra`` fields
+    (python-json-logger). It adds nothing the text lines do not carry, so the no-secrets
+    rule holds for both (tests/integration/test_logs.py)."""
+    from pythonjsonlogger.json import JsonFormatter
+
+    return JsonFormatter(
+        LOG_FIELDS, rename_fields={"asctime": "time", "levelname": "level", "name": "logger"}
+    )
+
+
 def _configure_logging(app: Flask) -> None:
+    # Only when nobody configured logging before us (gunicorn and `flask run` do not; a test
+    # runner does, and keeps its own handlers).
     if not logging.getLogger().handlers:
-        logging.basicConfig(
-            level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s"
-        )
+        handler = logging.StreamHandler()
+        json_logs = app.config["LOG_FORMAT"] == "json"
+        handler.setFormatter(json_log_formatter() if json_logs else logging.Formatter(LOG_FIELDS))
+        logging.basicConfig(level=logging.INFO, handlers=[handler])
     # Alembic announces each of its plugins at INFO on every `flask` command.
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 
 
+def _trust_proxies(app: Flask) -> None:
+    """Behind ``TRUSTED_PROXY_HOPS`` proxies, take the client's address and scheme from the
+    X-Forwarded-For/-Proto entries those proxies appended (Werkzeug's ProxyFix), so the login
+    limit counts clients, not the load balancer. With 0 the headers are ignored."""
+    hops = app.config["TRUSTED_PROXY_HOPS"]
+    if hops:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
+
+
 def _init_extensions(app: Flask) -> None:
-    from app.db import install_sqlite_write_serialization
+    from app.db import install_sqlite_write_serialization, install_transaction_timeouts
     from app.extensions import csrf, db, limiter, login_manager, migrate
     from app.payments.cache import init_redis
 
@@ -72,6 +102,12 @@ def _init_extensions(app: Flask) -> None:
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
             install_sqlite_write_serialization(db.engine)
+        else:
+            install_transaction_timeouts(
+                db.engine,
+                lock_timeout_ms=app.config["PAYMENT_LOCK_TIMEOUT_MS"],
+                statement_timeout_ms=app.config["STATEMENT_TIMEOUT_MS"],
+            )
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
     csrf.init_app(app)
     login_manager.init_app(app)
@@ -83,17 +119,18 @@ def _init_extensions(app: Flask) -> None:
 
 
 def _configure_rate_limits(app: Flask) -> None:
+    from app.redis_urls import limiter_storage
+
     redis_url = app.config["REDIS_URL"]
-    app.config.setdefault("RATELIMIT_STORAGE_URI", redis_url or "memory://")
-    if redis_url:
+    if not redis_url:
+        app.config.setdefault("RATELIMIT_STORAGE_URI", "memory://")
+    else:
         # Bounded like every other Redis call (redis-py waits 5 s by default): a paused Redis
         # must not hold each request that long. While Redis is gone the limits are counted
         # in this process's memory, and Redis is probed again with a backoff.
-        timeout = app.config["REDIS_TIMEOUT"]
-        app.config.setdefault(
-            "RATELIMIT_STORAGE_OPTIONS",
-            {"socket_timeout": timeout, "socket_connect_timeout": timeout},
-        )
+        uri, options = limiter_storage(redis_url, app.config["REDIS_TIMEOUT"])
+        app.config.setdefault("RATELIMIT_STORAGE_URI", uri)
+        app.config.setdefault("RATELIMIT_STORAGE_OPTIONS", options)
         app.config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
     app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
     # Flask-Limiter would put Retry-After on every limited response, 201s included; the
@@ -107,6 +144,7 @@ def _register_blueprints(app: Flask) -> None:
     from app.auth import bp as auth_bp
     from app.checkout import bp as checkout_bp
     from app.gateway import bp as gateway_bp
+    from app.health import bp as health_bp
     from app.invoices import bp as invoices_bp
 
     app.register_blueprint(auth_bp)
@@ -114,3 +152,4 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(gateway_bp)
     app.register_blueprint(api_bp, url_prefix="/api/v1")
     app.register_blueprint(invoices_bp)
+    app.register_blueprint(health_bp)

@@ -13,12 +13,14 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+# The guard names live with the guards; "unguarded" needs ALLOW_UNGUARDED_BENCHMARK=1.
+from app.payments.guards import BENCHMARK_ONLY_GUARDS
+from app.payments.guards import GUARD_NAMES as GUARDS
+
 ROOT = Path(__file__).resolve().parent.parent
 INSTANCE = ROOT / "instance"
 
-GUARDS = ("hybrid", "pessimistic", "optimistic", "redis_lock")
-# Only reachable with ALLOW_UNGUARDED_BENCHMARK=1: the benchmark's baseline.
-BENCHMARK_ONLY_GUARDS = ("unguarded",)
+POOLERS = ("none", "pgbouncer")
 
 
 class ConfigError(RuntimeError):
@@ -107,6 +109,25 @@ class Config:
         )
         self.REDIS_URL = os.environ.get("REDIS_URL") or None
         self.DB_POOL_SIZE = _int("DB_POOL_SIZE", 10)
+        # What sits between the app and PostgreSQL: "none", or "pgbouncer" in transaction
+        # pooling mode (no server-side prepared statements, no startup parameters).
+        self.DATABASE_POOLER = os.environ.get("DATABASE_POOLER", "none")
+        if self.DATABASE_POOLER not in POOLERS:
+            raise ConfigError(
+                f"DATABASE_POOLER must be one of {', '.join(POOLERS)}; got {self.DATABASE_POOLER!r}"
+            )
+        self.STATEMENT_TIMEOUT_MS = _int("STATEMENT_TIMEOUT_MS", 30000)
+        # "text" (one readable line per record) or "json" (one JSON object per line).
+        self.LOG_FORMAT = os.environ.get("LOG_FORMAT", "text")
+        if self.LOG_FORMAT not in ("text", "json"):
+            raise ConfigError(f"LOG_FORMAT must be text or json; got {self.LOG_FORMAT!r}")
+        # Seconds /readyz waits for PostgreSQL's answer before reporting 503.
+        self.READINESS_TIMEOUT = _float("READINESS_TIMEOUT", 2.0)
+        # How many reverse proxies (load balancer, nginx) append to X-Forwarded-For/-Proto.
+        # 0: the headers are ignored, so a client cannot choose its own address.
+        self.TRUSTED_PROXY_HOPS = _int("TRUSTED_PROXY_HOPS", 0)
+        if self.TRUSTED_PROXY_HOPS < 0:
+            raise ConfigError("TRUSTED_PROXY_HOPS must be 0 or more")
         self.PAYMENT_GUARD = os.environ.get("PAYMENT_GUARD", "hybrid")
         allowed = GUARDS + (
             BENCHMARK_ONLY_GUARDS if os.environ.get("ALLOW_UNGUARDED_BENCHMARK") == "1" else ()
@@ -213,13 +234,25 @@ def normalize_database_url(url: str) -> str:
     return url
 
 
-def engine_options(url: str, *, lock_timeout_ms: int, pool_size: int) -> dict:
+def engine_options(url: str, *, lock_timeout_ms: int, pool_size: int, pooler: str = "none") -> dict:
+    """SQLAlchemy engine options for ``url``.
+
+    ``lock_timeout_ms`` bounds SQLite's busy wait (seconds = ms / 1000). On PostgreSQL the
+    lock and statement timeouts are not startup parameters: ``app.db.install_transaction_timeouts``
+    sets them with ``SET LOCAL`` at the start of every transaction, which holds whether or not
+    a pooler hands the transaction to another server connection. With ``pooler="pgbouncer"``
+    psycopg never prepares statements server-side (PgBouncer 1.18's transaction pooling
+    cannot carry them from one server connection to the next).
+    """
     if url.startswith("sqlite"):
         # busy_timeout bounds how long a writer waits for BEGIN IMMEDIATE (seconds).
         return {
             "connect_args": {"timeout": lock_timeout_ms / 1000, "check_same_thread": False},
             "hide_parameters": True,
         }
+    connect_args: dict = {"connect_timeout": 5}
+    if pooler == "pgbouncer":
+        connect_args["prepare_threshold"] = None
     return {
         # A database error's text would otherwise carry its statement's parameters (emails,
         # names) into every logged traceback.
@@ -228,9 +261,5 @@ def engine_options(url: str, *, lock_timeout_ms: int, pool_size: int) -> dict:
         "max_overflow": pool_size,
         "pool_pre_ping": True,
         "pool_timeout": 10,
-        # Every wait on a row or key lock is bounded; past it the request gets 503/409.
-        "connect_args": {
-            "options": f"-c lock_timeout={lock_timeout_ms} -c statement_timeout=30000",
-            "connect_timeout": 5,
-        },
+        "connect_args": connect_args,
     }

@@ -28,6 +28,32 @@ def transaction() -> Iterator[Session]:
         raise
 
 
+# How each transaction's timeouts statement begins (query-counting tests leave it out).
+TIMEOUTS_STATEMENT_START = "SELECT set_config('lock_timeout', "
+
+
+def install_transaction_timeouts(
+    engine: Engine, *, lock_timeout_ms: int, statement_timeout_ms: int
+) -> None:
+    """Bound every PostgreSQL transaction's lock waits and statements (milliseconds).
+
+    Set with ``set_config(..., is_local => true)`` (``SET LOCAL``) as the first statement of
+    each transaction, not as a connection's startup ``options``: PgBouncer refuses startup
+    options, and in transaction pooling a session-level ``SET`` would land on whichever
+    server connection ran it. Past ``lock_timeout`` PostgreSQL raises SQLSTATE 55P03,
+    past ``statement_timeout`` 57014 (see app/payments/dberrors.py).
+    """
+    # Literal integers (validated as int by the config), so the statement is constant.
+    sql = (
+        f"{TIMEOUTS_STATEMENT_START}'{int(lock_timeout_ms)}', true), "
+        f"set_config('statement_timeout', '{int(statement_timeout_ms)}', true)"
+    )
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn):  # pragma: no cover - driver hook
+        conn.exec_driver_sql(sql)
+
+
 def install_sqlite_write_serialization(engine: Engine) -> None:
     """Make every SQLite transaction ``BEGIN IMMEDIATE``.
 

@@ -19,10 +19,13 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    and_,
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.types import TypeDecorator
 
 from app.extensions import db
@@ -103,9 +106,16 @@ class PaymentStatus(enum.StrEnum):
     REFUNDED = "refunded"
 
 
+def _in(column: str, values) -> str:
+    return f"{column} IN ({', '.join(repr(str(v)) for v in values)})"
+
+
+# The one definition of an "active" payment: at most one per consultation.
 ACTIVE_STATUSES = (PaymentStatus.PENDING, PaymentStatus.PROCESSING, PaymentStatus.COMPLETED)
-# The partial unique index's predicate, the same text on PostgreSQL and SQLite.
-ACTIVE_PAYMENT_PREDICATE = "status IN ('pending', 'processing', 'completed') AND deleted_at IS NULL"
+# The partial unique index's predicate, the same text on PostgreSQL and SQLite:
+# "status IN ('pending', 'processing', 'completed') AND deleted_at IS NULL".
+# ``Payment.is_active`` is the same condition for queries and instances.
+ACTIVE_PAYMENT_PREDICATE = f"{_in('status', ACTIVE_STATUSES)} AND deleted_at IS NULL"
 
 
 class InvoiceStatus(enum.StrEnum):
@@ -113,10 +123,6 @@ class InvoiceStatus(enum.StrEnum):
     PAID = "paid"
     VOID = "void"
     REFUNDED = "refunded"
-
-
-def _in(column: str, values) -> str:
-    return f"{column} IN ({', '.join(repr(str(v)) for v in values)})"
 
 
 class User(UserMixin, db.Model):
@@ -203,9 +209,19 @@ class Payment(db.Model):
         back_populates="payment", order_by="PaymentEvent.id"
     )
 
-    @property
+    @hybrid_property
     def is_active(self) -> bool:
+        """Pending, processing or completed, and not soft-deleted: the index's predicate.
+
+        On an instance a bool; in a query (``Payment.is_active``) the SQL condition,
+        so every query for "the active payment" uses the same words as the index.
+        """
         return self.status in ACTIVE_STATUSES and self.deleted_at is None
+
+    @is_active.inplace.expression
+    @classmethod
+    def _is_active_expression(cls) -> ColumnElement[bool]:
+        return and_(cls.status.in_([s.value for s in ACTIVE_STATUSES]), cls.deleted_at.is_(None))
 
     @property
     def method_label(self) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from contextlib import ExitStack
 
 import psycopg
 import pytest
@@ -19,9 +20,11 @@ from sqlalchemy.engine import make_url
 from app import create_app
 from app.config import ROOT
 from app.extensions import db
+from app.payments import hooks
+from tests.support.api import ApiClient
 from tests.support.factory import Factory
 from tests.support.fuzz import CASES
-from tests.support.services import PostgresServer, RedisServer
+from tests.support.services import PgBouncerServer, PostgresServer, RedisServer
 
 TEMPLATE_DB = "checkout_template"
 
@@ -85,6 +88,7 @@ def base_config(database_url: str, redis_url: str | None, **overrides) -> dict:
         "RATELIMIT_ENABLED": False,
         "PAYMENT_LOCK_TIMEOUT_MS": 5000,
         "DB_POOL_SIZE": 30,
+        "DATABASE_POOLER": "none",
     }
     config.update(overrides)
     return config
@@ -132,20 +136,43 @@ def redis_url(redis_server):
     return redis_server.url
 
 
+@pytest.fixture(scope="session")
+def pgbouncer(postgres):
+    """A real PgBouncer in transaction pooling mode in front of the session's PostgreSQL."""
+    backend = make_url(postgres.admin_url)
+    server = PgBouncerServer(
+        host=backend.host or "127.0.0.1", port=backend.port or 5432, user=backend.username
+    ).start()
+    yield server
+    server.stop()
+
+
 @pytest.fixture
-def database_url(postgres):
+def pooler() -> str:
+    """How the app reaches PostgreSQL: "none" (directly) or "pgbouncer".
+
+    A test runs both ways with ``@pytest.mark.parametrize("pooler", POOLERS)``.
+    """
+    return "none"
+
+
+@pytest.fixture
+def database_url(postgres, pooler, request):
     name = f"t_{uuid.uuid4().hex[:12]}"
     url = postgres.create(name)
+    if pooler == "pgbouncer":
+        url = request.getfixturevalue("pgbouncer").url_for(name)
     yield url
     postgres.drop(name)
 
 
 @pytest.fixture
-def make_app(database_url, redis_url):
+def make_app(database_url, redis_url, pooler):
     """Build an app on this test's database; several (guards, instances) may share it."""
     apps = []
 
     def build(**overrides):
+        overrides.setdefault("DATABASE_POOLER", pooler)
         app = create_app(base_config(database_url, redis_url, **overrides))
         apps.append(app)
         return app
@@ -172,6 +199,12 @@ def runner(app):
 
 
 @pytest.fixture
+def api(app):
+    """The JSON API as a test reads it: ``api.pay(patient, consultation, key="k1")``."""
+    return ApiClient(app)
+
+
+@pytest.fixture
 def factory(app):
     return Factory(app)
 
@@ -190,6 +223,23 @@ def staff(factory):
 def consultation(factory, patient):
     """The patient's consultation, fee ₱5,000.00."""
     return factory.consultation(patient, fee="5000")
+
+
+class RaceHooks:
+    """Register callbacks at ``app.payments.hooks`` points for one test."""
+
+    def __init__(self, stack: ExitStack) -> None:
+        self._stack = stack
+
+    def at(self, point: str, callback) -> None:
+        self._stack.enter_context(hooks.run_at(point, callback))
+
+
+@pytest.fixture
+def race():
+    """``race.at(hooks.BEFORE_LOCK, callback)``: inject a competing request at a named point."""
+    with ExitStack() as stack:
+        yield RaceHooks(stack)
 
 
 @pytest.fixture

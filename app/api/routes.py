@@ -11,9 +11,8 @@ from app.api import bp
 from app.api.auth import api_user, token_required
 from app.api.problems import from_error, json_response, problem
 from app.extensions import csrf, db
-from app.models import Payment
-from app.payments import lifecycle, service
-from app.payments.errors import PaymentError, PaymentNotFound
+from app.payments import access, lifecycle, service
+from app.payments.errors import PaymentError
 from app.payments.ratelimit import payment_limit
 from app.payments.records import event_json, invoice_json, payment_json, tax_json
 from app.payments.requests import parse_payment_request, unquote_header_key
@@ -94,10 +93,7 @@ def create_payment():
 @token_required
 def get_payment(payment_id: int):
     """The payment with its invoice, tax record and events; the owner or staff only."""
-    payment = db.session.get(Payment, payment_id)
-    user = api_user()
-    if payment is None or (payment.user_id != user.id and not user.is_staff):
-        raise PaymentNotFound(f"Payment {payment_id} does not exist.")
+    payment = access.visible_payment(db.session, api_user(), payment_id)
     data = {
         "payment": payment_json(payment),
         "invoice": invoice_json(payment.invoice),

@@ -1,7 +1,6 @@
 """What a signed-in user may read: their consultations and payments, staff any payment.
 
-Another patient's consultation or payment is reported as not found, so ids
-cannot be probed for existence.
+Who may see what is decided in ``app.payments.access``.
 """
 
 from __future__ import annotations
@@ -11,8 +10,8 @@ from dataclasses import dataclass
 from sqlalchemy import and_, select
 
 from app.extensions import db
-from app.models import ACTIVE_STATUSES, Consultation, Payment, PaymentStatus, User
-from app.payments.errors import ConsultationNotFound, NotYourConsultation, PaymentNotFound
+from app.models import Consultation, Payment, PaymentStatus, User
+from app.payments import access
 from app.payments.lifecycle import is_stale, refunded_payment_for
 
 
@@ -28,8 +27,7 @@ class ConsultationRow:
 def _active_join():
     return and_(
         Payment.consultation_id == Consultation.id,
-        Payment.status.in_([s.value for s in ACTIVE_STATUSES]),
-        Payment.deleted_at.is_(None),
+        Payment.is_active,
     )
 
 
@@ -74,17 +72,12 @@ def refunded_payment(consultation: Consultation) -> Payment | None:
 
 
 def patient_consultation(user: User, consultation_id: int) -> Consultation:
-    """The consultation, if ``user`` is the patient who may pay for it.
+    """The consultation, if ``user`` is the patient who may pay for it (``access``).
 
     :raise ConsultationNotFound: 404, missing or another patient's.
     :raise NotYourConsultation: 403, staff do not pay.
     """
-    consultation = db.session.get(Consultation, consultation_id)
-    if consultation is None or (consultation.patient_id != user.id and not user.is_staff):
-        raise ConsultationNotFound(f"Consultation {consultation_id} does not exist.")
-    if consultation.patient_id != user.id:
-        raise NotYourConsultation("Staff cannot pay for a patient's consultation.")
-    return consultation
+    return access.payable_consultation(db.session, user, consultation_id)
 
 
 def open_payment(consultation: Consultation) -> Payment | None:
@@ -96,11 +89,8 @@ def open_payment(consultation: Consultation) -> Payment | None:
 
 
 def visible_payment(user: User, payment_id: int) -> Payment:
-    """The payment, if ``user`` made it or is staff.
+    """The payment, if ``user`` made it or is staff (``access``).
 
     :raise PaymentNotFound: 404, missing or another patient's.
     """
-    payment = db.session.get(Payment, payment_id)
-    if payment is None or (payment.user_id != user.id and not user.is_staff):
-        raise PaymentNotFound(f"Payment {payment_id} does not exist.")
-    return payment
+    return access.visible_payment(db.session, user, payment_id)

@@ -24,24 +24,19 @@ from app.checkout.queries import patient_consultation
 from app.checkout.tokens import CheckoutTokenError, current_tokens
 from app.errors import seconds_until_the_limit_resets
 from app.models import Consultation, Payment
+from app.pages import FORM_INVALID, NOT_YOURS, page_for
 from app.payments.errors import (
     ConsultationNotFound,
     ConsultationRefunded,
-    Forbidden,
     InvalidPaymentRequest,
-    KeyReuseMismatch,
     NotYourConsultation,
     PaymentError,
-    PaymentInProgress,
-    PaymentNotFound,
-    PaymentsBusy,
 )
 from app.payments.service import Outcome
 from app.payments.vat import current_vat
 
 ALREADY_PAID_NOTICE = "This consultation already has a payment. Here it is."
 PAGE_EXPIRED = "This page has expired. Reload the page, then press Pay again."
-FORM_INVALID = "This form can no longer be used. Reload the page, then press Pay again."
 
 
 @dataclass(frozen=True)
@@ -55,22 +50,9 @@ class Refusal:
 
 
 def _refusal_for(error: Exception) -> Refusal:
-    if isinstance(error, InvalidPaymentRequest):
-        return Refusal(422, "Please check the form below.")
-    if isinstance(error, KeyReuseMismatch):
-        return Refusal(422, FORM_INVALID, offer_reload=True)
-    if isinstance(error, PaymentInProgress):
-        return Refusal(
-            409,
-            "Your payment is still being processed. Wait a moment, then press Pay again.",
-            retry_after=error.retry_after,
-        )
-    if isinstance(error, PaymentsBusy):
-        return Refusal(
-            503,
-            "We are busy right now and nothing was charged. Please try again in a moment.",
-            retry_after=error.retry_after,
-        )
+    if isinstance(error, PaymentError):
+        page = page_for(error)
+        return Refusal(page.status, page.message, page.offer_reload, error.retry_after)
     if isinstance(error, TooManyRequests):
         return Refusal(
             429,
@@ -84,14 +66,6 @@ def _refusal_for(error: Exception) -> Refusal:
     return Refusal(
         400, "We could not take this payment. Reload the page and try again.", offer_reload=True
     )
-
-
-NOT_YOURS = {
-    ConsultationNotFound: "We could not find that consultation.",
-    PaymentNotFound: "We could not find that payment.",
-    NotYourConsultation: "Staff cannot pay for a patient's consultation.",
-    Forbidden: "You are not allowed to do that.",
-}
 
 
 def is_htmx() -> bool:
@@ -178,13 +152,13 @@ def _refused_pay(error: Exception) -> Response:
 
 
 def _not_found_or_forbidden(error: PaymentError) -> Response:
-    message = NOT_YOURS[type(error)]
+    status, message, _ = page_for(error)
     if is_htmx():
         body = render_template("checkout/_notice.html", message=message)
     else:
-        title = "Not found" if error.status == 404 else "Not allowed"
-        body = render_template("error.html", status=error.status, title=title, detail=message)
-    return Response(body, error.status)
+        title = "Not found" if status == 404 else "Not allowed"
+        body = render_template("error.html", status=status, title=title, detail=message)
+    return Response(body, status)
 
 
 @bp.errorhandler(PaymentError)

@@ -17,7 +17,7 @@ from app.checkout.queries import (
 from app.checkout.responses import after_payment, checkout_form, checkout_page
 from app.checkout.tokens import current_tokens, idempotency_key
 from app.display import refund_of
-from app.gateway.base import current_gateway
+from app.gateway.provider import current_gateway
 from app.invoices.queries import invoice_for_payment
 from app.models import PaymentStatus
 from app.payments import service

@@ -3,7 +3,8 @@
 A provider adapter does two things: it tells the checkout where to send the
 patient to pay, and it turns a provider's notification (raw body and headers)
 into a verified ``ProviderEvent``. Applying the event is provider-neutral and
-lives in ``app.gateway.webhooks``.
+lives in ``app.gateway.webhooks``; which provider is configured, in
+``app.gateway.provider``.
 """
 
 from __future__ import annotations
@@ -12,8 +13,6 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-
-from flask import current_app
 
 PAYMENT_SUCCEEDED = "payment.succeeded"
 PAYMENT_DECLINED = "payment.declined"
@@ -53,10 +52,3 @@ class PaymentGateway(ABC):
         :raise BadSignature: 401, it cannot be trusted.
         :raise MalformedWebhook: 400, it is signed but not an event we can read.
         """
-
-
-def current_gateway() -> PaymentGateway:
-    """The configured provider. Only the sandbox exists so far."""
-    from app.gateway.sandbox import SandboxGateway
-
-    return SandboxGateway(current_app.config["GATEWAY_WEBHOOK_SECRET"])

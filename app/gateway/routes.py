@@ -9,10 +9,12 @@ from app.api.problems import from_error, json_response
 from app.extensions import csrf, db
 from app.gateway import bp, webhooks
 from app.gateway.forms import SandboxDecisionForm
+from app.gateway.provider import current_gateway
 from app.gateway.sandbox import Decision, simulate
 from app.models import Payment, PaymentStatus
-from app.payments.errors import PaymentError
-from app.payments.requests import MAX_ID
+from app.pages import page_for
+from app.payments import access
+from app.payments.errors import PaymentError, PaymentNotFound
 
 OPEN_STATUSES = (PaymentStatus.PENDING, PaymentStatus.PROCESSING)
 
@@ -26,7 +28,9 @@ def webhook():
     :raise 404: unknown payment.  :raise 503: the payment stayed locked too long.
     """
     try:
-        receipt = webhooks.receive(request.get_data(cache=False), request.headers)
+        receipt = webhooks.receive(
+            request.get_data(cache=False), request.headers, gateway=current_gateway()
+        )
     except PaymentError as error:
         return from_error(error)
     return json_response(receipt.body(), 200)
@@ -58,7 +62,7 @@ def sandbox_decide(payment_id: int):
     try:
         receipts = simulate(payment, decision)
     except PaymentError as error:
-        abort(error.status)
+        abort(page_for(error).status)
     flash(*_message(decision, receipts))
     return redirect(_return_url(payment_id), 303)  # Post/Redirect/Get
 
@@ -67,10 +71,10 @@ def _sandbox_payment(payment_id: int) -> Payment:
     """The payment, if the sandbox is on and the user may see it; 404 otherwise."""
     if not current_app.config["GATEWAY_SANDBOX"]:
         abort(404)
-    payment = db.session.get(Payment, payment_id) if payment_id <= MAX_ID else None
-    if payment is None or (payment.user_id != current_user.id and not current_user.is_staff):
+    try:
+        return access.visible_payment(db.session, current_user, payment_id)
+    except PaymentNotFound:
         abort(404)
-    return payment
 
 
 def _return_url(payment_id: int) -> str:

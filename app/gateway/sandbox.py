@@ -90,7 +90,7 @@ def simulate(payment: Payment, decision: Decision) -> list[webhooks.Receipt]:
     gateway = SandboxGateway(current_app.config["GATEWAY_WEBHOOK_SECRET"])
     note = gateway.notification(payment, decision)
     times = 2 if decision is Decision.APPROVE_TWICE else 1
-    return [webhooks.receive(note.body, note.headers) for _ in range(times)]
+    return [webhooks.receive(note.body, note.headers, gateway=gateway) for _ in range(times)]
 
 
 def _event_data(payment: Payment, decision: Decision) -> dict[str, Any]:

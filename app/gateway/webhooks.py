@@ -18,14 +18,14 @@ from functools import partial
 from typing import Any
 
 from sqlalchemy import update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from app.gateway.base import HANDLED_KINDS, PAYMENT_SUCCEEDED, ProviderEvent, current_gateway
+from app.gateway.base import HANDLED_KINDS, PAYMENT_SUCCEEDED, PaymentGateway, ProviderEvent
 from app.models import GatewayEvent, Payment, utcnow
 from app.payments import lifecycle
 from app.payments.errors import InvalidPaymentRequest, MalformedWebhook
 from app.payments.requests import ConfirmRequest, parse_confirm_request
+from app.payments.upsert import dialect_of, insert_if_absent
 
 
 @dataclass(frozen=True)
@@ -49,8 +49,8 @@ class Receipt:
         }
 
 
-def receive(raw_body: bytes, headers: Mapping[str, str]) -> Receipt:
-    """Verify a notification and apply it exactly once.
+def receive(raw_body: bytes, headers: Mapping[str, str], *, gateway: PaymentGateway) -> Receipt:
+    """Verify a notification with ``gateway`` (the provider it came from) and apply it exactly once.
 
     Refusals of the transition itself (a duplicate charge, an amount mismatch, a
     decline for a paid payment) are recorded for staff and answered 200: retrying
@@ -59,7 +59,6 @@ def receive(raw_body: bytes, headers: Mapping[str, str]) -> Receipt:
     :raise BadSignature: 401.  :raise MalformedWebhook: 400.
     :raise PaymentNotFound: 404.  :raise PaymentsBusy: 503.
     """
-    gateway = current_gateway()
     event = gateway.read_notification(raw_body, headers)
     if event.kind not in HANDLED_KINDS:
         return Receipt(event.event_id, "ignored", detail=f"Event type {event.kind} is not used.")
@@ -116,19 +115,15 @@ def _apply(
 
 def _claim(session: Session, event: ProviderEvent) -> bool:
     """Insert the event's row; False if it was already processed."""
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = (
-        insert(GatewayEvent)
-        .values(
-            event_id=event.event_id,
-            event_type=event.kind,
-            payment_id=event.payment_id,
-            payload=event.payload,
-            received_at=utcnow(),
-        )
-        .on_conflict_do_nothing(index_elements=["event_id"])
-        .returning(GatewayEvent.id)
+    stmt = insert_if_absent(
+        dialect_of(session),
+        GatewayEvent,
+        ["event_id"],
+        event_id=event.event_id,
+        event_type=event.kind,
+        payment_id=event.payment_id,
+        payload=event.payload,
+        received_at=utcnow(),
     )
     return session.execute(stmt).first() is not None
 

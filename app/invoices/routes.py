@@ -36,6 +36,7 @@ from app.invoices.filters import (
 )
 from app.invoices.forms import RefundForm
 from app.models import PaymentMethod
+from app.pages import page_for
 from app.payments import lifecycle
 from app.payments.errors import PaymentError
 
@@ -142,7 +143,7 @@ def refund(number: str):
         )
     except PaymentError as error:
         flash(error.detail, "error")
-        return show_invoice(number, refund_form=form, status=error.status)
+        return show_invoice(number, refund_form=form, status=page_for(error).status)
     flash("Payment refunded." if done.changed else "This payment was already refunded.", "info")
     return redirect(url_for("invoices.show_invoice", number=detail.invoice.invoice_number), 303)
 

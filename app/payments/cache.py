@@ -27,9 +27,9 @@ def init_redis(app: Flask) -> None:
     url = app.config.get("REDIS_URL")
     timeout = app.config["REDIS_TIMEOUT"]
     if url:
-        client = redis.Redis.from_url(
-            url, socket_timeout=timeout, socket_connect_timeout=timeout, retry_on_timeout=False
-        )
+        from app.redis_urls import make_client
+
+        client = make_client(url, timeout)
     else:
         import fakeredis
 

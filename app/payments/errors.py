@@ -1,16 +1,22 @@
-"""Domain errors. Each interface maps them to HTTP in one place (api/problems.py, checkout)."""
+"""Domain errors: plain nouns, no HTTP. Each interface maps them to statuses and words in
+one table: the JSON API in ``app/api/problems.py``, the HTML pages in ``app/pages.py``.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+BUSY_DETAIL = "Payments are busy right now. Please try again in a moment."
+
 
 class PaymentError(Exception):
-    """A refusal the caller can understand; nothing was written."""
+    """A refusal the caller can understand; nothing was written.
 
-    status = 400
-    slug = "payment-error"
-    title = "Payment request refused"
+    ``detail`` is one sentence for a person; ``extra`` carries fields a client can
+    act on (``errors``, ``retry_after`` in seconds, ``payment_status``...).
+    """
+
+    #: Seconds after which trying again may succeed; None when it cannot.
     retry_after: int | None = None
 
     def __init__(self, detail: str, **extra: Any) -> None:
@@ -18,21 +24,9 @@ class PaymentError(Exception):
         self.detail = detail
         self.extra = extra
 
-    def problem(self) -> dict[str, Any]:
-        body = {
-            "type": f"/problems/{self.slug}",
-            "title": self.title,
-            "status": self.status,
-            "detail": self.detail,
-        }
-        body.update(self.extra)
-        return body
-
 
 class InvalidPaymentRequest(PaymentError):
-    status = 422
-    slug = "invalid-request"
-    title = "The payment request is not valid"
+    """A field is missing or malformed; ``errors`` names each field."""
 
     def __init__(self, detail: str, *, errors: dict[str, str] | None = None) -> None:
         super().__init__(detail, errors=errors or {})
@@ -40,47 +34,39 @@ class InvalidPaymentRequest(PaymentError):
 
 
 class ConsultationNotFound(PaymentError):
-    status = 404
-    slug = "not-found"
-    title = "Consultation not found"
+    """No such consultation, or another patient's."""
 
 
 class NotYourConsultation(PaymentError):
-    status = 403
-    slug = "forbidden"
-    title = "Not your consultation"
+    """Staff asked to pay for a patient's consultation."""
 
 
 class PaymentNotFound(PaymentError):
-    status = 404
-    slug = "not-found"
-    title = "Payment not found"
+    """No such payment, or another patient's."""
 
 
 class Forbidden(PaymentError):
-    status = 403
-    slug = "forbidden"
-    title = "Not allowed"
+    """The actor may not do this (patients may not confirm or refund)."""
 
 
 class KeyReuseMismatch(PaymentError):
-    status = 422
-    slug = "idempotency-key-reused"
-    title = "Idempotency key reused for a different request"
+    """The idempotency key was already used for a different request."""
 
 
 class PaymentInProgress(PaymentError):
-    status = 409
-    slug = "payment-in-progress"
-    title = "A request with this idempotency key is still being processed"
+    """A request with the same idempotency key is still running."""
+
     retry_after = 1
 
 
 class PaymentsBusy(PaymentError):
-    status = 503
-    slug = "busy"
-    title = "Payments are busy"
+    """The database stayed locked or unavailable past its bound; nothing was written."""
+
     retry_after = 2
+
+    def __init__(self, detail: str = BUSY_DETAIL, **extra: Any) -> None:
+        extra.setdefault("retry_after", self.retry_after)
+        super().__init__(detail, **extra)
 
 
 class ConsultationRefunded(PaymentError):
@@ -89,21 +75,13 @@ class ConsultationRefunded(PaymentError):
     The refund and a new payment both lock the consultation first, so they cannot race.
     """
 
-    status = 409
-    slug = "consultation-refunded"
-    title = "This consultation was refunded"
-
 
 class InvalidTransition(PaymentError):
-    status = 409
-    slug = "invalid-transition"
-    title = "The payment cannot change that way"
+    """The payment's status does not allow that change."""
 
 
 class StaleVersion(PaymentError):
-    status = 409
-    slug = "stale-version"
-    title = "The payment changed since you read it"
+    """The payment changed since the caller read it (``expected_version``)."""
 
 
 class DuplicateCharge(PaymentError):
@@ -113,10 +91,6 @@ class DuplicateCharge(PaymentError):
     to refund the extra charge at the provider.
     """
 
-    status = 409
-    slug = "duplicate-charge"
-    title = "The provider charged this payment twice"
-
 
 class AmountMismatch(PaymentError):
     """The provider reports a charge whose amount or currency is not the payment's.
@@ -124,32 +98,27 @@ class AmountMismatch(PaymentError):
     Nothing is applied; an ``amount_mismatch`` event tells staff to check it.
     """
 
-    status = 409
-    slug = "amount-mismatch"
-    title = "The provider reported a different amount"
-
 
 class TransactionIdInUse(PaymentError):
-    status = 409
-    slug = "transaction-id-in-use"
-    title = "That transaction id already confirmed another payment"
+    """The provider's transaction id already confirmed another payment."""
 
 
 class WebhookRejected(PaymentError):
     """A notification we cannot trust or read; nothing was written."""
 
-    status = 400
-    slug = "webhook-rejected"
-    title = "Webhook rejected"
-
 
 class MalformedWebhook(WebhookRejected):
-    status = 400
-    slug = "malformed-webhook"
-    title = "The notification is not a valid event"
+    """Signed, but not an event we can read."""
 
 
 class BadSignature(WebhookRejected):
-    status = 401
-    slug = "bad-signature"
-    title = "The notification's signature is missing, wrong or too old"
+    """The notification's signature is missing, wrong or too old."""
+
+
+def most_specific(table: dict[type, Any], error: Exception) -> Any:
+    """``table``'s entry for the error's class or its nearest ancestor (a mapping helper
+    for the interfaces' tables)."""
+    for cls in type(error).__mro__:
+        if cls in table:
+            return table[cls]
+    raise KeyError(type(error).__name__)

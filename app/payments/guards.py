@@ -25,6 +25,8 @@ class Guard:
     redis_lock: bool = False
     # Look for an active payment before inserting.
     check_active: bool = True
+    # Not for use: config allows it only with ALLOW_UNGUARDED_BENCHMARK=1.
+    benchmark_only: bool = False
 
 
 GUARDS = {
@@ -34,8 +36,11 @@ GUARDS = {
     "optimistic": Guard("optimistic"),
     "redis_lock": Guard("redis_lock", redis_lock=True),
     # Benchmark baseline only (config refuses it without ALLOW_UNGUARDED_BENCHMARK=1).
-    "unguarded": Guard("unguarded", use_key=False, check_active=False),
+    "unguarded": Guard("unguarded", use_key=False, check_active=False, benchmark_only=True),
 }
+# The names PAYMENT_GUARD accepts (app.config reads these; there is no other list).
+GUARD_NAMES = tuple(name for name, guard in GUARDS.items() if not guard.benchmark_only)
+BENCHMARK_ONLY_GUARDS = tuple(name for name, guard in GUARDS.items() if guard.benchmark_only)
 
 
 def current_guard() -> Guard:

@@ -15,10 +15,10 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, delete, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from app.models import IdempotencyKey, utcnow
+from app.payments.upsert import dialect_of, insert_if_absent
 
 
 def hash_key(key: str) -> str:
@@ -51,19 +51,16 @@ class StoredResponse:
 
 
 def _claim_statement(dialect: str):
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return (
-        insert(IdempotencyKey)
-        .values(
-            user_id=bindparam("user_id"),
-            key_hash=bindparam("key_hash"),
-            fingerprint=bindparam("fingerprint"),
-            state="processing",
-            created_at=bindparam("now"),
-            expires_at=bindparam("expires_at"),
-        )
-        .on_conflict_do_nothing(index_elements=["user_id", "key_hash"])
-        .returning(IdempotencyKey.id)
+    return insert_if_absent(
+        dialect,
+        IdempotencyKey,
+        ["user_id", "key_hash"],
+        user_id=bindparam("user_id"),
+        key_hash=bindparam("key_hash"),
+        fingerprint=bindparam("fingerprint"),
+        state="processing",
+        created_at=bindparam("now"),
+        expires_at=bindparam("expires_at"),
     )
 
 
@@ -101,7 +98,7 @@ def claim(
         "now": now,
         "expires_at": now + timedelta(seconds=ttl_seconds),
     }
-    stmt = _CLAIM[session.get_bind().dialect.name]
+    stmt = _CLAIM[dialect_of(session)]
     return session.execute(stmt, params).first() is not None
 
 

@@ -41,7 +41,6 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from app.db import transaction
 from app.models import (
-    ACTIVE_STATUSES,
     Consultation,
     Invoice,
     InvoiceStatus,
@@ -52,7 +51,7 @@ from app.models import (
     User,
     utcnow,
 )
-from app.payments import dberrors
+from app.payments import dberrors, hooks
 from app.payments.errors import (
     AmountMismatch,
     DuplicateCharge,
@@ -239,6 +238,7 @@ def lock_payment(session: Session, payment_id: int) -> Payment:
         .execution_options(populate_existing=True)
     ).scalar_one()
     _refresh_children(session, payment_id)
+    hooks.reached(hooks.AFTER_TRANSITION_LOCK, payment_id=payment_id)
     return payment
 
 
@@ -371,10 +371,7 @@ def run(payment_id: int, step: Callable[[Session, Payment], T]) -> T:
             raise
         except OperationalError as exc:
             if dberrors.is_busy(exc):
-                raise PaymentsBusy(
-                    "Payments are busy right now. Please try again in a moment.",
-                    retry_after=PaymentsBusy.retry_after,
-                ) from exc
+                raise PaymentsBusy() from exc
             raise
         except StaleDataError as exc:
             # Only reachable if a writer skipped the row lock: version_id_col caught it.
@@ -559,8 +556,7 @@ def _other_active_payment(session: Session, payment: Payment) -> int | None:
         select(Payment.id).where(
             Payment.consultation_id == payment.consultation_id,
             Payment.id != payment.id,
-            Payment.status.in_([s.value for s in ACTIVE_STATUSES]),
-            Payment.deleted_at.is_(None),
+            Payment.is_active,
         )
     )
 

@@ -25,20 +25,17 @@ from sqlalchemy.orm import Session
 from app.db import transaction
 from app.extensions import db
 from app.models import (
-    ACTIVE_STATUSES,
     Consultation,
     Payment,
     PaymentStatus,
     User,
     utcnow,
 )
-from app.payments import cache, dberrors, idempotency, lifecycle
+from app.payments import access, cache, dberrors, hooks, idempotency, lifecycle
 from app.payments.errors import (
-    ConsultationNotFound,
     ConsultationRefunded,
     InvalidPaymentRequest,
     KeyReuseMismatch,
-    NotYourConsultation,
     PaymentInProgress,
     PaymentsBusy,
 )
@@ -147,9 +144,11 @@ def _create_once(
             replay = _claim_or_replay(session, user, req, key_hash, fp, trace)
             if replay is not None:
                 return replay
+            hooks.reached(hooks.AFTER_CLAIM, consultation_id=consultation.id)
         if guard.row_lock:
+            hooks.reached(hooks.BEFORE_LOCK, consultation_id=consultation.id)
             _lock_consultation(session, consultation.id)
-        existing = _active_payment(session, consultation.id) if guard.check_active else None
+        existing = active_payment_for(session, consultation.id) if guard.check_active else None
         # expire() re-checks under the payment's lock: a confirmation may have won.
         if (
             existing is not None
@@ -174,14 +173,7 @@ def _create_once(
 
 
 def _validated_consultation(session: Session, user: User, req: PaymentRequest) -> Consultation:
-    consultation = session.get(Consultation, req.consultation_id)
-    if consultation is None:
-        raise ConsultationNotFound(f"Consultation {req.consultation_id} does not exist.")
-    if consultation.patient_id != user.id:
-        if user.is_staff:
-            raise NotYourConsultation("Staff cannot pay for a patient's consultation.")
-        # Another patient's consultation: answer as if it did not exist (no existence leak).
-        raise ConsultationNotFound(f"Consultation {req.consultation_id} does not exist.")
+    consultation = access.payable_consultation(session, user, req.consultation_id)
     total = current_vat(consultation.fee).total
     if req.amount is not None and req.amount != total:
         what = "consultation fee" if total == consultation.fee else "fee plus VAT"
@@ -215,7 +207,7 @@ def _claim_or_replay(
             if record is not None:
                 break
         if record is None:
-            raise _busy()
+            raise PaymentsBusy()
     except OperationalError as exc:
         if dberrors.is_lock_timeout(exc):
             raise PaymentInProgress(
@@ -249,8 +241,7 @@ _ACTIVE_PAYMENT = (
     select(Payment)
     .where(
         Payment.consultation_id == bindparam("consultation_id"),
-        Payment.status.in_([s.value for s in ACTIVE_STATUSES]),
-        Payment.deleted_at.is_(None),
+        Payment.is_active,
     )
     .execution_options(populate_existing=True)
 )
@@ -267,7 +258,7 @@ def _lock_consultation(session: Session, consultation_id: int) -> None:
         session.execute(_LOCK_CONSULTATION, {"consultation_id": consultation_id})
     except OperationalError as exc:
         if dberrors.is_lock_timeout(exc):
-            raise _busy() from exc
+            raise PaymentsBusy() from exc
         raise
 
 
@@ -276,10 +267,6 @@ def active_payment_for(session: Session, consultation_id: int) -> Payment | None
     return session.execute(
         _ACTIVE_PAYMENT, {"consultation_id": consultation_id}
     ).scalar_one_or_none()
-
-
-# The guard's re-check after the lock; a separate name so a test can blind it.
-_active_payment = active_payment_for
 
 
 def _refuse_for_existing(
@@ -378,7 +365,7 @@ class _redis_guard:
         try:
             return self._cm.__enter__()
         except cache.LockNotAcquired as exc:
-            raise _busy() from exc
+            raise PaymentsBusy() from exc
 
     def __exit__(self, *exc_info):
         if self._cm is None:
@@ -402,7 +389,7 @@ def _with_retries(attempt: Callable[[], Outcome], req: PaymentRequest) -> Outcom
         except OperationalError as exc:
             retryable = dberrors.sqlstate(exc) in RETRYABLE_SQLSTATES or exc.connection_invalidated
             if last or not retryable:
-                raise _busy() from exc
+                raise PaymentsBusy() from exc
             log.warning("payment.retry sqlstate=%s attempt=%d", dberrors.sqlstate(exc), number)
     raise AssertionError("unreachable")
 
@@ -411,15 +398,8 @@ def _conflict_after_race(req: PaymentRequest) -> Outcome:
     existing = active_payment_for(db.session, req.consultation_id)
     db.session.rollback()
     if existing is None:
-        raise _busy()
+        raise PaymentsBusy()
     return Outcome(409, conflict_body(existing), existing.id)
-
-
-def _busy() -> PaymentsBusy:
-    return PaymentsBusy(
-        "Payments are busy right now. Please try again in a moment.",
-        retry_after=PaymentsBusy.retry_after,
-    )
 
 
 class _Trace:

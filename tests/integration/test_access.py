@@ -78,6 +78,7 @@ ROUTES: dict[tuple[str, str], Expect] = {
     # (method, rule):                               anon owner other staff wrong
     ("GET", "/"):                              Expect(302, 200, 200, 200, 200),
     ("GET", "/healthz"):                       Expect(200, 200, 200, 200, 200),
+    ("GET", "/readyz"):                        Expect(200, 200, 200, 200, 200),
     ("GET", "/login"):                         Expect(200, 302, 302, 302, 302),
     ("POST", "/login"):                        Expect(302, 302, 302, 302, 302, form=LOGIN_AS_A, csrf_as="anon"),
     ("POST", "/logout"):                       Expect(302, 302, 302, 302, 302),

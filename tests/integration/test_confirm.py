@@ -289,13 +289,13 @@ def test_a_processing_payment_can_be_confirmed(app, client, staff, payment_id):
 
 
 def test_a_confirm_that_waits_too_long_for_the_lock_is_503_and_changes_nothing(
-    make_app, factory, monkeypatch
+    make_app, factory, race
 ):
     # given a short lock bound and a transition holding the payment's locks
     app = make_app(PAYMENT_LOCK_TIMEOUT_MS=300)
     patient, staff = factory.patient(), factory.staff()
     payment_id = create_payment(app.test_client(), patient, factory.consultation(patient).id)
-    holder = PauseHolder(monkeypatch)
+    holder = PauseHolder(race)
     threads = Background()
     try:
         holding = threads.start(app, lifecycle.refund, payment_id, "r", "system:test")

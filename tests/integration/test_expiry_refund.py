@@ -146,11 +146,11 @@ def test_a_late_success_after_the_patient_paid_again_is_a_duplicate_charge(
 
 
 def test_expiry_waiting_behind_a_confirmation_finds_the_payment_paid(
-    app, monkeypatch, background, database_url, staff, payment_id
+    app, race, background, database_url, staff, payment_id
 ):
     # given a confirmation holding the payment's locks
     age_payment(app, payment_id, ABANDONED)
-    holder = PauseHolder(monkeypatch)
+    holder = PauseHolder(race)
     confirming = background.start(
         app, lifecycle.confirm, payment_id, transaction_id="txn_1", actor="gateway:test"
     )
@@ -169,10 +169,10 @@ def test_expiry_waiting_behind_a_confirmation_finds_the_payment_paid(
 
 
 def test_a_confirmation_waiting_behind_expiry_completes_the_payment_late(
-    app, monkeypatch, background, database_url, payment_id
+    app, race, background, database_url, payment_id
 ):
     age_payment(app, payment_id, ABANDONED)
-    holder = PauseHolder(monkeypatch)
+    holder = PauseHolder(race)
     expiring = background.start(app, lifecycle.expire_stale)
     holder.wait_until_holding()
     confirming = background.start(
@@ -189,11 +189,11 @@ def test_a_confirmation_waiting_behind_expiry_completes_the_payment_late(
 
 
 def test_a_confirmation_waiting_behind_a_checkout_that_replaced_the_payment_is_a_duplicate(
-    app, monkeypatch, background, database_url, patient, consultation, payment_id
+    app, race, background, database_url, patient, consultation, payment_id
 ):
     # given a checkout that found the abandoned payment and is expiring it under the locks
     age_payment(app, payment_id, ABANDONED)
-    holder = PauseHolder(monkeypatch)
+    holder = PauseHolder(race)
     checkout = background.start(app, pay_again, app.test_client(), patient, consultation.id)
     holder.wait_until_holding()
     # when the provider's late success arrives and queues behind it

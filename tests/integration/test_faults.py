@@ -24,6 +24,7 @@ from datetime import timedelta
 import pytest
 
 from app import create_app
+from app.config import POOLERS
 from app.extensions import db
 from app.models import utcnow
 from app.payments.idempotency import hash_key
@@ -37,10 +38,11 @@ from tests.support.storm import HttpResult, get_json, post_json, storm
 
 
 @pytest.fixture
-def servers(database_url):
+def servers(database_url, pooler):
     started: list[LiveServer] = []
 
     def start(redis_url, database=None, **kw) -> LiveServer:
+        kw.setdefault("database_pooler", pooler)
         server = LiveServer(database_url=database or database_url, redis_url=redis_url, **kw)
         started.append(server.start())
         return server
@@ -179,6 +181,7 @@ def test_a_backend_killed_on_every_attempt_is_a_clear_503_and_writes_nothing(
 # ---------------------------------------------------------------- lock waits past the bound
 
 
+@pytest.mark.parametrize("pooler", POOLERS)
 def test_lock_waits_past_the_lock_timeout_are_clear_refusals_and_nothing_hangs(
     app, world, servers, redis_url, database_url
 ):

@@ -4,25 +4,25 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from datetime import timedelta
 
 import pytest
 import redis as redis_lib
 from sqlalchemy import text
 
+from app.config import POOLERS
 from app.extensions import db
 from app.models import IdempotencyKey, utcnow
-from app.payments import idempotency, service
-from tests.support.factory import Factory, auth
+from app.payments import hooks, idempotency, service
+from tests.support.api import ApiClient
+from tests.support.factory import Factory
 from tests.support.invariants import check_invariants
-from tests.support.pg import raw_connection, wait_until_blocked_on_a_lock
+from tests.support.pg import hold_claim, raw_connection, wait_until_blocked_on_a_lock
 
 
 def pay(app, patient, consultation_id, key, method="gcash"):
-    client = app.test_client()
-    headers = {**auth(patient), "Idempotency-Key": key}
-    body = {"consultation_id": consultation_id, "payment_method": method}
-    return client.post("/api/v1/payments", json=body, headers=headers)
+    return ApiClient(app).pay(patient, consultation_id, method=method, key=key)
 
 
 @pytest.fixture
@@ -32,22 +32,21 @@ def setup(app):
     return factory, patient, factory.consultation(patient)
 
 
+@pytest.mark.parametrize("pooler", POOLERS)
 def test_a_repeat_arriving_while_the_first_runs_waits_and_gets_its_response(
-    app, setup, database_url, monkeypatch
+    app, setup, database_url, race
 ):
     # given the first request is held inside its transaction, after claiming the key
     _, patient, consultation = setup
     release, reached = threading.Event(), threading.Event()
-    original = service._lock_consultation
     first_thread = {}
 
-    def held(session, consultation_id):
+    def held(consultation_id):
         if threading.current_thread() is first_thread.get("t"):
             reached.set()
             release.wait(10)
-        return original(session, consultation_id)
 
-    monkeypatch.setattr(service, "_lock_consultation", held)
+    race.at(hooks.AFTER_CLAIM, held)
     results = {}
     t1 = threading.Thread(
         target=lambda: results.update(first=pay(app, patient, consultation.id, "k"))
@@ -72,6 +71,7 @@ def test_a_repeat_arriving_while_the_first_runs_waits_and_gets_its_response(
     check_invariants(app)
 
 
+@pytest.mark.parametrize("pooler", POOLERS)
 def test_a_repeat_waiting_past_the_bound_gets_409_with_retry_after(make_app, database_url):
     app = make_app(PAYMENT_LOCK_TIMEOUT_MS=300)
     factory = Factory(app)
@@ -79,16 +79,15 @@ def test_a_repeat_waiting_past_the_bound_gets_409_with_retry_after(make_app, dat
     consultation = factory.consultation(patient)
     # given another transaction holds an uncommitted claim on the same key
     with raw_connection(database_url) as conn:
-        now = utcnow()
-        conn.execute(
-            "INSERT INTO idempotency_keys (user_id, key_hash, fingerprint, state, created_at,"
-            " expires_at) VALUES (%s, %s, 'x', 'processing', %s, %s)",
-            (patient.id, idempotency.hash_key("busy-key"), now, now + timedelta(hours=1)),
-        )
+        hold_claim(conn, patient.id, "busy-key")
         # when the same key arrives
+        started = time.monotonic()
         response = pay(app, patient, consultation.id, "busy-key")
+        waited = time.monotonic() - started
         conn.rollback()
-    # then it is told to retry, and nothing was written
+    # then it is told to retry within the bound (300 ms, plus the request's own work),
+    # and nothing was written
+    assert waited < 2.5, waited
     assert response.status_code == 409
     assert response.json["type"] == "/problems/payment-in-progress"
     assert int(response.headers["Retry-After"]) >= 1
@@ -97,6 +96,7 @@ def test_a_repeat_waiting_past_the_bound_gets_409_with_retry_after(make_app, dat
     assert pay(app, patient, consultation.id, "busy-key").status_code == 201
 
 
+@pytest.mark.parametrize("pooler", POOLERS)
 def test_a_locked_consultation_past_the_lock_timeout_gives_503_and_writes_nothing(
     make_app, database_url
 ):

@@ -123,3 +123,27 @@ def test_logins_payments_and_their_failures_leave_no_secret_in_the_logs(
     }
     leaked = {what: value for what, value in secrets.items() if value in logged}
     assert not leaked, f"secrets in the logs: {sorted(leaked)}"
+
+
+def test_json_logs_are_one_object_per_line_with_the_same_fields_and_no_secret(make_app, caplog):
+    import json
+
+    from app import json_log_formatter
+
+    app = make_app(LOG_FORMAT="json")
+    factory = Factory(app)
+    patient = factory.patient(email="ramon.magsaysay@example.test")
+    consultation = factory.consultation(patient)
+    caplog.set_level(logging.INFO)
+    headers = {**auth(patient), "Idempotency-Key": "json-secret-key"}
+    body = {"consultation_id": consultation.id, "payment_method": "gcash"}
+    assert app.test_client().post("/api/v1/payments", json=body, headers=headers).status_code == 201
+    formatter = json_log_formatter()
+    lines = [formatter.format(r) for r in caplog.records if r.name.startswith("app.")]
+    objects = [json.loads(line) for line in lines]
+    assert all("\n" not in line for line in lines)
+    outcome = next(o for o in objects if "payment.outcome" in o["message"])
+    assert {"time", "level", "logger", "message"} <= set(outcome)
+    assert outcome["level"] == "INFO" and outcome["logger"] == "app.payments"
+    assert "outcome=created" in outcome["message"]
+    assert not any(s in "".join(lines) for s in ("json-secret-key", patient.email, patient.token))

@@ -106,9 +106,9 @@ def test_approve_twice_delivers_one_notification_twice_and_pays_once(
     deliveries = []
     original = webhooks.receive
 
-    def spy(body, headers):
+    def spy(body, headers, **kwargs):
         deliveries.append((body, dict(headers)))
-        return original(body, headers)
+        return original(body, headers, **kwargs)
 
     monkeypatch.setattr(webhooks, "receive", spy)
     login(client, patient)
@@ -129,7 +129,9 @@ def test_the_sandbox_sends_exactly_what_a_provider_sends(
     # given a notification captured on its way from the sandbox
     captured = []
     original = webhooks.receive
-    monkeypatch.setattr(webhooks, "receive", lambda b, h: captured.append((b, h)) or original(b, h))
+    monkeypatch.setattr(
+        webhooks, "receive", lambda b, h, **kw: captured.append((b, h)) or original(b, h, **kw)
+    )
     login(client, patient)
     client.post(page(payment_id), data={"approve": "Approve"})
     [(body, headers)] = captured

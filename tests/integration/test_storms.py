@@ -6,11 +6,13 @@ it can see a duplicate when the guards are removed.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 
 import pytest
 from sqlalchemy import text
 
+from app.config import POOLERS
 from app.extensions import db
 from app.payments.guards import GUARDS
 from tests.support.factory import Factory, auth
@@ -47,6 +49,7 @@ def _payments_for(app, consultation_id) -> int:
 
 
 @pytest.mark.parametrize("guard", STRATEGIES)
+@pytest.mark.parametrize("pooler", POOLERS)
 def test_fifty_threads_with_one_key_make_one_payment_and_the_same_201(make_app, guard):
     # given
     app = make_app(PAYMENT_GUARD=guard)
@@ -67,6 +70,7 @@ def test_fifty_threads_with_one_key_make_one_payment_and_the_same_201(make_app, 
 
 
 @pytest.mark.parametrize("guard", STRATEGIES)
+@pytest.mark.parametrize("pooler", POOLERS)
 def test_fifty_threads_with_fifty_keys_make_one_payment_and_49_conflicts(make_app, guard):
     app = make_app(PAYMENT_GUARD=guard)
     factory = Factory(app)
@@ -82,6 +86,7 @@ def test_fifty_threads_with_fifty_keys_make_one_payment_and_49_conflicts(make_ap
     check_invariants(app)
 
 
+@pytest.mark.parametrize("pooler", POOLERS)
 def test_fifty_threads_without_keys_make_one_payment(make_app):
     app = make_app()
     factory = Factory(app)
@@ -114,15 +119,14 @@ def test_the_storm_harness_sees_duplicates_when_the_guards_are_removed(make_app,
 
 def test_the_partial_index_alone_turns_a_lost_race_into_409(make_app, monkeypatch):
     """Optimistic has no lock: when both pass the check, the index decides."""
-    from app.payments import service
-
     app = make_app(PAYMENT_GUARD="optimistic")
     factory = Factory(app)
     patient = factory.patient()
     consultation = factory.consultation(patient)
-    # both requests see "no active payment" (the check is forced to miss), so only
-    # the unique index stands between them and a duplicate
-    monkeypatch.setattr(service, "_active_payment", lambda session, cid: None)
+    # the guard without its active-payment check: every request goes on to insert,
+    # so only the unique index stands between them and a duplicate
+    blind = dataclasses.replace(GUARDS["optimistic"], check_active=False)
+    monkeypatch.setitem(GUARDS, "optimistic", blind)
     results = _api_storm(app, patient, consultation.id, lambda i: f"k{i}")
     statuses = Counter(s for s, _, _ in results)
     assert statuses == {201: 1, 409: N - 1}, statuses

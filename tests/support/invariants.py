@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import text
 
 from app.extensions import db
+from app.models import ACTIVE_PAYMENT_PREDICATE
 
 
 def check_invariants(app) -> dict[str, int]:
@@ -13,7 +14,7 @@ def check_invariants(app) -> dict[str, int]:
         q = lambda sql: db.session.execute(text(sql)).all()  # noqa: E731
         doubled = q(
             "SELECT consultation_id, count(*) FROM payments "
-            "WHERE status IN ('pending','processing','completed') AND deleted_at IS NULL "
+            f"WHERE {ACTIVE_PAYMENT_PREDICATE} "
             "GROUP BY consultation_id HAVING count(*) > 1"
         )
         assert not doubled, f"consultations with more than one active payment: {doubled}"

@@ -26,6 +26,8 @@ class LiveServer:
         workers: int = 3,
         threads: int = 4,
         env: dict[str, str] | None = None,
+        database_pooler: str = "none",
+        config_file: str | None = None,
     ) -> None:
         self.port = free_port()
         self.workers = workers
@@ -36,11 +38,13 @@ class LiveServer:
             "DATABASE_URL": database_url,
             "RATELIMIT_ENABLED": "0",
             "DB_POOL_SIZE": "20",
+            "DATABASE_POOLER": database_pooler,
             **({"REDIS_URL": redis_url} if redis_url else {}),
             **(env or {}),
         }
         if not redis_url:
             self.env.pop("REDIS_URL", None)
+        self.config_file = config_file
         self.proc: subprocess.Popen | None = None
         self.log_path = ROOT / "test-artifacts" / f"gunicorn-{self.port}.log"
 
@@ -55,6 +59,7 @@ class LiveServer:
         self.proc = subprocess.Popen(
             [
                 str(gunicorn),
+                *(["--config", self.config_file] if self.config_file else []),
                 "--bind",
                 f"127.0.0.1:{self.port}",
                 "--workers",

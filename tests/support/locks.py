@@ -10,36 +10,33 @@ from typing import Any
 from sqlalchemy import create_engine, text
 
 from app.config import normalize_database_url
-from app.payments import lifecycle
+from app.payments import hooks
 
 WAIT_SECONDS = 20.0
 
 
 class PauseHolder:
-    """Patch ``lifecycle.lock_payment``: its first caller pauses right after taking the locks.
+    """At ``transition.after_lock``, the first transition pauses while it holds its locks.
 
     ``holding`` is set once it holds the consultation and payment locks; it goes on
-    when ``release()`` is called. Later callers are not paused.
+    when ``release()`` is called. Later transitions are not paused.
     """
 
-    def __init__(self, monkeypatch) -> None:
+    def __init__(self, race) -> None:
         self.holding = threading.Event()
         self._release = threading.Event()
         self._taken = False
         self._mutex = threading.Lock()
-        original = lifecycle.lock_payment
 
-        def lock_then_pause(session, payment_id):
-            payment = original(session, payment_id)
+        def pause(payment_id):
             with self._mutex:
                 first, self._taken = not self._taken, True
             if first:
                 self.holding.set()
                 if not self._release.wait(WAIT_SECONDS):
                     raise TimeoutError("the test never released the paused transition")
-            return payment
 
-        monkeypatch.setattr(lifecycle, "lock_payment", lock_then_pause)
+        race.at(hooks.AFTER_TRANSITION_LOCK, pause)
 
     def wait_until_holding(self) -> None:
         assert self.holding.wait(WAIT_SECONDS), "the first transition never took its locks"

@@ -14,7 +14,11 @@ from sqlalchemy.engine import make_url
 
 
 def raw_connection(database_url: str) -> psycopg.Connection:
-    return psycopg.connect(database_url.replace("postgresql+psycopg://", "postgresql://"))
+    """A plain psycopg connection; no server-side prepared statements, so PgBouncer's
+    transaction pooling may sit in between."""
+    return psycopg.connect(
+        database_url.replace("postgresql+psycopg://", "postgresql://"), prepare_threshold=None
+    )
 
 
 def _admin(database_url: str) -> psycopg.Connection:
@@ -95,3 +99,18 @@ def process_owning_port(local_port: int, candidates: list[int]) -> int:
             if target.startswith("socket:[") and target[8:-1] in inodes:
                 return pid
     raise AssertionError(f"none of {candidates} owns a socket on port {local_port}")
+
+
+def hold_claim(conn, user_id: int, key: str) -> None:
+    """Claim ``key`` for ``user_id`` in ``conn``'s open transaction, as a request in flight would."""
+    from datetime import timedelta
+
+    from app.models import utcnow
+    from app.payments.idempotency import hash_key
+
+    now = utcnow()
+    conn.execute(
+        "INSERT INTO idempotency_keys (user_id, key_hash, fingerprint, state, created_at,"
+        " expires_at) VALUES (%s, %s, 'x', 'processing', %s, %s)",
+        (user_id, hash_key(key), now, now + timedelta(hours=1)),
+    )

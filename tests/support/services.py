@@ -39,6 +39,13 @@ def _pg_bin(name: str) -> str:
     )
 
 
+def _end(proc: subprocess.Popen | None) -> None:
+    """SIGTERM a server this module started and wait for it (10 s at most)."""
+    if proc and proc.poll() is None:
+        proc.terminate()
+        proc.wait(10)
+
+
 def _wait_port(port: int, timeout: float = 20.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -123,9 +130,10 @@ class PostgresServer:
 class RedisServer:
     """A redis-server subprocess with no persistence, which tests may stop, pause or flush."""
 
-    def __init__(self) -> None:
+    def __init__(self, *extra_args: str) -> None:
         self.port = free_port()
         self.proc: subprocess.Popen | None = None
+        self.extra_args = list(extra_args)
 
     @property
     def url(self) -> str:
@@ -137,11 +145,15 @@ class RedisServer:
             raise RuntimeError(
                 "redis-server was not found. Install it: apt-get install -y redis-server"
             )
+        # Replication writes an RDB file even with --save "": keep it out of the working tree.
+        self.dir = tempfile.mkdtemp(prefix="checkout-redis-")
         self.proc = subprocess.Popen(
             [
                 binary,
                 "--port",
                 str(self.port),
+                "--dir",
+                self.dir,
                 "--bind",
                 "127.0.0.1",
                 "--save",
@@ -152,6 +164,7 @@ class RedisServer:
                 "no",
                 "--maxclients",
                 "2000",
+                *self.extra_args,
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -162,9 +175,9 @@ class RedisServer:
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
             self.resume()
-            self.proc.terminate()
-            self.proc.wait(10)
+        _end(self.proc)
         self.proc = None
+        shutil.rmtree(getattr(self, "dir", ""), ignore_errors=True)
 
     def pause(self) -> None:
         """SIGSTOP: the server accepts connections but answers nothing (a 'slow' Redis)."""
@@ -174,3 +187,170 @@ class RedisServer:
     def resume(self) -> None:
         if self.proc:
             self.proc.send_signal(signal.SIGCONT)
+
+
+class PgBouncerServer:
+    """Debian's PgBouncer in transaction pooling mode in front of a PostgreSQL server.
+
+    Runs as the ``postgres`` user when root (PgBouncer refuses root), trusts loopback
+    clients like the throwaway PostgreSQL does, and forwards every database name.
+    """
+
+    BINARY_CANDIDATES = ["/usr/sbin/pgbouncer", "/usr/bin/pgbouncer"]
+
+    def __init__(self, *, host: str, port: int, user: str = "postgres", pool_size: int = 20):
+        self.port = free_port()
+        self.backend = (host, port)
+        self.user = user
+        self.pool_size = pool_size
+        self.dir = Path(tempfile.mkdtemp(prefix="checkout-pgbouncer-"))
+        self.proc: subprocess.Popen | None = None
+        self._run_as: str | None = "postgres" if os.geteuid() == 0 else None
+
+    def url_for(self, database: str) -> str:
+        return f"postgresql+psycopg://{self.user}@127.0.0.1:{self.port}/{database}"
+
+    def _binary(self) -> str:
+        for path in self.BINARY_CANDIDATES:
+            if Path(path).exists():
+                return path
+        found = shutil.which("pgbouncer")
+        if found:
+            return found
+        raise RuntimeError("pgbouncer was not found. Install it: apt-get install -y pgbouncer")
+
+    def start(self) -> PgBouncerServer:
+        host, port = self.backend
+        (self.dir / "users.txt").write_text(f'"{self.user}" ""\n')
+        ini = self.dir / "pgbouncer.ini"
+        ini.write_text(
+            "[databases]\n"
+            f"* = host={host} port={port}\n"
+            "[pgbouncer]\n"
+            "listen_addr = 127.0.0.1\n"
+            f"listen_port = {self.port}\n"
+            f"unix_socket_dir = {self.dir}\n"
+            "auth_type = trust\n"
+            f"auth_file = {self.dir / 'users.txt'}\n"
+            "pool_mode = transaction\n"
+            f"default_pool_size = {self.pool_size}\n"
+            "max_client_conn = 2000\n"
+            "server_reset_query =\n"
+            f"logfile = {self.dir / 'pgbouncer.log'}\n"
+            f"pidfile = {self.dir / 'pgbouncer.pid'}\n"
+        )
+        if self._run_as:
+            for path in [self.dir, *self.dir.iterdir()]:
+                shutil.chown(path, self._run_as, self._run_as)
+        # Started directly as that user (not through runuser), so stop() signals PgBouncer.
+        self.proc = subprocess.Popen(
+            [self._binary(), str(ini)],
+            user=self._run_as,
+            group=self._run_as,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        _wait_port(self.port)
+        return self
+
+    def stop(self) -> None:
+        _end(self.proc)
+        self.proc = None
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class RedisSentinelGroup:
+    """A master, one replica and one sentinel (``redis-server --sentinel``) watching them.
+
+    Stopping ``master`` makes the sentinel promote the replica after
+    ``down-after-milliseconds`` (1 s); ``failover()`` (``SENTINEL FAILOVER``) promotes it
+    while the old master still runs.
+    """
+
+    SERVICE = "checkout"
+
+    def __init__(self) -> None:
+        self.master = RedisServer()
+        self.replica = RedisServer("--replicaof", "127.0.0.1", str(self.master.port))
+        self.sentinel_port = free_port()
+        self.dir = Path(tempfile.mkdtemp(prefix="checkout-sentinel-"))
+        self.sentinel: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis+sentinel://127.0.0.1:{self.sentinel_port}/{self.SERVICE}/0"
+
+    def start(self) -> RedisSentinelGroup:
+        self.master.start()
+        self.replica.start()
+        config = self.dir / "sentinel.conf"
+        config.write_text(
+            f"port {self.sentinel_port}\n"
+            "bind 127.0.0.1\n"
+            "protected-mode no\n"
+            f"dir {self.dir}\n"
+            f"sentinel monitor {self.SERVICE} 127.0.0.1 {self.master.port} 1\n"
+            f"sentinel down-after-milliseconds {self.SERVICE} 1000\n"
+            f"sentinel failover-timeout {self.SERVICE} 10000\n"
+        )
+        binary = shutil.which("redis-sentinel") or shutil.which("redis-server")
+        if binary is None:
+            raise RuntimeError("redis-sentinel was not found: apt-get install -y redis-sentinel")
+        self.sentinel = subprocess.Popen(
+            [binary, str(config), "--sentinel"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        _wait_port(self.sentinel_port)
+        self._until(lambda: self._replica_known(), "the sentinel to see the replica in sync")
+        return self
+
+    def _sentinel(self):
+        import redis
+
+        return redis.Redis(port=self.sentinel_port, socket_timeout=2, decode_responses=True)
+
+    def _replica_known(self) -> bool:
+        import redis
+
+        replica = redis.Redis(port=self.replica.port, socket_timeout=2, decode_responses=True)
+        linked = replica.info("replication").get("master_link_status") == "up"
+        found = self._sentinel().sentinel_slaves(self.SERVICE)
+        return linked and any(
+            r["port"] == self.replica.port and not r.get("is_sdown") for r in found
+        )
+
+    def master_port(self) -> int:
+        return int(self._sentinel().sentinel_get_master_addr_by_name(self.SERVICE)[1])
+
+    def failover(self) -> None:
+        self._sentinel().execute_command("SENTINEL FAILOVER", self.SERVICE)
+
+    def wait_for_new_master(self, timeout: float = 20.0) -> int:
+        """The promoted replica's port, once the sentinel reports it and it accepts writes."""
+        import redis
+
+        def promoted() -> bool:
+            if self.master_port() != self.replica.port:
+                return False
+            info = redis.Redis(port=self.replica.port, socket_timeout=2).info("replication")
+            return info["role"] == "master"
+
+        self._until(promoted, "the replica to be promoted", timeout)
+        return self.replica.port
+
+    @staticmethod
+    def _until(check, what: str, timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if check():
+                return
+            time.sleep(0.1)
+        raise RuntimeError(f"timed out after {timeout}s waiting for {what}")
+
+    def stop(self) -> None:
+        _end(self.sentinel)
+        self.sentinel = None
+        self.replica.stop()
+        self.master.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)

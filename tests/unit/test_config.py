@@ -8,6 +8,7 @@ from app.config import (
     CLINIC_SETTINGS,
     DEMO_CLINIC,
     ConfigError,
+    engine_options,
     load_config,
     normalize_database_url,
 )
@@ -26,6 +27,7 @@ def env(monkeypatch):
         "PRICES_INCLUDE_VAT",
         "CLINIC_TIMEZONE",
         *CLINIC_SETTINGS,
+        "DATABASE_POOLER",
     ):
         monkeypatch.delenv(name, raising=False)
     return monkeypatch
@@ -114,3 +116,22 @@ def test_postgres_urls_use_psycopg_3():
     assert normalize_database_url("postgres://u@h/d") == "postgresql+psycopg://u@h/d"
     assert normalize_database_url("postgresql://u@h/d") == "postgresql+psycopg://u@h/d"
     assert normalize_database_url("sqlite:///x.db") == "sqlite:///x.db"
+
+
+def test_database_pooler_accepts_none_and_pgbouncer_and_refuses_anything_else(env):
+    env.setenv("APP_ENV", "testing")
+    assert load_config().DATABASE_POOLER == "none"
+    env.setenv("DATABASE_POOLER", "pgbouncer")
+    assert load_config().DATABASE_POOLER == "pgbouncer"
+    env.setenv("DATABASE_POOLER", "pgpool")
+    with pytest.raises(ConfigError, match="DATABASE_POOLER must be one of none, pgbouncer"):
+        load_config()
+
+
+def test_postgresql_connections_carry_no_startup_options_for_any_pooler():
+    url = "postgresql+psycopg://u@h/db"
+    direct = engine_options(url, lock_timeout_ms=5000, pool_size=5)["connect_args"]
+    pooled = engine_options(url, lock_timeout_ms=5000, pool_size=5, pooler="pgbouncer")
+    assert "options" not in direct and "prepare_threshold" not in direct
+    assert "options" not in pooled["connect_args"]
+    assert pooled["connect_args"]["prepare_threshold"] is None

@@ -36,7 +36,6 @@ def assert_names_the_field(error, field: str) -> None:
     assert isinstance(error, InvalidPaymentRequest), error
     assert set(error.errors) == {field}
     assert error.errors[field].strip()
-    assert error.status == 422
     assert error.detail.startswith(f"{field}: ")
 
 
@@ -68,7 +67,7 @@ def test_a_bad_consultation_id_is_refused_or_simply_not_found(consultation_id):
     is_int = isinstance(consultation_id, int) and not isinstance(consultation_id, bool)
     if is_int and consultation_id > MAX_ID:
         assert isinstance(error, ConsultationNotFound)
-        assert error.status == 404 and len(error.detail) < 100
+        assert len(error.detail) < 100
         return
     assert_names_the_field(error, "consultation_id")
 

@@ -1,0 +1,72 @@
+"""Readiness for load balancers: ``/readyz`` (``/healthz`` stays a dependency-free liveness check).
+
+``/readyz`` answers 200 while PostgreSQL answers ``SELECT 1`` within ``READINESS_TIMEOUT``
+seconds, and 503 problem+json when it does not, so a balancer stops sending patients to an
+instance whose database is gone. Redis is an accelerator: when it is away the body says
+``"redis": "degraded"`` and the answer stays 200.
+"""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+
+import redis
+from flask import Blueprint, current_app
+from sqlalchemy import text
+
+from app.api.problems import json_response, problem
+from app.extensions import db
+
+bp = Blueprint("health", __name__)
+log = logging.getLogger("app.health")
+
+# One probe thread per process: a hung probe is abandoned at the bound, never awaited twice.
+_probes = ThreadPoolExecutor(max_workers=2, thread_name_prefix="readyz")
+
+
+def _ping_database(engine) -> None:
+    with engine.connect() as conn:
+        conn.execute(text("SELECT 1"))
+
+
+def database_ready(timeout: float) -> bool:
+    """True when PostgreSQL (or SQLite) answered ``SELECT 1`` within ``timeout`` seconds."""
+    future = _probes.submit(_ping_database, db.engine)
+    try:
+        future.result(timeout=timeout)
+        return True
+    except FutureTimeout:
+        log.warning("readyz: database did not answer within %.1fs", timeout)
+    except Exception as exc:  # any driver error means "not ready", never a 500
+        log.warning("readyz: database unavailable: %s", type(exc).__name__)
+    return False
+
+
+def redis_state() -> str:
+    """ "ok", "degraded" (configured but not answering) or "in-process" (no REDIS_URL)."""
+    if not current_app.config.get("REDIS_URL"):
+        return "in-process"
+    try:
+        current_app.extensions["redis"].ping()
+        return "ok"
+    except redis.RedisError:
+        return "degraded"
+
+
+@bp.get("/readyz")
+def readyz():
+    """200 ``{"status": "ready", "database": "ok", "redis": ...}`` or 503 problem+json."""
+    redis_now = redis_state()
+    if not database_ready(current_app.config["READINESS_TIMEOUT"]):
+        return problem(
+            503,
+            "Not ready",
+            "The database did not answer; send requests to another instance.",
+            "not-ready",
+            database="unavailable",
+            redis=redis_now,
+        )
+    status = "ready" if redis_now != "degraded" else "degraded"
+    return json_response({"status": status, "database": "ok", "redis": redis_now}, 200)

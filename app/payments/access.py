@@ -1,0 +1,46 @@
+"""Who may see or pay for what: the one home of these rules for API, pages, gateway and service.
+
+- A payment is visible to the patient who made it and to staff.
+- A consultation is paid for by its own patient only; staff may not pay.
+
+Another patient's consultation or payment is reported as not found, so ids
+cannot be probed for existence.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from app.models import Consultation, Payment, User
+from app.payments.errors import ConsultationNotFound, NotYourConsultation, PaymentNotFound
+from app.payments.requests import MAX_ID
+
+
+def may_see(user: User, payment: Payment) -> bool:
+    """The payment's own patient, or staff."""
+    return payment.user_id == user.id or user.is_staff
+
+
+def visible_payment(session: Session, user: User, payment_id: int) -> Payment:
+    """The payment, if ``user`` may see it (``may_see``).
+
+    :raise PaymentNotFound: missing, or another patient's.
+    """
+    payment = session.get(Payment, payment_id) if 1 <= payment_id <= MAX_ID else None
+    if payment is None or not may_see(user, payment):
+        raise PaymentNotFound(f"Payment {payment_id} does not exist.")
+    return payment
+
+
+def payable_consultation(session: Session, user: User, consultation_id: int) -> Consultation:
+    """The consultation, if ``user`` is its patient (the one who may pay for it).
+
+    :raise ConsultationNotFound: missing, or another patient's.
+    :raise NotYourConsultation: ``user`` is staff; staff do not pay.
+    """
+    consultation = session.get(Consultation, consultation_id)
+    if consultation is None or (consultation.patient_id != user.id and not user.is_staff):
+        raise ConsultationNotFound(f"Consultation {consultation_id} does not exist.")
+    if consultation.patient_id != user.id:
+        raise NotYourConsultation("Staff cannot pay for a patient's consultation.")
+    return consultation

@@ -1,0 +1,43 @@
+"""Named points where a test can run code inside a payment's transaction (a competing request,
+a pause), in the style of saleor's ``run_before``/``run_after``.
+
+Production registers nothing, so each ``hooks.reached(...)`` is a dictionary lookup.
+The points, in the order a request passes them:
+
+- ``payment.after_claim``: the checkout owns its idempotency key (uncommitted);
+  called with ``consultation_id``.
+- ``payment.before_lock``: the checkout is about to lock the consultation row.
+- ``transition.after_lock``: a transition (confirm, fail, refund, expire, webhook)
+  holds the consultation and payment locks; called with ``payment_id``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+AFTER_CLAIM = "payment.after_claim"
+BEFORE_LOCK = "payment.before_lock"
+AFTER_TRANSITION_LOCK = "transition.after_lock"
+POINTS = (AFTER_CLAIM, BEFORE_LOCK, AFTER_TRANSITION_LOCK)
+
+_registered: dict[str, list[Callable[..., Any]]] = {}
+
+
+def reached(point: str, **context: Any) -> None:
+    """Run what is registered at ``point`` (nothing, in production)."""
+    for callback in _registered.get(point, ()):
+        callback(**context)
+
+
+@contextmanager
+def run_at(point: str, callback: Callable[..., Any]) -> Iterator[None]:
+    """Run ``callback(**context)`` each time ``point`` is reached, inside the ``with`` block."""
+    if point not in POINTS:
+        raise ValueError(f"unknown hook point {point!r}; known: {', '.join(POINTS)}")
+    _registered.setdefault(point, []).append(callback)
+    try:
+        yield
+    finally:
+        _registered[point].remove(callback)

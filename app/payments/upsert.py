@@ -1,0 +1,28 @@
+"""``INSERT ... ON CONFLICT DO NOTHING RETURNING id``, spelled once for PostgreSQL and SQLite.
+
+How a row is claimed exactly once (an idempotency key, a provider event id):
+the insert returns the new row's id, or no row when a row with the same unique
+columns already exists (after waiting for a concurrent inserter to finish).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+
+def insert_if_absent(dialect: str, model: Any, conflict_on: list[str], **values: Any):
+    """The statement for ``dialect`` ("postgresql", else SQLite); returns ``model.id`` if inserted."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return (
+        insert(model)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=conflict_on)
+        .returning(model.id)
+    )
+
+
+def dialect_of(session: Session) -> str:
+    return session.get_bind().dialect.name

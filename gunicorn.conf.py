@@ -1,0 +1,47 @@
+"""gunicorn settings for production: ``gunicorn -c gunicorn.conf.py 'app:create_app()'``.
+
+Each value can be overridden from the environment (names below) or the command line.
+With ``preload_app`` the app is built once in the master and forked: nothing opened there may
+be shared, so each worker drops the inherited database pool and Redis connections in
+``post_fork`` and opens its own on first use.
+"""
+
+from __future__ import annotations
+
+import os
+
+_cores = os.cpu_count() or 1
+
+bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
+# Requests spend most of their time waiting on PostgreSQL and Redis: threads, not processes,
+# carry the concurrency; processes use the cores. 2 × cores + 1, at most 9 by default.
+workers = int(os.environ.get("WEB_CONCURRENCY", min(2 * _cores + 1, 9)))
+worker_class = "gthread"
+threads = int(os.environ.get("GUNICORN_THREADS", 4))
+# A payment's every wait is bounded (lock 5 s, statement 30 s), so 30 s means a stuck worker.
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", 30))
+graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", 20))
+keepalive = 5
+# Recycle workers now and then so slow leaks never accumulate (jitter: not all at once).
+max_requests = 10000
+max_requests_jitter = 1000
+preload_app = os.environ.get("GUNICORN_PRELOAD", "1") == "1"
+accesslog = "-"
+errorlog = "-"
+# The load balancer's address is not the client's: see TRUSTED_PROXY_HOPS.
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+
+
+def post_fork(server, worker):
+    """Give this worker its own database and Redis connections (never the master's)."""
+    app = worker.app.wsgi()
+    from app.extensions import db
+
+    with app.app_context():
+        # close=False: the parent's sockets are left alone for the parent; only this
+        # process forgets them (SQLAlchemy's documented recipe for forked processes).
+        db.engine.dispose(close=False)
+    client = app.extensions.get("redis")
+    pool = getattr(client, "connection_pool", None)
+    if pool is not None:
+        pool.reset()
