@@ -417,20 +417,18 @@ def _complete(session: Session, payment: Payment, req: ConfirmRequest, actor: st
 def _duplicate_charge(
     session: Session, payment: Payment, req: ConfirmRequest, actor: str, **why: Any
 ) -> Transition:
-    # One record per extra charge: the provider may report the same one many times.
-    if not _recorded(session, payment.id, "duplicate_charge", req.transaction_id):
-        _event(
-            session,
-            payment,
-            "duplicate_charge",
-            actor,
-            transaction_id=req.transaction_id,
-            amount=str(payment.amount),
-            currency=payment.currency,
-            completed_transaction_id=payment.transaction_id,
-            action="refund this charge at the provider",
-            **why,
-        )
+    _alert_once(
+        session,
+        payment,
+        "duplicate_charge",
+        actor,
+        transaction_id=req.transaction_id,
+        amount=str(payment.amount),
+        currency=payment.currency,
+        completed_transaction_id=payment.transaction_id,
+        action="refund this charge at the provider",
+        **why,
+    )
     error = DuplicateCharge(
         f"Payment {payment.id} is {payment.status}; the provider reported another charge "
         f"({req.transaction_id}). Staff have been alerted to refund it.",
@@ -440,21 +438,28 @@ def _duplicate_charge(
     return _snapshot(session, payment, "duplicate_charge", refusal=error)
 
 
+def _alert_once(
+    session: Session, payment: Payment, kind: str, actor: str, *, transaction_id: str, **data: Any
+) -> None:
+    """An event for staff, once per reported charge: providers repeat their reports."""
+    if not _recorded(session, payment.id, kind, transaction_id):
+        _event(session, payment, kind, actor, transaction_id=transaction_id, **data)
+
+
 def _amount_mismatch(
     session: Session, payment: Payment, req: ConfirmRequest, actor: str, reported: dict[str, str]
 ) -> Transition:
-    if not _recorded(session, payment.id, "amount_mismatch", req.transaction_id):
-        _event(
-            session,
-            payment,
-            "amount_mismatch",
-            actor,
-            transaction_id=req.transaction_id,
-            expected_amount=str(payment.amount),
-            expected_currency=payment.currency,
-            **reported,
-            action="check the charge at the provider; it was not applied",
-        )
+    _alert_once(
+        session,
+        payment,
+        "amount_mismatch",
+        actor,
+        transaction_id=req.transaction_id,
+        expected_amount=str(payment.amount),
+        expected_currency=payment.currency,
+        **reported,
+        action="check the charge at the provider; it was not applied",
+    )
     error = AmountMismatch(
         f"The provider reported {reported['reported_amount']} {reported['reported_currency']} "
         f"for payment {payment.id}, which is {payment.amount} {payment.currency}. "
@@ -569,7 +574,6 @@ def _transaction_owner(session: Session, payment: Payment, transaction_id: str) 
 
 
 def _recorded(session: Session, payment_id: int, event_type: str, transaction_id: str) -> bool:
-    """One alert per charge: the provider may report the same one many times."""
     recorded = session.scalars(
         select(PaymentEvent.data).where(
             PaymentEvent.payment_id == payment_id,

@@ -331,27 +331,26 @@ def test_a_late_decline_does_not_undo_a_completed_payment(app, client, payment_i
     assert state(app, payment_id) == before
 
 
-def test_the_refunded_charge_reported_again_changes_nothing(app, client, factory, payment_id):
+@pytest.mark.parametrize(
+    ("transaction_id", "outcome"),
+    [("txn_1", "unchanged"), ("txn_2", "duplicate_charge")],
+    ids=["the-refunded-charge-again", "a-new-charge"],
+)
+def test_a_success_for_a_refunded_payment_never_changes_it_and_a_new_charge_is_flagged(
+    app, client, factory, payment_id, transaction_id, outcome
+):
     staff = factory.staff()
     confirm(client, staff, payment_id, transaction_id="txn_1")
     refund(client, staff, payment_id, reason="Cancelled by the clinic")
     before = state(app, payment_id)
-    response = deliver(client, app, provider_event(payment_id, transaction_id="txn_1"))
+    response = deliver(client, app, provider_event(payment_id, transaction_id=transaction_id))
     assert response.status_code == 200
-    assert response.json["outcome"] == "unchanged"
-    assert state(app, payment_id) == before
-
-
-def test_a_new_charge_for_a_refunded_payment_is_flagged_for_staff(app, client, factory, payment_id):
-    staff = factory.staff()
-    confirm(client, staff, payment_id, transaction_id="txn_1")
-    refund(client, staff, payment_id, reason="Cancelled by the clinic")
-    before = state(app, payment_id)
-    response = deliver(client, app, provider_event(payment_id, transaction_id="txn_2"))
-    assert response.status_code == 200
-    assert response.json["outcome"] == "duplicate_charge"
+    assert response.json["outcome"] == outcome
     after = state(app, payment_id)
-    assert after["status"] == "refunded" and after["events"][-1] == "duplicate_charge"
-    flagged = events(app, payment_id, "duplicate_charge")[0]
-    assert (flagged["transaction_id"], flagged["amount"]) == ("txn_2", "5000.00")
-    assert before["events"] == after["events"][:-1]
+    flagged = events(app, payment_id, "duplicate_charge")
+    if outcome == "unchanged":
+        assert after == before and flagged == []
+    else:
+        assert after["status"] == "refunded"
+        assert after["events"] == [*before["events"], "duplicate_charge"]
+        assert (flagged[0]["transaction_id"], flagged[0]["amount"]) == ("txn_2", "5000.00")
