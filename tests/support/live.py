@@ -85,10 +85,13 @@ class LiveServer:
                 raise RuntimeError(f"gunicorn exited; see {self.log_path}")
             try:
                 with urllib.request.urlopen(self.url + "/healthz", timeout=1) as r:
-                    if r.status == 200:
+                    # One worker answering is not all of them: gunicorn forks the rest
+                    # a moment apart, and tests count and signal workers.
+                    if r.status == 200 and len(self.worker_pids()) >= self.workers:
                         return self
             except OSError:
-                time.sleep(0.1)
+                pass
+            time.sleep(0.1)
         raise RuntimeError(f"gunicorn did not answer within {timeout}s; see {self.log_path}")
 
     def worker_pids(self) -> list[int]:
