@@ -7,7 +7,6 @@ from types import SimpleNamespace
 from zoneinfo import ZoneInfo
 
 import pytest
-from flask import Flask
 
 from app.invoices.display import actor_label, event_label, receipt_link
 from app.invoices.export import HEADER, csv_lines
@@ -103,15 +102,6 @@ def test_actors_read_as_people_or_systems():
 )
 def test_only_web_addresses_become_receipt_links(url, linked):
     assert (receipt_link(SimpleNamespace(receipt_url=url)) is not None) is linked
-
-
-@pytest.fixture
-def clinic_time():
-    """CSV times are written in the clinic's zone, read from the app's config."""
-    app = Flask(__name__)
-    app.config["CLINIC_TIMEZONE"] = "Asia/Manila"
-    with app.app_context():
-        yield
 
 
 def _row(**overrides):

@@ -6,7 +6,6 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
-from flask import Flask
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -55,15 +54,7 @@ def test_a_rate_of_one_or_more_is_refused():
         vat_breakdown(Decimal("1000"), Decimal("1"), prices_include_vat=True)
 
 
-@pytest.fixture
-def manila():
-    app = Flask(__name__)
-    app.config["CLINIC_TIMEZONE"] = "Asia/Manila"
-    with app.app_context():
-        yield
-
-
-def test_times_read_in_clinic_time_with_the_offset(manila):
+def test_times_read_in_clinic_time_with_the_offset(clinic_time):
     at = datetime(2026, 12, 1, 2, 30, tzinfo=UTC)
     assert display.format_when(at) == "1 Dec 2026, 10:30 +08:00"
     assert display.format_day(datetime(2026, 11, 30, 16, 0, tzinfo=UTC)) == "1 Dec 2026"
