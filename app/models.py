@@ -45,15 +45,23 @@ def utcnow() -> datetime:
 
 
 class UTCDateTime(TypeDecorator):
-    """A timezone-aware timestamp that comes back aware on SQLite too."""
+    """A timezone-aware timestamp, stored as UTC on every dialect, that comes back aware.
+
+    Every aware value is converted to UTC before it is bound: SQLite keeps no offset,
+    so ``10:30+08:00`` stored as given would read back as ``10:30 UTC``.
+    PostgreSQL's ``timestamptz`` converts by itself; converting here too makes both
+    dialects store the same instant. Naive values are refused (``ValueError``).
+    """
 
     impl = DateTime(timezone=True)
     cache_ok = True
 
     def process_bind_param(self, value, dialect):
-        if value is not None and value.tzinfo is None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
             raise ValueError("naive datetime given; use app.models.utcnow()")
-        return value
+        return value.astimezone(UTC)
 
     def process_result_value(self, value, dialect):
         if value is not None and value.tzinfo is None:
@@ -92,6 +100,9 @@ class PaymentStatus(enum.StrEnum):
     COMPLETED = "completed"
     FAILED = "failed"
     EXPIRED = "expired"
+    # The patient abandoned it before paying (set by the patient-cancel work); not active,
+    # its invoice void. A provider success for it is a late success, like expired.
+    CANCELLED = "cancelled"
     REFUNDED = "refunded"
 
 
@@ -247,9 +258,14 @@ class TaxRecord(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     payment_id: Mapped[int] = mapped_column(ForeignKey("payments.id"), unique=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    # The VAT in pesos (centavos rounded half-up), on ``taxable_base``.
     amount: Mapped[Decimal] = mapped_column(Money)
     tax_type: Mapped[str] = mapped_column(String(8), default="VAT")
     rate: Mapped[Decimal] = mapped_column(Numeric(5, 4, asdecimal=True))
+    # The VATable amount: the fee less its VAT when prices include VAT, else the fee.
+    taxable_base: Mapped[Decimal] = mapped_column(Money)
+    # Whether the fee already included the VAT (PRICES_INCLUDE_VAT when it was recorded).
+    prices_include_vat: Mapped[bool] = mapped_column(default=True)
     status: Mapped[str] = mapped_column(String(16), default="calculated")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -308,14 +324,9 @@ class GatewayEvent(db.Model):
     payment_id: Mapped[int | None] = mapped_column(ForeignKey("payments.id"))
     payload: Mapped[dict[str, Any]] = mapped_column(JSONType)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # What applying it did: confirmed, failed, unchanged, or one of NOT_APPLIED_OUTCOMES.
+    outcome: Mapped[str | None] = mapped_column(String(32), index=True)
     note: Mapped[str | None] = mapped_column(Text)
-
-
-def format_peso(value: Decimal | int | str | None) -> str:
-    """``₱5,000.00``: how money is shown to people."""
-    if value is None:
-        return ""
-    return f"₱{money(value):,.2f}"
 
 
 class ProviderRequestState(enum.StrEnum):
@@ -393,3 +404,8 @@ class SandboxRefund(db.Model):
     # How many calls were answered with this refund (the first plus idempotent replays).
     calls: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+# A provider event with one of these outcomes was not applied: staff must look at it
+# (the attention page lists them all).
+NOT_APPLIED_OUTCOMES = ("duplicate_charge", "amount_mismatch", "refused", "refund_unmatched")

@@ -35,6 +35,7 @@ from app.models import (
 )
 from app.payments import access, cache, dberrors, hooks, idempotency, lifecycle
 from app.payments.errors import (
+    ConsultationRefunded,
     InvalidPaymentRequest,
     KeyReuseMismatch,
     PaymentInProgress,
@@ -49,6 +50,7 @@ from app.payments.records import (
     payment_json,
 )
 from app.payments.requests import PaymentRequest
+from app.payments.vat import current_vat
 
 log = logging.getLogger("app.payments")
 
@@ -186,6 +188,11 @@ def _create_once(
             existing = None
         if existing is not None:
             outcome = _refuse_for_existing(session, user, existing, expires)
+        elif (
+            guard.check_active
+            and lifecycle.refunded_payment_for(session, consultation.id) is not None
+        ):
+            raise ConsultationRefunded(REFUNDED_DETAIL, consultation_id=consultation.id)
         else:
             outcome = _insert_payment(session, user, consultation, req, key_hash, expires)
         if key_hash:
@@ -197,10 +204,12 @@ def _create_once(
 
 def _validated_consultation(session: Session, user: User, req: PaymentRequest) -> Consultation:
     consultation = access.payable_consultation(session, user, req.consultation_id)
-    if req.amount is not None and req.amount != consultation.fee:
+    total = current_vat(consultation.fee).total
+    if req.amount is not None and req.amount != total:
+        what = "consultation fee" if total == consultation.fee else "fee plus VAT"
         raise InvalidPaymentRequest(
-            f"The amount must equal the consultation fee of {consultation.fee} PHP.",
-            errors={"amount": f"Must equal the consultation fee ({consultation.fee})."},
+            f"The amount must equal the {what} of {total} PHP.",
+            errors={"amount": f"Must equal the {what} ({total})."},
         )
     return consultation
 
@@ -269,6 +278,12 @@ _ACTIVE_PAYMENT = (
 )
 
 
+REFUNDED_DETAIL = (
+    "The payment for this consultation was refunded, so it cannot be paid again here. "
+    "Please contact the clinic if you want to book or pay again."
+)
+
+
 def _lock_consultation(session: Session, consultation_id: int) -> None:
     try:
         session.execute(_LOCK_CONSULTATION, {"consultation_id": consultation_id})
@@ -321,10 +336,11 @@ def _insert_payment(
     key_hash: str | None,
     expires: datetime | None,
 ) -> Outcome:
+    vat = current_vat(consultation.fee)
     payment = Payment(
         user_id=user.id,
         consultation_id=consultation.id,
-        amount=consultation.fee,
+        amount=vat.total,
         currency=consultation.currency,
         payment_method=req.payment_method,
         status=PaymentStatus.PENDING,
@@ -332,7 +348,7 @@ def _insert_payment(
     )
     session.add(payment)
     session.flush()  # the id names the invoice; a unique-index violation surfaces here
-    add_tax_record(session, payment, current_app.config["TAX_RATE"])
+    add_tax_record(session, payment, vat)
     invoice = add_invoice(session, payment)
     add_event(
         session,
