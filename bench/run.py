@@ -33,6 +33,7 @@ CREATE_OK = (201,)
 DEFAULT_RPS = 1500
 # A scenario not yet measured borrows the estimate of its closest relative.
 ESTIMATE_FROM = {"hybrid_html": "hybrid"}
+FLOOR_APP = "bench.floor:app"
 
 
 @dataclass(frozen=True)
@@ -301,6 +302,7 @@ def phase_throughput(bench: Bench, servers: dict[str, Server]) -> None:
     replay_keys = {
         "replay": ("hybrid", "replay-key-redis"),
         "replay_db": ("pessimistic", "replay-key-db"),
+        "floor_replay": ("floor", "replay-key-floor"),
     }
     replay_ids = {
         name: first_payment(bench, servers[guard], key)
@@ -310,7 +312,7 @@ def phase_throughput(bench: Bench, servers: dict[str, Server]) -> None:
         ("ceiling", lambda r: run_ceiling(bench, servers["hybrid"])),
         *[
             (g, lambda r, g=g: run_create(bench, g, servers[g], "bench_main", f"{g}-r{r}"))
-            for g in ("unguarded", *GUARDED)
+            for g in ("unguarded", *GUARDED, "floor")
         ],
         ("hybrid_html", lambda r: run_html(bench, servers["hybrid"], f"html-r{r}")),
         *[
@@ -524,6 +526,8 @@ def main(argv: list[str] | None = None) -> int:
         bench = Bench(profile, stack, Pool(profile.patients))
         servers = {g: stack.serve("bench_main", g) for g in ("unguarded", *GUARDED)}
         servers["unguarded_noindex"] = stack.serve("bench_noindex", "unguarded")
+        # The floor: the same create and replay in raw SQL, same gunicorn shape (bench/floor.py).
+        servers["floor"] = stack.serve("bench_main", "hybrid", app=FLOOR_APP)
         growth_servers = {
             level: stack.serve(f"bench_growth_{level}", "hybrid") for level in profile.growth_levels
         }
