@@ -52,6 +52,9 @@ class Server:
         # BENCH_APP lets an experiment serve a variant app (bench/README.md).
         self.app = app or os.environ.get("BENCH_APP", "app:create_app()")
         label = "floor" if app else env["PAYMENT_GUARD"]
+        # Every server reads the product's gunicorn.conf.py (gunicorn's default, from the
+        # working directory); the floor reads it through its own file (see there).
+        self.config = ["--config", "bench/floor_gunicorn.conf.py"] if app else []
         self.log_path = log_dir / f"gunicorn-{label}-{self.port}.log"
         self.proc: subprocess.Popen | None = None
 
@@ -64,6 +67,7 @@ class Server:
         self.proc = subprocess.Popen(
             [
                 str(gunicorn),
+                *self.config,
                 "--preload",
                 "--bind",
                 f"127.0.0.1:{self.port}",
