@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from app.models import (
@@ -18,21 +19,54 @@ from app.models import (
 )
 from app.payments.vat import VatBreakdown
 
+# Core inserts (no unit of work, no flush): the checkout knows every value it writes, so
+# only the new ids come back. Built once (SQLAlchemy memoizes a statement's cache key).
+_INSERT_PAYMENT = insert(Payment).returning(Payment.id)
+_INSERT_TAX_RECORD = insert(TaxRecord)
+_INSERT_INVOICE = insert(Invoice).returning(Invoice.id)
+_INSERT_EVENT = insert(PaymentEvent)
 
-def add_tax_record(session: Session, payment: Payment, vat: VatBreakdown) -> TaxRecord:
+
+def insert_payment(session: Session, payment: Payment) -> int:
+    """Insert the new (transient, never added) ``payment``, set its id and return it.
+
+    :raise IntegrityError: the partial unique index refused a second active payment.
+    """
+    values = {
+        column: getattr(payment, column)
+        for column in (
+            "user_id",
+            "consultation_id",
+            "amount",
+            "currency",
+            "payment_method",
+            "status",
+            "version",
+            "idempotency_key_hash",
+            "created_at",
+            "updated_at",
+        )
+    }
+    payment.id = session.execute(_INSERT_PAYMENT, values).scalar_one()
+    return payment.id
+
+
+def add_tax_record(session: Session, payment: Payment, vat: VatBreakdown) -> None:
     """The payment's VAT record; ``payment.amount`` must be ``vat.total``."""
-    record = TaxRecord(
-        payment_id=payment.id,
-        user_id=payment.user_id,
-        amount=vat.vat,
-        taxable_base=vat.taxable_base,
-        prices_include_vat=vat.prices_include_vat,
-        tax_type="VAT",
-        rate=vat.rate,
-        status="calculated",
+    session.execute(
+        _INSERT_TAX_RECORD,
+        {
+            "payment_id": payment.id,
+            "user_id": payment.user_id,
+            "amount": vat.vat,
+            "taxable_base": vat.taxable_base,
+            "prices_include_vat": vat.prices_include_vat,
+            "tax_type": "VAT",
+            "rate": vat.rate,
+            "status": "calculated",
+            "created_at": payment.created_at,
+        },
     )
-    session.add(record)
-    return record
 
 
 def invoice_number(issued_at: datetime, payment_id: int) -> str:
@@ -40,18 +74,47 @@ def invoice_number(issued_at: datetime, payment_id: int) -> str:
 
 
 def add_invoice(session: Session, payment: Payment) -> Invoice:
-    """Needs ``payment.id``: flush the payment first."""
-    issued_at = utcnow()
+    """Insert the payment's invoice (``payment.id`` set); returns it, transient, with its id."""
     invoice = Invoice(
         payment_id=payment.id,
         user_id=payment.user_id,
-        invoice_number=invoice_number(issued_at, payment.id),
+        invoice_number=invoice_number(payment.created_at, payment.id),
         amount=payment.amount,
         status=InvoiceStatus.PENDING,
-        issued_at=issued_at,
+        issued_at=payment.created_at,
     )
-    session.add(invoice)
+    invoice.id = session.execute(
+        _INSERT_INVOICE,
+        {
+            column: getattr(invoice, column)
+            for column in (
+                "payment_id",
+                "user_id",
+                "invoice_number",
+                "amount",
+                "status",
+                "issued_at",
+            )
+        },
+    ).scalar_one()
     return invoice
+
+
+def insert_event(
+    session: Session, event_type: str, *, actor: str, payment_id: int, consultation_id: int, **data
+) -> None:
+    """``add_event`` as one Core insert, for a path that keeps no event object."""
+    session.execute(
+        _INSERT_EVENT,
+        {
+            "payment_id": payment_id,
+            "consultation_id": consultation_id,
+            "event_type": event_type,
+            "actor": actor,
+            "data": data,
+            "created_at": utcnow(),
+        },
+    )
 
 
 def add_event(
