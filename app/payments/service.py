@@ -50,9 +50,7 @@ from app.payments.errors import (
 from app.payments.guards import Guard, current_guard
 from app.payments.idempotency import Outcome
 from app.payments.records import (
-    add_invoice,
-    add_tax_record,
-    insert_event,
+    add_records,
     insert_payment,
     invoice_json,
     payment_json,
@@ -396,8 +394,9 @@ def conflict_body(existing: Payment) -> dict[str, Any]:
 
 
 def _insert_payment(session: Session, checkout: Checkout, consultation: Consultation) -> Outcome:
-    """Payment, tax record, invoice and "created" event as Core inserts (only the new ids
-    come back); the answer is rendered from the values written."""
+    """Payment, then tax record + invoice + "created" event (one statement on PostgreSQL),
+    as Core inserts: only the new ids come back; the answer is rendered from the values
+    written."""
     vat = current_vat(consultation.fee)
     now = utcnow()
     # Transient: never added to the session, so no unit of work and no flush.
@@ -414,17 +413,7 @@ def _insert_payment(session: Session, checkout: Checkout, consultation: Consulta
         updated_at=now,
     )
     insert_payment(session, payment)  # a unique-index violation surfaces here
-    add_tax_record(session, payment, vat)
-    invoice = add_invoice(session, payment)
-    insert_event(
-        session,
-        "created",
-        actor=f"user:{checkout.user_id}",
-        payment_id=payment.id,
-        consultation_id=consultation.id,
-        method=payment.payment_method,
-        amount=str(payment.amount),
-    )
+    invoice = add_records(session, payment, vat, actor=f"user:{checkout.user_id}")
     body = {
         "data": {"payment": payment_json(payment), "invoice": invoice_json(invoice)},
         "message": "Payment created.",

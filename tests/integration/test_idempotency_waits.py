@@ -128,16 +128,16 @@ def test_a_crash_after_the_claim_leaves_nothing_half_written_and_the_key_free(
     _, patient, consultation = setup
     from app.payments import records
 
-    def boom(session, payment):
+    def boom(session, payment, vat, **kwargs):
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(service, "add_invoice", boom)
+    monkeypatch.setattr(service, "add_records", boom)
     response = pay(app, patient, consultation.id, "crash")
     assert response.status_code == 500
     assert response.mimetype == "application/problem+json"
     assert "disk on fire" not in response.get_data(as_text=True)
     assert check_invariants(app)["idempotency_keys"] == 0
-    monkeypatch.setattr(service, "add_invoice", records.add_invoice)
+    monkeypatch.setattr(service, "add_records", records.add_records)
     assert pay(app, patient, consultation.id, "crash").status_code == 201
     assert check_invariants(app)["payments"] == 1
 
