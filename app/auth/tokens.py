@@ -42,14 +42,18 @@ def rotate_token(user: User) -> str:
     return token
 
 
-def user_for_token(token: str) -> tuple[int, User | None] | None:
+def user_for_token(token: str, key_hash: str | None = None) -> tuple[int, User | None] | None:
     """``(user id, user)`` for a valid token, else None. From Redis (``user`` None: not read)
     within API_TOKEN_CACHE_TTL of the token's last database read, otherwise from the
-    database (one read, then cached)."""
+    database (one read, then cached). With ``key_hash`` (an idempotency key's), that user's
+    cached answer is fetched in the same Redis round trip (``cache.token_and_response``)."""
     if not token or len(token) > 200:
         return None
     token_hash = hash_token(token)
-    cached = cache.token_user(token_hash)
+    if key_hash is None:
+        cached = cache.token_user(token_hash)
+    else:
+        cached = cache.token_and_response(token_hash, key_hash)
     if cached is False:
         return None
     if cached is not None:

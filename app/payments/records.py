@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert
+from sqlalchemy import String, bindparam, cast, insert, literal, select
 from sqlalchemy.orm import Session
 
 from app.models import (
@@ -13,6 +13,7 @@ from app.models import (
     InvoiceStatus,
     Payment,
     PaymentEvent,
+    PaymentStatus,
     TaxRecord,
     money,
     utcnow,
@@ -101,53 +102,92 @@ def add_invoice(session: Session, payment: Payment) -> Invoice:
 
 
 def _records_statement():
-    """Tax record, "created" event and invoice in one PostgreSQL statement (data-modifying
-    CTEs): one round trip instead of three. Every defaulted column is given, so nothing
-    is computed per row by SQLAlchemy."""
-    b = bindparam
+    """Payment, tax record, "created" event and invoice in one PostgreSQL statement
+    (data-modifying CTEs, the later three reading the payment's new id): one round trip
+    instead of four. Every defaulted column is given, so SQLAlchemy computes nothing per row.
+    Returns the payment's id and the invoice's id."""
+
+    def b(name, type_):
+        return bindparam(name, type_=type_)
+
+    t = {table: model.__table__ for table, model in (("p", Payment), ("i", Invoice))}
+    pc, ic = t["p"].c, t["i"].c
     # Tables, not entities: an ORM-enabled insert drops the CTEs' RETURNING plumbing.
-    tax = insert(TaxRecord.__table__).values(
-        payment_id=b("payment_id"),
-        user_id=b("user_id"),
-        amount=b("vat"),
-        taxable_base=b("taxable_base"),
-        prices_include_vat=b("prices_include_vat"),
-        tax_type="VAT",
-        rate=b("rate"),
-        status="calculated",
-        created_at=b("now"),
-    )
-    event = insert(PaymentEvent.__table__).values(
-        payment_id=b("payment_id"),
-        consultation_id=b("consultation_id"),
-        event_type="created",
-        actor=b("actor"),
-        data=b("data"),
-        created_at=b("now"),
-    )
-    return (
-        insert(Invoice.__table__)
+    payment = (
+        insert(t["p"])
         .values(
-            payment_id=b("payment_id"),
-            user_id=b("user_id"),
-            invoice_number=b("invoice_number"),
-            amount=b("amount"),
-            status=InvoiceStatus.PENDING.value,
-            issued_at=b("now"),
+            user_id=bindparam("user_id"),
+            consultation_id=bindparam("consultation_id"),
+            amount=bindparam("amount"),
+            currency=bindparam("currency"),
+            payment_method=bindparam("payment_method"),
+            status=PaymentStatus.PENDING.value,
+            version=1,
+            idempotency_key_hash=bindparam("idempotency_key_hash"),
+            created_at=bindparam("now"),
+            updated_at=bindparam("now"),
         )
-        .returning(Invoice.__table__.c.id)
-        .add_cte(tax.cte("tax"), event.cte("event"))
+        .returning(pc.id)
+        .cte("payment")
     )
+    now, user_id = b("now", pc.created_at.type), b("user_id", pc.user_id.type)
+    tc, ec = TaxRecord.__table__.c, PaymentEvent.__table__.c
+    tax = insert(TaxRecord.__table__).from_select(
+        ["payment_id", "user_id", "amount", "taxable_base", "prices_include_vat", "tax_type"]
+        + ["rate", "status", "created_at"],
+        select(
+            payment.c.id,
+            user_id,
+            b("vat", tc.amount.type),
+            b("taxable_base", tc.taxable_base.type),
+            b("prices_include_vat", tc.prices_include_vat.type),
+            literal("VAT"),
+            b("rate", tc.rate.type),
+            literal("calculated"),
+            now,
+        ),
+    )
+    event = insert(PaymentEvent.__table__).from_select(
+        ["payment_id", "consultation_id", "event_type", "actor", "data", "created_at"],
+        select(
+            payment.c.id,
+            b("consultation_id", ec.consultation_id.type),
+            literal("created"),
+            b("actor", ec.actor.type),
+            b("data", ec.data.type),
+            now,
+        ),
+    )
+    invoice = (
+        insert(t["i"])
+        .from_select(
+            ["payment_id", "user_id", "invoice_number", "amount", "status", "issued_at"],
+            select(
+                payment.c.id,
+                user_id,
+                b("invoice_prefix", ic.invoice_number.type) + cast(payment.c.id, String),
+                b("amount", ic.amount.type),
+                literal(InvoiceStatus.PENDING.value),
+                now,
+            ),
+        )
+        .returning(ic.payment_id, ic.id)
+    )
+    return invoice.add_cte(payment, tax.cte("tax"), event.cte("event"))
 
 
 _INSERT_RECORDS = _records_statement()
 
 
 def add_records(session: Session, payment: Payment, vat: VatBreakdown, *, actor: str) -> Invoice:
-    """What travels with a new payment (``payment.id`` set): its tax record, its invoice and
-    its "created" event; returns the invoice (transient, with its id). On PostgreSQL one
-    statement, elsewhere three."""
+    """Insert the new (transient) ``payment`` and what travels with it: its tax record, its
+    invoice and its "created" event. Sets ``payment.id``; returns the invoice (transient,
+    with its id). On PostgreSQL one statement, elsewhere four.
+
+    :raise IntegrityError: the partial unique index refused a second active payment.
+    """
     if session.get_bind().dialect.name != "postgresql":
+        insert_payment(session, payment)
         add_tax_record(session, payment, vat)
         invoice = add_invoice(session, payment)
         insert_event(
@@ -160,7 +200,28 @@ def add_records(session: Session, payment: Payment, vat: VatBreakdown, *, actor:
             amount=str(payment.amount),
         )
         return invoice
+    prefix = invoice_number(payment.created_at, 0)[:-1]  # "INV-<issued>-", the id follows
+    payment.id, invoice_id = session.execute(
+        _INSERT_RECORDS,
+        {
+            "user_id": payment.user_id,
+            "consultation_id": payment.consultation_id,
+            "amount": payment.amount,
+            "currency": payment.currency,
+            "payment_method": payment.payment_method,
+            "idempotency_key_hash": payment.idempotency_key_hash,
+            "vat": vat.vat,
+            "taxable_base": vat.taxable_base,
+            "prices_include_vat": vat.prices_include_vat,
+            "rate": vat.rate,
+            "actor": actor,
+            "data": {"method": payment.payment_method, "amount": str(payment.amount)},
+            "invoice_prefix": prefix,
+            "now": payment.created_at,
+        },
+    ).one()
     invoice = Invoice(
+        id=invoice_id,
         payment_id=payment.id,
         user_id=payment.user_id,
         invoice_number=invoice_number(payment.created_at, payment.id),
@@ -168,23 +229,6 @@ def add_records(session: Session, payment: Payment, vat: VatBreakdown, *, actor:
         status=InvoiceStatus.PENDING,
         issued_at=payment.created_at,
     )
-    invoice.id = session.execute(
-        _INSERT_RECORDS,
-        {
-            "payment_id": payment.id,
-            "user_id": payment.user_id,
-            "consultation_id": payment.consultation_id,
-            "vat": vat.vat,
-            "taxable_base": vat.taxable_base,
-            "prices_include_vat": vat.prices_include_vat,
-            "rate": vat.rate,
-            "actor": actor,
-            "data": {"method": payment.payment_method, "amount": str(payment.amount)},
-            "invoice_number": invoice.invoice_number,
-            "amount": payment.amount,
-            "now": payment.created_at,
-        },
-    ).scalar_one()
     return invoice
 
 

@@ -51,7 +51,6 @@ from app.payments.guards import Guard, current_guard
 from app.payments.idempotency import Outcome
 from app.payments.records import (
     add_records,
-    insert_payment,
     invoice_json,
     payment_json,
 )
@@ -394,9 +393,8 @@ def conflict_body(existing: Payment) -> dict[str, Any]:
 
 
 def _insert_payment(session: Session, checkout: Checkout, consultation: Consultation) -> Outcome:
-    """Payment, then tax record + invoice + "created" event (one statement on PostgreSQL),
-    as Core inserts: only the new ids come back; the answer is rendered from the values
-    written."""
+    """Payment + tax record + invoice + "created" event (one statement on PostgreSQL), as
+    Core inserts: only the new ids come back; the answer is rendered from the values written."""
     vat = current_vat(consultation.fee)
     now = utcnow()
     # Transient: never added to the session, so no unit of work and no flush.
@@ -412,7 +410,7 @@ def _insert_payment(session: Session, checkout: Checkout, consultation: Consulta
         created_at=now,
         updated_at=now,
     )
-    insert_payment(session, payment)  # a unique-index violation surfaces here
+    # One statement on PostgreSQL; a unique-index violation surfaces here.
     invoice = add_records(session, payment, vat, actor=f"user:{checkout.user_id}")
     body = {
         "data": {"payment": payment_json(payment), "invoice": invoice_json(invoice)},
