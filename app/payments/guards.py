@@ -20,8 +20,12 @@ from app.payments import cache, dberrors
 from app.payments.errors import PaymentsBusy
 
 # Built once (SQLAlchemy memoizes a statement's cache key on the object).
+# A Core statement on the table, run on the session's connection: nothing is loaded.
+_CONSULTATIONS = Consultation.__table__
 _LOCK_CONSULTATION = (
-    select(Consultation.id).where(Consultation.id == bindparam("consultation_id")).with_for_update()
+    select(_CONSULTATIONS.c.id)
+    .where(_CONSULTATIONS.c.id == bindparam("consultation_id"))
+    .with_for_update()
 )
 
 
@@ -35,7 +39,7 @@ def _row_lock(session: Session, consultation_id: int, after_commit: ExitStack) -
     :raise PaymentsBusy: the lock was not granted within ``lock_timeout``.
     """
     try:
-        session.execute(_LOCK_CONSULTATION, {"consultation_id": consultation_id})
+        session.connection().execute(_LOCK_CONSULTATION, {"consultation_id": consultation_id})
     except OperationalError as exc:
         if dberrors.is_lock_timeout(exc):
             raise PaymentsBusy() from exc

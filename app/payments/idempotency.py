@@ -100,6 +100,14 @@ def _header_pairs(value: Any) -> tuple[tuple[str, str], ...]:
     return tuple((str(name), str(text)) for name, text in value or ())
 
 
+_KEYS = IdempotencyKey.__table__
+
+
+def _run(session: Session, statement, params: dict[str, Any]):
+    """Execute a Core statement in the session's transaction."""
+    return session.connection().execute(statement, params)
+
+
 def _claim_statement(dialect: str, *, finished: bool = False):
     response = (
         {
@@ -114,7 +122,7 @@ def _claim_statement(dialect: str, *, finished: bool = False):
     )
     return insert_if_absent(
         dialect,
-        IdempotencyKey,
+        _KEYS,
         ["user_id", "key_hash"],
         user_id=bindparam("user_id"),
         key_hash=bindparam("key_hash"),
@@ -126,14 +134,16 @@ def _claim_statement(dialect: str, *, finished: bool = False):
 
 
 # Built once: every checkout runs these, and SQLAlchemy memoizes a statement's cache
-# key on the object, so a reused statement skips rebuilding and re-hashing it.
+# key on the object, so a reused statement skips rebuilding and re-hashing it. Core
+# statements on the table, run on the session's connection (``_run``): the checkout's hot
+# path pays no ORM bookkeeping for rows it never loads.
 _CLAIM = {name: _claim_statement(name) for name in ("postgresql", "sqlite")}
 _CLAIM_FINISHED = {name: _claim_statement(name, finished=True) for name in ("postgresql", "sqlite")}
 _FINISH = (
-    update(IdempotencyKey)
+    update(_KEYS)
     .where(
-        IdempotencyKey.user_id == bindparam("match_user_id"),
-        IdempotencyKey.key_hash == bindparam("match_key_hash"),
+        _KEYS.c.user_id == bindparam("match_user_id"),
+        _KEYS.c.key_hash == bindparam("match_key_hash"),
     )
     .values(
         state="completed",
@@ -160,8 +170,7 @@ def claim(
         "now": utcnow(),
         "expires_at": expires,
     }
-    stmt = _CLAIM[dialect_of(session)]
-    return session.execute(stmt, params).first() is not None
+    return _run(session, _CLAIM[dialect_of(session)], params).first() is not None
 
 
 def load_for_update(session: Session, *, user_id: int, key_hash: str) -> IdempotencyKey | None:
@@ -190,7 +199,11 @@ def take_over_expired(record: IdempotencyKey, *, fingerprint: str, expires: date
 
 def finish(session: Session, *, user_id: int, key_hash: str, outcome: Outcome) -> None:
     """Store the final answer on the claimed row, inside the payment's transaction."""
-    session.execute(
+    # A Core statement skips autoflush: a row taken over (``take_over_expired``) is written
+    # first, or its pending changes would overwrite this answer at commit.
+    session.flush()
+    _run(
+        session,
         _FINISH,
         {
             "match_user_id": user_id,
@@ -226,7 +239,7 @@ def store_refusal(
         "response_headers": json.dumps(outcome.headers),
         "payment_id": outcome.payment_id,
     }
-    return session.execute(_CLAIM_FINISHED[dialect_of(session)], params).first() is not None
+    return _run(session, _CLAIM_FINISHED[dialect_of(session)], params).first() is not None
 
 
 def stored_outcome(record: IdempotencyKey) -> Outcome:
@@ -250,11 +263,11 @@ def count_replay(record: IdempotencyKey) -> None:
 
 
 _COUNT_REPLAY = (
-    update(IdempotencyKey)
+    update(_KEYS)
     .where(
-        IdempotencyKey.user_id == bindparam("match_user_id"),
-        IdempotencyKey.key_hash == bindparam("match_key_hash"),
-        IdempotencyKey.replayed_at.is_(None),
+        _KEYS.c.user_id == bindparam("match_user_id"),
+        _KEYS.c.key_hash == bindparam("match_key_hash"),
+        _KEYS.c.replayed_at.is_(None),
     )
     .values(replayed_at=bindparam("now"))
 )
@@ -262,8 +275,10 @@ _COUNT_REPLAY = (
 
 def count_first_replay(session: Session, *, user_id: int, key_hash: str) -> None:
     """``count_replay`` for a key not loaded (a Redis replay): one UPDATE, a no-op if counted."""
-    session.execute(
-        _COUNT_REPLAY, {"match_user_id": user_id, "match_key_hash": key_hash, "now": utcnow()}
+    _run(
+        session,
+        _COUNT_REPLAY,
+        {"match_user_id": user_id, "match_key_hash": key_hash, "now": utcnow()},
     )
 
 

@@ -201,25 +201,29 @@ def add_records(session: Session, payment: Payment, vat: VatBreakdown, *, actor:
         )
         return invoice
     prefix = invoice_number(payment.created_at, 0)[:-1]  # "INV-<issued>-", the id follows
-    payment.id, invoice_id = session.execute(
-        _INSERT_RECORDS,
-        {
-            "user_id": payment.user_id,
-            "consultation_id": payment.consultation_id,
-            "amount": payment.amount,
-            "currency": payment.currency,
-            "payment_method": payment.payment_method,
-            "idempotency_key_hash": payment.idempotency_key_hash,
-            "vat": vat.vat,
-            "taxable_base": vat.taxable_base,
-            "prices_include_vat": vat.prices_include_vat,
-            "rate": vat.rate,
-            "actor": actor,
-            "data": {"method": payment.payment_method, "amount": str(payment.amount)},
-            "invoice_prefix": prefix,
-            "now": payment.created_at,
-        },
-    ).one()
+    payment.id, invoice_id = (
+        session.connection()
+        .execute(
+            _INSERT_RECORDS,
+            {
+                "user_id": payment.user_id,
+                "consultation_id": payment.consultation_id,
+                "amount": payment.amount,
+                "currency": payment.currency,
+                "payment_method": payment.payment_method,
+                "idempotency_key_hash": payment.idempotency_key_hash,
+                "vat": vat.vat,
+                "taxable_base": vat.taxable_base,
+                "prices_include_vat": vat.prices_include_vat,
+                "rate": vat.rate,
+                "actor": actor,
+                "data": {"method": payment.payment_method, "amount": str(payment.amount)},
+                "invoice_prefix": prefix,
+                "now": payment.created_at,
+            },
+        )
+        .one()
+    )
     invoice = Invoice(
         id=invoice_id,
         payment_id=payment.id,

@@ -157,6 +157,11 @@ def test_an_expired_key_is_forgotten_and_may_be_used_for_a_new_request(app, setu
     assert response.status_code == 201
     with app.app_context():
         assert db.session.query(IdempotencyKey).count() == 1
+    # and the key taken over stores its new answer: a repeat (from the database) replays it
+    redis_lib.Redis.from_url(redis_url).flushall()
+    again = pay(app, patient, other.id, "old", method="stripe")
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.get_data() == response.get_data()
 
 
 def test_each_outcome_logs_one_line_with_a_key_hash_and_never_the_key(app, setup, caplog):
