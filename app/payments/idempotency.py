@@ -163,14 +163,27 @@ def claim(
     ``ON CONFLICT DO NOTHING`` waits for a concurrent claimer of the same key to
     finish (bounded by ``lock_timeout``) and then returns no row.
     """
-    params = {
+    params = _claim_params(user_id, key_hash, fingerprint, expires)
+    return _run(session, _CLAIM[dialect_of(session)], params).first() is not None
+
+
+def _claim_params(user_id: int, key_hash: str, fingerprint: str, expires: datetime) -> dict:
+    return {
         "user_id": user_id,
         "key_hash": key_hash,
         "fingerprint": fingerprint,
         "now": utcnow(),
         "expires_at": expires,
     }
-    return _run(session, _CLAIM[dialect_of(session)], params).first() is not None
+
+
+def _answer_params(outcome: Outcome) -> dict:
+    return {
+        "response_status": outcome.status,
+        "response_body": outcome.body,
+        "response_headers": json.dumps(outcome.headers),
+        "payment_id": outcome.payment_id,
+    }
 
 
 def load_for_update(session: Session, *, user_id: int, key_hash: str) -> IdempotencyKey | None:
@@ -202,18 +215,8 @@ def finish(session: Session, *, user_id: int, key_hash: str, outcome: Outcome) -
     # A Core statement skips autoflush: a row taken over (``take_over_expired``) is written
     # first, or its pending changes would overwrite this answer at commit.
     session.flush()
-    _run(
-        session,
-        _FINISH,
-        {
-            "match_user_id": user_id,
-            "match_key_hash": key_hash,
-            "response_status": outcome.status,
-            "response_body": outcome.body,
-            "response_headers": json.dumps(outcome.headers),
-            "payment_id": outcome.payment_id,
-        },
-    )
+    match = {"match_user_id": user_id, "match_key_hash": key_hash}
+    _run(session, _FINISH, {**match, **_answer_params(outcome)})
 
 
 def store_refusal(
@@ -228,17 +231,7 @@ def store_refusal(
     """Claim the key already finished with ``outcome`` (one statement); True if this request
     owned the key. False: the key exists (a repeat, or a concurrent claimer), nothing written.
     """
-    params = {
-        "user_id": user_id,
-        "key_hash": key_hash,
-        "fingerprint": fingerprint,
-        "now": utcnow(),
-        "expires_at": expires,
-        "response_status": outcome.status,
-        "response_body": outcome.body,
-        "response_headers": json.dumps(outcome.headers),
-        "payment_id": outcome.payment_id,
-    }
+    params = {**_claim_params(user_id, key_hash, fingerprint, expires), **_answer_params(outcome)}
     return _run(session, _CLAIM_FINISHED[dialect_of(session)], params).first() is not None
 
 

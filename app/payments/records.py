@@ -74,9 +74,10 @@ def invoice_number(issued_at: datetime, payment_id: int) -> str:
     return f"INV-{issued_at:%Y%m%d%H%M%S}-{payment_id}"
 
 
-def add_invoice(session: Session, payment: Payment) -> Invoice:
-    """Insert the payment's invoice (``payment.id`` set); returns it, transient, with its id."""
-    invoice = Invoice(
+def _new_invoice(payment: Payment, invoice_id: int | None = None) -> Invoice:
+    """The (transient) invoice of a new payment, issued when the payment was created."""
+    return Invoice(
+        id=invoice_id,
         payment_id=payment.id,
         user_id=payment.user_id,
         invoice_number=invoice_number(payment.created_at, payment.id),
@@ -84,6 +85,11 @@ def add_invoice(session: Session, payment: Payment) -> Invoice:
         status=InvoiceStatus.PENDING,
         issued_at=payment.created_at,
     )
+
+
+def add_invoice(session: Session, payment: Payment) -> Invoice:
+    """Insert the payment's invoice (``payment.id`` set); returns it, transient, with its id."""
+    invoice = _new_invoice(payment)
     invoice.id = session.execute(
         _INSERT_INVOICE,
         {
@@ -224,16 +230,7 @@ def add_records(session: Session, payment: Payment, vat: VatBreakdown, *, actor:
         )
         .one()
     )
-    invoice = Invoice(
-        id=invoice_id,
-        payment_id=payment.id,
-        user_id=payment.user_id,
-        invoice_number=invoice_number(payment.created_at, payment.id),
-        amount=payment.amount,
-        status=InvoiceStatus.PENDING,
-        issued_at=payment.created_at,
-    )
-    return invoice
+    return _new_invoice(payment, invoice_id)
 
 
 def insert_event(

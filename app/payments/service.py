@@ -140,9 +140,9 @@ def create_payment(user: User | int, req: PaymentRequest) -> Outcome:
         if outcome is None:
             outcome = _with_retries(lambda: _create_once(checkout, trace), checkout)
             if checkout.cached:
-                cache.put_response(
-                    checkout.user_id, checkout.key_hash, outcome.cache_text(checkout.fingerprint)
-                )
+                # A database replay has counted the key's replay already.
+                text = outcome.cache_text(checkout.fingerprint, replay_counted=outcome.replayed)
+                cache.put_response(checkout.user_id, checkout.key_hash, text)
     except Exception as exc:
         trace.refused(exc)
         raise
