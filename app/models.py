@@ -180,6 +180,8 @@ class Payment(db.Model):
             sqlite_where=text(ACTIVE_PAYMENT_PREDICATE),
         ),
         Index("ix_payments_status_created_at", "status", "created_at"),
+        # A consultation's payments of any status (the checkout's active-or-refunded re-check).
+        Index("ix_payments_consultation_id", "consultation_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
