@@ -47,7 +47,7 @@ def _per_account() -> str:
 def login():
     """Show the login form; on success start a fresh session and go on."""
     if current_user.is_authenticated:
-        return redirect(url_for("checkout.index"))
+        return redirect(home_url(current_user))
     form = LoginForm()
     if form.validate_on_submit():
         email = form.email.data.strip().lower()
@@ -59,7 +59,7 @@ def login():
             # A new session on login: nothing from before the login carries over.
             session.clear()
             login_user(user)
-            return redirect(target or url_for("checkout.index"))
+            return redirect(target or home_url(user))
         flash("Wrong email or password.", "error")
     # A form that does not validate is bad input: 422, with the field errors on the page.
     return render_template("auth/login.html", form=form), 422 if form.errors else 200
@@ -73,6 +73,11 @@ def logout():
     session.clear()
     flash("You are logged out.", "info")
     return redirect(url_for("auth.login"))
+
+
+def home_url(user: User) -> str:
+    """Where a user starts: staff on the invoice list, patients on their consultations."""
+    return url_for("invoices.list_invoices") if user.is_staff else url_for("checkout.index")
 
 
 def _safe_next(target: str | None) -> str | None:
