@@ -116,9 +116,7 @@ def test_as_the_wrong_role_an_htmx_request_gets_a_message_in_place(app, world, m
 
 
 @pytest.mark.parametrize(("method", "endpoint"), sorted(HTMX_ROUTES))
-def test_without_htmx_the_same_requests_still_get_pages_and_redirects(
-    app, world, method, endpoint
-):
+def test_without_htmx_the_same_requests_still_get_pages_and_redirects(app, world, method, endpoint):
     url = HTMX_ROUTES[(method, endpoint)].format(**world)
     response = client_for(app).open(url, method=method, data={}, headers={"Referer": CURRENT})
     assert response.status_code == 302
@@ -127,9 +125,7 @@ def test_without_htmx_the_same_requests_still_get_pages_and_redirects(
     assert parse_qs(urlsplit(response.headers["Location"]).query)["next"] == [page]
 
 
-def test_an_expired_csrf_token_on_an_htmx_post_is_a_message_in_place_or_a_login(
-    make_app, world
-):
+def test_an_expired_csrf_token_on_an_htmx_post_is_a_message_in_place_or_a_login(make_app, world):
     app = make_app(WTF_CSRF_ENABLED=True)
     url = f"/staff/invoices/{world['number']}/refund/confirm"
     # logged in, but the form's token is missing (its session expired and was renewed)

@@ -195,9 +195,7 @@ def test_staff_land_on_the_invoice_list_and_patients_on_their_consultations(app,
     assert response.headers["Location"] == "/staff/invoices"
     assert client.get("/").headers["Location"] == "/staff/invoices"
     assert client.get("/login").headers["Location"] == "/staff/invoices"
-    response = app.test_client().post(
-        "/login", data={"email": patient.email, "password": PASSWORD}
-    )
+    response = app.test_client().post("/login", data={"email": patient.email, "password": PASSWORD})
     assert response.headers["Location"] == "/"
 
 
