@@ -207,19 +207,13 @@ def refund(number: str):
     :raise 404: no invoice has this number.  :raise 422: no reason given (shown in the page).
     :raise 409: the payment is not completed (shown in the page).
     """
-    detail = _detail_or_404(number)
-    form = RefundForm()
-    if not form.validate_on_submit():
-        return show_invoice(number, refund_form=form, status=422)
-    try:
-        done = lifecycle.refund(
-            detail.invoice.payment_id, form.reason.data, actor=current_user._get_current_object()
-        )
-    except PaymentError as error:
-        flash(error.detail, "error")
-        return show_invoice(number, refund_form=form, status=page_for(error).status)
-    flash("Payment refunded." if done.changed else "This payment was already refunded.", "info")
-    return redirect(url_for("invoices.show_invoice", number=detail.invoice.invoice_number), 303)
+    return _change_payment(
+        number,
+        RefundForm(),
+        "refund_form",
+        lifecycle.refund,
+        ("Payment refunded.", "This payment was already refunded."),
+    )
 
 
 @bp.post("/invoices/<number>/delete")
@@ -230,23 +224,33 @@ def delete(number: str):
     :raise 409: the payment moved money or may still be paid (the service refuses; shown
         in the page).
     """
+    return _change_payment(
+        number,
+        DeleteForm(),
+        "delete_form",
+        lifecycle.delete,
+        (
+            "Payment deleted: it no longer appears in the list or the totals.",
+            "This payment was already deleted.",
+        ),
+    )
+
+
+def _change_payment(number: str, form, form_name: str, change, said: tuple[str, str]):
+    """Validate the reason form, call the lifecycle ``change`` as the staff member, and go
+    back to the invoice saying what happened (``said``: changed, already so); a refusal is
+    shown in the invoice page with its status (app/pages.py)."""
     detail = _detail_or_404(number)
-    form = DeleteForm()
     if not form.validate_on_submit():
-        return show_invoice(number, delete_form=form, status=422)
+        return show_invoice(number, **{form_name: form}, status=422)
     try:
-        done = lifecycle.delete(
+        done = change(
             detail.invoice.payment_id, form.reason.data, actor=current_user._get_current_object()
         )
     except PaymentError as error:
         flash(error.detail, "error")
-        return show_invoice(number, delete_form=form, status=page_for(error).status)
-    flash(
-        "Payment deleted: it no longer appears in the list or the totals."
-        if done.changed
-        else "This payment was already deleted.",
-        "info",
-    )
+        return show_invoice(number, **{form_name: form}, status=page_for(error).status)
+    flash(said[0] if done.changed else said[1], "info")
     return redirect(url_for("invoices.show_invoice", number=detail.invoice.invoice_number), 303)
 
 

@@ -13,23 +13,13 @@ from app.extensions import db
 from app.models import Invoice, Payment, PaymentEvent
 from app.payments import lifecycle
 from app.payments.errors import Forbidden, PaymentNotDeletable
+from tests.integration.test_staff_invoices import login, rows
 from tests.support.factory import PASSWORD
 from tests.support.invariants import check_invariants
 from tests.support.invoices import InvoiceSpec, add_invoices
 from tests.support.lifecycle import state
 
 NOV = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
-
-
-def login(app, user):
-    client = app.test_client()
-    response = client.post("/login", data={"email": user.email, "password": PASSWORD})
-    assert response.status_code == 302, response.text
-    return client
-
-
-def rows(response) -> list[str]:
-    return re.findall(r'tr data-invoice-number="([^"]+)"', response.text)
 
 
 def payment_id_of(number: str) -> int:
