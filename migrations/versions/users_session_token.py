@@ -1,0 +1,42 @@
+"""users.session_token: logging out ends the session everywhere
+
+A random token per user that session cookies name instead of the user's id (Flask-Login's
+alternative-id recipe); rotated at logout and on a password change. Existing users get a
+token each, so sessions from before this migration end once (their cookies name an id).
+
+Revision ID: users_session_token
+Revises: 0001
+"""
+
+import secrets
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "users_session_token"
+down_revision = "0001"
+branch_labels = None
+depends_on = None
+
+users = sa.table("users", sa.column("id", sa.Integer), sa.column("session_token", sa.String))
+
+
+def upgrade():
+    with op.batch_alter_table("users", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("session_token", sa.String(length=64), nullable=True))
+    conn = op.get_bind()
+    for (user_id,) in conn.execute(sa.select(users.c.id)).all():
+        conn.execute(
+            users.update()
+            .where(users.c.id == user_id)
+            .values(session_token=secrets.token_urlsafe(32))
+        )
+    with op.batch_alter_table("users", schema=None) as batch_op:
+        batch_op.alter_column("session_token", existing_type=sa.String(length=64), nullable=False)
+        batch_op.create_unique_constraint("uq_users_session_token", ["session_token"])
+
+
+def downgrade():
+    with op.batch_alter_table("users", schema=None) as batch_op:
+        batch_op.drop_constraint("uq_users_session_token", type_="unique")
+        batch_op.drop_column("session_token")
