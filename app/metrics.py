@@ -25,6 +25,8 @@ the directory at start and marks exited workers).
 
 Access: only from ``METRICS_ALLOW`` networks (default loopback), judged on the client address
 after ``TRUSTED_PROXY_HOPS``, or with ``Authorization: Bearer <METRICS_TOKEN>`` when that is set.
+A request carrying forwarding headers while ``TRUSTED_PROXY_HOPS`` is 0 came through a proxy the
+app was not told about (whose address may well be loopback): only the token lets it in.
 """
 
 from __future__ import annotations
@@ -163,6 +165,11 @@ def _allowed() -> bool:
         and hmac.compare_digest(given.strip().encode(), token.encode())
     ):
         return True
+    if not current_app.config["TRUSTED_PROXY_HOPS"] and (
+        "X-Forwarded-For" in request.headers or "Forwarded" in request.headers
+    ):
+        # A proxy we were not told about: its address (often loopback) is not the client's.
+        return False
     try:
         address = ipaddress.ip_address(request.remote_addr or "")
     except ValueError:

@@ -159,6 +159,16 @@ def test_behind_a_proxy_a_client_outside_the_allowed_networks_is_refused(make_ap
     assert _get(monitoring, "127.0.0.1").status_code == 403
 
 
+def test_through_a_proxy_the_app_was_not_told_about_loopback_is_not_trusted(make_app):
+    # given nginx on the same host forwards every client, and TRUSTED_PROXY_HOPS was left at 0:
+    # every request reaches the app from 127.0.0.1
+    app = make_app(METRICS_ENABLED=True)
+    assert _get(app, "203.0.113.7").status_code == 403
+    assert app.test_client().get("/metrics", environ_base=FORWARDED).status_code == 200
+    with_token = make_app(METRICS_ENABLED=True, METRICS_TOKEN="scrape-secret")
+    assert _get(with_token, "203.0.113.7", Authorization="Bearer scrape-secret").status_code == 200
+
+
 def test_the_metrics_token_lets_a_scraper_in_from_anywhere_and_only_that_token(make_app):
     app = make_app(METRICS_ENABLED=True, TRUSTED_PROXY_HOPS=1, METRICS_TOKEN="scrape-secret")
     assert _get(app, "203.0.113.7", Authorization="Bearer scrape-secret").status_code == 200
