@@ -39,6 +39,7 @@ def unauthorized():
     """Anonymous on a login-only page: redirect to the login page (with ``next``). For htmx,
     401 with ``HX-Redirect`` so the browser goes there instead of swapping the login page into
     a fragment (a session that ended in another tab)."""
+    flash(login_manager.login_message, login_manager.login_message_category)
     if request.headers.get("HX-Request") == "true":
         # ``next``: the page the patient was on (the one htmx reports), not the fragment's URL.
         response = current_app.response_class("", 401)
@@ -46,7 +47,6 @@ def unauthorized():
             "auth.login", next_url=request.headers.get("HX-Current-URL") or None
         )
         return response
-    flash(login_manager.login_message, login_manager.login_message_category)
     return redirect(login_url("auth.login", next_url=request.url))
 
 
