@@ -137,7 +137,8 @@ def init_metrics(app: Flask) -> None:
         raise ConfigError(
             f"METRICS_ALLOW must be comma-separated networks such as {DEFAULT_ALLOW}: {exc}"
         ) from exc
-    app.before_request(_start_timer)
+    # First of all: a request refused by an earlier hook (CSRF, rate limit) is timed too.
+    app.before_request_funcs.setdefault(None, []).insert(0, _start_timer)
     app.after_request(_observe_request)
     app.add_url_rule("/metrics", "metrics", _metrics_view, methods=["GET"])
 

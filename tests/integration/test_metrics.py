@@ -86,6 +86,18 @@ def test_payment_outcomes_replays_and_latency_move_with_each_request(metrics_app
     assert delta(latency, route=PAYMENTS_ROUTE, method="POST", status="409") == 1
 
 
+def test_requests_refused_before_the_view_are_timed_too(make_app):
+    app = make_app(METRICS_ENABLED=True, WTF_CSRF_ENABLED=True)
+    client = app.test_client()
+    delta = Delta(client)
+    # a form POST without its CSRF token is refused by a hook that runs before any view
+    assert client.post("/login", data={"email": "a@example.test"}).status_code == 400
+    assert client.get("/no/such/page").status_code == 404
+    latency = "checkout_http_request_duration_seconds_count"
+    assert delta(latency, route="/login", method="POST", status="400") == 1
+    assert delta(latency, route="unmatched", method="GET", status="404") == 1
+
+
 def test_lock_timeout_refusals_are_counted_with_how_long_they_waited(metrics_app, database_url):
     factory, api = Factory(metrics_app), ApiClient(metrics_app)
     patient = factory.patient()
