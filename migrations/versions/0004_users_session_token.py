@@ -4,8 +4,8 @@ A random token per user that session cookies name instead of the user's id (Flas
 alternative-id recipe); rotated at logout and on a password change. Existing users get a
 token each, so sessions from before this migration end once (their cookies name an id).
 
-Revision ID: users_session_token
-Revises: 0001
+Revision ID: 0004_users_session_token
+Revises: 0003_idempotency_exact_response
 """
 
 import secrets
@@ -13,8 +13,8 @@ import secrets
 import sqlalchemy as sa
 from alembic import op
 
-revision = "users_session_token"
-down_revision = "0001"
+revision = "0004_users_session_token"
+down_revision = "0003_idempotency_exact_response"
 branch_labels = None
 depends_on = None
 
