@@ -65,7 +65,10 @@ def redirect_to(url: str) -> Response:
 
 @login_manager.unauthorized_handler
 def unauthorized() -> Response:
-    """Every ``login_required`` (and the staff pages' own check) ends here when logged out."""
-    if not is_htmx() and login_manager.login_message:
-        flash(login_manager.login_message, login_manager.login_message_category)
+    """Every ``login_required`` (and the staff pages' own check) ends here when logged out.
+
+    "Please log in to continue." is flashed either way: after an ``HX-Redirect`` the login
+    page shows it too (a session that ended in another tab, tests/browser/test_sessions_browser.py).
+    """
+    flash(login_manager.login_message, login_manager.login_message_category)
     return redirect_to(login_url())

@@ -6,7 +6,7 @@ import hashlib
 from urllib.parse import urlsplit
 
 from flask import current_app, flash, redirect, render_template, request, session, url_for
-from flask_login import current_user, login_required, login_url, login_user, logout_user
+from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy import select
 from werkzeug.security import check_password_hash
 
@@ -34,20 +34,8 @@ def load_user(session_token: str) -> User | None:
     ).scalar_one_or_none()
 
 
-@login_manager.unauthorized_handler
-def unauthorized():
-    """Anonymous on a login-only page: redirect to the login page (with ``next``). For htmx,
-    401 with ``HX-Redirect`` so the browser goes there instead of swapping the login page into
-    a fragment (a session that ended in another tab)."""
-    flash(login_manager.login_message, login_manager.login_message_category)
-    if request.headers.get("HX-Request") == "true":
-        # ``next``: the page the patient was on (the one htmx reports), not the fragment's URL.
-        response = current_app.response_class("", 401)
-        response.headers["HX-Redirect"] = login_url(
-            "auth.login", next_url=request.headers.get("HX-Current-URL") or None
-        )
-        return response
-    return redirect(login_url("auth.login", next_url=request.url))
+# Flask-Login's unauthorized handler (a login-only page, logged out) is app/htmx.py's:
+# one answer for every page and every htmx request.
 
 
 def _login_limit() -> str:

@@ -1,7 +1,7 @@
 """Staff invoice search: invoice numbers by their start, soft-deleted payments left out
 
-Revision ID: 0005_staff_invoice_search
-Revises: 0004_vat_included_breakdown
+Revision ID: 0006_staff_invoice_search
+Revises: 0005_users_session_token
 Create Date: 2026-11-29 21:40:00
 
 - ``ix_invoices_invoice_number_lower``: ``lower(invoice_number)`` with ``text_pattern_ops``
@@ -15,8 +15,8 @@ Create Date: 2026-11-29 21:40:00
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0005_staff_invoice_search"
-down_revision = "0004_vat_included_breakdown"
+revision = "0006_staff_invoice_search"
+down_revision = "0005_users_session_token"
 branch_labels = None
 depends_on = None
 
