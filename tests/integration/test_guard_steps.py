@@ -1,0 +1,216 @@
+"""Each step of ``create_payment`` tested on its own, on every path that reaches it.
+
+These began as the survivors of a mutation run (issue 20): bugs that left every
+other test green because another layer caught the damage first. Each test here
+takes the other layer away (Redis flushed or down, the partial index dropped, a
+second patient with the same key string) so the step it names is the only thing
+that can make it pass. ``make mutate`` (mutate/mutants.py) re-checks that each
+one still fails when its step is removed.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+
+import pytest
+import redis as redis_lib
+from sqlalchemy import text
+
+from app.extensions import db
+from app.payments import hooks
+from app.payments.guards import GUARD_NAMES
+from app.payments.lifecycle import confirm
+from tests.integration.checkout_helpers import logged_in, open_form, submit
+from tests.support.api import ApiClient
+from tests.support.factory import Factory
+from tests.support.invariants import check_invariants, row_counts
+from tests.support.services import free_port
+from tests.support.storm import storm
+
+N = 50
+ROW_LOCKING_GUARDS = ("hybrid", "pessimistic")
+
+
+def flush(redis_url: str) -> None:
+    client = redis_lib.Redis.from_url(redis_url)
+    client.flushall()
+    client.close()
+
+
+def drop_active_payment_index(app) -> None:
+    with app.app_context():
+        db.session.execute(text("DROP INDEX uq_payments_one_active_per_consultation"))
+        db.session.commit()
+
+
+def payment_of(response) -> dict:
+    assert response.status_code in (200, 201), (response.status_code, response.get_json())
+    return response.get_json()["data"]["payment"]
+
+
+# --- 1. the consultation row lock, on its own ---------------------------------------------
+
+
+@pytest.mark.parametrize("guard", ROW_LOCKING_GUARDS)
+def test_the_row_lock_alone_serializes_fifty_checkouts(make_app, race, guard):
+    """The index is dropped, so only ``SELECT ... FOR UPDATE`` keeps the second payment out.
+
+    Every request is held just before the lock until all 50 have claimed their
+    keys: without the lock they would all find no active payment together.
+    """
+    app = make_app(PAYMENT_GUARD=guard)
+    drop_active_payment_index(app)
+    factory = Factory(app)
+    patient = factory.patient()
+    consultation = factory.consultation(patient)
+    everyone_claimed = threading.Barrier(N, timeout=30)
+    race.at(hooks.BEFORE_LOCK, lambda **_: everyone_claimed.wait())
+    api = ApiClient(app)
+
+    responses = storm(N, lambda i: api.pay(patient, consultation, key=f"lock-{i}"))
+
+    statuses = Counter(r.status_code for r in responses)
+    assert statuses == {201: 1, 409: N - 1}, statuses
+    winner = next(r.get_json() for r in responses if r.status_code == 201)
+    named = {r.get_json()["existing_payment_id"] for r in responses if r.status_code == 409}
+    assert named == {winner["data"]["payment"]["id"]}
+    assert check_invariants(app)["payments"] == 1
+
+
+# --- 2. the fingerprint, compared on the database path --------------------------------------
+
+
+def _reuse_with_another_payload(app, redis_url):
+    api = ApiClient(app)
+    factory = Factory(app)
+    patient = factory.patient()
+    consultation = factory.consultation(patient)
+    first = api.pay(patient, consultation, key="reused", method="gcash")
+    assert first.status_code == 201
+    if redis_url:
+        flush(redis_url)
+    before = row_counts(app)
+    again = api.pay(patient, consultation, key="reused", method="stripe")
+    return again, before
+
+
+@pytest.mark.parametrize("guard", GUARD_NAMES)
+def test_a_reused_key_with_redis_flushed_is_refused_by_the_database(make_app, redis_url, guard):
+    app = make_app(PAYMENT_GUARD=guard)
+    again, before = _reuse_with_another_payload(app, redis_url)
+    assert again.status_code == 422, again.get_json()
+    assert again.get_json()["type"] == "/problems/idempotency-key-reused"
+    assert "Idempotent-Replayed" not in again.headers
+    assert row_counts(app) == before
+
+
+@pytest.mark.parametrize("guard", GUARD_NAMES)
+def test_a_reused_key_with_redis_down_is_refused_by_the_database(make_app, guard):
+    app = make_app(PAYMENT_GUARD=guard, REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
+    again, before = _reuse_with_another_payload(app, None)
+    assert again.status_code == 422, again.get_json()
+    assert again.get_json()["type"] == "/problems/idempotency-key-reused"
+    assert row_counts(app) == before
+
+
+# --- 3. one key string, two patients -------------------------------------------------------
+
+
+@pytest.fixture
+def two_patients(make_app, request):
+    app = make_app(PAYMENT_GUARD=request.param)
+    factory = Factory(app)
+    a, b = factory.patient(), factory.patient()
+    return app, (a, factory.consultation(a)), (b, factory.consultation(b, fee="1500"))
+
+
+def _own(app, user, consultation, response) -> None:
+    """The answer shows ``user``'s own payment for their own consultation, nobody else's."""
+    payment = payment_of(response)
+    assert payment["consultation_id"] == consultation.id
+    with app.app_context():
+        owner = db.session.execute(
+            text("SELECT user_id FROM payments WHERE id = :p"), {"p": payment["id"]}
+        ).scalar_one()
+        db.session.rollback()
+    assert owner == user.id
+
+
+@pytest.mark.parametrize("two_patients", GUARD_NAMES, indirect=True)
+@pytest.mark.parametrize("flush_between", [False, True], ids=["redis-hit", "after-flushall"])
+def test_one_key_string_for_two_patients_answers_each_their_own(
+    two_patients, redis_url, flush_between
+):
+    app, (a, a_consultation), (b, b_consultation) = two_patients
+    api = ApiClient(app)
+    first_a = api.pay(a, a_consultation, key="shared-key")
+    first_b = api.pay(b, b_consultation, key="shared-key")
+    assert first_a.status_code == first_b.status_code == 201
+    if flush_between:
+        flush(redis_url)
+    for user, consultation, first in ((a, a_consultation, first_a), (b, b_consultation, first_b)):
+        again = api.pay(user, consultation, key="shared-key")
+        assert again.headers.get("Idempotent-Replayed") == "true"
+        assert again.get_json() == first.get_json()
+        _own(app, user, consultation, again)
+    assert check_invariants(app)["payments"] == 2
+
+
+@pytest.mark.parametrize("two_patients", GUARD_NAMES, indirect=True)
+def test_concurrent_first_requests_with_one_key_string_stay_apart(two_patients, redis_url):
+    app, (a, a_consultation), (b, b_consultation) = two_patients
+    api = ApiClient(app)
+    n = 20
+    callers = [(a, a_consultation), (b, b_consultation)] * (n // 2)
+    responses = storm(n, lambda i: api.pay(*callers[i], key="shared-key"))
+    flush(redis_url)
+    for (user, consultation), response in zip(callers, responses, strict=True):
+        assert response.status_code == 201, response.get_json()
+        _own(app, user, consultation, response)
+    for user, consultation in ((a, a_consultation), (b, b_consultation)):
+        answers = [r.get_json() for (u, _), r in zip(callers, responses, strict=True) if u is user]
+        again = api.pay(user, consultation, key="shared-key")
+        assert all(answer == answers[0] for answer in answers)
+        assert again.get_json() == answers[0]
+    assert check_invariants(app)["payments"] == 2
+
+
+# --- 4. a new payment on a completed consultation ----------------------------------------
+
+
+def _completed_payment(app, patient, consultation) -> int:
+    payment_id = payment_of(ApiClient(app).pay(patient, consultation, key="first"))["id"]
+    with app.app_context():
+        confirm(payment_id, transaction_id="txn_completed", actor="gateway:test")
+    return payment_id
+
+
+@pytest.mark.parametrize("guard", GUARD_NAMES)
+def test_paying_again_for_a_completed_consultation_names_the_completed_payment(make_app, guard):
+    app = make_app(PAYMENT_GUARD=guard)
+    factory = Factory(app)
+    patient = factory.patient()
+    consultation = factory.consultation(patient)
+    paid = _completed_payment(app, patient, consultation)
+
+    again = ApiClient(app).pay(patient, consultation, key="second")
+
+    assert again.status_code == 409, again.get_json()
+    assert again.get_json()["existing_payment_id"] == paid
+    assert again.get_json()["existing_payment_status"] == "completed"
+    assert check_invariants(app)["payments"] == 1
+
+
+def test_the_form_on_a_completed_consultation_goes_to_the_completed_payment(app, factory):
+    patient = factory.patient()
+    consultation = factory.consultation(patient)
+    browser = logged_in(app, patient)
+    fields = open_form(browser, consultation)  # a second tab, opened before the payment
+    paid = _completed_payment(app, patient, consultation)
+
+    response = submit(browser, consultation, fields, method="gcash")
+
+    assert response.status_code == 303, response.get_data(as_text=True)
+    assert response.headers["Location"].endswith(f"/payments/{paid}")
+    assert check_invariants(app)["payments"] == 1
