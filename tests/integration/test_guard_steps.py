@@ -18,6 +18,7 @@ import redis as redis_lib
 from sqlalchemy import text
 
 from app.extensions import db
+from app.models import utcnow
 from app.payments import hooks
 from app.payments.guards import GUARD_NAMES
 from app.payments.lifecycle import confirm
@@ -25,6 +26,7 @@ from tests.integration.checkout_helpers import logged_in, open_form, submit
 from tests.support.api import ApiClient
 from tests.support.factory import Factory
 from tests.support.invariants import check_invariants, row_counts
+from tests.support.lifecycle import deliver, events, provider_event
 from tests.support.services import free_port
 from tests.support.storm import storm
 
@@ -56,8 +58,8 @@ def payment_of(response) -> dict:
 def test_the_row_lock_alone_serializes_fifty_checkouts(make_app, race, guard):
     """The index is dropped, so only ``SELECT ... FOR UPDATE`` keeps the second payment out.
 
-    Every request is held just before the lock until all 50 have claimed their
-    keys: without the lock they would all find no active payment together.
+    Every request is held right after its claim until all 50 have claimed their
+    keys: without the lock they look for an active payment together and find none.
     """
     app = make_app(PAYMENT_GUARD=guard)
     drop_active_payment_index(app)
@@ -65,7 +67,7 @@ def test_the_row_lock_alone_serializes_fifty_checkouts(make_app, race, guard):
     patient = factory.patient()
     consultation = factory.consultation(patient)
     everyone_claimed = threading.Barrier(N, timeout=30)
-    race.at(hooks.BEFORE_LOCK, lambda **_: everyone_claimed.wait())
+    race.at(hooks.AFTER_CLAIM, lambda **_: everyone_claimed.wait())
     api = ApiClient(app)
 
     responses = storm(N, lambda i: api.pay(patient, consultation, key=f"lock-{i}"))
@@ -214,3 +216,53 @@ def test_the_form_on_a_completed_consultation_goes_to_the_completed_payment(app,
     assert response.status_code == 303, response.get_data(as_text=True)
     assert response.headers["Location"].endswith(f"/payments/{paid}")
     assert check_invariants(app)["payments"] == 1
+
+
+# --- the Redis copy and key expiry ---------------------------------------------------------
+
+
+def test_a_repeat_is_answered_from_redis_and_after_a_flush_from_the_database(
+    app, api, patient, consultation, redis_url
+):
+    paid = payment_of(api.pay(patient, consultation, key="k1"))["id"]
+    api.pay(patient, consultation, key="k1")
+    flush(redis_url)
+    api.pay(patient, consultation, key="k1")
+    assert [e["source"] for e in events(app, paid, "replayed")] == ["redis", "database"]
+
+
+def test_the_redis_copy_of_a_key_expires_with_the_key(app, api, patient, consultation, redis_url):
+    api.pay(patient, consultation, key="k1")
+    client = redis_lib.Redis.from_url(redis_url)
+    [cached] = client.keys("idem:*")
+    assert 0 < client.ttl(cached) <= app.config["IDEMPOTENCY_TTL"]
+    client.close()
+
+
+def test_an_expired_key_taken_over_replays_its_new_request(
+    app, api, factory, patient, consultation, redis_url
+):
+    api.pay(patient, consultation, key="k1", method="gcash")
+    with app.app_context():
+        db.session.execute(text("UPDATE idempotency_keys SET expires_at = :t"), {"t": utcnow()})
+        db.session.commit()
+    flush(redis_url)
+    other = factory.consultation(patient, fee="1500")
+    first = api.pay(patient, other, key="k1", method="stripe")
+    flush(redis_url)
+    again = api.pay(patient, other, key="k1", method="stripe")
+    assert first.status_code == again.status_code == 201, again.get_json()
+    assert again.headers.get("Idempotent-Replayed") == "true"
+    assert again.get_json() == first.get_json()
+
+
+# --- the lifecycle ------------------------------------------------------------------------
+
+
+def test_one_extra_charge_reported_twice_is_recorded_once(app, client, api, patient, consultation):
+    paid = payment_of(api.pay(patient, consultation))["id"]
+    deliver(client, app, provider_event(paid, event_id="evt_1", transaction_id="txn_1"))
+    for event_id in ("evt_2", "evt_3"):  # the provider reports the same charge twice
+        deliver(client, app, provider_event(paid, event_id=event_id, transaction_id="txn_2"))
+    [record] = events(app, paid, "duplicate_charge")
+    assert record["transaction_id"] == "txn_2"
