@@ -70,6 +70,11 @@ def _first_error(output: str) -> str:
     return next((line for line in output.splitlines() if line.startswith("E ")), "")
 
 
+def _first_error(output: str) -> str:
+    """The first assertion line pytest printed (``E   ...``): why the mutant was killed."""
+    return next((line for line in output.splitlines() if line.startswith("E ")), "")
+
+
 def _apply(tree: Path, mutant: Mutant) -> str:
     path = tree / mutant.file
     original = path.read_text()
@@ -134,9 +139,10 @@ def _run(tree: Path, mutants: list[Mutant], env: dict, started: float) -> int:
             broken.append(mutant)
             print(output[-2000:])
         took = time.monotonic() - t0
-        print(
-            f"[{number:2}/{len(mutants)}] {verdict:8} {mutant.name:42} {took:5.1f}s  {mutant.description}"
-        )
+        print(f"[{number:2}/{len(mutants)}] {verdict:8} {mutant.name:42} {took:5.1f}s", flush=True)
+        print(f"        {mutant.description}", flush=True)
+        if code == 1 and os.environ.get("MUTATE_VERBOSE"):
+            print(f"        {_last_line(output)}\n        {_first_error(output)}", flush=True)
     killed = len(mutants) - len(survived) - len(broken)
     minutes = (time.monotonic() - started) / 60
     print(
