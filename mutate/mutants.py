@@ -28,7 +28,7 @@ CONFIRM = "tests/integration/test_confirm.py"
 EXPIRY = "tests/integration/test_expiry_refund.py"
 WEBHOOKS = "tests/integration/test_webhooks.py"
 TOKENS = "tests/unit/test_checkout_tokens.py"
-MACHINE = "tests/integration/test_payment_machine.py"
+STORMS = "tests/integration/test_storms.py"
 
 MUTANTS: tuple[Mutant, ...] = (
     # --- create_payment: lock and re-check ---------------------------------------------
@@ -205,7 +205,7 @@ MUTANTS: tuple[Mutant, ...] = (
         "        .where(Payment.id == payment_id)\n        .with_for_update()\n",
         "        .where(Payment.id == payment_id)\n",
         "a transition no longer locks the payment row",
-        (CONFIRM,),
+        (f"{GUARD_STEPS}::test_a_transition_waits_for_a_writer_holding_only_the_payment_row",),
     ),
     Mutant(
         "transition.expire_not_rechecked",
@@ -336,6 +336,69 @@ MUTANTS: tuple[Mutant, ...] = (
         "            payload = self._serializer().loads(token)",
         "a form token never expires",
         (f"{TOKENS}::test_a_token_older_than_max_age_is_expired",),
+    ),
+    # --- the other guards' serialization, the cache switch, the retry ----------------------
+    Mutant(
+        "lock.redis_lock_guard_without_lock",
+        "app/payments/guards.py",
+        '"redis_lock": Guard("redis_lock", redis_lock=True)',
+        '"redis_lock": Guard("redis_lock")',
+        "the redis_lock guard takes no Redis lock",
+        (f"{GUARD_STEPS}::test_the_redis_lock_alone_serializes_fifty_checkouts",),
+    ),
+    Mutant(
+        "cache.hybrid_without_cache",
+        "app/payments/guards.py",
+        '"hybrid": Guard("hybrid", use_cache=True, row_lock=True)',
+        '"hybrid": Guard("hybrid", row_lock=True)',
+        "the default guard never answers a repeat from Redis",
+        (
+            f"{GUARD_STEPS}::test_a_repeat_is_answered_from_redis_and_after_a_flush_from_the_database",
+        ),
+    ),
+    Mutant(
+        "retry.lost_race_raised",
+        "app/payments/service.py",
+        "            if not dberrors.violates(exc, dberrors.ACTIVE_PAYMENT_INDEX):\n                raise",
+        "            if True:\n                raise",
+        "a race lost on the partial index is not retried into a 409",
+        (
+            f"{STORMS}::test_fifty_threads_with_fifty_keys_make_one_payment_and_49_conflicts[none-optimistic]",
+        ),
+    ),
+    Mutant(
+        "retry.last_attempt_not_answered",
+        "app/payments/service.py",
+        "            if last:\n                return _conflict_after_race(req)",
+        "            if last:\n                raise",
+        "the last lost race on the index is not answered with the winner",
+        (f"{STORMS}::test_the_partial_index_alone_turns_a_lost_race_into_409",),
+    ),
+    Mutant(
+        "transition.index_race_not_retried",
+        "app/payments/lifecycle.py",
+        "            if attempt == 1 and dberrors.violates(exc, dberrors.ACTIVE_PAYMENT_INDEX):\n                continue",
+        "            if False:\n                continue",
+        "a late success that loses the index race to a new checkout is not retried",
+        (EXPIRY,),
+    ),
+    Mutant(
+        "scope.any_patients_consultation",
+        "app/payments/access.py",
+        "    if consultation is None or (consultation.patient_id != user.id and not user.is_staff):",
+        "    if consultation is None:",
+        "a patient may pay for another patient's consultation",
+        (
+            "tests/integration/test_api_payments.py::test_another_patients_consultation_is_404_and_staff_get_403",
+        ),
+    ),
+    Mutant(
+        "token.key_without_method",
+        "app/checkout/tokens.py",
+        '    return f"checkout:{nonce}:{payment_method}"',
+        '    return f"checkout:{nonce}"',
+        "Back and another method reuses the form's key for another payload (a 422)",
+        (f"{TOKENS}::test_the_idempotency_key_names_the_nonce_and_the_method",),
     ),
     # --- the index predicate -----------------------------------------------------------------
     Mutant(

@@ -10,8 +10,10 @@ one still fails when its step is removed.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import redis as redis_lib
@@ -27,6 +29,7 @@ from tests.support.api import ApiClient
 from tests.support.factory import Factory
 from tests.support.invariants import check_invariants, row_counts
 from tests.support.lifecycle import deliver, events, provider_event
+from tests.support.pg import raw_connection, wait_for_lock_waiter
 from tests.support.services import free_port
 from tests.support.storm import storm
 
@@ -77,6 +80,34 @@ def test_the_row_lock_alone_serializes_fifty_checkouts(make_app, race, guard):
     winner = next(r.get_json() for r in responses if r.status_code == 201)
     named = {r.get_json()["existing_payment_id"] for r in responses if r.status_code == 409}
     assert named == {winner["data"]["payment"]["id"]}
+    assert check_invariants(app)["payments"] == 1
+
+
+def test_the_redis_lock_alone_serializes_fifty_checkouts(make_app, race):
+    """The redis_lock guard with the index dropped: only the Redis lock keeps a second payment out.
+
+    The first two requests to claim a key wait for each other (half a second at most):
+    under the lock the second never comes, so the first goes on alone; without it
+    both look for an active payment together and find none.
+    """
+    app = make_app(PAYMENT_GUARD="redis_lock", PAYMENT_LOCK_TIMEOUT_MS=20000)
+    drop_active_payment_index(app)
+    factory = Factory(app)
+    patient = factory.patient()
+    consultation = factory.consultation(patient)
+    first_two = threading.Barrier(2, timeout=0.5)
+
+    def meet(**_):
+        with contextlib.suppress(threading.BrokenBarrierError):  # alone, as under the lock
+            first_two.wait()
+
+    race.at(hooks.AFTER_CLAIM, meet)
+    api = ApiClient(app)
+
+    responses = storm(N, lambda i: api.pay(patient, consultation, key=f"redis-lock-{i}"))
+
+    statuses = Counter(r.status_code for r in responses)
+    assert statuses == {201: 1, 409: N - 1}, statuses
     assert check_invariants(app)["payments"] == 1
 
 
@@ -266,3 +297,25 @@ def test_one_extra_charge_reported_twice_is_recorded_once(app, client, api, pati
         deliver(client, app, provider_event(paid, event_id=event_id, transaction_id="txn_2"))
     [record] = events(app, paid, "duplicate_charge")
     assert record["transaction_id"] == "txn_2"
+
+
+def test_a_transition_waits_for_a_writer_holding_only_the_payment_row(
+    app, api, staff, patient, consultation, database_url
+):
+    """The payment row lock, on its own: every transition also locks the consultation,
+    so only a writer that locks the payment alone (an operator's SQL, a worker) shows it.
+    Without it the confirmation decides on the row as it was and loses to the version check.
+    """
+    paid = payment_of(api.pay(patient, consultation))["id"]
+    with raw_connection(database_url) as writer, ThreadPoolExecutor(1) as pool:
+        writer.execute(
+            "UPDATE payments SET status = 'processing', version = version + 1 WHERE id = %s",
+            (paid,),
+        )
+        confirming = pool.submit(api.confirm, staff, paid, "txn_after_the_writer")
+        wait_for_lock_waiter(database_url)
+        writer.commit()
+        response = confirming.result(timeout=30)
+    assert response.status_code == 200, response.get_json()
+    [confirmed] = events(app, paid, "confirmed")
+    assert confirmed["previous_status"] == "processing"
