@@ -197,7 +197,11 @@ MUTANTS: tuple[Mutant, ...] = (
         "        select(Consultation.id).where(Consultation.id == consultation_id).with_for_update()",
         "        select(Consultation.id).where(Consultation.id == consultation_id)",
         "a transition no longer locks the payment's consultation",
-        (EXPIRY,),
+        (
+            f"{GUARD_STEPS}::"
+            "test_a_late_success_waits_for_an_open_checkout_and_records_a_duplicate_charge",
+            EXPIRY,
+        ),
     ),
     Mutant(
         "transition.payment_not_locked",
@@ -373,14 +377,6 @@ MUTANTS: tuple[Mutant, ...] = (
         "            if last:\n                raise",
         "the last lost race on the index is not answered with the winner",
         (f"{STORMS}::test_the_partial_index_alone_turns_a_lost_race_into_409",),
-    ),
-    Mutant(
-        "transition.index_race_not_retried",
-        "app/payments/lifecycle.py",
-        "            if attempt == 1 and dberrors.violates(exc, dberrors.ACTIVE_PAYMENT_INDEX):\n                continue",
-        "            if False:\n                continue",
-        "a late success that loses the index race to a new checkout is not retried",
-        (EXPIRY,),
     ),
     Mutant(
         "scope.any_patients_consultation",

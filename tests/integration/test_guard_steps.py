@@ -21,14 +21,14 @@ from sqlalchemy import text
 
 from app.extensions import db
 from app.models import utcnow
-from app.payments import hooks
+from app.payments import hooks, service
 from app.payments.guards import GUARD_NAMES
-from app.payments.lifecycle import confirm
+from app.payments.lifecycle import confirm, expire_stale
 from tests.integration.checkout_helpers import logged_in, open_form, submit
 from tests.support.api import ApiClient
 from tests.support.factory import Factory
 from tests.support.invariants import check_invariants, row_counts
-from tests.support.lifecycle import deliver, events, provider_event
+from tests.support.lifecycle import age_payment, deliver, events, provider_event
 from tests.support.pg import raw_connection, wait_for_lock_waiter
 from tests.support.services import free_port
 from tests.support.storm import storm
@@ -319,3 +319,45 @@ def test_a_transition_waits_for_a_writer_holding_only_the_payment_row(
     assert response.status_code == 200, response.get_json()
     [confirmed] = events(app, paid, "confirmed")
     assert confirmed["previous_status"] == "processing"
+
+
+def test_a_late_success_waits_for_an_open_checkout_and_records_a_duplicate_charge(
+    make_app, monkeypatch, database_url
+):
+    """An ``optimistic`` checkout does not lock the consultation, but its insert takes the
+    foreign key's share lock on it: a late success's consultation lock waits for the
+    open checkout, then sees its new payment and records the extra charge for staff.
+    Without that lock the late success would miss the uncommitted payment and fail on
+    the index (a 500)."""
+    app = make_app(PAYMENT_GUARD="optimistic")
+    factory = Factory(app)
+    patient, staff = factory.patient(), factory.staff()
+    consultation = factory.consultation(patient)
+    api = ApiClient(app)
+    abandoned = payment_of(api.pay(patient, consultation, key="first"))["id"]
+    age_payment(app, abandoned, app.config["PAYMENT_PENDING_TTL"] + 60)
+    with app.app_context():
+        assert expire_stale() == 1
+    inserted, go_on = threading.Event(), threading.Event()
+    add_tax_record = service.add_tax_record
+
+    def pause_after_insert(*args, **kwargs):  # the new payment's row exists, uncommitted
+        inserted.set()
+        assert go_on.wait(30)
+        return add_tax_record(*args, **kwargs)
+
+    monkeypatch.setattr(service, "add_tax_record", pause_after_insert)
+    with ThreadPoolExecutor(2) as pool:
+        paying = pool.submit(api.pay, patient, consultation, key="second")
+        assert inserted.wait(30)
+        late = pool.submit(api.confirm, staff, abandoned, "txn_late")
+        wait_for_lock_waiter(database_url)  # on the consultation, behind the open checkout
+        go_on.set()
+        new, response = paying.result(timeout=30), late.result(timeout=30)
+
+    assert new.status_code == 201
+    assert response.status_code == 409, response.get_json()
+    assert response.get_json()["type"] == "/problems/duplicate-charge"
+    [record] = events(app, abandoned, "duplicate_charge")
+    assert record["transaction_id"] == "txn_late"
+    assert check_invariants(app)["payments"] == 2
