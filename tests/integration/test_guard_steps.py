@@ -49,6 +49,14 @@ def drop_active_payment_index(app) -> None:
         db.session.commit()
 
 
+def patient_app(make_app, **config):
+    """An app with ``config``, a patient and their consultation (fee 5,000)."""
+    app = make_app(**config)
+    factory = Factory(app)
+    patient = factory.patient()
+    return app, patient, factory.consultation(patient)
+
+
 def payment_of(response) -> dict:
     assert response.status_code in (200, 201), (response.status_code, response.get_json())
     return response.get_json()["data"]["payment"]
@@ -64,11 +72,8 @@ def test_the_row_lock_alone_serializes_fifty_checkouts(make_app, race, guard):
     Every request is held right after its claim until all 50 have claimed their
     keys: without the lock they look for an active payment together and find none.
     """
-    app = make_app(PAYMENT_GUARD=guard)
+    app, patient, consultation = patient_app(make_app, PAYMENT_GUARD=guard)
     drop_active_payment_index(app)
-    factory = Factory(app)
-    patient = factory.patient()
-    consultation = factory.consultation(patient)
     everyone_claimed = threading.Barrier(N, timeout=30)
     race.at(hooks.AFTER_CLAIM, lambda **_: everyone_claimed.wait())
     api = ApiClient(app)
@@ -90,11 +95,10 @@ def test_the_redis_lock_alone_serializes_fifty_checkouts(make_app, race):
     under the lock the second never comes, so the first goes on alone; without it
     both look for an active payment together and find none.
     """
-    app = make_app(PAYMENT_GUARD="redis_lock", PAYMENT_LOCK_TIMEOUT_MS=20000)
+    app, patient, consultation = patient_app(
+        make_app, PAYMENT_GUARD="redis_lock", PAYMENT_LOCK_TIMEOUT_MS=20000
+    )
     drop_active_payment_index(app)
-    factory = Factory(app)
-    patient = factory.patient()
-    consultation = factory.consultation(patient)
     first_two = threading.Barrier(2, timeout=0.5)
 
     def meet(**_):
@@ -114,24 +118,21 @@ def test_the_redis_lock_alone_serializes_fifty_checkouts(make_app, race):
 # --- 2. the fingerprint, compared on the database path --------------------------------------
 
 
-def _reuse_with_another_payload(app, redis_url):
+def _reuse_with_another_payload(make_app, redis_url, **config):
+    app, patient, consultation = patient_app(make_app, **config)
     api = ApiClient(app)
-    factory = Factory(app)
-    patient = factory.patient()
-    consultation = factory.consultation(patient)
     first = api.pay(patient, consultation, key="reused", method="gcash")
     assert first.status_code == 201
     if redis_url:
         flush(redis_url)
     before = row_counts(app)
     again = api.pay(patient, consultation, key="reused", method="stripe")
-    return again, before
+    return app, again, before
 
 
 @pytest.mark.parametrize("guard", GUARD_NAMES)
 def test_a_reused_key_with_redis_flushed_is_refused_by_the_database(make_app, redis_url, guard):
-    app = make_app(PAYMENT_GUARD=guard)
-    again, before = _reuse_with_another_payload(app, redis_url)
+    app, again, before = _reuse_with_another_payload(make_app, redis_url, PAYMENT_GUARD=guard)
     assert again.status_code == 422, again.get_json()
     assert again.get_json()["type"] == "/problems/idempotency-key-reused"
     assert "Idempotent-Replayed" not in again.headers
@@ -140,8 +141,10 @@ def test_a_reused_key_with_redis_flushed_is_refused_by_the_database(make_app, re
 
 @pytest.mark.parametrize("guard", GUARD_NAMES)
 def test_a_reused_key_with_redis_down_is_refused_by_the_database(make_app, guard):
-    app = make_app(PAYMENT_GUARD=guard, REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
-    again, before = _reuse_with_another_payload(app, None)
+    down = f"redis://127.0.0.1:{free_port()}/0"
+    app, again, before = _reuse_with_another_payload(
+        make_app, None, PAYMENT_GUARD=guard, REDIS_URL=down
+    )
     assert again.status_code == 422, again.get_json()
     assert again.get_json()["type"] == "/problems/idempotency-key-reused"
     assert row_counts(app) == before
@@ -221,10 +224,7 @@ def _completed_payment(app, patient, consultation) -> int:
 
 @pytest.mark.parametrize("guard", GUARD_NAMES)
 def test_paying_again_for_a_completed_consultation_names_the_completed_payment(make_app, guard):
-    app = make_app(PAYMENT_GUARD=guard)
-    factory = Factory(app)
-    patient = factory.patient()
-    consultation = factory.consultation(patient)
+    app, patient, consultation = patient_app(make_app, PAYMENT_GUARD=guard)
     paid = _completed_payment(app, patient, consultation)
 
     again = ApiClient(app).pay(patient, consultation, key="second")

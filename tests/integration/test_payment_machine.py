@@ -102,7 +102,6 @@ class PaymentMachine(RuleBasedStateMachine):
         self.first_answers: dict[tuple[str, str], tuple[int, str, int, dict]] = {}
         # transaction ids the provider told us it captured (answered 2xx)
         self.captured: set[str] = set()
-        self.declined: set[int] = set()
         self.events_seen: set[tuple[str, int]] = set()
 
     @initialize(target=payments, guard=st.sampled_from(GUARD_NAMES))
@@ -158,18 +157,19 @@ class PaymentMachine(RuleBasedStateMachine):
         STEPS["provider success"] += 1
         txn = f"txn_{payment}_{n}"
         # the same (payment, n) is the same event: a second draw is a redelivery
-        body = provider_event(payment, event_id=f"evt_ok_{payment}_{n}", transaction_id=txn)
-        response = deliver(self.app.test_client(), self.app, body)
-        assert response.status_code == 200, response.get_json()
+        self._deliver(provider_event(payment, event_id=f"evt_ok_{payment}_{n}", transaction_id=txn))
         self.captured.add(txn)
 
     @rule(payment=payments, n=st.integers(1, 2))
     def provider_decline(self, payment, n):
         STEPS["provider decline"] += 1
-        body = provider_event(payment, kind="payment.declined", event_id=f"evt_no_{payment}_{n}")
+        self._deliver(
+            provider_event(payment, kind="payment.declined", event_id=f"evt_no_{payment}_{n}")
+        )
+
+    def _deliver(self, body: bytes) -> None:
         response = deliver(self.app.test_client(), self.app, body)
         assert response.status_code == 200, response.get_json()
-        self.declined.add(payment)
 
     # --- staff and the clock ---------------------------------------------------------------
 
