@@ -111,7 +111,17 @@ def main(argv: list[str]) -> int:
         postgres.destroy()
 
 
+def _imports_the_copy(tree: Path, env: dict) -> bool:
+    """The copy's ``app`` is the one imported (not the editable install's working tree)."""
+    probe = [sys.executable, "-c", "import app; print(app.__file__)"]
+    done = subprocess.run(probe, cwd=tree, env=env, capture_output=True, text=True)
+    return done.returncode == 0 and Path(done.stdout.strip()).is_relative_to(tree.resolve())
+
+
 def _run(tree: Path, mutants: list[Mutant], env: dict, started: float) -> int:
+    if not _imports_the_copy(tree, env):
+        print("mutate: Python in the copy imports app from elsewhere; mutants would not apply")
+        return 1
     every_test = sorted({t for m in mutants for t in m.tests})
     code, output = _pytest(tree, every_test, env)
     if code != 0:
