@@ -143,6 +143,7 @@ def _configure_rate_limits(app: Flask) -> None:
 
 def _register_blueprints(app: Flask) -> None:
     from app.api import bp as api_bp
+    from app.api.problem_pages import bp as problems_bp
     from app.auth import bp as auth_bp
     from app.checkout import bp as checkout_bp
     from app.gateway import bp as gateway_bp
@@ -153,5 +154,6 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(checkout_bp)
     app.register_blueprint(gateway_bp)
     app.register_blueprint(api_bp, url_prefix="/api/v1")
+    app.register_blueprint(problems_bp)
     app.register_blueprint(invoices_bp)
     app.register_blueprint(health_bp)

@@ -46,6 +46,25 @@ def _float(name: str, default: float) -> float:
         raise ConfigError(f"{name} must be a number, got {raw!r}") from exc
 
 
+# The values app.gateway.sandbox.REFUND_FAULTS describes ("" behaves).
+SANDBOX_REFUND_FAULTS = (
+    "",
+    "refuse",
+    "unavailable_before",
+    "timeout_after",
+    "unavailable_after",
+    "hang_after",
+)
+
+
+def _choice(name: str, allowed: tuple[str, ...]) -> str:
+    raw = os.environ.get(name, "")
+    if raw not in allowed:
+        choices = ", ".join(repr(v) for v in allowed)
+        raise ConfigError(f"{name} must be one of {choices}; got {raw!r}")
+    return raw
+
+
 def _tax_rate() -> Decimal:
     raw = os.environ.get("TAX_RATE", "0.12")
     try:
@@ -96,6 +115,8 @@ class Config:
                 f"PAYMENT_GUARD must be one of {', '.join(GUARDS)}; got {self.PAYMENT_GUARD!r}"
             )
         self.IDEMPOTENCY_TTL = _int("IDEMPOTENCY_TTL", 24 * 3600)
+        # 1: an API create without an idempotency key is refused (400), as the IETF draft allows.
+        self.REQUIRE_IDEMPOTENCY_KEY = os.environ.get("REQUIRE_IDEMPOTENCY_KEY", "0") == "1"
         self.PAYMENT_LOCK_TIMEOUT_MS = _int("PAYMENT_LOCK_TIMEOUT_MS", 5000)
         self.REDIS_TIMEOUT = _float("REDIS_TIMEOUT", 0.25)
         self.REDIS_LOCK_TIMEOUT = _float("REDIS_LOCK_TIMEOUT", 5.0)
@@ -107,6 +128,17 @@ class Config:
         # The sandbox provider approves payments without money: never on by default in production.
         sandbox_default = "0" if self.ENV_NAME == "production" else "1"
         self.GATEWAY_SANDBOX = os.environ.get("GATEWAY_SANDBOX", sandbox_default) == "1"
+        # The refund outbox (app/payments/outbox.py, `flask payments send-outbox`).
+        self.OUTBOX_LEASE_SECONDS = _int("OUTBOX_LEASE_SECONDS", 120)
+        self.OUTBOX_RETRY_BASE_SECONDS = _int("OUTBOX_RETRY_BASE_SECONDS", 10)
+        self.OUTBOX_RETRY_MAX_SECONDS = _int("OUTBOX_RETRY_MAX_SECONDS", 3600)
+        self.OUTBOX_POLL_SECONDS = _int("OUTBOX_POLL_SECONDS", 5)
+        # The sandbox provider's refund behaviour, for tests and demos (docs/operations.md).
+        self.SANDBOX_REFUND_FAULT = _choice("SANDBOX_REFUND_FAULT", SANDBOX_REFUND_FAULTS)
+        self.SANDBOX_REFUND_HANG_SECONDS = _float("SANDBOX_REFUND_HANG_SECONDS", 30.0)
+        self.SANDBOX_HONOUR_IDEMPOTENCY_KEYS = (
+            os.environ.get("SANDBOX_HONOUR_IDEMPOTENCY_KEYS", "1") != "0"
+        )
         self.MAX_CONTENT_LENGTH = _int("MAX_CONTENT_LENGTH", 64 * 1024)
         self.CHECKOUT_TOKEN_MAX_AGE = _int("CHECKOUT_TOKEN_MAX_AGE", 24 * 3600)
         self.RATELIMIT_ENABLED = os.environ.get("RATELIMIT_ENABLED", "1") != "0"

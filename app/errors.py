@@ -13,7 +13,7 @@ from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
 
-from app.api.problems import problem
+from app.api.problems import http_problem
 from app.extensions import limiter
 
 log = logging.getLogger("app.errors")
@@ -40,7 +40,7 @@ def _wants_json() -> bool:
 def _render(status: int, title: str, detail: str, retry_after: str | None = None):
     if _wants_json():
         extra = {"retry_after": int(retry_after)} if retry_after else {}
-        return problem(status, title, detail, title.lower().replace(" ", "-"), **extra)
+        return http_problem(status, title, detail, **extra)
     response = render_template("error.html", status=status, title=title, detail=detail)
     headers = {"Retry-After": retry_after} if retry_after else {}
     return response, status, headers

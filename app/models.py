@@ -24,7 +24,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.hybrid import hybrid_property
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, backref, mapped_column, relationship
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.types import TypeDecorator
 
@@ -272,7 +272,10 @@ class IdempotencyKey(db.Model):
     fingerprint: Mapped[str] = mapped_column(String(64))
     state: Mapped[str] = mapped_column(String(16), default="processing")
     response_status: Mapped[int | None] = mapped_column(Integer)
-    response_body: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    # The first answer's exact body and its own headers (a JSON list of [name, value]):
+    # text, not jsonb, which would reorder keys and break byte-exact replays.
+    response_body: Mapped[str | None] = mapped_column(Text)
+    response_headers: Mapped[str | None] = mapped_column(Text)
     payment_id: Mapped[int | None] = mapped_column(ForeignKey("payments.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -313,3 +316,80 @@ def format_peso(value: Decimal | int | str | None) -> str:
     if value is None:
         return ""
     return f"₱{money(value):,.2f}"
+
+
+class ProviderRequestState(enum.StrEnum):
+    PENDING = "pending"  # to send, or being sent (a lease is held), or waiting to retry
+    SUCCEEDED = "succeeded"  # the provider did it; ``completed_at`` is when, by its clock
+    FAILED = "failed"  # the provider refused for good; a person must act
+
+
+class ProviderRequest(db.Model):
+    """The outbox: a money operation the provider must perform, sent by ``send-outbox``.
+
+    Written in the same transaction as the decision (a refund), so the decision and
+    the request to carry it out exist together or not at all. The worker sends it
+    with ``idempotency_key`` every time, so the provider acts at most once however
+    often it is sent. See ``app.payments.outbox``.
+    """
+
+    __tablename__ = "provider_requests"
+    __table_args__ = (
+        CheckConstraint(_in("state", ProviderRequestState), name="ck_provider_requests_state"),
+        CheckConstraint("kind IN ('refund')", name="ck_provider_requests_kind"),
+        CheckConstraint("amount > 0", name="ck_provider_requests_amount_positive"),
+        # What the worker scans: pending rows by due time.
+        Index(
+            "ix_provider_requests_pending_due",
+            "next_attempt_at",
+            postgresql_where=text("state = 'pending'"),
+            sqlite_where=text("state = 'pending'"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    payment_id: Mapped[int] = mapped_column(ForeignKey("payments.id"), index=True)
+    amount: Mapped[Decimal] = mapped_column(Money)
+    currency: Mapped[str] = mapped_column(String(3), default=CURRENCY)
+    reason: Mapped[str] = mapped_column(Text)
+    # "<kind>-payment-<payment id>-<n>-<random>": fixed when the row is written, sent every attempt.
+    idempotency_key: Mapped[str] = mapped_column(String(64), unique=True)
+    state: Mapped[str] = mapped_column(String(16), default=ProviderRequestState.PENDING)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # A worker sending the row holds it until then; past it, another worker may take it.
+    leased_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    lease_token: Mapped[str | None] = mapped_column(String(32))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    provider_reference: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    # A backref, so the Payment class itself is untouched: payment.provider_requests.
+    payment: Mapped[Payment] = relationship(
+        backref=backref("provider_requests", order_by="ProviderRequest.id")
+    )
+
+
+class SandboxRefund(db.Model):
+    """The sandbox provider's own ledger of refunds: what a real provider keeps on its side.
+
+    Only ``app.gateway.sandbox`` writes it, on its own connection. No foreign key to
+    our tables: the provider knows charges by its transaction id, not our rows.
+    """
+
+    __tablename__ = "sandbox_refunds"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    refund_id: Mapped[str] = mapped_column(String(64), unique=True)
+    charge_id: Mapped[str] = mapped_column(String(255), index=True)
+    payment_id: Mapped[int] = mapped_column(Integer)
+    amount: Mapped[Decimal] = mapped_column(Money)
+    currency: Mapped[str] = mapped_column(String(3))
+    # NULL when the caller sent none (or the sandbox was told to ignore keys).
+    idempotency_key: Mapped[str | None] = mapped_column(String(255), unique=True)
+    # How many calls were answered with this refund (the first plus idempotent replays).
+    calls: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

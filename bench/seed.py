@@ -109,7 +109,7 @@ def seed_history(conn: psycopg.Connection, count: int, patients: int) -> None:
         INSERT INTO idempotency_keys (user_id, key_hash, fingerprint, state, response_status,
                                       response_body, payment_id, created_at, expires_at)
         SELECT p.user_id, p.idempotency_key_hash, encode(sha256(convert_to(p.id::text, 'UTF8')),
-               'hex'), 'completed', 201, '{"message": "Payment created."}'::jsonb, p.id,
+               'hex'), 'completed', 201, '{"message":"Payment created."}', p.id,
                p.created_at, p.created_at + interval '1 day'
         FROM payments p WHERE p.id > %(pay)s
         """,

@@ -13,6 +13,7 @@ from contextlib import ExitStack
 import psycopg
 import pytest
 import redis as redis_lib
+from flask import Flask
 from flask_migrate import upgrade
 from hypothesis import HealthCheck, settings
 from sqlalchemy.engine import make_url
@@ -24,7 +25,11 @@ from app.payments import hooks
 from tests.support.api import ApiClient
 from tests.support.factory import Factory
 from tests.support.fuzz import CASES
+from tests.support.openapi import CHECKED, CheckedClient
 from tests.support.services import PgBouncerServer, PostgresServer, RedisServer
+
+# Every app's test client checks API answers against the OpenAPI document.
+Flask.test_client_class = CheckedClient
 
 TEMPLATE_DB = "checkout_template"
 
@@ -44,7 +49,12 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 def pytest_terminal_summary(terminalreporter):
-    """Report how many generated bad-input cases ran (docs/testing.md quotes this number)."""
+    """Report how many generated bad-input cases ran (docs/testing.md quotes this number),
+    and how many API answers were checked against the OpenAPI document."""
+    if CHECKED:
+        terminalreporter.write_sep(
+            "-", f"API answers checked against OpenAPI: {sum(CHECKED.values())}"
+        )
     if not CASES:
         return
     by_suite = ", ".join(f"{name} {n}" for name, n in sorted(CASES.items()))

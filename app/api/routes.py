@@ -5,17 +5,18 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 
-from flask import request
+from flask import Response, current_app, request
 
-from app.api import bp
+from app.api import bp, openapi
 from app.api.auth import api_user, token_required
+from app.api.keys import MalformedKeyHeader, header_key
 from app.api.problems import from_error, json_response, problem
 from app.extensions import csrf, db
 from app.payments import access, lifecycle, service
 from app.payments.errors import PaymentError
 from app.payments.ratelimit import payment_limit
 from app.payments.records import event_json, invoice_json, payment_json, tax_json
-from app.payments.requests import parse_payment_request, unquote_header_key
+from app.payments.requests import parse_payment_request
 
 csrf.exempt(bp)
 
@@ -54,8 +55,17 @@ def json_body() -> dict:
 
 @bp.errorhandler(BadBody)
 def _bad_body(error: BadBody):
-    slug = "unsupported-media-type" if error.status == 415 else "malformed-body"
-    return problem(error.status, "Bad request body", error.detail, slug)
+    # Literal slugs: tests/integration/test_problem_pages.py reads them from the code.
+    if error.status == 415:
+        return problem(415, "Bad request body", error.detail, "unsupported-media-type")
+    return problem(error.status, "Bad request body", error.detail, "malformed-body")
+
+
+@bp.errorhandler(MalformedKeyHeader)
+def _malformed_key_header(error: MalformedKeyHeader):
+    return problem(
+        400, "The Idempotency-Key header is not one key", str(error), "idempotency-key-malformed"
+    )
 
 
 @bp.errorhandler(PaymentError)
@@ -67,26 +77,45 @@ def _payment_error(error: PaymentError):
 @token_required
 @payment_limit(lambda: api_user().id)
 def create_payment():
-    """Create a payment (201), or replay the first outcome of this idempotency key.
+    """Create a payment (201), or replay the first answer of this idempotency key byte for byte.
 
-    :raise 401: no valid token.  :raise 404 / 403 / 409 / 422 / 503: see docs/api.md.
+    :raise 401: no valid token.  :raise 400: a malformed Idempotency-Key header, or no key
+        while ``REQUIRE_IDEMPOTENCY_KEY`` is on.  :raise 404 / 403 / 409 / 422 / 503: see
+        docs/api.md.
     """
     body = json_body()
-    header_key = request.headers.get("Idempotency-Key")
-    key = unquote_header_key(header_key) if header_key is not None else body.get("idempotency_key")
+    from_header = header_key(request.headers)
+    if (
+        from_header is None
+        and body.get("idempotency_key") is None
+        and current_app.config["REQUIRE_IDEMPOTENCY_KEY"]
+    ):
+        return problem(
+            400,
+            "An idempotency key is required",
+            "Send an Idempotency-Key header with a new unique key; nothing was written.",
+            "idempotency-key-missing",
+        )
     req = parse_payment_request(
         consultation_id=body.get("consultation_id"),
         payment_method=body.get("payment_method"),
         amount=body.get("amount"),
-        idempotency_key=key,
+        idempotency_key=body.get("idempotency_key"),
+        header_idempotency_key=from_header,
     )
     outcome = service.create_payment(api_user(), req)
-    headers = {}
+    response = Response(outcome.body, status=outcome.status)
+    for name, value in outcome.headers:
+        response.headers[name] = value
     if outcome.replayed:
-        headers["Idempotent-Replayed"] = "true"
-    if outcome.created and outcome.payment_id:
-        headers["Location"] = f"/api/v1/payments/{outcome.payment_id}"
-    return json_response(outcome.body, outcome.status, headers)
+        response.headers["Idempotent-Replayed"] = "true"
+    return response
+
+
+@bp.get("/openapi.json")
+def openapi_document():
+    """The OpenAPI 3.1 document of this API and the provider webhook (no token needed)."""
+    return json_response(openapi.document(), 200)
 
 
 @bp.get("/payments/<int:payment_id>")

@@ -4,34 +4,50 @@ Its page (``/gateway/sandbox/<payment id>``) stands in for a provider's hosted
 checkout. When the patient decides, the sandbox does what a real provider does:
 it builds an event, signs it with ``GATEWAY_WEBHOOK_SECRET`` and notifies us,
 through the very same verification and processing as ``POST /webhooks/gateway``.
+
+Refunds: the sandbox keeps its own ledger (``sandbox_refunds``, written on its
+own connection, never in the caller's transaction), honours idempotency keys
+(the same key answers with the first refund and never refunds twice) and
+answers each refund with a signed ``refund.succeeded`` notification. For tests
+it can be told to misbehave (``SANDBOX_REFUND_FAULT``, docs/operations.md).
 """
 
 from __future__ import annotations
 
 import enum
 import json
+import logging
 import re
 import secrets
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from flask import current_app, url_for
+from sqlalchemy.dialects import postgresql, sqlite
 
+from app.extensions import db
 from app.gateway import signing, webhooks
 from app.gateway.base import (
     HANDLED_KINDS,
     PAYMENT_DECLINED,
     PAYMENT_SUCCEEDED,
+    REFUND_SUCCEEDED,
     PaymentGateway,
     ProviderEvent,
+    ProviderRefused,
+    ProviderTimeout,
+    ProviderUnavailable,
+    RefundResult,
 )
-from app.models import Payment, money
-from app.payments.errors import MalformedWebhook
+from app.models import Payment, SandboxRefund, money, utcnow
+from app.payments.errors import MalformedWebhook, PaymentError
 from app.payments.requests import MAX_ID
 
 _PRINTABLE = re.compile(r"^[\x20-\x7e]+$")
+log = logging.getLogger("app.gateway.sandbox")
 
 
 class Decision(enum.StrEnum):
@@ -73,12 +89,108 @@ class SandboxGateway(PaymentGateway):
             "created": int(time.time()),
             "data": _event_data(payment, decision),
         }
+        return self._signed(event)
+
+    def refund(self, payment: Payment, amount: Decimal, idempotency_key: str) -> RefundResult:
+        """Refund ``amount`` (pesos) of ``payment``'s sandbox charge, once per key.
+
+        :raise ProviderRefused: the sandbox is off (``GATEWAY_SANDBOX=0``), no charge, an
+            amount above the charge, a key reused for another refund, or
+            ``SANDBOX_REFUND_FAULT=refuse``.
+        :raise ProviderUnavailable: an ``unavailable_*`` fault.
+        :raise ProviderTimeout: a ``timeout_after``/``hang_after`` fault (after refunding).
+        """
+        config = current_app.config
+        fault = config["SANDBOX_REFUND_FAULT"]
+        if not config["GATEWAY_SANDBOX"]:
+            # Nothing will ever send it: say so, so staff refund by hand rather than wait.
+            raise ProviderRefused("No payment provider is configured to refund through the app.")
+        if fault == "refuse":
+            raise ProviderRefused("The provider refused this refund.")
+        if fault == "unavailable_before":
+            raise ProviderUnavailable("The provider answered 503.")
+        amount = money(amount)
+        if not payment.transaction_id:
+            raise ProviderRefused("The provider has no charge for this payment.")
+        if not Decimal("0") < amount <= money(payment.amount):
+            raise ProviderRefused(
+                f"The provider cannot refund {amount} of a {payment.amount} charge."
+            )
+        key = idempotency_key if config["SANDBOX_HONOUR_IDEMPOTENCY_KEYS"] else None
+        result = _record_refund(payment, amount, key)
+        if fault == "timeout_after":
+            raise ProviderTimeout("The provider did not answer in time.")
+        if fault == "unavailable_after":
+            raise ProviderUnavailable("The provider answered 502.")
+        if fault == "hang_after":
+            time.sleep(config["SANDBOX_REFUND_HANG_SECONDS"])
+            raise ProviderTimeout("The provider did not answer in time.")
+        self._notify_refund(payment, result, idempotency_key)
+        return result
+
+    def refund_notification(
+        self, payment: Payment, result: RefundResult, idempotency_key: str
+    ) -> Notification:
+        """The signed ``refund.succeeded`` event for ``result`` (one event id per refund)."""
+        event = {
+            "id": f"evt_sbx_{result.refund_id}",
+            "type": REFUND_SUCCEEDED,
+            "created": int(result.created_at.timestamp()),
+            "data": {
+                "payment_id": payment.id,
+                "refund_id": result.refund_id,
+                "charge_id": payment.transaction_id,
+                "amount": str(result.amount),
+                "currency": result.currency,
+                "idempotency_key": idempotency_key,
+            },
+        }
+        return self._signed(event)
+
+    def _signed(self, event: dict[str, Any]) -> Notification:
         body = json.dumps(event, separators=(",", ":")).encode("utf-8")
         headers = {
             "Content-Type": "application/json",
             signing.HEADER: signing.sign(self._secret, body),
         }
         return Notification(event["id"], body, headers)
+
+    def _notify_refund(self, payment: Payment, result: RefundResult, idempotency_key: str) -> None:
+        # Delivered through the webhook's own verification and processing. A delivery that
+        # fails is only logged: the caller records the answer it got anyway.
+        note = self.refund_notification(payment, result, idempotency_key)
+        try:
+            webhooks.receive(note.body, note.headers, gateway=self)
+        except PaymentError as error:
+            log.warning("sandbox.refund_notice_failed event_id=%s error=%s", note.event_id, error)
+
+
+def _record_refund(payment: Payment, amount: Decimal, key: str | None) -> RefundResult:
+    """Write the refund in the sandbox's ledger on its own connection and commit it.
+
+    One statement: a second call with the same key only counts the call and gets
+    the first refund back, even when both calls arrive at once.
+    """
+    insert = postgresql.insert if db.engine.dialect.name == "postgresql" else sqlite.insert
+    table = SandboxRefund.__table__
+    stmt = insert(table).values(
+        refund_id=f"rf_sbx_{secrets.token_hex(10)}",
+        charge_id=payment.transaction_id,
+        payment_id=payment.id,
+        amount=amount,
+        currency=payment.currency,
+        idempotency_key=key,
+        calls=1,
+        created_at=utcnow(),
+    )
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["idempotency_key"], set_={"calls": table.c.calls + 1}
+    ).returning(table)
+    with db.engine.begin() as conn:
+        row = conn.execute(stmt).one()
+    if row.payment_id != payment.id or money(row.amount) != amount:
+        raise ProviderRefused("This idempotency key was already used for another refund.")
+    return RefundResult(row.refund_id, money(row.amount), row.currency, row.created_at)
 
 
 def simulate(payment: Payment, decision: Decision) -> list[webhooks.Receipt]:

@@ -20,9 +20,15 @@ from typing import Any
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from app.gateway.base import HANDLED_KINDS, PAYMENT_SUCCEEDED, PaymentGateway, ProviderEvent
+from app.gateway.base import (
+    HANDLED_KINDS,
+    PAYMENT_SUCCEEDED,
+    REFUND_SUCCEEDED,
+    PaymentGateway,
+    ProviderEvent,
+)
 from app.models import GatewayEvent, Payment, utcnow
-from app.payments import lifecycle
+from app.payments import lifecycle, outbox
 from app.payments.errors import InvalidPaymentRequest, MalformedWebhook
 from app.payments.requests import ConfirmRequest, parse_confirm_request
 from app.payments.upsert import dialect_of, insert_if_absent
@@ -61,8 +67,14 @@ def receive(raw_body: bytes, headers: Mapping[str, str], *, gateway: PaymentGate
     event = gateway.read_notification(raw_body, headers)
     if event.kind not in HANDLED_KINDS:
         return Receipt(event.event_id, "ignored", detail=f"Event type {event.kind} is not used.")
+    actor = f"gateway:{gateway.name}"
+    if event.kind == REFUND_SUCCEEDED:
+        notice = outbox.read_refund_notice(event)
+        return lifecycle.run(
+            event.payment_id, partial(_apply_refund, event=event, notice=notice, actor=actor)
+        )
     confirmation = _confirmation(event) if event.kind == PAYMENT_SUCCEEDED else None
-    apply = partial(_apply, event=event, confirmation=confirmation, actor=f"gateway:{gateway.name}")
+    apply = partial(_apply, event=event, confirmation=confirmation, actor=actor)
     return lifecycle.run(event.payment_id, apply)
 
 
@@ -84,13 +96,7 @@ def _apply(
     actor: str,
 ) -> Receipt:
     if not _claim(session, event):
-        return Receipt(
-            event.event_id,
-            "already_processed",
-            payment.id,
-            payment.status,
-            "This event was already processed; nothing changed.",
-        )
+        return _already_processed(event, payment)
     if confirmation is not None:
         result = lifecycle.confirm_locked(session, payment, req=confirmation, actor=actor)
     else:
@@ -106,6 +112,21 @@ def _apply(
     return Receipt(event.event_id, result.outcome, payment.id, payment.status, detail)
 
 
+def _apply_refund(
+    session: Session,
+    payment: Payment,
+    *,
+    event: ProviderEvent,
+    notice: outbox.RefundNotice,
+    actor: str,
+) -> Receipt:
+    if not _claim(session, event):
+        return _already_processed(event, payment)
+    outcome, detail = outbox.apply_refund_notice(session, payment, notice, actor=actor)
+    _note(session, event.event_id, f"{outcome}: {detail}" if detail else outcome)
+    return Receipt(event.event_id, outcome, payment.id, payment.status, detail)
+
+
 def _claim(session: Session, event: ProviderEvent) -> bool:
     """Insert the event's row; False if it was already processed."""
     stmt = insert_if_absent(
@@ -119,6 +140,16 @@ def _claim(session: Session, event: ProviderEvent) -> bool:
         received_at=utcnow(),
     )
     return session.execute(stmt).first() is not None
+
+
+def _already_processed(event: ProviderEvent, payment: Payment) -> Receipt:
+    return Receipt(
+        event.event_id,
+        "already_processed",
+        payment.id,
+        payment.status,
+        "This event was already processed; nothing changed.",
+    )
 
 
 def _note(session: Session, event_id: str, note: str) -> None:

@@ -12,7 +12,17 @@ from datetime import datetime, timedelta
 from sqlalchemy import Row, select
 
 from app.extensions import db
-from app.models import GatewayEvent, Invoice, Payment, PaymentEvent, PaymentStatus, User, utcnow
+from app.models import (
+    GatewayEvent,
+    Invoice,
+    Payment,
+    PaymentEvent,
+    PaymentStatus,
+    ProviderRequest,
+    ProviderRequestState,
+    User,
+    utcnow,
+)
 
 LIMIT = 100
 
@@ -101,6 +111,34 @@ def _webhook_failures() -> list[Row]:
         .outerjoin(Invoice, Invoice.payment_id == GatewayEvent.payment_id)
         .where(GatewayEvent.note.startswith("error", autoescape=True))
         .order_by(GatewayEvent.received_at.desc(), GatewayEvent.id.desc())
+        .limit(LIMIT)
+    )
+    return list(db.session.execute(stmt).all())
+
+
+def refunds_not_returned() -> list[Row]:
+    """Refunds the payment provider has not confirmed: refused (first), then still being sent."""
+    stmt = (
+        select(
+            ProviderRequest.id,
+            ProviderRequest.state,
+            ProviderRequest.created_at,
+            ProviderRequest.amount,
+            ProviderRequest.attempts,
+            ProviderRequest.last_error,
+            ProviderRequest.next_attempt_at,
+            ProviderRequest.payment_id,
+            Invoice.invoice_number,
+            User.name.label("patient_name"),
+        )
+        .join(Payment, Payment.id == ProviderRequest.payment_id)
+        .join(User, User.id == Payment.user_id)
+        .outerjoin(Invoice, Invoice.payment_id == ProviderRequest.payment_id)
+        .where(ProviderRequest.state != ProviderRequestState.SUCCEEDED)
+        .order_by(
+            (ProviderRequest.state == ProviderRequestState.FAILED).desc(),
+            ProviderRequest.created_at,
+        )
         .limit(LIMIT)
     )
     return list(db.session.execute(stmt).all())

@@ -24,9 +24,11 @@ EVENT_LABELS = {
     "expired": "Expired unpaid",
     "duplicate_charge": "Duplicate charge flagged",
     "refunded": "Refunded",
+    "refunded_at_provider": "Refund returned by the payment provider",
+    "refund_refused": "Payment provider refused the refund",
 }
 # Events that need a person's eye get a warning style in the history.
-WARNING_EVENTS = frozenset({"refused", "duplicate_charge", "failed"})
+WARNING_EVENTS = frozenset({"refused", "duplicate_charge", "failed", "refund_refused"})
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from flask_login import current_user
 
 from app.extensions import login_manager
 from app.invoices import bp, display, export, queries
-from app.invoices.attention import needs_attention
+from app.invoices.attention import needs_attention, refunds_not_returned
 from app.invoices.filters import (
     FIELD_LABELS,
     INVOICE_NUMBER,
@@ -175,4 +175,9 @@ def export_csv():
 def attention():
     """Duplicate charges, payments pending past PAYMENT_PENDING_TTL, webhook failures."""
     items = needs_attention(current_app.config["PAYMENT_PENDING_TTL"])
-    return render_template("invoices/attention.html", attention=items, methods=PaymentMethod)
+    return render_template(
+        "invoices/attention.html",
+        attention=items,
+        methods=PaymentMethod,
+        refunds=refunds_not_returned(),
+    )

@@ -69,7 +69,7 @@ def _health() -> RedisHealth:
 
 
 def _cache_key(user_id: int, key_hash: str) -> str:
-    return f"idem:v1:{user_id}:{key_hash}"
+    return f"idem:v2:{user_id}:{key_hash}"
 
 
 def get_response(user_id: int, key_hash: str) -> dict[str, Any] | None:

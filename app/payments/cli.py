@@ -1,9 +1,13 @@
 """``flask payments ...``: operator commands for the payment lifecycle."""
 
+import signal
+import threading
+
 import click
+from flask import current_app
 from flask.cli import AppGroup
 
-from app.payments import idempotency, lifecycle
+from app.payments import idempotency, lifecycle, outbox
 
 payments_cli = AppGroup("payments", help="Payment lifecycle commands.")
 
@@ -30,3 +34,41 @@ def purge_keys() -> None:
     count = idempotency.purge_expired()
     noun = "key" if count == 1 else "keys"
     click.echo(f"Deleted {count} expired idempotency {noun}.")
+
+
+@payments_cli.command("send-outbox")
+@click.option("--forever", is_flag=True, help="Keep running; stop on SIGTERM or Ctrl-C.")
+@click.option(
+    "--interval",
+    type=click.FloatRange(0.1, 60),
+    default=None,
+    help="With --forever: seconds to sleep when nothing was due (default OUTBOX_POLL_SECONDS).",
+)
+@click.option(
+    "--limit",
+    type=click.IntRange(1, 10_000),
+    default=100,
+    show_default=True,
+    help="Most rows sent per pass.",
+)
+def send_outbox(forever: bool, interval: float | None, limit: int) -> None:
+    """Send pending refunds to the payment provider, each with its idempotency key.
+
+    Safe from cron (e.g. every minute) and with several copies at once: rows are
+    claimed with FOR UPDATE SKIP LOCKED and a lease (OUTBOX_LEASE_SECONDS), and the
+    provider acts once per key. Timeouts and 5xx are retried with exponential backoff
+    (OUTBOX_RETRY_BASE_SECONDS .. OUTBOX_RETRY_MAX_SECONDS); refusals go to the staff
+    attention page.
+    """
+    if not forever:
+        click.echo(outbox.send_pending(limit=limit).summary())
+        return
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    seconds = interval if interval is not None else current_app.config["OUTBOX_POLL_SECONDS"]
+    click.echo(
+        f"Sending the outbox every {seconds:g}s when idle; SIGTERM stops after the current row."
+    )
+    outbox.run_forever(interval=min(max(seconds, 0.1), 60), limit=limit, stop=stop, echo=click.echo)
+    click.echo("Stopped.")

@@ -10,8 +10,9 @@ key can never be left stuck, and no stale worker can finish after a takeover.
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, delete, select, update
@@ -30,10 +31,33 @@ def fingerprint(parts: str) -> str:
     return hashlib.sha256(parts.encode("utf-8")).hexdigest()
 
 
+def encode_body(body: Any) -> str:
+    """The one JSON encoding of an answer's body: compact, UTF-8 kept as is."""
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False)
+
+
+def content_type(status: int) -> str:
+    """An answer's media type: JSON, or RFC 9457 problem details for 4xx and 5xx."""
+    return "application/problem+json" if status >= 400 else "application/json"
+
+
+def expires_at(ttl_seconds: int) -> datetime:
+    """When a key claimed now stops being honoured (``IDEMPOTENCY_TTL`` seconds, UTC)."""
+    return utcnow() + timedelta(seconds=ttl_seconds)
+
+
 @dataclass(frozen=True)
 class StoredResponse:
+    """A finished request's answer exactly as first sent: replays send these bytes.
+
+    ``body`` is the response body as text (UTF-8 on the wire), never re-encoded:
+    a ``jsonb`` copy would reorder keys. ``headers`` are the ones that belong to
+    the answer (Content-Type, Location, Idempotency-Key-Expires), in order.
+    """
+
     status: int
-    body: dict[str, Any]
+    body: str
+    headers: tuple[tuple[str, str], ...]
     fingerprint: str
     payment_id: int | None
 
@@ -41,13 +65,24 @@ class StoredResponse:
         return {
             "status": self.status,
             "body": self.body,
+            "headers": [list(pair) for pair in self.headers],
             "fingerprint": self.fingerprint,
             "payment_id": self.payment_id,
         }
 
     @classmethod
     def from_cache(cls, entry: dict[str, Any]) -> StoredResponse:
-        return cls(entry["status"], entry["body"], entry["fingerprint"], entry.get("payment_id"))
+        return cls(
+            entry["status"],
+            entry["body"],
+            _header_pairs(entry.get("headers")),
+            entry["fingerprint"],
+            entry.get("payment_id"),
+        )
+
+
+def _header_pairs(value: Any) -> tuple[tuple[str, str], ...]:
+    return tuple((str(name), str(text)) for name, text in value or ())
 
 
 def _claim_statement(dialect: str):
@@ -76,27 +111,27 @@ _FINISH = (
     .values(
         state="completed",
         response_status=bindparam("response_status"),
-        response_body=bindparam("response_body", type_=IdempotencyKey.response_body.type),
+        response_body=bindparam("response_body"),
+        response_headers=bindparam("response_headers"),
         payment_id=bindparam("payment_id"),
     )
 )
 
 
 def claim(
-    session: Session, *, user_id: int, key_hash: str, fingerprint: str, ttl_seconds: int
+    session: Session, *, user_id: int, key_hash: str, fingerprint: str, expires: datetime
 ) -> bool:
-    """Insert the key's row; True if this request owns it now.
+    """Insert the key's row, honoured until ``expires``; True if this request owns it now.
 
     ``ON CONFLICT DO NOTHING`` waits for a concurrent claimer of the same key to
     finish (bounded by ``lock_timeout``) and then returns no row.
     """
-    now = utcnow()
     params = {
         "user_id": user_id,
         "key_hash": key_hash,
         "fingerprint": fingerprint,
-        "now": now,
-        "expires_at": now + timedelta(seconds=ttl_seconds),
+        "now": utcnow(),
+        "expires_at": expires,
     }
     stmt = _CLAIM[dialect_of(session)]
     return session.execute(stmt, params).first() is not None
@@ -113,16 +148,16 @@ def load_for_update(session: Session, *, user_id: int, key_hash: str) -> Idempot
     return session.execute(stmt).scalar_one_or_none()
 
 
-def take_over_expired(record: IdempotencyKey, *, fingerprint: str, ttl_seconds: int) -> None:
+def take_over_expired(record: IdempotencyKey, *, fingerprint: str, expires: datetime) -> None:
     """A key past its TTL is forgotten: the new request starts afresh on the same row."""
-    now = utcnow()
     record.fingerprint = fingerprint
     record.state = "processing"
     record.response_status = None
     record.response_body = None
+    record.response_headers = None
     record.payment_id = None
-    record.created_at = now
-    record.expires_at = now + timedelta(seconds=ttl_seconds)
+    record.created_at = utcnow()
+    record.expires_at = expires
 
 
 def finish(session: Session, *, user_id: int, key_hash: str, response: StoredResponse) -> None:
@@ -134,15 +169,24 @@ def finish(session: Session, *, user_id: int, key_hash: str, response: StoredRes
             "match_key_hash": key_hash,
             "response_status": response.status,
             "response_body": response.body,
+            "response_headers": json.dumps([list(pair) for pair in response.headers]),
             "payment_id": response.payment_id,
         },
     )
 
 
 def stored_response(record: IdempotencyKey) -> StoredResponse:
+    status = record.response_status or 500
+    # A row finished before headers were stored (migration 0003) has only its media type.
+    headers = (
+        json.loads(record.response_headers)
+        if record.response_headers
+        else [("Content-Type", content_type(status))]
+    )
     return StoredResponse(
-        record.response_status or 500,
-        record.response_body or {},
+        status,
+        record.response_body or "",
+        _header_pairs(headers),
         record.fingerprint,
         record.payment_id,
     )

@@ -49,7 +49,7 @@ from app.models import (
     User,
     utcnow,
 )
-from app.payments import dberrors, hooks
+from app.payments import dberrors, hooks, outbox
 from app.payments.errors import (
     DuplicateCharge,
     Forbidden,
@@ -297,6 +297,8 @@ def refund_locked(session: Session, payment: Payment, *, reason: str, actor: str
     if payment.tax_record is not None:
         payment.tax_record.status = "reversed"
     _event(session, payment, "refunded", actor, reason=reason, amount=str(payment.amount))
+    # The provider is asked by `flask payments send-outbox`, never inside this transaction.
+    outbox.add_refund(session, payment, reason)
     return _snapshot(session, payment, "refunded")
 
 

@@ -36,15 +36,30 @@ class PaymentRequest:
 
 
 def parse_payment_request(
-    *, consultation_id: Any, payment_method: Any, amount: Any = None, idempotency_key: Any = None
+    *,
+    consultation_id: Any,
+    payment_method: Any,
+    amount: Any = None,
+    idempotency_key: Any = None,
+    header_idempotency_key: str | None = None,
 ) -> PaymentRequest:
-    """Check the shape of every field, collecting all problems into one 422."""
+    """Check the shape of every field, collecting all problems into one 422.
+
+    Every key that was sent is checked: the body's ``idempotency_key`` and the
+    ``Idempotency-Key`` header's (already unescaped). Both may be sent only if equal.
+    """
     errors: dict[str, str] = {}
     cid = _parse_id(consultation_id, errors)
     if not isinstance(payment_method, str) or payment_method not in METHODS:
         errors["payment_method"] = f"Choose one of: {', '.join(METHODS)}."
     parsed_amount = _parse_amount(amount, errors)
-    key = _parse_key(idempotency_key, errors)
+    key = _parse_key(idempotency_key, errors, "idempotency_key")
+    header_key = _parse_key(header_idempotency_key, errors, "Idempotency-Key")
+    if key is not None and header_key is not None and key != header_key:
+        errors["idempotency_key"] = (
+            "Differs from the Idempotency-Key header: send one key, or the same key in both."
+        )
+    key = header_key if header_key is not None else key
     if errors:
         raise InvalidPaymentRequest(
             "; ".join(f"{field}: {msg}" for field, msg in errors.items()), errors=errors
@@ -99,23 +114,16 @@ def _parse_amount(value: Any, errors: dict[str, str]) -> Decimal | None:
     return money(amount)
 
 
-def _parse_key(value: Any, errors: dict[str, str]) -> str | None:
+def _parse_key(value: Any, errors: dict[str, str], field: str) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str):
-        errors["idempotency_key"] = "Must be a string."
+        errors[field] = "Must be a string."
         return None
     if not 1 <= len(value) <= MAX_KEY_LENGTH or not _PRINTABLE_ASCII.match(value):
-        errors["idempotency_key"] = f"Must be 1 to {MAX_KEY_LENGTH} printable ASCII characters."
+        errors[field] = f"Must be 1 to {MAX_KEY_LENGTH} printable ASCII characters."
         return None
     return value
-
-
-def unquote_header_key(raw: str) -> str:
-    """``Idempotency-Key`` may come as a structured-field string ("abc") or bare (abc)."""
-    if len(raw) >= 2 and raw[0] == raw[-1] == '"':
-        return raw[1:-1]
-    return raw
 
 
 # Provider transaction ids look like "txn_12345" or "pi_3N...": no spaces, no markup.

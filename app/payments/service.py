@@ -15,12 +15,14 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from flask import current_app
 from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
+from werkzeug.http import http_date
 
 from app.db import transaction
 from app.extensions import db
@@ -55,18 +57,45 @@ MAX_ATTEMPTS = 3
 RETRYABLE_SQLSTATES = {dberrors.SERIALIZATION_FAILURE, dberrors.DEADLOCK_DETECTED}
 
 
+# Where a created payment can be read (the Location of a 201).
+PAYMENT_PATH = "/api/v1/payments/{id}"
+KEY_EXPIRES_HEADER = "Idempotency-Key-Expires"
+
+
 @dataclass(frozen=True)
 class Outcome:
-    """The final answer to a create request, as stored on its idempotency key."""
+    """The final answer to a create request, exactly as stored on its idempotency key.
+
+    ``body`` is the JSON text sent (replays send the same bytes); ``headers`` are
+    the answer's own (Content-Type, Location on a 201, and ``Idempotency-Key-Expires``,
+    an HTTP-date, when a key was sent).
+    """
 
     status: int
-    body: dict[str, Any]
+    body: str
+    headers: tuple[tuple[str, str], ...]
     payment_id: int | None
     replayed: bool = False
 
     @property
     def created(self) -> bool:
         return self.status == 201
+
+
+def answer(
+    status: int, body: dict[str, Any], payment_id: int | None, expires: datetime | None
+) -> Outcome:
+    """Render an outcome once, to the text and headers every replay will repeat."""
+    headers = [("Content-Type", idempotency.content_type(status))]
+    if status == 201 and payment_id is not None:
+        headers.append(("Location", PAYMENT_PATH.format(id=payment_id)))
+    if expires is not None:
+        headers.append((KEY_EXPIRES_HEADER, http_date(expires)))
+    return Outcome(status, idempotency.encode_body(body), tuple(headers), payment_id)
+
+
+def _replayed(stored: idempotency.StoredResponse) -> Outcome:
+    return Outcome(stored.status, stored.body, stored.headers, stored.payment_id, replayed=True)
 
 
 def create_payment(user: User, req: PaymentRequest) -> Outcome:
@@ -119,7 +148,7 @@ def _replay_from_cache(
         # The answer is already known; losing one audit row must not fail the replay.
         log.warning("payment.replay_event_lost error=%s", type(exc).__name__)
     trace.source = "redis"
-    return Outcome(stored.status, stored.body, stored.payment_id, replayed=True)
+    return _replayed(stored)
 
 
 _MISMATCH_DETAIL = (
@@ -136,10 +165,11 @@ def _create_once(
     fp: str,
     trace: _Trace,
 ) -> Outcome:
+    expires = idempotency.expires_at(current_app.config["IDEMPOTENCY_TTL"]) if key_hash else None
     with _redis_guard(guard, req.consultation_id), transaction() as session:
         consultation = _validated_consultation(session, user, req)
         if key_hash:
-            replay = _claim_or_replay(session, user, req, key_hash, fp, trace)
+            replay = _claim_or_replay(session, user, req, key_hash, fp, expires, trace)
             if replay is not None:
                 return replay
             hooks.reached(hooks.AFTER_CLAIM, consultation_id=consultation.id)
@@ -155,9 +185,9 @@ def _create_once(
         ):
             existing = None
         if existing is not None:
-            outcome = _refuse_for_existing(session, user, existing, key_hash)
+            outcome = _refuse_for_existing(session, user, existing, expires)
         else:
-            outcome = _insert_payment(session, user, consultation, req, key_hash)
+            outcome = _insert_payment(session, user, consultation, req, key_hash, expires)
         if key_hash:
             idempotency.finish(
                 session, user_id=user.id, key_hash=key_hash, response=_stored(outcome, fp)
@@ -181,17 +211,18 @@ def _claim_or_replay(
     req: PaymentRequest,
     key_hash: str,
     fp: str,
+    expires: datetime,
     trace: _Trace,
 ) -> Outcome | None:
-    """Own the key (None), or return the outcome the key's first request finished with."""
-    ttl = current_app.config["IDEMPOTENCY_TTL"]
+    """Own the key until ``expires`` (None), or return the outcome the key's first request
+    finished with."""
     wait_started = time.perf_counter()
     try:
         record = None
         # Twice at most: a purge may delete an expired row between the claim and the read.
         for _ in range(2):
             if idempotency.claim(
-                session, user_id=user.id, key_hash=key_hash, fingerprint=fp, ttl_seconds=ttl
+                session, user_id=user.id, key_hash=key_hash, fingerprint=fp, expires=expires
             ):
                 return None
             record = idempotency.load_for_update(session, user_id=user.id, key_hash=key_hash)
@@ -209,14 +240,14 @@ def _claim_or_replay(
         raise
     trace.waited_ms = (time.perf_counter() - wait_started) * 1000
     if record.expires_at <= utcnow():
-        idempotency.take_over_expired(record, fingerprint=fp, ttl_seconds=ttl)
+        idempotency.take_over_expired(record, fingerprint=fp, expires=expires)
         return None
     if record.fingerprint != fp:
         raise KeyReuseMismatch(_MISMATCH_DETAIL)
     stored = idempotency.stored_response(record)
     _add_replay_event(session, user, req, stored, source="database")
     trace.source = "database"
-    return Outcome(stored.status, stored.body, stored.payment_id, replayed=True)
+    return _replayed(stored)
 
 
 # Why: two checkouts for one consultation must not both pass the active-payment
@@ -255,7 +286,7 @@ def active_payment_for(session: Session, consultation_id: int) -> Payment | None
 
 
 def _refuse_for_existing(
-    session: Session, user: User, existing: Payment, key_hash: str | None
+    session: Session, user: User, existing: Payment, expires: datetime | None
 ) -> Outcome:
     add_event(
         session,
@@ -265,7 +296,7 @@ def _refuse_for_existing(
         consultation_id=existing.consultation_id,
         reason="active_payment_exists",
     )
-    return Outcome(409, conflict_body(existing), existing.id)
+    return answer(409, conflict_body(existing), existing.id, expires)
 
 
 def conflict_body(existing: Payment) -> dict[str, Any]:
@@ -288,6 +319,7 @@ def _insert_payment(
     consultation: Consultation,
     req: PaymentRequest,
     key_hash: str | None,
+    expires: datetime | None,
 ) -> Outcome:
     payment = Payment(
         user_id=user.id,
@@ -316,7 +348,7 @@ def _insert_payment(
         "data": {"payment": payment_json(payment), "invoice": invoice_json(invoice)},
         "message": "Payment created.",
     }
-    return Outcome(201, body, payment.id)
+    return answer(201, body, payment.id, expires)
 
 
 def _add_replay_event(
@@ -334,7 +366,9 @@ def _add_replay_event(
 
 
 def _stored(outcome: Outcome, fp: str) -> idempotency.StoredResponse:
-    return idempotency.StoredResponse(outcome.status, outcome.body, fp, outcome.payment_id)
+    return idempotency.StoredResponse(
+        outcome.status, outcome.body, outcome.headers, fp, outcome.payment_id
+    )
 
 
 class _redis_guard:
@@ -383,7 +417,7 @@ def _conflict_after_race(req: PaymentRequest) -> Outcome:
     db.session.rollback()
     if existing is None:
         raise PaymentsBusy()
-    return Outcome(409, conflict_body(existing), existing.id)
+    return answer(409, conflict_body(existing), existing.id, None)
 
 
 class _Trace:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from flask_login import FlaskLoginClient
 from sqlalchemy import func, select
 
 from app.extensions import db
@@ -13,8 +12,10 @@ HTMX = {"HX-Request": "true"}
 
 
 def logged_in(app, user):
-    """A test client with ``user`` signed in (the session cookie Flask-Login reads)."""
-    app.test_client_class = FlaskLoginClient
+    """A test client with ``user`` signed in (the session cookie Flask-Login reads).
+
+    Every app's client is tests/support/openapi.py's CheckedClient, a FlaskLoginClient.
+    """
     return app.test_client(user=user)
 
 

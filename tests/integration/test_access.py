@@ -92,6 +92,8 @@ ROUTES: dict[tuple[str, str], Expect] = {
     ("GET", "/gateway/sandbox/<int:payment_id>"): Expect(302, 200, 404, 200, 200),
     ("POST", "/gateway/sandbox/<int:payment_id>"): Expect(302, 303, 404, 303, 303, form={"approve": "Approve"}),
     ("POST", "/webhooks/gateway"):             Expect(401, 401, 401, 401, 401, json={"id": "evt_unsigned"}),
+    ("GET", "/api/v1/openapi.json"):           Expect(200, 200, 200, 200, 200),
+    ("GET", "/problems/<slug>"):               Expect(200, 200, 200, 200, 200, path="/problems/payment-exists"),
     ("GET", "/staff/invoices"):                Expect(302, 403, 403, 200, 403),
     ("GET", "/staff/invoices.csv"):            Expect(302, 403, 403, 200, 403),
     ("GET", "/staff/invoices/<number>"):       Expect(302, 403, 403, 200, 403, path="/staff/invoices/{invoice_number}"),

@@ -15,9 +15,11 @@ from decimal import Decimal
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+from werkzeug.datastructures import Headers
 from werkzeug.http import parse_options_header
 
-from app.payments.requests import MAX_ID, unquote_header_key
+from app.api.keys import MalformedKeyHeader, header_key
+from app.payments.requests import MAX_ID
 from tests.support import bad_input
 from tests.support.factory import PASSWORD, Factory, auth
 from tests.support.fuzz import count_case
@@ -145,9 +147,15 @@ def test_bad_keys_in_the_body_are_refused(target, key):
 @given(key=bad_input.bad_header_keys)
 @fuzz(150)
 def test_bad_keys_in_the_header_are_refused(target, key):
-    assume(not bad_input.looks_valid_key(unquote_header_key(key)))
+    # Not one key (a list, parameters, broken quoting) is 400; one key that breaks the
+    # key's rules is 422 like the body's. tests/unit/test_idempotency_header.py pins the forms.
+    try:
+        status = 422
+        assume(not bad_input.looks_valid_key(header_key(Headers({"Idempotency-Key": key}))))
+    except MalformedKeyHeader:
+        status = 400
     response = target.post(json.dumps(target.valid_fields()), headers={"Idempotency-Key": key})
-    target.assert_refused(response, 422, "api-key-header")
+    target.assert_refused(response, status, "api-key-header")
 
 
 @given(consultation_id=bad_input.bad_consultation_ids)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from app.payments import lifecycle
 from tests.support.factory import PASSWORD, Factory, auth
 from tests.support.lifecycle import age_payment, create_payment, deliver, provider_event, state
+from tests.support.outbox import ledger, requests_of
 
 
 def test_sandbox_approval_webhooks_refund_and_expiry_work_on_sqlite(sqlite_app):
@@ -27,6 +28,12 @@ def test_sandbox_approval_webhooks_refund_and_expiry_work_on_sqlite(sqlite_app):
     )
     assert response.status_code == 200
     assert state(app, paid)["tax"] == "reversed"
+    # and the refund reaches the sandbox provider once, through the outbox
+    for _ in range(2):
+        sent = app.test_cli_runner().invoke(args=["payments", "send-outbox"])
+        assert sent.exit_code == 0, sent.output
+    assert [r["state"] for r in requests_of(app, paid)] == ["succeeded"]
+    assert [r["calls"] for r in ledger(app, paid)] == [1]
     age_payment(app, abandoned, 31 * 60)
     with app.app_context():
         assert lifecycle.expire_stale() == 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
@@ -466,7 +467,7 @@ def test_the_history_shows_real_attempts_and_every_event_type_with_a_label(
         service.create_payment(
             user, parse_payment_request(consultation_id=consultation.id, payment_method="stripe")
         )
-    number = first.body["data"]["invoice"]["invoice_number"]
+    number = json.loads(first.body)["data"]["invoice"]["invoice_number"]
     # and events other parts of the app write
     add_event(app, number, "confirmed", actor="gateway:sandbox", transaction_id="tx_1")
     add_event(app, number, "duplicate_charge", actor="gateway:sandbox", transaction_id="tx_2")

@@ -85,7 +85,9 @@ class LiveServer:
                 raise RuntimeError(f"gunicorn exited; see {self.log_path}")
             try:
                 with urllib.request.urlopen(self.url + "/healthz", timeout=1) as r:
-                    if r.status == 200:
+                    # One worker answering is not all of them: on a busy machine the others
+                    # may still be forking, and tests count or kill workers.
+                    if r.status == 200 and len(self.worker_pids()) >= self.workers:
                         return self
             except OSError:
                 time.sleep(0.1)

@@ -94,3 +94,12 @@ def test_postgresql_connections_carry_no_startup_options_for_any_pooler():
     assert "options" not in direct and "prepare_threshold" not in direct
     assert "options" not in pooled["connect_args"]
     assert pooled["connect_args"]["prepare_threshold"] is None
+
+
+def test_an_unknown_sandbox_refund_fault_is_refused_and_the_known_ones_load(env):
+    env.setenv("APP_ENV", "testing")
+    env.setenv("SANDBOX_REFUND_FAULT", "explode")
+    with pytest.raises(ConfigError, match="SANDBOX_REFUND_FAULT must be one of"):
+        load_config()
+    env.setenv("SANDBOX_REFUND_FAULT", "timeout_after")
+    assert load_config().SANDBOX_REFUND_FAULT == "timeout_after"

@@ -12,7 +12,7 @@ from app.models import format_peso, money
 from app.payments.errors import ConsultationNotFound, InvalidPaymentRequest
 from app.payments.idempotency import fingerprint, hash_key
 from app.payments.records import invoice_number, tax_for
-from app.payments.requests import parse_payment_request, unquote_header_key
+from app.payments.requests import parse_payment_request
 
 
 def parse(**kw):
@@ -108,12 +108,6 @@ def test_invoice_number_follows_the_seed_format():
     from datetime import UTC, datetime
 
     assert invoice_number(datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC), 42) == "INV-20260102030405-42"
-
-
-def test_header_keys_may_be_quoted_or_bare():
-    assert unquote_header_key('"abc"') == "abc"
-    assert unquote_header_key("abc") == "abc"
-    assert unquote_header_key('"') == '"'
 
 
 def test_keys_and_fingerprints_are_hashed():

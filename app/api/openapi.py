@@ -1,0 +1,364 @@
+"""The OpenAPI 3.1 document of /api/v1 and the provider webhook, served at /api/v1/openapi.json.
+
+Built from Python dicts so the enums and problem types come from the code itself
+(payment methods, statuses, ``PROBLEM_TYPES``). The test suite validates it with
+``openapi-spec-validator`` and checks every API response of every test against it
+with ``openapi-core`` (tests/support/openapi.py), so it cannot drift from the code.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from app.api.problems import PROBLEM_TYPES
+from app.gateway.signing import HEADER as SIGNATURE_HEADER
+from app.models import PaymentStatus
+from app.payments.requests import MAX_ID, MAX_KEY_LENGTH, METHODS
+from app.payments.service import KEY_EXPIRES_HEADER
+
+_REF = "#/components/schemas/"
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": _REF + name}
+
+
+def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"oneOf": [schema, {"type": "null"}]}
+
+
+_TEXT = {"type": "string"}
+_WHEN = {"type": ["string", "null"], "format": "date-time"}
+_MONEY = {"type": "string", "pattern": r"^[0-9]+\.[0-9]{2}$", "description": "Pesos, two decimals."}
+_ID = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
+
+
+def _object(properties: dict[str, Any], *, required: tuple[str, ...] | None = None) -> dict:
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": list(properties if required is None else required),
+    }
+
+
+SCHEMAS: dict[str, Any] = {
+    "Problem": {
+        **_object(
+            {
+                "type": {
+                    "type": "string",
+                    "enum": [p.uri for p in PROBLEM_TYPES.values()] + ["about:blank"],
+                    "description": "Resolves to a page: HTML, or JSON with Accept: application/json.",
+                },
+                "title": _TEXT,
+                "status": {"type": "integer", "minimum": 400, "maximum": 599},
+                "detail": _TEXT,
+                "errors": {"type": "object", "additionalProperties": _TEXT},
+                "retry_after": {"type": "integer", "minimum": 1},
+                "existing_payment_id": _ID,
+                "existing_payment_status": {"enum": [s.value for s in PaymentStatus]},
+            },
+            required=("type", "title", "status", "detail"),
+        ),
+        "description": "RFC 9457 problem details.",
+    },
+    "Payment": _object(
+        {
+            "id": _ID,
+            "consultation_id": _ID,
+            "user_id": _ID,
+            "amount": _MONEY,
+            "currency": {"const": "PHP"},
+            "payment_method": {"enum": list(METHODS)},
+            "status": {"enum": [s.value for s in PaymentStatus]},
+            "transaction_id": {"type": ["string", "null"]},
+            "receipt_url": {"type": ["string", "null"]},
+            "version": {"type": "integer", "minimum": 1},
+            "created_at": _WHEN,
+            "updated_at": _WHEN,
+            "completed_at": _WHEN,
+        }
+    ),
+    "Invoice": _object(
+        {
+            "id": _ID,
+            "invoice_number": {"type": "string", "pattern": "^INV-[0-9]{14}-[0-9]+$"},
+            "amount": _MONEY,
+            "status": _TEXT,
+            "issued_at": _WHEN,
+            "paid_at": _WHEN,
+        }
+    ),
+    "TaxRecord": _object(
+        {
+            "tax_type": _TEXT,
+            "rate": {"type": "string"},
+            "amount": _MONEY,
+            "status": _TEXT,
+        }
+    ),
+    "Event": _object(
+        {
+            "id": _ID,
+            "type": _TEXT,
+            "actor": _TEXT,
+            "data": {"type": "object"},
+            "at": _WHEN,
+        }
+    ),
+    "CreatePayment": _object(
+        {
+            "consultation_id": _ID,
+            "payment_method": {"enum": list(METHODS)},
+            "amount": {
+                "type": ["string", "number"],
+                "description": "Optional: must equal the consultation's fee (pesos).",
+            },
+            "idempotency_key": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": MAX_KEY_LENGTH,
+                "pattern": "^[\\x20-\\x7e]+$",
+                "description": "Optional; if the Idempotency-Key header is sent too, they must be equal.",
+            },
+        },
+        required=("consultation_id", "payment_method"),
+    ),
+    "PaymentCreated": _object(
+        {
+            "data": _object({"payment": _ref("Payment"), "invoice": _ref("Invoice")}),
+            "message": _TEXT,
+        }
+    ),
+    "PaymentDetail": _object(
+        {
+            "data": _object(
+                {
+                    "payment": _ref("Payment"),
+                    "invoice": _nullable(_ref("Invoice")),
+                    "tax_record": _nullable(_ref("TaxRecord")),
+                    "events": {"type": "array", "items": _ref("Event")},
+                }
+            )
+        }
+    ),
+    "Transition": _object(
+        {
+            "data": _object(
+                {
+                    "payment": _ref("Payment"),
+                    "invoice": _nullable(_ref("Invoice")),
+                    "tax_record": _nullable(_ref("TaxRecord")),
+                }
+            ),
+            "changed": {"type": "boolean"},
+            "message": _TEXT,
+        }
+    ),
+    "Confirm": _object(
+        {
+            "transaction_id": _TEXT,
+            "receipt_url": {"type": ["string", "null"], "format": "uri"},
+            "expected_version": {"type": ["integer", "null"], "minimum": 1},
+        },
+        required=("transaction_id",),
+    ),
+    "Refund": _object({"reason": {"type": "string", "minLength": 1, "maxLength": 500}}),
+    "ProviderEvent": _object(
+        {
+            "id": _TEXT,
+            "type": {"type": "string", "examples": ["payment.succeeded", "payment.declined"]},
+            "created": {"type": "integer"},
+            "data": {"type": "object"},
+        },
+        required=("id", "type"),
+    ),
+    "WebhookReceipt": _object(
+        {
+            "received": {"const": True},
+            "event_id": _TEXT,
+            "outcome": _TEXT,
+            "payment_id": {"type": ["integer", "null"]},
+            "payment_status": {"type": ["string", "null"]},
+            "detail": _TEXT,
+        }
+    ),
+}
+
+_HEADERS = {
+    "Location": {
+        "description": "The created payment: /api/v1/payments/{id}.",
+        "schema": {"type": "string"},
+    },
+    KEY_EXPIRES_HEADER: {
+        "description": "When this idempotency key stops being honoured (an HTTP-date); "
+        "a retry after it is a new request. Sent when a key was sent.",
+        "schema": {"type": "string"},
+    },
+    "Idempotent-Replayed": {
+        "description": "true on a replay: the first answer, byte for byte.",
+        "schema": {"const": "true"},
+    },
+    "Retry-After": {"description": "Seconds to wait.", "schema": {"type": "string"}},
+}
+
+
+def _json(schema_name: str, description: str, headers: tuple[str, ...] = ()) -> dict:
+    response: dict[str, Any] = {
+        "description": description,
+        "content": {"application/json": {"schema": _ref(schema_name)}},
+    }
+    if headers:
+        response["headers"] = {name: {"$ref": f"#/components/headers/{name}"} for name in headers}
+    return response
+
+
+def _problems(*statuses: int) -> dict[str, Any]:
+    return {str(status): {"$ref": "#/components/responses/Problem"} for status in statuses}
+
+
+_COMMON = (400, 401, 405, 413, 415, 429, 500, 503)
+_PAYMENT_ID = {
+    "name": "payment_id",
+    "in": "path",
+    "required": True,
+    "schema": _ID,
+}
+
+
+def _body(schema_name: str) -> dict[str, Any]:
+    return {"required": True, "content": {"application/json": {"schema": _ref(schema_name)}}}
+
+
+@cache
+def document() -> dict[str, Any]:
+    """The OpenAPI 3.1 document (a dict, built once)."""
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Consultation checkout API",
+            "version": "1",
+            "description": "Pay for a consultation exactly once. See docs/api.md.",
+        },
+        "servers": [{"url": "/"}],
+        "security": [{"bearer": []}],
+        "paths": {
+            "/api/v1/payments": {
+                "post": {
+                    "operationId": "createPayment",
+                    "summary": "Create a payment, or replay the first answer of its key",
+                    "parameters": [
+                        {
+                            "name": "Idempotency-Key",
+                            "in": "header",
+                            "required": False,
+                            "description": 'An RFC 8941 sf-string ("abc", with \\" and \\\\ '
+                            "escaped) or a bare key. Required when the server sets "
+                            "REQUIRE_IDEMPOTENCY_KEY=1.",
+                            "schema": {"type": "string"},
+                        }
+                    ],
+                    "requestBody": _body("CreatePayment"),
+                    "responses": {
+                        "201": _json(
+                            "PaymentCreated",
+                            "Created (or a replay of the first 201, byte for byte).",
+                            ("Location", KEY_EXPIRES_HEADER, "Idempotent-Replayed"),
+                        ),
+                        "409": {
+                            "description": "payment-exists (also replayed) or payment-in-progress.",
+                            "headers": {
+                                name: {"$ref": f"#/components/headers/{name}"}
+                                for name in (KEY_EXPIRES_HEADER, "Idempotent-Replayed")
+                            },
+                            "content": {"application/problem+json": {"schema": _ref("Problem")}},
+                        },
+                        **_problems(*_COMMON, 403, 404, 422),
+                    },
+                }
+            },
+            "/api/v1/payments/{payment_id}": {
+                "get": {
+                    "operationId": "getPayment",
+                    "summary": "A payment with its invoice, tax record and events",
+                    "parameters": [_PAYMENT_ID],
+                    "responses": {
+                        "200": _json("PaymentDetail", "The payment."),
+                        **_problems(*_COMMON, 404),
+                    },
+                }
+            },
+            "/api/v1/payments/{payment_id}/confirm": {
+                "post": {
+                    "operationId": "confirmPayment",
+                    "summary": "Staff: confirm with the provider's transaction id",
+                    "parameters": [_PAYMENT_ID],
+                    "requestBody": _body("Confirm"),
+                    "responses": {
+                        "200": _json("Transition", "Confirmed, or already was."),
+                        **_problems(*_COMMON, 403, 404, 409, 422),
+                    },
+                }
+            },
+            "/api/v1/payments/{payment_id}/refund": {
+                "post": {
+                    "operationId": "refundPayment",
+                    "summary": "Staff: refund a completed payment",
+                    "parameters": [_PAYMENT_ID],
+                    "requestBody": _body("Refund"),
+                    "responses": {
+                        "200": _json("Transition", "Refunded, or already was."),
+                        **_problems(*_COMMON, 403, 404, 409, 422),
+                    },
+                }
+            },
+            "/api/v1/openapi.json": {
+                "get": {
+                    "operationId": "openapi",
+                    "summary": "This document",
+                    "security": [],
+                    "responses": {
+                        "200": {
+                            "description": "OpenAPI 3.1",
+                            "content": {"application/json": {"schema": {"type": "object"}}},
+                        }
+                    },
+                }
+            },
+            "/webhooks/gateway": {
+                "post": {
+                    "operationId": "providerWebhook",
+                    "summary": "The payment provider's signed notification, applied once per id",
+                    "security": [],
+                    "parameters": [
+                        {
+                            "name": SIGNATURE_HEADER,
+                            "in": "header",
+                            "required": True,
+                            "description": "t=<unix seconds>,v1=<hex HMAC-SHA256 of "
+                            "'<t>.<raw body>'>.",
+                            "schema": {"type": "string"},
+                        }
+                    ],
+                    "requestBody": _body("ProviderEvent"),
+                    "responses": {
+                        "200": _json("WebhookReceipt", "Received (applied, ignored or refused)."),
+                        **_problems(*_COMMON, 404),
+                    },
+                }
+            },
+        },
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": SCHEMAS,
+            "headers": _HEADERS,
+            "responses": {
+                "Problem": {
+                    "description": "A problem (RFC 9457); its type resolves to a page.",
+                    "headers": {"Retry-After": {"$ref": "#/components/headers/Retry-After"}},
+                    "content": {"application/problem+json": {"schema": _ref("Problem")}},
+                }
+            },
+        },
+    }

@@ -1,0 +1,69 @@
+"""A refund on its way to the provider, as the patient and staff read it, on a phone and a desktop.
+
+Screenshots go to test-artifacts/screenshots/refund-*.png.
+"""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import expect
+
+from app.payments import outbox
+from tests.browser.conftest import log_in
+from tests.browser.test_screenshots import VIEWPORTS, fits_the_viewport, shoot
+from tests.integration.test_staff_refund import invoice_number
+from tests.support.lifecycle import confirm, create_payment
+from tests.support.outbox import refund_now
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.mark.parametrize("viewport", VIEWPORTS)
+def test_a_refund_reads_requested_then_returned(
+    new_context, live_server, live_app, factory, viewport
+):
+    size = VIEWPORTS[viewport]
+    patient, staff = factory.patient(name="Maria Santos"), factory.staff(name="Rosa Reyes")
+    consultation = factory.consultation(patient, fee="5000", doctor="Dr. Ana Cruz")
+    client = live_app.test_client()
+    payment_id = create_payment(client, patient, consultation.id)
+    assert (
+        confirm(client, staff, payment_id, transaction_id=f"sbx_txn_{payment_id}").status_code
+        == 200
+    )
+    refund_now(live_app, payment_id, "Doctor unavailable on the day")
+    number = invoice_number(live_app, payment_id)
+    mine = new_context(base_url=live_server.url, viewport=size).new_page()
+    log_in(mine, patient)
+    desk = new_context(base_url=live_server.url, viewport=size).new_page()
+    desk.goto("/login")
+    desk.get_by_label("Email").fill(staff.email)
+    desk.get_by_label("Password").fill("correct-horse-battery")
+    desk.get_by_role("button", name="Log in").click()
+    for moment in ("requested", "returned"):
+        mine.goto(f"/payments/{payment_id}")
+        step = mine.get_by_role("region", name="Next step")
+        words = (
+            "is on its way back" if moment == "requested" else "The payment provider returned it"
+        )
+        expect(step).to_contain_text(words)
+        fits_the_viewport(mine, size["width"])
+        shoot(mine, f"refund-{moment}-patient-{viewport}")
+        desk.goto(f"/staff/invoices/{number}")
+        card = desk.get_by_role("region", name="Refund at the payment provider")
+        expect(card).to_contain_text(
+            "Requested." if moment == "requested" else "Returned to the patient."
+        )
+        # The staff page's history table may scroll sideways on a phone; this card does not.
+        box = card.bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= size["width"], box
+        shoot(desk, f"refund-{moment}-staff-{viewport}")
+        if moment == "requested":
+            desk.goto("/staff/attention")
+            section = desk.locator("#refunds-not-returned")
+            expect(section).to_contain_text(number)
+            box = section.bounding_box()
+            assert box["x"] >= 0 and box["x"] + box["width"] <= size["width"], box
+            shoot(desk, f"refund-attention-{viewport}")
+            with live_app.app_context():
+                assert outbox.send_pending().total >= 1
