@@ -150,8 +150,8 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         "cache_key.any_user",
         "app/payments/cache.py",
-        '    return f"idem:v1:{user_id}:{key_hash}"',
-        '    return f"idem:v1:{key_hash}"',
+        '    return f"idem:v2:{user_id}:{key_hash}"',
+        '    return f"idem:v2:{key_hash}"',
         "the Redis copy of a key is shared by every user",
         (f"{GUARD_STEPS}::test_one_key_string_for_two_patients_answers_each_their_own",),
     ),
@@ -287,8 +287,8 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         "webhook.event_not_deduplicated",
         "app/gateway/webhooks.py",
-        "    if not _claim(session, event):",
-        "    if not (_claim(session, event) or True):",
+        "    return session.execute(stmt).first() is not None\n\n\ndef _already_processed",
+        "    session.execute(stmt)\n    return True\n\n\ndef _already_processed",
         "a redelivered event id is applied again",
         (f"{WEBHOOKS}::test_the_same_webhook_ten_times_in_sequence_makes_one_transition",),
     ),

@@ -98,8 +98,8 @@ class PaymentMachine(RuleBasedStateMachine):
         world.reset()
         self.app = world.app
         self.api = ApiClient(world.app)
-        # (patient, key) -> (consultation id, method, status, body) of the key's first answer
-        self.first_answers: dict[tuple[str, str], tuple[int, str, int, dict]] = {}
+        # (patient, key) -> (consultation id, method, status, body bytes) of the key's first answer
+        self.first_answers: dict[tuple[str, str], tuple[int, str, int, bytes]] = {}
         # transaction ids the provider told us it captured (answered 2xx)
         self.captured: set[str] = set()
         self.events_seen: set[tuple[str, int]] = set()
@@ -131,14 +131,14 @@ class PaymentMachine(RuleBasedStateMachine):
         if first is not None:
             first_consultation, first_method, first_status, first_body = first
             if (first_consultation, first_method) == (consultation.id, method):
-                # a repeat answers the key's first answer, to its own patient
-                assert (status, body) == (first_status, first_body)
+                # a repeat answers the key's first answer (the same bytes), to its own patient
+                assert (status, response.get_data()) == (first_status, first_body)
                 assert response.headers.get("Idempotent-Replayed") == "true"
             else:
                 assert status == 422 and body["type"] == "/problems/idempotency-key-reused"
                 return multiple()
         elif key and status in (201, 409):
-            self.first_answers[(who, key)] = (consultation.id, method, status, body)
+            self.first_answers[(who, key)] = (consultation.id, method, status, response.get_data())
         if status == 201:
             assert body["data"]["payment"]["user_id"] == patient.id
             assert body["data"]["payment"]["consultation_id"] == consultation.id
