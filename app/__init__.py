@@ -40,11 +40,13 @@ def create_app(test_config: dict | None = None) -> Flask:
     _init_extensions(app)
     _register_blueprints(app)
 
-    from app.models import format_peso
+    from app.metrics import init_metrics
 
-    app.jinja_env.filters["peso"] = format_peso
+    init_metrics(app)
 
-    from app import errors, security
+    from app import display, errors, security
+
+    display.register(app)
 
     errors.register(app)
     security.register(app)

@@ -77,6 +77,18 @@ def users_token(email: str) -> None:
     click.echo(token)
 
 
+@users_cli.command("set-password")
+@click.argument("email")
+@click.password_option("--password", help="The new password (asked twice when left out).")
+def users_set_password(email: str, password: str) -> None:
+    """Set EMAIL's password and log them out everywhere (API tokens keep working)."""
+    if len(password) < 8:
+        raise click.BadParameter("use at least 8 characters", param_hint="--password")
+    with transaction():
+        _user_by_email(email).set_password(password)
+    click.echo(f"Password changed for {email.strip().lower()}; their sessions have ended.")
+
+
 def parse_fee(raw: str) -> Decimal:
     try:
         fee = Decimal(raw)
@@ -87,17 +99,23 @@ def parse_fee(raw: str) -> Decimal:
     return money(fee)
 
 
+AT_EXAMPLE = "2026-12-01T10:30+08:00"
+
+
 def parse_when(raw: str | None) -> datetime:
+    """An ISO 8601 time with its UTC offset (``2026-12-01T10:30+08:00``), tomorrow if None.
+
+    Stored as the same instant in UTC (``app.models.UTCDateTime`` converts).
+    :raise click.BadParameter: not ISO 8601, or no offset.
+    """
     if raw is None:
         return utcnow() + timedelta(days=1)
     try:
         when = datetime.fromisoformat(raw)
     except ValueError:
-        raise click.BadParameter("use ISO 8601, e.g. 2026-12-01T09:30", param_hint="--at") from None
+        raise click.BadParameter(f"use ISO 8601, e.g. {AT_EXAMPLE}", param_hint="--at") from None
     if when.tzinfo is None:
-        raise click.BadParameter(
-            "include a UTC offset, e.g. 2026-12-01T09:30+08:00", param_hint="--at"
-        )
+        raise click.BadParameter(f"include a UTC offset, e.g. {AT_EXAMPLE}", param_hint="--at")
     return when
 
 
@@ -105,7 +123,9 @@ def parse_when(raw: str | None) -> datetime:
 @click.option("--patient", "patient_email", required=True, help="The patient's email.")
 @click.option("--fee", required=True, help="The fee in PHP, at least 1000.")
 @click.option("--doctor", default="Dr. Ana Cruz")
-@click.option("--at", "at", default=None, help="ISO datetime with offset.")
+@click.option(
+    "--at", "at", default=None, help=f"ISO 8601 time with its UTC offset, e.g. {AT_EXAMPLE}."
+)
 def consultations_create(patient_email: str, fee: str, doctor: str, at: str | None) -> None:
     """Create a consultation for a patient and print its id."""
     amount = parse_fee(fee)

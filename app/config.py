@@ -11,6 +11,7 @@ import os
 import secrets
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 # The guard names live with the guards; "unguarded" needs ALLOW_UNGUARDED_BENCHMARK=1.
 from app.payments.guards import BENCHMARK_ONLY_GUARDS
@@ -76,6 +77,46 @@ def _tax_rate() -> Decimal:
     return rate
 
 
+def _bool(name: str, default: str) -> bool:
+    raw = os.environ.get(name, default)
+    if raw not in ("0", "1"):
+        raise ConfigError(f"{name} must be 0 or 1, got {raw!r}")
+    return raw == "1"
+
+
+def clinic_timezone(name: str) -> ZoneInfo:
+    """The IANA zone ``name`` (``Asia/Manila``).
+
+    :raise ConfigError: not a zone name the system's tz database knows.
+    """
+    try:
+        if not name or name != name.strip():
+            raise ValueError(name)
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
+        raise ConfigError(
+            f"CLINIC_TIMEZONE must be an IANA time zone name such as Asia/Manila, got {name!r}"
+        ) from exc
+
+
+# Shown on receipts, invoices and every page's footer. Development gets demo values;
+# production must say who is being paid.
+CLINIC_SETTINGS = (
+    "CLINIC_NAME",
+    "CLINIC_ADDRESS",
+    "CLINIC_TIN",
+    "CLINIC_CONTACT_EMAIL",
+    "CLINIC_CONTACT_PHONE",
+)
+DEMO_CLINIC = {
+    "CLINIC_NAME": "Demo Family Clinic",
+    "CLINIC_ADDRESS": "123 Demo Street, Barangay Sample, Quezon City 1100, Philippines",
+    "CLINIC_TIN": "000-123-456-00000",
+    "CLINIC_CONTACT_EMAIL": "billing@clinic.example",
+    "CLINIC_CONTACT_PHONE": "+63 2 8123 4567",
+}
+
+
 class Config:
     ENV_NAME = "production"
     TESTING = False
@@ -106,6 +147,11 @@ class Config:
         self.TRUSTED_PROXY_HOPS = _int("TRUSTED_PROXY_HOPS", 0)
         if self.TRUSTED_PROXY_HOPS < 0:
             raise ConfigError("TRUSTED_PROXY_HOPS must be 0 or more")
+        # /metrics (Prometheus): off by default; when on, only METRICS_ALLOW networks (client
+        # addresses after TRUSTED_PROXY_HOPS) or a request with "Bearer <METRICS_TOKEN>".
+        self.METRICS_ENABLED = os.environ.get("METRICS_ENABLED", "0") == "1"
+        self.METRICS_ALLOW = os.environ.get("METRICS_ALLOW", "127.0.0.1/8,::1")
+        self.METRICS_TOKEN = os.environ.get("METRICS_TOKEN") or None
         self.PAYMENT_GUARD = os.environ.get("PAYMENT_GUARD", "hybrid")
         allowed = GUARDS + (
             BENCHMARK_ONLY_GUARDS if os.environ.get("ALLOW_UNGUARDED_BENCHMARK") == "1" else ()
@@ -121,6 +167,10 @@ class Config:
         self.REDIS_TIMEOUT = _float("REDIS_TIMEOUT", 0.25)
         self.REDIS_LOCK_TIMEOUT = _float("REDIS_LOCK_TIMEOUT", 5.0)
         self.TAX_RATE = _tax_rate()
+        # Philippine prices are quoted VAT-inclusive: the fee is what the patient pays.
+        self.PRICES_INCLUDE_VAT = _bool("PRICES_INCLUDE_VAT", "1")
+        self.CLINIC_TIMEZONE = os.environ.get("CLINIC_TIMEZONE", "Asia/Manila")
+        clinic_timezone(self.CLINIC_TIMEZONE)  # fail at start-up, not on the first page
         self.PAYMENT_PENDING_TTL = _int("PAYMENT_PENDING_TTL", 30 * 60)
         self.GATEWAY_WEBHOOK_SECRET = os.environ.get("GATEWAY_WEBHOOK_SECRET") or (
             self.default_webhook_secret()
@@ -150,6 +200,8 @@ class Config:
         self.REMEMBER_COOKIE_HTTPONLY = True
         self.REMEMBER_COOKIE_SAMESITE = "Lax"
         self.WTF_CSRF_TIME_LIMIT = _int("WTF_CSRF_TIME_LIMIT", 3600)
+        for name in CLINIC_SETTINGS:
+            setattr(self, name, os.environ.get(name) or self.default_clinic(name))
 
     def default_secret_key(self) -> str:
         raise ConfigError(
@@ -160,6 +212,12 @@ class Config:
 
     def default_webhook_secret(self) -> str:
         raise ConfigError("GATEWAY_WEBHOOK_SECRET is required outside development and testing.")
+
+    def default_clinic(self, name: str) -> str:
+        raise ConfigError(
+            f"{name} is required outside development and testing: receipts and invoices "
+            "must say who was paid (see docs/operations.md)."
+        )
 
 
 class DevelopmentConfig(Config):
@@ -177,6 +235,9 @@ class DevelopmentConfig(Config):
     def default_webhook_secret(self) -> str:
         return "dev-webhook-secret"
 
+    def default_clinic(self, name: str) -> str:
+        return DEMO_CLINIC[name]
+
 
 class TestConfig(Config):
     ENV_NAME = "testing"
@@ -187,6 +248,9 @@ class TestConfig(Config):
 
     def default_webhook_secret(self) -> str:
         return "test-webhook-secret"
+
+    def default_clinic(self, name: str) -> str:
+        return DEMO_CLINIC[name]
 
 
 CONFIGS = {"production": Config, "development": DevelopmentConfig, "testing": TestConfig}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import secrets
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -27,6 +28,7 @@ from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, backref, mapped_column, relationship
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.types import TypeDecorator
+from werkzeug.security import generate_password_hash
 
 from app.extensions import db
 
@@ -45,15 +47,23 @@ def utcnow() -> datetime:
 
 
 class UTCDateTime(TypeDecorator):
-    """A timezone-aware timestamp that comes back aware on SQLite too."""
+    """A timezone-aware timestamp, stored as UTC on every dialect, that comes back aware.
+
+    Every aware value is converted to UTC before it is bound: SQLite keeps no offset,
+    so ``10:30+08:00`` stored as given would read back as ``10:30 UTC``.
+    PostgreSQL's ``timestamptz`` converts by itself; converting here too makes both
+    dialects store the same instant. Naive values are refused (``ValueError``).
+    """
 
     impl = DateTime(timezone=True)
     cache_ok = True
 
     def process_bind_param(self, value, dialect):
-        if value is not None and value.tzinfo is None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
             raise ValueError("naive datetime given; use app.models.utcnow()")
-        return value
+        return value.astimezone(UTC)
 
     def process_result_value(self, value, dialect):
         if value is not None and value.tzinfo is None:
@@ -92,6 +102,9 @@ class PaymentStatus(enum.StrEnum):
     COMPLETED = "completed"
     FAILED = "failed"
     EXPIRED = "expired"
+    # The patient abandoned it before paying (set by the patient-cancel work); not active,
+    # its invoice void. A provider success for it is a late success, like expired.
+    CANCELLED = "cancelled"
     REFUNDED = "refunded"
 
 
@@ -114,9 +127,17 @@ class InvoiceStatus(enum.StrEnum):
     REFUNDED = "refunded"
 
 
+def new_session_token() -> str:
+    """A fresh random session token (43 URL-safe characters, 256 bits)."""
+    return secrets.token_urlsafe(32)
+
+
 class User(UserMixin, db.Model):
     __tablename__ = "users"
-    __table_args__ = (CheckConstraint(_in("role", Role), name="ck_users_role"),)
+    __table_args__ = (
+        CheckConstraint(_in("role", Role), name="ck_users_role"),
+        UniqueConstraint("session_token", name="uq_users_session_token"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(String(254), unique=True)
@@ -124,11 +145,28 @@ class User(UserMixin, db.Model):
     password_hash: Mapped[str] = mapped_column(String(255))
     role: Mapped[str] = mapped_column(String(16), default=Role.PATIENT)
     api_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    # What a session cookie names instead of the id (Flask-Login's alternative-id recipe):
+    # a new one ends every session of this user at once. API tokens are separate.
+    session_token: Mapped[str] = mapped_column(String(64), default=new_session_token)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     @property
     def is_staff(self) -> bool:
         return self.role == Role.STAFF
+
+    def get_id(self) -> str:
+        """Flask-Login's identifier for the session cookie: the session token, not the id."""
+        return self.session_token
+
+    def end_all_sessions(self) -> None:
+        """Rotate the session token: every session cookie issued so far, in every browser,
+        stops working (the next request is anonymous). The caller commits."""
+        self.session_token = new_session_token()
+
+    def set_password(self, password: str) -> None:
+        """Store a new password hash and end all sessions. The caller commits."""
+        self.password_hash = generate_password_hash(password)
+        self.end_all_sessions()
 
     def __repr__(self) -> str:
         return f"<User {self.id} {self.role}>"
@@ -247,9 +285,14 @@ class TaxRecord(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     payment_id: Mapped[int] = mapped_column(ForeignKey("payments.id"), unique=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    # The VAT in pesos (centavos rounded half-up), on ``taxable_base``.
     amount: Mapped[Decimal] = mapped_column(Money)
     tax_type: Mapped[str] = mapped_column(String(8), default="VAT")
     rate: Mapped[Decimal] = mapped_column(Numeric(5, 4, asdecimal=True))
+    # The VATable amount: the fee less its VAT when prices include VAT, else the fee.
+    taxable_base: Mapped[Decimal] = mapped_column(Money)
+    # Whether the fee already included the VAT (PRICES_INCLUDE_VAT when it was recorded).
+    prices_include_vat: Mapped[bool] = mapped_column(default=True)
     status: Mapped[str] = mapped_column(String(16), default="calculated")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -308,14 +351,9 @@ class GatewayEvent(db.Model):
     payment_id: Mapped[int | None] = mapped_column(ForeignKey("payments.id"))
     payload: Mapped[dict[str, Any]] = mapped_column(JSONType)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # What applying it did: confirmed, failed, unchanged, or one of NOT_APPLIED_OUTCOMES.
+    outcome: Mapped[str | None] = mapped_column(String(32), index=True)
     note: Mapped[str | None] = mapped_column(Text)
-
-
-def format_peso(value: Decimal | int | str | None) -> str:
-    """``₱5,000.00``: how money is shown to people."""
-    if value is None:
-        return ""
-    return f"₱{money(value):,.2f}"
 
 
 class ProviderRequestState(enum.StrEnum):
@@ -393,3 +431,8 @@ class SandboxRefund(db.Model):
     # How many calls were answered with this refund (the first plus idempotent replays).
     calls: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+# A provider event with one of these outcomes was not applied: staff must look at it
+# (the attention page lists them all).
+NOT_APPLIED_OUTCOMES = ("duplicate_charge", "amount_mismatch", "refused", "refund_unmatched")

@@ -38,9 +38,13 @@ PAGES: dict[type[PaymentError], Page] = {
     errors.PaymentNotFound: Page(404, "We could not find that payment."),
     errors.NotYourConsultation: Page(403, "Staff cannot pay for a patient's consultation."),
     errors.Forbidden: Page(403, "You are not allowed to do that."),
+    errors.ConsultationRefunded: Page(
+        409, "This consultation was refunded, so it cannot be paid again here."
+    ),
     errors.InvalidTransition: Page(409, "This payment cannot change that way."),
     errors.StaleVersion: Page(409, "This payment changed since you opened it. Reload the page."),
     errors.DuplicateCharge: Page(409, "The provider charged this payment twice."),
+    errors.AmountMismatch: Page(409, "The provider reported a different amount."),
     errors.TransactionIdInUse: Page(409, "That transaction already paid another payment."),
     errors.WebhookRejected: Page(400, "The notification was rejected."),
     errors.BadSignature: Page(401, "The notification's signature is not valid."),

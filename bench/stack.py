@@ -17,7 +17,7 @@ import psycopg
 from flask_migrate import upgrade
 
 from app import create_app
-from app.config import ROOT
+from app.config import DEMO_CLINIC, ROOT
 from app.extensions import db
 from tests.support.services import PostgresServer, RedisServer, free_port
 
@@ -178,6 +178,7 @@ class Stack:
             "REDIS_URL": self.redis_url_for(database),
             "SECRET_KEY": self.secret,
             "GATEWAY_WEBHOOK_SECRET": self.secret,
+            **{name: value for name, value in DEMO_CLINIC.items() if name not in os.environ},
             "PAYMENT_GUARD": guard,
             # The limiter would cap one token at 60 payments a minute; it is not a guard.
             "RATELIMIT_ENABLED": "0",

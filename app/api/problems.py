@@ -47,12 +47,18 @@ PROBLEMS: dict[type[PaymentError], Problem] = {
         "A request with this idempotency key is still being processed",
     ),
     errors.PaymentsBusy: Problem(503, "busy", "Payments are busy"),
+    errors.ConsultationRefunded: Problem(
+        409, "consultation-refunded", "This consultation was refunded"
+    ),
     errors.InvalidTransition: Problem(
         409, "invalid-transition", "The payment cannot change that way"
     ),
     errors.StaleVersion: Problem(409, "stale-version", "The payment changed since you read it"),
     errors.DuplicateCharge: Problem(
         409, "duplicate-charge", "The provider charged this payment twice"
+    ),
+    errors.AmountMismatch: Problem(
+        409, "amount-mismatch", "The provider reported a different amount"
     ),
     errors.TransactionIdInUse: Problem(
         409, "transaction-id-in-use", "That transaction id already confirmed another payment"
@@ -216,6 +222,24 @@ PROBLEM_TYPES: dict[str, ProblemType] = {
             "does not change; staff see a duplicate_charge event.",
             _NO_RETRY,
             "Staff refund the extra charge at the provider.",
+        ),
+        ProblemType(
+            "amount-mismatch",
+            409,
+            "The provider reported a different amount",
+            "The provider reported a charge whose amount or currency differs from the "
+            "payment's. Nothing was applied; staff see it on the attention page.",
+            _NO_RETRY,
+            "Staff compare the charge at the provider with the invoice and refund or "
+            "settle the difference there.",
+        ),
+        ProblemType(
+            "consultation-refunded",
+            409,
+            "This consultation was refunded",
+            f"The consultation's payment was refunded, so it is closed for payment. {_NOTHING}",
+            _NO_RETRY,
+            "Do not pay again for this consultation; ask the clinic if you expected to.",
         ),
         ProblemType(
             "transaction-id-in-use",

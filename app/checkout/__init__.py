@@ -2,4 +2,4 @@ from flask import Blueprint
 
 bp = Blueprint("checkout", __name__)
 
-from app.checkout import display, routes  # noqa: E402,F401
+from app.checkout import routes  # noqa: E402,F401

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from sqlalchemy import and_, select
 
 from app.extensions import db
-from app.models import Consultation, Payment, User
+from app.models import Consultation, Payment, PaymentStatus, User
 from app.payments import access
-from app.payments.lifecycle import is_stale
+from app.payments.lifecycle import is_stale, refunded_payment_for
 
 
 @dataclass(frozen=True)
@@ -20,6 +20,8 @@ class ConsultationRow:
     consultation: Consultation
     # The payment in progress or done; None when the patient can (still or again) pay.
     payment: Payment | None
+    # The refunded payment, when there is no active one: closed for payment.
+    refunded: Payment | None = None
 
 
 def _active_join():
@@ -46,7 +48,27 @@ def consultations_with_payments(user: User) -> list[ConsultationRow]:
         .where(Consultation.patient_id == user.id)
         .order_by(Consultation.scheduled_at, Consultation.id)
     ).all()
-    return [ConsultationRow(c, _open(p)) for c, p in rows]
+    refunds = _refunded_by_consultation([c.id for c, p in rows if p is None])
+    return [ConsultationRow(c, _open(p), refunds.get(c.id) if p is None else None) for c, p in rows]
+
+
+def _refunded_by_consultation(consultation_ids: list[int]) -> dict[int, Payment]:
+    if not consultation_ids:
+        return {}
+    payments = db.session.scalars(
+        select(Payment).where(
+            Payment.consultation_id.in_(consultation_ids),
+            Payment.status == PaymentStatus.REFUNDED,
+            Payment.deleted_at.is_(None),
+        )
+    )
+    return {p.consultation_id: p for p in payments}
+
+
+def refunded_payment(consultation: Consultation) -> Payment | None:
+    """The consultation's refunded payment, if any: it is then closed for payment."""
+    payment_id = refunded_payment_for(db.session, consultation.id)
+    return db.session.get(Payment, payment_id) if payment_id is not None else None
 
 
 def patient_consultation(user: User, consultation_id: int) -> Consultation:

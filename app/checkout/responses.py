@@ -12,15 +12,13 @@ A Pay submit ends in one of two ways:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal
 
-from flask import Response, current_app, flash, redirect, render_template, request, url_for
+from flask import Response, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import TooManyRequests
 
 from app.checkout import bp
-from app.checkout.display import percent
 from app.checkout.forms import CheckoutForm
 from app.checkout.queries import patient_consultation
 from app.checkout.tokens import CheckoutTokenError, current_tokens
@@ -29,12 +27,13 @@ from app.models import Consultation, Payment
 from app.pages import FORM_INVALID, NOT_YOURS, page_for
 from app.payments.errors import (
     ConsultationNotFound,
+    ConsultationRefunded,
     InvalidPaymentRequest,
     NotYourConsultation,
     PaymentError,
 )
-from app.payments.records import tax_for
 from app.payments.service import Outcome
+from app.payments.vat import current_vat
 
 ALREADY_PAID_NOTICE = "This consultation already has a payment. Here it is."
 PAGE_EXPIRED = "This page has expired. Reload the page, then press Pay again."
@@ -117,18 +116,21 @@ def checkout_page(
     consultation: Consultation,
     *,
     payment: Payment | None = None,
+    refunded: Payment | None = None,
     form: CheckoutForm | None = None,
     refusal: Refusal | None = None,
 ) -> Response:
-    """The checkout page (or, for htmx, only its form), never stored by any cache."""
-    rate: Decimal = current_app.config["TAX_RATE"]
+    """The checkout page (or, for htmx, only its form), never stored by any cache.
+
+    ``refunded``: the consultation's refunded payment; the page then offers no Pay form.
+    """
     context = {
         "consultation": consultation,
         "payment": payment,
+        "refunded": refunded,
         "form": form,
         "refusal": refusal,
-        "vat": tax_for(consultation.fee, rate),
-        "vat_percent": percent(rate),
+        "vat": current_vat(consultation.fee),
     }
     template = "checkout/_pay_form.html" if refusal and is_htmx() else "checkout/checkout.html"
     response = Response(render_template(template, **context), refusal.status if refusal else 200)
@@ -164,6 +166,10 @@ def payment_error(error: PaymentError):
     """Domain errors: 404/403 as a page of their own, the rest inside the checkout form."""
     if type(error) in NOT_YOURS:
         return _not_found_or_forbidden(error)
+    if isinstance(error, ConsultationRefunded):
+        # Closed for payment: the checkout page says why, with the refund, and no Pay form.
+        flash(error.detail, "error")
+        return go_to(url_for("checkout.checkout", consultation_id=error.extra["consultation_id"]))
     return _refused_pay(error)
 
 

@@ -11,10 +11,12 @@ from app.checkout.queries import (
     consultations_with_payments,
     open_payment,
     patient_consultation,
+    refunded_payment,
     visible_payment,
 )
 from app.checkout.responses import after_payment, checkout_form, checkout_page
 from app.checkout.tokens import current_tokens, idempotency_key
+from app.display import refund_of
 from app.gateway.provider import current_gateway
 from app.invoices.queries import invoice_for_payment
 from app.models import PaymentStatus
@@ -50,8 +52,9 @@ def checkout(consultation_id: int):
     """
     consultation = patient_consultation(current_user, consultation_id)
     payment = open_payment(consultation)
-    form = None if payment else checkout_form(consultation)
-    return checkout_page(consultation, payment=payment, form=form)
+    refunded = None if payment else refunded_payment(consultation)
+    form = None if payment or refunded else checkout_form(consultation)
+    return checkout_page(consultation, payment=payment, refunded=refunded, form=form)
 
 
 @bp.post("/consultations/<int:consultation_id>/checkout")
@@ -93,6 +96,9 @@ def payment(payment_id: int):
         is_owner=found.user_id == current_user.id,
         stale=stale,
         can_continue=found.status == PaymentStatus.PENDING and not stale,
+        # Pay again only where a new payment could be taken: not after a refund.
+        can_pay_again=refunded_payment(found.consultation) is None,
+        refund=refund_of(found),
     )
 
 

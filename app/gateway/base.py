@@ -36,6 +36,9 @@ class ProviderEvent:
     transaction_id: Any = None
     receipt_url: Any = None
     reason: str | None = None
+    # What the provider says it charged, as sent (compared with the payment, never trusted).
+    amount: Any = None
+    currency: Any = None
     payload: dict[str, Any] = field(default_factory=dict)
 
 

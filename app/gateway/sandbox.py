@@ -252,6 +252,8 @@ def read_event(raw_body: bytes) -> ProviderEvent:
         transaction_id=data.get("transaction_id"),
         receipt_url=data.get("receipt_url"),
         reason=reason if _short_text(reason, 200) else None,
+        amount=data.get("amount"),
+        currency=data.get("currency"),
         payload=payload,
     )
 

@@ -58,8 +58,9 @@ class Receipt:
 def receive(raw_body: bytes, headers: Mapping[str, str], *, gateway: PaymentGateway) -> Receipt:
     """Verify a notification with ``gateway`` (the provider it came from) and apply it exactly once.
 
-    Refusals of the transition itself (a success for a refunded payment, a
-    duplicate charge) are recorded and answered 200: retrying cannot change them.
+    Refusals of the transition itself (a duplicate charge, an amount mismatch, a
+    decline for a paid payment) are recorded for staff and answered 200: retrying
+    cannot change them.
 
     :raise BadSignature: 401.  :raise MalformedWebhook: 400.
     :raise PaymentNotFound: 404.  :raise PaymentsBusy: 503.
@@ -98,7 +99,13 @@ def _apply(
     if not _claim(session, event):
         return _already_processed(event, payment)
     if confirmation is not None:
-        result = lifecycle.confirm_locked(session, payment, req=confirmation, actor=actor)
+        result = lifecycle.confirm_locked(
+            session,
+            payment,
+            req=confirmation,
+            actor=actor,
+            reported=lifecycle.Reported(event.amount, event.currency),
+        )
     else:
         result = lifecycle.fail_locked(
             session,
@@ -108,7 +115,7 @@ def _apply(
             event_id=event.event_id,
         )
     detail = result.refusal.detail if result.refusal else ""
-    _note(session, event.event_id, f"{result.outcome}: {detail}" if detail else result.outcome)
+    _record_outcome(session, event.event_id, result.outcome, detail)
     return Receipt(event.event_id, result.outcome, payment.id, payment.status, detail)
 
 
@@ -123,7 +130,7 @@ def _apply_refund(
     if not _claim(session, event):
         return _already_processed(event, payment)
     outcome, detail = outbox.apply_refund_notice(session, payment, notice, actor=actor)
-    _note(session, event.event_id, f"{outcome}: {detail}" if detail else outcome)
+    _record_outcome(session, event.event_id, outcome, detail)
     return Receipt(event.event_id, outcome, payment.id, payment.status, detail)
 
 
@@ -152,5 +159,10 @@ def _already_processed(event: ProviderEvent, payment: Payment) -> Receipt:
     )
 
 
-def _note(session: Session, event_id: str, note: str) -> None:
-    session.execute(update(GatewayEvent).where(GatewayEvent.event_id == event_id).values(note=note))
+def _record_outcome(session: Session, event_id: str, outcome: str, detail: str) -> None:
+    """What applying the event did; NOT_APPLIED_OUTCOMES put it on the attention page."""
+    session.execute(
+        update(GatewayEvent)
+        .where(GatewayEvent.event_id == event_id)
+        .values(outcome=outcome, note=detail or None)
+    )

@@ -1,7 +1,8 @@
 """The invoice list as CSV, one line at a time.
 
-Amounts are plain decimals (``5000.00``) so spreadsheets sum them; times are
-ISO 8601 in UTC. Text a patient typed (a name) that starts like a formula is
+Amounts are plain decimals (``5000.00``) so spreadsheets sum them; the VAT
+columns are the three numbers every page shows (VATable amount + VAT = amount).
+Times are ISO 8601 in clinic time with the offset (``2026-12-01T10:30:00+08:00``). Text a patient typed (a name) that starts like a formula is
 prefixed with an apostrophe, so opening the file in a spreadsheet never runs it.
 """
 
@@ -15,6 +16,7 @@ from decimal import Decimal
 
 from sqlalchemy import Row
 
+from app.display import local_iso
 from app.models import money
 
 HEADER = (
@@ -25,6 +27,7 @@ HEADER = (
     "amount",
     "currency",
     "vat_rate",
+    "vatable_amount",
     "vat_amount",
     "payment_method",
     "payment_status",
@@ -49,7 +52,7 @@ def _amount(value: Decimal | None) -> str:
 
 
 def _time(value: datetime | None) -> str:
-    return value.isoformat() if value else ""
+    return local_iso(value)
 
 
 def _fields(row: Row) -> tuple[str, ...]:
@@ -61,6 +64,7 @@ def _fields(row: Row) -> tuple[str, ...]:
         _amount(row.amount),
         row.currency,
         "" if row.vat_rate is None else str(row.vat_rate.normalize()),
+        _amount(row.vatable_amount),
         _amount(row.vat_amount),
         row.payment_method,
         row.payment_status,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
 from app.models import InvoiceStatus, PaymentMethod
 
@@ -58,19 +58,18 @@ class InvoiceFilter:
         """The non-empty fields as query-string values, to build links that keep the filter."""
         return {k: str(v) for k, v in asdict(self).items() if v is not None}
 
-    @property
-    def issued_after(self) -> datetime | None:
-        """Start of the first day, UTC (inclusive)."""
+    def issued_after(self, tz: tzinfo) -> datetime | None:
+        """When the first day begins in ``tz`` (the clinic's zone), as UTC (inclusive)."""
         if self.issued_from is None:
             return None
-        return datetime.combine(self.issued_from, time.min, tzinfo=UTC)
+        return datetime.combine(self.issued_from, time.min, tzinfo=tz).astimezone(UTC)
 
-    @property
-    def issued_before(self) -> datetime | None:
-        """Start of the day after the last day, UTC (exclusive)."""
+    def issued_before(self, tz: tzinfo) -> datetime | None:
+        """When the day after the last day begins in ``tz``, as UTC (exclusive)."""
         if self.issued_to is None:
             return None
-        return datetime.combine(self.issued_to + timedelta(days=1), time.min, tzinfo=UTC)
+        day_after = self.issued_to + timedelta(days=1)
+        return datetime.combine(day_after, time.min, tzinfo=tz).astimezone(UTC)
 
 
 def parse_filter(args: Mapping[str, str]) -> InvoiceFilter:

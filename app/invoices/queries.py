@@ -16,6 +16,7 @@ from decimal import Decimal
 from sqlalchemy import Row, Select, func, select
 from sqlalchemy.orm import joinedload
 
+from app.display import clinic_tz
 from app.extensions import db
 from app.invoices.display import actor_user_ids
 from app.invoices.filters import InvoiceFilter
@@ -100,10 +101,12 @@ def _apply(stmt: Select, f: InvoiceFilter, *, joined: bool) -> Select:
         conditions.append(Invoice.status == f.status)
     if f.method is not None:
         conditions.append(Payment.payment_method == f.method)
-    if f.issued_after is not None:
-        conditions.append(Invoice.issued_at >= f.issued_after)
-    if f.issued_before is not None:
-        conditions.append(Invoice.issued_at < f.issued_before)
+    # Staff filter by the clinic's calendar days, not UTC ones.
+    tz = clinic_tz()
+    if f.issued_from is not None:
+        conditions.append(Invoice.issued_at >= f.issued_after(tz))
+    if f.issued_to is not None:
+        conditions.append(Invoice.issued_at < f.issued_before(tz))
     if f.patient is not None:
         conditions.append(
             User.email.icontains(f.patient, autoescape=True)
@@ -180,6 +183,7 @@ def export_rows(f: InvoiceFilter) -> Iterator[Row]:
         .add_columns(
             Payment.transaction_id,
             Payment.currency,
+            TaxRecord.taxable_base.label("vatable_amount"),
             TaxRecord.amount.label("vat_amount"),
             TaxRecord.rate.label("vat_rate"),
         )

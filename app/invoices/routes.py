@@ -6,6 +6,8 @@ page, patients get 403 (even for their own invoice: theirs is on the payment pag
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from flask import (
     Response,
     abort,
@@ -19,6 +21,7 @@ from flask import (
 )
 from flask_login import current_user
 
+from app.display import clinic_tz
 from app.extensions import login_manager
 from app.invoices import bp, display, export, queries
 from app.invoices.attention import needs_attention, refunds_not_returned
@@ -32,7 +35,7 @@ from app.invoices.filters import (
     parse_list_args,
 )
 from app.invoices.forms import RefundForm
-from app.models import PaymentMethod, utcnow
+from app.models import PaymentMethod
 from app.pages import page_for
 from app.payments import lifecycle
 from app.payments.errors import PaymentError
@@ -163,7 +166,7 @@ def export_csv():
         detail = " ".join(f"{FIELD_LABELS[field]}: {msg}" for field, msg in exc.errors.items())
         return render_template("error.html", title="Invalid filter", detail=detail), 400
     rows = queries.export_rows(invoice_filter)
-    filename = f"invoices-{utcnow():%Y-%m-%d}.csv"
+    filename = f"invoices-{datetime.now(clinic_tz()):%Y-%m-%d}.csv"
     return Response(
         stream_with_context(export.csv_lines(rows)),
         mimetype="text/csv",
@@ -173,7 +176,7 @@ def export_csv():
 
 @bp.get("/attention")
 def attention():
-    """Duplicate charges, payments pending past PAYMENT_PENDING_TTL, webhook failures."""
+    """Charges to refund, amount mismatches, provider reports not applied, stale payments."""
     items = needs_attention(current_app.config["PAYMENT_PENDING_TTL"])
     return render_template(
         "invoices/attention.html",

@@ -69,6 +69,13 @@ class PaymentsBusy(PaymentError):
         super().__init__(detail, **extra)
 
 
+class ConsultationRefunded(PaymentError):
+    """The consultation's payment was refunded: it is closed for payment.
+
+    The refund and a new payment both lock the consultation first, so they cannot race.
+    """
+
+
 class InvalidTransition(PaymentError):
     """The payment's status does not allow that change."""
 
@@ -82,6 +89,13 @@ class DuplicateCharge(PaymentError):
 
     The payment itself does not change; a ``duplicate_charge`` event tells staff
     to refund the extra charge at the provider.
+    """
+
+
+class AmountMismatch(PaymentError):
+    """The provider reports a charge whose amount or currency is not the payment's.
+
+    Nothing is applied; an ``amount_mismatch`` event tells staff to check it.
     """
 
 

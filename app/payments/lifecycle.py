@@ -3,8 +3,9 @@
 ::
 
     pending ──confirm──▶ completed ──refund──▶ refunded
-       │ ╲──decline──▶ failed
-       └──expire──▶ expired ──late success, no other active payment──▶ completed
+       │ ╲──decline──▶ failed ─────╮
+       │                           ├─late success, no other active payment──▶ completed
+       └──expire──▶ expired ───────╯   (cancelled too; otherwise a duplicate_charge)
 
 Every transition runs the same way:
 
@@ -28,6 +29,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from decimal import Decimal, InvalidOperation
 from functools import partial
 from typing import Any, TypeVar
 
@@ -51,6 +53,7 @@ from app.models import (
 )
 from app.payments import dberrors, hooks, outbox
 from app.payments.errors import (
+    AmountMismatch,
     DuplicateCharge,
     Forbidden,
     InvalidTransition,
@@ -75,6 +78,16 @@ T = TypeVar("T")
 Actor = User | str
 
 CONFIRMABLE = (PaymentStatus.PENDING, PaymentStatus.PROCESSING)
+# Not charged yet as far as we knew; a provider success for them is a late success.
+UNCHARGED_ENDS = (PaymentStatus.FAILED, PaymentStatus.EXPIRED, PaymentStatus.CANCELLED)
+
+
+@dataclass(frozen=True)
+class Reported:
+    """What a provider said it captured, as sent (unparsed); None when it did not say."""
+
+    amount: Any = None
+    currency: Any = None
 
 
 @dataclass(frozen=True)
@@ -111,15 +124,16 @@ def confirm(
 ) -> Transition:
     """Mark the payment paid by the provider's ``transaction_id``, exactly once.
 
-    Pending or processing becomes completed and its invoice paid. The same
-    transaction id again returns the current state and changes nothing.
+    Pending or processing becomes completed and its invoice paid; failed, expired
+    or cancelled too when nothing else holds the consultation (``confirm_locked``
+    gives the whole rule). The same transaction id again returns the current state
+    and changes nothing.
 
     :raise Forbidden: 403, the actor is not staff.  :raise PaymentNotFound: 404.
     :raise InvalidPaymentRequest: 422, a field is malformed.
     :raise StaleVersion: 409, ``expected_version`` is not the current version.
-    :raise DuplicateCharge: 409, another successful charge (recorded for staff first).
-    :raise InvalidTransition: 409, the payment is failed, refunded, or expired with
-        no way back.  :raise TransactionIdInUse: 409.  :raise PaymentsBusy: 503.
+    :raise DuplicateCharge: 409, a charge that cannot complete this payment (recorded
+        for staff first).  :raise TransactionIdInUse: 409.  :raise PaymentsBusy: 503.
     """
     label = actor_label(actor, "confirm")
     req = parse_confirm_request(
@@ -229,10 +243,27 @@ def lock_payment(session: Session, payment_id: int) -> Payment:
 
 
 def confirm_locked(
-    session: Session, payment: Payment, *, req: ConfirmRequest, actor: str
+    session: Session,
+    payment: Payment,
+    *,
+    req: ConfirmRequest,
+    actor: str,
+    reported: Reported | None = None,
 ) -> Transition:
-    """Decide and apply a confirmation on a payment locked by ``lock_payment``."""
-    if payment.status == PaymentStatus.COMPLETED and payment.transaction_id == req.transaction_id:
+    """Decide and apply a success report (a webhook's or staff's) on a locked payment.
+
+    The rule for money the provider says it captured (docs/lifecycle.md): it is never
+    dropped. It completes the payment when the payment is pending or processing, or
+    failed, expired or cancelled with no other active payment and no refund on the
+    consultation (a late success). Otherwise it is a ``duplicate_charge`` for staff to
+    refund at the provider. A reported amount or currency that differs from the
+    payment's is recorded as ``amount_mismatch`` and never applied.
+    """
+    if payment.transaction_id == req.transaction_id and payment.status in (
+        PaymentStatus.COMPLETED,
+        PaymentStatus.REFUNDED,
+    ):
+        # The charge we already recorded (and perhaps refunded), reported again.
         return _snapshot(session, payment, "unchanged")
     if req.expected_version is not None and req.expected_version != payment.version:
         return _refused(
@@ -245,29 +276,45 @@ def confirm_locked(
                 payment_status=payment.status,
             ),
         )
-    if payment.status == PaymentStatus.COMPLETED:
-        return _duplicate_charge(session, payment, req, actor, reason="already_completed")
-    if payment.status == PaymentStatus.EXPIRED:
-        other = _other_active_payment(session, payment)
-        if other is not None:
-            return _duplicate_charge(
-                session,
-                payment,
-                req,
-                actor,
-                reason="late_success_after_expiry",
-                other_payment_id=other,
-            )
-    elif payment.status not in CONFIRMABLE:
-        return _refused(session, payment, _cannot(payment, "confirmed"))
+    mismatch = _mismatch(payment, reported)
+    if mismatch is not None:
+        return _amount_mismatch(session, payment, req, actor, mismatch)
     owner = _transaction_owner(session, payment, req.transaction_id)
     if owner is not None:
+        # The charge already completed payment ``owner``: it is not lost, nor new.
         return _refused(
             session,
             payment,
             TransactionIdInUse(
                 f"Transaction {req.transaction_id} already confirmed payment {owner}."
             ),
+        )
+    if payment.status in CONFIRMABLE:
+        return _complete(session, payment, req, actor)
+    if payment.status == PaymentStatus.COMPLETED:
+        return _duplicate_charge(session, payment, req, actor, reason="already_completed")
+    if payment.status == PaymentStatus.REFUNDED:
+        return _duplicate_charge(session, payment, req, actor, reason="payment_refunded")
+    # Failed, expired or cancelled: the provider took the money after all.
+    other = _other_active_payment(session, payment)
+    if other is not None:
+        return _duplicate_charge(
+            session,
+            payment,
+            req,
+            actor,
+            reason=f"late_success_after_{payment.status}",
+            other_payment_id=other,
+        )
+    refunded = refunded_payment_for(session, payment.consultation_id)
+    if refunded is not None:
+        return _duplicate_charge(
+            session,
+            payment,
+            req,
+            actor,
+            reason="consultation_refunded",
+            refunded_payment_id=refunded,
         )
     return _complete(session, payment, req, actor)
 
@@ -276,7 +323,7 @@ def fail_locked(
     session: Session, payment: Payment, *, reason: str, actor: str, **data: Any
 ) -> Transition:
     """Decide and apply a decline on a locked payment."""
-    if payment.status in (PaymentStatus.FAILED, PaymentStatus.EXPIRED):
+    if payment.status in UNCHARGED_ENDS:
         return _snapshot(session, payment, "unchanged")
     if payment.status not in CONFIRMABLE:
         return _refused(session, payment, _cannot(payment, "declined"))
@@ -369,18 +416,18 @@ def _complete(session: Session, payment: Payment, req: ConfirmRequest, actor: st
 def _duplicate_charge(
     session: Session, payment: Payment, req: ConfirmRequest, actor: str, **why: Any
 ) -> Transition:
-    # One record per extra charge: the provider may report the same one many times.
-    if not _duplicate_recorded(session, payment.id, req.transaction_id):
-        _event(
-            session,
-            payment,
-            "duplicate_charge",
-            actor,
-            transaction_id=req.transaction_id,
-            completed_transaction_id=payment.transaction_id,
-            action="refund this charge at the provider",
-            **why,
-        )
+    _alert_once(
+        session,
+        payment,
+        "duplicate_charge",
+        actor,
+        transaction_id=req.transaction_id,
+        amount=str(payment.amount),
+        currency=payment.currency,
+        completed_transaction_id=payment.transaction_id,
+        action="refund this charge at the provider",
+        **why,
+    )
     error = DuplicateCharge(
         f"Payment {payment.id} is {payment.status}; the provider reported another charge "
         f"({req.transaction_id}). Staff have been alerted to refund it.",
@@ -388,6 +435,67 @@ def _duplicate_charge(
         payment_status=payment.status,
     )
     return _snapshot(session, payment, "duplicate_charge", refusal=error)
+
+
+def _alert_once(
+    session: Session, payment: Payment, kind: str, actor: str, *, transaction_id: str, **data: Any
+) -> None:
+    """An event for staff, once per reported charge: providers repeat their reports."""
+    if not _recorded(session, payment.id, kind, transaction_id):
+        _event(session, payment, kind, actor, transaction_id=transaction_id, **data)
+
+
+def _amount_mismatch(
+    session: Session, payment: Payment, req: ConfirmRequest, actor: str, reported: dict[str, str]
+) -> Transition:
+    _alert_once(
+        session,
+        payment,
+        "amount_mismatch",
+        actor,
+        transaction_id=req.transaction_id,
+        expected_amount=str(payment.amount),
+        expected_currency=payment.currency,
+        **reported,
+        action="check the charge at the provider; it was not applied",
+    )
+    error = AmountMismatch(
+        f"The provider reported {reported['reported_amount']} {reported['reported_currency']} "
+        f"for payment {payment.id}, which is {payment.amount} {payment.currency}. "
+        "Nothing was applied; staff have been alerted.",
+        payment_id=payment.id,
+        payment_status=payment.status,
+    )
+    return _snapshot(session, payment, "amount_mismatch", refusal=error)
+
+
+def _mismatch(payment: Payment, reported: Reported | None) -> dict[str, str] | None:
+    """The reported amount and currency, if either differs from the payment's."""
+    if reported is None or (reported.amount is None and reported.currency is None):
+        return None
+    amount_ok = reported.amount is None or _same_amount(reported.amount, payment.amount)
+    currency_ok = reported.currency is None or reported.currency == payment.currency
+    if amount_ok and currency_ok:
+        return None
+    return {
+        "reported_amount": _shown(reported.amount, payment.amount),
+        "reported_currency": _shown(reported.currency, payment.currency),
+    }
+
+
+def _same_amount(raw: Any, amount: Decimal) -> bool:
+    if isinstance(raw, bool) or not isinstance(raw, (str, int)):
+        return False
+    try:
+        value = Decimal(raw)
+    except InvalidOperation:
+        return False
+    return value.is_finite() and value == amount
+
+
+def _shown(raw: Any, default: Any) -> str:
+    # The provider's own words, bounded, for the audit trail and the staff page.
+    return str(default if raw is None else raw)[:64]
 
 
 def _expire_locked(session: Session, payment: Payment, *, actor: str) -> bool:
@@ -464,14 +572,31 @@ def _transaction_owner(session: Session, payment: Payment, transaction_id: str) 
     )
 
 
-def _duplicate_recorded(session: Session, payment_id: int, transaction_id: str) -> bool:
+def _recorded(session: Session, payment_id: int, event_type: str, transaction_id: str) -> bool:
     recorded = session.scalars(
         select(PaymentEvent.data).where(
             PaymentEvent.payment_id == payment_id,
-            PaymentEvent.event_type == "duplicate_charge",
+            PaymentEvent.event_type == event_type,
         )
     )
     return any(data.get("transaction_id") == transaction_id for data in recorded)
+
+
+def refunded_payment_for(session: Session, consultation_id: int) -> int | None:
+    """A refunded payment of the consultation, if any: the consultation is closed for payment.
+
+    Callers hold the consultation's lock (the checkout and every transition take it
+    first), so a refund and a new payment cannot race.
+    """
+    return session.scalar(
+        select(Payment.id)
+        .where(
+            Payment.consultation_id == consultation_id,
+            Payment.status == PaymentStatus.REFUNDED,
+            Payment.deleted_at.is_(None),
+        )
+        .limit(1)
+    )
 
 
 def _stale_cutoff():

@@ -345,7 +345,8 @@ def apply_refund_notice(
     """Record the provider's word that a refund happened; return (outcome, detail).
 
     Runs under the payment's locks (``lifecycle.run``). A notice that matches no
-    request of ours, or another amount, is answered ``error`` for the attention page.
+    request of ours, or another amount, is answered ``refund_unmatched``: the attention page
+    lists it for staff.
     """
     request = session.execute(
         select(ProviderRequest)
@@ -357,12 +358,12 @@ def apply_refund_notice(
         .execution_options(populate_existing=True)
     ).scalar_one_or_none()
     if request is None:
-        return "error", (
+        return "refund_unmatched", (
             f"The provider refunded {notice.amount} ({notice.refund_id}) but no refund was "
             "requested here with that key: check it at the provider."
         )
     if money(request.amount) != notice.amount:
-        return "error", (
+        return "refund_unmatched", (
             f"The provider refunded {notice.amount} ({notice.refund_id}); "
             f"{money(request.amount)} was requested: check it at the provider."
         )

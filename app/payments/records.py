@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -17,20 +16,19 @@ from app.models import (
     money,
     utcnow,
 )
+from app.payments.vat import VatBreakdown
 
 
-def tax_for(amount: Decimal, rate: Decimal) -> Decimal:
-    """VAT on the amount, as the seed computes it, but in Decimal and rounded half-up."""
-    return money(amount * rate)
-
-
-def add_tax_record(session: Session, payment: Payment, rate: Decimal) -> TaxRecord:
+def add_tax_record(session: Session, payment: Payment, vat: VatBreakdown) -> TaxRecord:
+    """The payment's VAT record; ``payment.amount`` must be ``vat.total``."""
     record = TaxRecord(
         payment_id=payment.id,
         user_id=payment.user_id,
-        amount=tax_for(payment.amount, rate),
+        amount=vat.vat,
+        taxable_base=vat.taxable_base,
+        prices_include_vat=vat.prices_include_vat,
         tax_type="VAT",
-        rate=rate,
+        rate=vat.rate,
         status="calculated",
     )
     session.add(record)
@@ -114,10 +112,14 @@ def invoice_json(invoice: Invoice | None) -> dict[str, Any] | None:
 def tax_json(record: TaxRecord | None) -> dict[str, Any] | None:
     if record is None:
         return None
+    # The same three numbers as every page: VATable amount + VAT = total charged.
     return {
         "tax_type": record.tax_type,
         "rate": str(record.rate),
+        "prices_include_vat": record.prices_include_vat,
+        "taxable_base": str(money(record.taxable_base)),
         "amount": str(money(record.amount)),
+        "total": str(money(record.taxable_base + record.amount)),
         "status": record.status,
     }
 

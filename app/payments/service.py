@@ -24,6 +24,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 from werkzeug.http import http_date
 
+from app import metrics
 from app.db import transaction
 from app.extensions import db
 from app.models import (
@@ -35,6 +36,7 @@ from app.models import (
 )
 from app.payments import access, cache, dberrors, hooks, idempotency, lifecycle
 from app.payments.errors import (
+    ConsultationRefunded,
     InvalidPaymentRequest,
     KeyReuseMismatch,
     PaymentInProgress,
@@ -49,6 +51,7 @@ from app.payments.records import (
     payment_json,
 )
 from app.payments.requests import PaymentRequest
+from app.payments.vat import current_vat
 
 log = logging.getLogger("app.payments")
 
@@ -186,6 +189,11 @@ def _create_once(
             existing = None
         if existing is not None:
             outcome = _refuse_for_existing(session, user, existing, expires)
+        elif (
+            guard.check_active
+            and lifecycle.refunded_payment_for(session, consultation.id) is not None
+        ):
+            raise ConsultationRefunded(REFUNDED_DETAIL, consultation_id=consultation.id)
         else:
             outcome = _insert_payment(session, user, consultation, req, key_hash, expires)
         if key_hash:
@@ -197,10 +205,12 @@ def _create_once(
 
 def _validated_consultation(session: Session, user: User, req: PaymentRequest) -> Consultation:
     consultation = access.payable_consultation(session, user, req.consultation_id)
-    if req.amount is not None and req.amount != consultation.fee:
+    total = current_vat(consultation.fee).total
+    if req.amount is not None and req.amount != total:
+        what = "consultation fee" if total == consultation.fee else "fee plus VAT"
         raise InvalidPaymentRequest(
-            f"The amount must equal the consultation fee of {consultation.fee} PHP.",
-            errors={"amount": f"Must equal the consultation fee ({consultation.fee})."},
+            f"The amount must equal the {what} of {total} PHP.",
+            errors={"amount": f"Must equal the {what} ({total})."},
         )
     return consultation
 
@@ -269,6 +279,12 @@ _ACTIVE_PAYMENT = (
 )
 
 
+REFUNDED_DETAIL = (
+    "The payment for this consultation was refunded, so it cannot be paid again here. "
+    "Please contact the clinic if you want to book or pay again."
+)
+
+
 def _lock_consultation(session: Session, consultation_id: int) -> None:
     try:
         session.execute(_LOCK_CONSULTATION, {"consultation_id": consultation_id})
@@ -321,10 +337,11 @@ def _insert_payment(
     key_hash: str | None,
     expires: datetime | None,
 ) -> Outcome:
+    vat = current_vat(consultation.fee)
     payment = Payment(
         user_id=user.id,
         consultation_id=consultation.id,
-        amount=consultation.fee,
+        amount=vat.total,
         currency=consultation.currency,
         payment_method=req.payment_method,
         status=PaymentStatus.PENDING,
@@ -332,7 +349,7 @@ def _insert_payment(
     )
     session.add(payment)
     session.flush()  # the id names the invoice; a unique-index violation surfaces here
-    add_tax_record(session, payment, current_app.config["TAX_RATE"])
+    add_tax_record(session, payment, vat)
     invoice = add_invoice(session, payment)
     add_event(
         session,
@@ -433,6 +450,7 @@ class _Trace:
 
     def _emit(self, level: int, outcome: str, payment_id: Any = "-", **more: Any) -> None:
         duration = (time.perf_counter() - self.started) * 1000
+        metrics.payment_outcome(outcome, more.get("source"), duration, self.waited_ms)
         extra = "".join(f" {k}={v}" for k, v in more.items())
         log.log(
             level,

@@ -7,6 +7,7 @@ nothing else, and each checks the database for exactly one payment.
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 
@@ -112,12 +113,15 @@ def checkout_path(consultation) -> str:
 
 def open_checkout(page: Page, consultation, method: str = "GCash") -> None:
     page.goto(checkout_path(consultation))
-    expect(page.get_by_role("heading", name="Checkout")).to_be_visible()
+    expect(
+        page.get_by_role("heading", name=f"Consultation with {consultation.doctor_name}")
+    ).to_be_visible()
     page.get_by_label(method).check()
 
 
 def pay_button(page: Page):
-    return page.get_by_role("button", name="Pay ₱5,000.00")
+    """The Pay button, which names the amount to pay (₱5,000.00 for the default fee)."""
+    return page.get_by_role("button", name=re.compile(r"^Pay ₱[\d,]+\.\d\d$"))
 
 
 def wait_until(page: Page, condition, what: str, timeout_s: float = 10.0) -> None:

@@ -62,7 +62,8 @@ def lands_on_the_payment_page(page: Page, live_app, consultation) -> None:
     expect(page).to_have_url(PAYMENT_URL)
     payment = the_one_payment(live_app, consultation)
     assert page.url.endswith(f"/payments/{payment.id}")
-    expect(page.get_by_role("heading", name=re.compile(f"Payment #{payment.id}"))).to_be_visible()
+    # the patient's one reference: the invoice number, which ends with the payment's id
+    expect(page.locator(".reference")).to_have_text(re.compile(rf"^INV-\d{{14}}-{payment.id}$"))
     expect(page.get_by_text("already has a payment")).to_have_count(0)
 
 

@@ -15,6 +15,7 @@ import pytest
 from playwright.sync_api import Page, Route, expect
 
 from app.models import PaymentStatus
+from app.payments import lifecycle
 from tests.browser.conftest import (
     ARTIFACTS,
     log_in,
@@ -41,6 +42,9 @@ FOR_DOCS = {
     "checkout-processing-phone",
     "payment-desktop",
     "payment-phone",
+    "money-refunded-phone",
+    "money-declined-phone",
+    "money-paid-desktop",
 }
 
 
@@ -79,6 +83,7 @@ def test_checkout_payment_and_receipt_pages_look_right(
     # the checkout page
     open_checkout(page, consultation, method="GCash")
     expect(page.get_by_text("VAT (12%)")).to_be_visible()
+    expect(page.get_by_text("VATable amount")).to_be_visible()
     expect(pay_button(page)).to_be_in_viewport()
     fits_the_viewport(page, size["width"])
     shoot(page, f"checkout-{viewport}")
@@ -99,7 +104,7 @@ def test_checkout_payment_and_receipt_pages_look_right(
     payment = the_one_payment(live_app, consultation)
     set_status(live_app, payment.id, PaymentStatus.COMPLETED)
     page.reload()
-    receipt = page.get_by_role("region", name="Receipt")
+    receipt = page.get_by_role("region", name="Official receipt")
     expect(receipt).to_contain_text("Maria Santos")
     expect(receipt.get_by_role("button", name="Print receipt")).to_be_visible()
     fits_the_viewport(page, size["width"])
@@ -108,6 +113,65 @@ def test_checkout_payment_and_receipt_pages_look_right(
     expect(page.locator(".site-header")).to_be_hidden()
     expect(page.get_by_role("region", name="Next step")).to_be_hidden()
     expect(receipt).to_be_visible()
-    expect(page.get_by_role("heading", name=re.compile(r"Payment #\d+"))).to_be_visible()
+    expect(
+        page.get_by_role("heading", name=re.compile(r"^Consultation with Dr\. Ana Cruz"))
+    ).to_be_visible()
     shoot(page, f"receipt-print-{viewport}")
     the_one_payment(live_app, consultation)
+
+
+# The money words of each state: what a worried patient reads, on a phone and a desktop.
+MONEY_PAGES = {
+    "pending": ("Payment pending", ["Amount due", "₱1,250.00", "Nothing has been charged yet"]),
+    "declined": ("Payment declined", ["Not charged", "declined this payment"]),
+    "paid": ("Paid", ["Amount charged", "₱1,116.07", "₱133.93", "Official receipt"]),
+    "refunded": (
+        "Refunded",
+        ["Amount charged", "to be returned by GCash", "Reason: Doctor unavailable"],
+    ),
+}
+
+
+@pytest.mark.parametrize("viewport", VIEWPORTS)
+@pytest.mark.parametrize("state", MONEY_PAGES)
+def test_money_words_on_the_pending_declined_paid_and_refunded_pages(
+    new_context, live_server, live_app, factory, viewport, state
+):
+    size = VIEWPORTS[viewport]
+    patient = factory.patient(name="Maria Santos")
+    consultation = factory.consultation(patient, fee="1250", doctor="Dr. Ana Cruz")
+    page = new_context(base_url=live_server.url, viewport=size).new_page()
+    log_in(page, patient)
+    open_checkout(page, consultation, method="GCash")
+    pay_button(page).click()
+    expect(page.get_by_role("link", name="Continue to payment")).to_be_visible()
+    payment = the_one_payment(live_app, consultation)
+    with live_app.app_context():
+        if state == "declined":
+            lifecycle.fail(payment.id, reason="card_declined", actor="gateway:sandbox")
+        elif state in ("paid", "refunded"):
+            lifecycle.confirm(
+                payment.id, transaction_id=f"sbx_txn_{payment.id}", actor="gateway:sandbox"
+            )
+        if state == "refunded":
+            lifecycle.refund(payment.id, "Doctor unavailable; clinic cancelled", "system:test")
+    page.reload()
+    badge, words = MONEY_PAGES[state]
+    heading = page.get_by_role("heading", level=1)
+    expect(heading).to_contain_text("Consultation with Dr. Ana Cruz")
+    expect(heading.locator(".badge")).to_have_text(badge)
+    main = page.locator("main")
+    for word in words:
+        expect(main).to_contain_text(word)
+    if state not in ("paid", "refunded"):
+        expect(main).not_to_contain_text("Amount charged")
+    if state == "refunded":
+        expect(main).to_contain_text(
+            re.compile(
+                r"Refunded on \d{1,2} \w{3} \d{4}, \d\d:\d\d \+08:00: ₱1,250.00 to be returned by GCash"
+            )
+        )
+        expect(main).not_to_contain_text("nothing was charged")
+    expect(page.locator(".site-footer")).to_contain_text("billing@clinic.example")
+    fits_the_viewport(page, size["width"])
+    shoot(page, f"money-{state}-{viewport}")

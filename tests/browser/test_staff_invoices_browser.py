@@ -69,7 +69,13 @@ def clinic(app, factory):
     jose_numbers = add_invoices(app, jose, specs(1))
     add_event(app, jose_numbers[0], "confirmed", actor="gateway:sandbox", transaction_id="tx_1_0")
     add_event(
-        app, jose_numbers[0], "duplicate_charge", actor="gateway:sandbox", note="charged twice"
+        app,
+        jose_numbers[0],
+        "duplicate_charge",
+        actor="gateway:sandbox",
+        transaction_id="tx_1_0_again",
+        amount="1500.00",
+        reason="already_completed",
     )
     return staff, maria_numbers, jose_numbers
 
@@ -166,3 +172,25 @@ def test_staff_find_open_and_print_an_invoice(page: Page, live, clinic, console_
 def _pdf_pages(pdf: bytes) -> int:
     """Page objects in a PDF (``/Type /Page``, not ``/Type /Pages``)."""
     return len(re.findall(rb"/Type\s*/Page(?![s\w])", pdf))
+
+
+def test_the_attention_page_says_what_to_refund_in_staff_words(
+    page: Page, live, clinic, console_errors
+):
+    staff, _, jose_numbers = clinic
+    for name, size in (("desktop", (1280, 900)), ("phone", (390, 844))):
+        page.set_viewport_size({"width": size[0], "height": size[1]})
+        if name == "desktop":
+            log_in(page, live.url, staff.email)
+        page.goto(live.url + "/staff/attention")
+        charges = page.locator("#duplicate-charges")
+        expect(charges).to_contain_text("reported a charge we could not apply")
+        expect(charges).to_contain_text(
+            "Refund ₱1,500.00 (transaction tx_1_0_again) at the payment"
+        )
+        expect(charges.get_by_role("link", name=jose_numbers[0])).to_be_visible()
+        expect(page.locator("main")).not_to_contain_text("PAYMENT_PENDING_TTL")
+        # wide tables scroll inside their card; the page itself never scrolls sideways
+        assert page.evaluate("document.documentElement.scrollWidth") <= size[0]
+        page.screenshot(path=str(ARTIFACTS / f"staff-attention-{name}.png"), full_page=True)
+    assert console_errors == []

@@ -69,7 +69,10 @@ def test_created_payment_has_its_invoice_tax_record_and_event(app, client, patie
     assert response.headers["Location"] == f"/api/v1/payments/{body['payment']['id']}"
     with app.app_context():
         payment = db.session.get(Payment, body["payment"]["id"])
-        assert str(payment.tax_record.amount) == "600.00"
+        # VAT included in the ₱5,000.00 fee: 5000 × 0.12 / 1.12 = 535.714… → 535.71
+        assert str(payment.tax_record.amount) == "535.71"
+        assert str(payment.tax_record.taxable_base) == "4464.29"
+        assert payment.tax_record.prices_include_vat is True
         assert str(payment.tax_record.rate) == "0.1200"
         assert payment.invoice.status == "pending"
         assert [e.event_type for e in payment.events] == ["created"]
@@ -216,7 +219,9 @@ def test_get_payment_shows_invoice_tax_and_events_to_owner_and_staff_only(
     mine = client.get(url, headers=auth(patient))
     assert mine.status_code == 200
     data = mine.json["data"]
-    assert data["tax_record"]["amount"] == "600.00"
+    tax = data["tax_record"]
+    assert (tax["taxable_base"], tax["amount"], tax["total"]) == ("4464.29", "535.71", "5000.00")
+    assert tax["total"] == data["payment"]["amount"] == data["invoice"]["amount"]
     assert [e["type"] for e in data["events"]] == ["created", "replayed"]
     assert client.get(url, headers=auth(factory.staff())).status_code == 200
     assert client.get(url, headers=auth(factory.patient())).status_code == 404
@@ -233,3 +238,35 @@ def test_refused_attempts_are_recorded_as_events(app, client, patient, consultat
             .order_by(PaymentEvent.id)
         ).all()
     assert types == ["created", "refused"]
+
+
+def test_with_vat_added_to_prices_the_amount_charged_is_fee_plus_vat(make_app, factory):
+    # given prices that exclude VAT
+    app = make_app(PRICES_INCLUDE_VAT=False)
+    client = app.test_client()
+    patient = factory.patient()
+    consultation = factory.consultation(patient, fee="5000")
+    # when the client sends the fee alone, it is refused and nothing is written
+    wrong = client.post(
+        "/api/v1/payments",
+        json={"consultation_id": consultation.id, "payment_method": "gcash", "amount": "5000.00"},
+        headers=auth(patient),
+    )
+    assert wrong.status_code == 422
+    assert "5600.00" in wrong.json["errors"]["amount"]
+    # then the fee plus VAT is the amount
+    right = client.post(
+        "/api/v1/payments",
+        json={"consultation_id": consultation.id, "payment_method": "gcash", "amount": "5600.00"},
+        headers=auth(patient),
+    )
+    assert right.status_code == 201, right.json
+    assert right.json["data"]["payment"]["amount"] == "5600.00"
+    assert right.json["data"]["invoice"]["amount"] == "5600.00"
+    tax = client.get(right.headers["Location"], headers=auth(patient)).json["data"]["tax_record"]
+    assert (tax["taxable_base"], tax["amount"], tax["total"], tax["prices_include_vat"]) == (
+        "5000.00",
+        "600.00",
+        "5600.00",
+        False,
+    )

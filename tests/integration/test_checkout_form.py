@@ -315,5 +315,5 @@ def test_the_checkout_works_on_sqlite_as_make_dev_runs_it(sqlite_app):
     assert {payment_path(r) for r in (first, again, other)} == {f"/payments/{payment.id}"}
     page = text(client.get(f"/payments/{payment.id}"))
     assert "₱2,750.50" in page
-    assert "₱330.06" in page  # 12% of 2,750.50 = 330.06
+    assert "₱294.70" in page  # VAT in 2,750.50 at 12%: 2750.50 × 0.12 / 1.12 = 294.696… → 294.70
     check_invariants(sqlite_app)

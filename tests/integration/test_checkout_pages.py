@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -44,7 +45,8 @@ def test_my_consultations_shows_doctor_date_fee_and_a_pay_link(patient_client, c
     page = text(patient_client.get("/"))
     assert "Dr. Ana Cruz" in page
     assert "₱5,000.00" in page
-    assert consultation.scheduled_at.strftime("%d %b %Y") in page
+    local = consultation.scheduled_at.astimezone(ZoneInfo("Asia/Manila"))
+    assert f"{local.day} {local:%b %Y}, {local:%H:%M} +08:00" in page  # clinic time
     assert f'href="{checkout_url(consultation)}"' in page
     assert ">Pay</a>" in page
 
@@ -94,9 +96,10 @@ def test_checkout_page_is_never_stored(patient_client, consultation):
 def test_checkout_page_shows_fee_vat_line_methods_and_pay_button(patient_client, consultation):
     page = text(patient_client.get(checkout_url(consultation)))
     assert "Dr. Ana Cruz" in page
-    assert "₱5,000.00" in page
-    assert "VAT (12%)" in page
-    assert "₱600.00" in page
+    # prices include VAT: the fee splits into VATable amount + VAT = the amount to pay
+    assert re.search(r"VATable amount</th><td[^>]*>₱4,464.29<", page)
+    assert re.search(r"VAT \(12%\)</th><td[^>]*>₱535.71<", page)
+    assert re.search(r"Amount to pay</th><td[^>]*>₱5,000.00<", page)
     for label in ("Credit or debit card (Stripe)", "GCash", "Bank transfer", "E-wallet"):
         assert label in page
     for value in ("stripe", "gcash", "bank_transfer", "e_wallet"):
@@ -112,9 +115,9 @@ def test_checkout_vat_line_follows_the_configured_rate(make_app, factory):
     consultation = factory.consultation(patient, fee="2750.50")
     # when the patient opens the checkout
     page = text(logged_in(app, patient).get(checkout_url(consultation)))
-    # then the VAT is 5% of the fee, rounded half-up to centavos (137.525 -> 137.53)
+    # then the VAT in the fee is 2750.50 × 0.05 / 1.05 = 130.976… → 130.98 (half-up)
     assert "VAT (5%)" in page
-    assert "₱137.53" in page
+    assert "₱130.98" in page and "₱2,619.52" in page
 
 
 def test_checkout_form_is_wired_for_htmx_and_works_without_it(patient_client, consultation):
@@ -189,11 +192,13 @@ def test_payment_page_shows_status_amount_method_invoice_and_times(
     assert response.status_code == 200
     assert response.headers["Cache-Control"] == "no-store"
     assert "Payment pending" in page
-    assert "₱5,000.00" in page
+    assert re.search(r"Amount due</dt><dd[^>]*>₱5,000.00<", page)
+    assert "Amount charged" not in page and "Not charged" not in page
     assert "GCash" in page
     assert re.search(rf"INV-\d{{14}}-{payment_id}", page)
-    assert "VAT (12%)" in page and "₱600.00" in page
-    assert page.count(" UTC<") >= 3  # consultation date, created, last update
+    assert "VAT (12%)" in page and "₱535.71" in page
+    assert page.count(" +08:00") >= 2  # consultation date, started: clinic time, zone shown
+    assert "UTC<" not in page and f"Payment #{payment_id}" not in page
 
 
 def test_a_pending_payment_page_offers_to_continue_to_the_provider(patient_client, consultation):
@@ -225,6 +230,9 @@ def test_a_stale_pending_payment_page_offers_to_start_again(app, patient_client,
     assert "not completed in time" in page
     assert f'href="{checkout_url(consultation)}"' in page
     assert "/gateway/sandbox/" not in page
+    # the badge agrees with the words: no "pending" badge on an expired payment
+    assert "badge-pending" not in page and "Payment pending" not in page
+    assert "badge-expired" in page and "Not charged" in page
 
 
 def test_another_patients_payment_page_is_not_found(app, factory, patient_client, consultation):

@@ -115,24 +115,37 @@ def test_the_current_expected_version_confirms(app, client, staff, payment_id):
     assert state(app, payment_id)["status"] == "completed"
 
 
-@pytest.mark.parametrize("status", ["failed", "refunded"])
-def test_failed_and_refunded_payments_cannot_be_confirmed(app, client, staff, payment_id, status):
-    # given
-    if status == "failed":
-        with app.app_context():
-            lifecycle.fail(payment_id, reason="card_declined", actor="gateway:test")
-    else:
-        confirm(client, staff, payment_id, transaction_id="txn_1")
-        refund(client, staff, payment_id, reason="Patient cancelled")
-    before = state(app, payment_id)
+def test_a_staff_confirmation_of_a_declined_payment_is_a_late_success(
+    app, client, staff, payment_id
+):
+    # given the provider declined, then staff see the money was taken after all
+    with app.app_context():
+        lifecycle.fail(payment_id, reason="card_declined", actor="gateway:test")
     # when
     response = confirm(client, staff, payment_id, transaction_id="txn_9")
-    # then
+    # then the charge completes the payment: nothing else holds the consultation
+    assert response.status_code == 200, response.json
+    after = state(app, payment_id)
+    assert (after["status"], after["invoice"], after["transaction_id"]) == (
+        "completed",
+        "paid",
+        "txn_9",
+    )
+
+
+def test_a_new_charge_for_a_refunded_payment_is_a_duplicate_charge(app, client, staff, payment_id):
+    confirm(client, staff, payment_id, transaction_id="txn_1")
+    refund(client, staff, payment_id, reason="Patient cancelled")
+    before = state(app, payment_id)
+    response = confirm(client, staff, payment_id, transaction_id="txn_9")
     assert response.status_code == 409
-    assert response.json["type"] == "/problems/invalid-transition"
-    assert response.json["payment_status"] == status
-    assert status in response.json["detail"]
-    assert state(app, payment_id) == before
+    assert response.json["type"] == "/problems/duplicate-charge"
+    assert response.json["payment_status"] == "refunded"
+    after = state(app, payment_id)
+    assert after["events"] == [*before["events"], "duplicate_charge"]
+    assert {k: v for k, v in after.items() if k not in ("events", "version")} == {
+        k: v for k, v in before.items() if k not in ("events", "version")
+    }
 
 
 def test_a_patient_cannot_confirm_even_their_own_payment(app, client, patient, payment_id):

@@ -140,7 +140,7 @@ def test_a_late_success_after_the_patient_paid_again_is_a_duplicate_charge(
     # then the old one stays expired, the new one stays the only active one, staff are told
     assert all_payments(app, consultation.id) == [(payment_id, "expired"), (new_id, "pending")]
     [duplicate] = events(app, payment_id, "duplicate_charge")
-    assert duplicate["reason"] == "late_success_after_expiry"
+    assert duplicate["reason"] == "late_success_after_expired"
     assert duplicate["other_payment_id"] == new_id
     check_payment_states(app)
 

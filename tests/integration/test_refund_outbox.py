@@ -9,6 +9,7 @@ import pytest
 
 from app.extensions import db
 from app.gateway.sandbox import SandboxGateway
+from app.invoices.attention import needs_attention
 from app.models import Payment
 from app.payments import outbox
 from tests.support.invariants import check_payment_states
@@ -133,7 +134,7 @@ def test_a_key_reused_for_another_amount_is_refused_by_the_provider(app, refunde
     assert len(ledger(app)) == 1
 
 
-def test_a_refund_notice_matching_no_request_is_recorded_as_an_error(app, client, refunded):
+def test_a_refund_notice_matching_no_request_goes_to_the_attention_page(app, client, refunded):
     body = (
         b'{"id":"evt_rf_x","type":"refund.succeeded","created":1700000000,"data":'
         b'{"payment_id":%d,"refund_id":"rf_other","amount":"5000.00","currency":"PHP",'
@@ -141,8 +142,12 @@ def test_a_refund_notice_matching_no_request_is_recorded_as_an_error(app, client
     )
     response = deliver(client, app, body)
     assert response.status_code == 200
-    assert response.json["outcome"] == "error"
+    assert response.json["outcome"] == "refund_unmatched"
     assert requests_of(app, refunded)[0]["state"] == "pending"
+    with app.app_context():
+        unapplied = needs_attention(app.config["PAYMENT_PENDING_TTL"]).unapplied_events
+    assert [item.action for item in unapplied] == ["Check the refund at the payment provider."]
+    assert "rf_other" in unapplied[0].what
 
 
 @pytest.mark.parametrize(

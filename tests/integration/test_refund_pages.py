@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from tests.integration.test_staff_refund import login, paid  # noqa: F401 (paid is a fixture)
@@ -39,6 +41,7 @@ def test_a_requested_refund_says_so_to_staff_and_patient(refunded):
     assert refunded[1] in attention and "Queued" in attention
     assert "is on its way back to your Credit or debit card (Stripe)" in mine
     assert "nothing was charged" not in mine
+    assert "to be returned by Credit or debit card (Stripe)." in mine
 
 
 def test_a_returned_refund_says_when(app, refunded):
@@ -49,6 +52,7 @@ def test_a_returned_refund_says_when(app, refunded):
     assert "Every refund has been returned by the payment provider." in attention
     assert "The payment provider returned it to your Credit or debit card (Stripe) on" in mine
     assert "returned by the payment provider on" in mine  # the printable invoice says when
+    assert re.search(r": ₱[\d,.]+ returned by Credit or debit card \(Stripe\)\.", mine)
 
 
 def test_a_refund_being_retried_shows_its_tries_to_staff(app, refunded):

@@ -82,8 +82,11 @@ def test_approve_confirms_through_the_webhook_and_returns_to_the_payment_page(
     assert flashes(client) == [("info", "The payment provider approved your payment.")]
     # the page now says there is nothing left to pay
     html = client.get(page(payment_id)).get_data(as_text=True)
-    assert "This payment is completed" in html
+    assert "This payment is paid: there is nothing to pay here." in html
     assert 'value="Approve"' not in html
+    # and it says who is being paid, with the patient's one reference: the invoice number
+    assert "Pay Demo Family Clinic" in html and "TIN 000-123-456-00000" in html
+    assert "Invoice INV-" in html and "Payment #" not in html
 
 
 def test_decline_fails_the_payment_and_voids_its_invoice(app, client, patient, payment_id):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
@@ -139,11 +140,11 @@ def test_the_list_shows_each_invoice_with_patient_consultation_pesos_status_and_
     row = html.split(f'tr data-invoice-number="{number}"', 1)[1].split("</tr>", 1)[0]
     assert f'href="/staff/invoices/{number}"' in row
     assert "Maria Santos" in row and "maria@example.test" in row
-    assert "Dr. Liza Mercado" in row and "02 Nov 2026" in row
+    assert "Dr. Liza Mercado" in row and "2 Nov 2026" in row
     assert "₱5,000.00" in row
     assert '<span class="badge badge-paid">paid</span>' in row
-    assert "01 Nov 2026 09:00</time>" in row  # issued, UTC as the column says
-    assert "01 Nov 2026 09:05</time>" in row  # paid
+    assert "1 Nov 2026, 17:00 +08:00</time>" in row  # issued 09:00 UTC, in clinic time
+    assert "1 Nov 2026, 17:05 +08:00</time>" in row  # paid
 
 
 def test_the_list_is_newest_first(app, staff_client, patient_a):
@@ -200,8 +201,10 @@ def mixed(app, patient_a, patient_b):
         ("status=PAID", [5, 1, 0]),
         ("method=gcash", [5, 2, 0]),
         ("status=paid&method=gcash", [5, 0]),
-        ("issued_from=2026-11-06&issued_to=2026-11-11", [2, 1]),  # both ends inclusive
-        ("issued_from=2026-11-12", [5, 4, 3]),  # 11-11 23:59 is excluded
+        # Clinic days (Asia/Manila): 11-11 23:59 UTC is 11-12 07:59 at the clinic.
+        ("issued_from=2026-11-06&issued_to=2026-11-11", [1]),  # both ends inclusive
+        ("issued_from=2026-11-12", [5, 4, 3, 2]),
+        ("issued_from=2026-11-12&issued_to=2026-11-12", [3, 2]),
         ("issued_to=2026-11-06", [1, 0]),
         ("patient=MARIA", [2, 1, 0]),
         ("patient=jose@example", [5, 4, 3]),
@@ -358,7 +361,7 @@ def test_the_csv_export_has_a_header_and_one_row_per_invoice_of_the_filter(
     assert response.headers["Content-Disposition"].startswith('attachment; filename="invoices-')
     text = response.get_data(as_text=True)
     assert text.splitlines()[0] == (
-        "invoice_number,issued_at,paid_at,invoice_status,amount,currency,vat_rate,vat_amount,"
+        "invoice_number,issued_at,paid_at,invoice_status,amount,currency,vat_rate,vatable_amount,vat_amount,"
         "payment_method,payment_status,transaction_id,patient_name,patient_email,doctor,"
         "consultation_at"
     )
@@ -367,20 +370,21 @@ def test_the_csv_export_has_a_header_and_one_row_per_invoice_of_the_filter(
     first = records[2]
     assert first == {
         "invoice_number": mixed[0],
-        "issued_at": "2026-11-01T09:00:00+00:00",
-        "paid_at": "2026-11-01T09:05:00+00:00",
+        "issued_at": "2026-11-01T17:00:00+08:00",
+        "paid_at": "2026-11-01T17:05:00+08:00",
         "invoice_status": "paid",
         "amount": "5000.00",
         "currency": "PHP",
         "vat_rate": "0.12",
-        "vat_amount": "600.00",
+        "vatable_amount": "4464.29",
+        "vat_amount": "535.71",
         "payment_method": "gcash",
         "payment_status": "completed",
         "transaction_id": "",
         "patient_name": "Maria Santos",
         "patient_email": "maria@example.test",
         "doctor": "Dr. Ana Cruz",
-        "consultation_at": "2026-11-02T09:00:00+00:00",
+        "consultation_at": "2026-11-02T17:00:00+08:00",
     }
 
 
@@ -434,9 +438,12 @@ def test_the_invoice_page_shows_the_invoice_payment_and_vat_line(app, staff_clie
     assert "Maria Santos" in sheet and "maria@example.test" in sheet
     assert "Consultation with Dr. Ana Cruz" in sheet
     assert "₱5,000.00" in sheet
-    assert "VAT 12% on ₱5,000.00" in sheet and "₱600.00" in sheet
+    assert re.search(r"VATable amount</th><td[^>]*>₱4,464.29<", sheet)
+    assert re.search(r"VAT \(12%\)</th>\s*<td[^>]*>₱535.71<", sheet)
+    assert re.search(r"Amount charged</th>\s*<td[^>]*>₱5,000.00<", sheet)
+    assert "Demo Family Clinic" in sheet and "TIN 000-123-456-00000" in sheet  # who was paid
     assert '<span class="badge badge-paid">paid</span>' in sheet
-    assert "01 Nov 2026, 09:05 UTC" in sheet  # paid
+    assert "1 Nov 2026, 17:05 +08:00" in sheet  # paid, in clinic time
     assert "GCash" in sheet
     assert "/staff/" not in sheet  # the patient's page includes this partial as is
     assert "<code>gc_12345</code>" in html
@@ -506,7 +513,7 @@ def test_the_history_shows_real_attempts_and_every_event_type_with_a_label(
 # --- needs attention ----------------------------------------------------------------------
 
 
-def test_attention_lists_duplicate_charges_stale_pending_and_webhook_failures(
+def test_attention_lists_duplicate_charges_stale_pending_and_unapplied_provider_reports(
     app, make_app, patient_a, staff
 ):
     # given a 30-minute pending TTL
@@ -514,27 +521,36 @@ def test_attention_lists_duplicate_charges_stale_pending_and_webhook_failures(
     client = login(app, staff)
     now = datetime.now(UTC)
     charged = add_invoice(app, patient_a, status="paid")
-    add_event(app, charged, "duplicate_charge", actor="gateway:sandbox", transaction_id="tx_9")
+    add_event(
+        app,
+        charged,
+        "duplicate_charge",
+        actor="gateway:sandbox",
+        transaction_id="tx_9",
+        amount="5000.00",
+        reason="already_completed",
+    )
     stale = add_invoice(app, patient_a, status="pending", issued_at=now - timedelta(minutes=31))
     fresh = add_invoice(app, patient_a, status="pending", issued_at=now - timedelta(minutes=29))
-    failed = add_invoice(app, patient_a, status="pending")
+    refused = add_invoice(app, patient_a, status="paid")
     with app.app_context():
-        payment_id = _payment_id(failed)
+        payment_id = _payment_id(refused)
         db.session.add_all(
             [
                 GatewayEvent(
                     event_id="evt_bad",
-                    event_type="payment.succeeded",
+                    event_type="payment.declined",
                     payment_id=payment_id,
                     payload={},
-                    note="error: amount mismatch",
+                    outcome="refused",
+                    note="Payment 4 is completed and cannot be declined.",
                 ),
                 GatewayEvent(
                     event_id="evt_ok",
                     event_type="payment.succeeded",
                     payment_id=payment_id,
                     payload={},
-                    note="applied",
+                    outcome="confirmed",
                 ),
             ]
         )
@@ -546,17 +562,22 @@ def test_attention_lists_duplicate_charges_stale_pending_and_webhook_failures(
     pending = _section(html, "stale-pending")
     webhooks = _section(html, "webhook-failures")
     assert f'href="/staff/invoices/{charged}"' in duplicates
+    assert "Refund ₱5,000.00 (transaction tx_9) at the payment provider." in duplicates
+    assert "already paid by another transaction" in duplicates
     assert f'href="/staff/invoices/{stale}"' in pending
     assert fresh not in pending
-    assert f'href="/staff/invoices/{failed}"' in webhooks
-    assert "error: amount mismatch" in webhooks and "evt_ok" not in webhooks
+    assert "more than 30 minutes" in pending and "PAYMENT_PENDING_TTL" not in html
+    assert f'href="/staff/invoices/{refused}"' in webhooks
+    assert "reported a decline for a payment that is completed" in webhooks
+    assert webhooks.count('href="/staff/invoices/') == 1  # the applied event is not listed
 
 
 def test_attention_says_so_when_nothing_needs_a_person(staff_client):
     html = staff_client.get("/staff/attention").text
     assert "No duplicate charges." in html
+    assert "No amount mismatches." in html
     assert "No payments pending too long." in html
-    assert "No webhook failures." in html
+    assert "No other provider reports waiting." in html
 
 
 def _payment_id(number: str) -> int:

@@ -26,8 +26,9 @@ PATIENTS = 2_000
 
 BULK_SQL = [
     f"""
-    INSERT INTO users (email, name, password_hash, role, created_at)
-    SELECT 'patient' || g || '@bulk.test', 'Bulk Patient ' || g, 'x', 'patient', now()
+    INSERT INTO users (email, name, password_hash, role, session_token, created_at)
+    SELECT 'patient' || g || '@bulk.test', 'Bulk Patient ' || g, 'x', 'patient',
+           md5(random()::text || g), now()
     FROM generate_series(1, {PATIENTS}) g
     """,
     f"""
@@ -61,8 +62,11 @@ BULK_SQL = [
     FROM payments p
     """,
     """
-    INSERT INTO tax_records (payment_id, user_id, amount, tax_type, rate, status, created_at)
-    SELECT p.id, p.user_id, round(p.amount * 0.12, 2), 'VAT', 0.12, 'calculated', p.created_at
+    INSERT INTO tax_records (payment_id, user_id, amount, taxable_base, prices_include_vat,
+                             tax_type, rate, status, created_at)
+    SELECT p.id, p.user_id, round(p.amount * 0.12 / 1.12, 2),
+           p.amount - round(p.amount * 0.12 / 1.12, 2), true,
+           'VAT', 0.12, 'calculated', p.created_at
     FROM payments p
     """,
     "ANALYZE",

@@ -68,7 +68,7 @@ def test_a_signed_success_confirms_the_payment_and_records_the_event(app, client
             payment_id,
         )
         assert recorded.payload["data"]["amount"] == "5000.00"
-        assert recorded.note == "confirmed"
+        assert (recorded.outcome, recorded.note) == ("confirmed", None)
 
 
 def test_a_signature_computed_by_hand_from_the_documented_scheme_is_accepted(
@@ -331,15 +331,26 @@ def test_a_late_decline_does_not_undo_a_completed_payment(app, client, payment_i
     assert state(app, payment_id) == before
 
 
-def test_a_success_for_a_refunded_payment_changes_nothing(app, client, factory, payment_id):
+@pytest.mark.parametrize(
+    ("transaction_id", "outcome"),
+    [("txn_1", "unchanged"), ("txn_2", "duplicate_charge")],
+    ids=["the-refunded-charge-again", "a-new-charge"],
+)
+def test_a_success_for_a_refunded_payment_never_changes_it_and_a_new_charge_is_flagged(
+    app, client, factory, payment_id, transaction_id, outcome
+):
     staff = factory.staff()
     confirm(client, staff, payment_id, transaction_id="txn_1")
     refund(client, staff, payment_id, reason="Cancelled by the clinic")
     before = state(app, payment_id)
-    response = deliver(client, app, provider_event(payment_id, transaction_id="txn_1"))
+    response = deliver(client, app, provider_event(payment_id, transaction_id=transaction_id))
     assert response.status_code == 200
-    assert response.json["outcome"] == "refused"
-    assert state(app, payment_id) == before
-    with app.app_context():
-        note = db.session.scalars(select(GatewayEvent.note)).one()
-    assert note.startswith("refused: ") and "refunded" in note
+    assert response.json["outcome"] == outcome
+    after = state(app, payment_id)
+    flagged = events(app, payment_id, "duplicate_charge")
+    if outcome == "unchanged":
+        assert after == before and flagged == []
+    else:
+        assert after["status"] == "refunded"
+        assert after["events"] == [*before["events"], "duplicate_charge"]
+        assert (flagged[0]["transaction_id"], flagged[0]["amount"]) == ("txn_2", "5000.00")

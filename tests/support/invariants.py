@@ -42,6 +42,7 @@ _CONSISTENT_STATES = {
     "completed": ("paid", "calculated"),
     "failed": ("void", "calculated"),
     "expired": ("void", "calculated"),
+    "cancelled": ("void", "calculated"),
     "refunded": ("refunded", "reversed"),
 }
 

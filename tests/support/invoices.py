@@ -13,7 +13,8 @@ from decimal import Decimal
 
 from app.extensions import db
 from app.models import Consultation, Invoice, Payment, PaymentEvent, TaxRecord, money, utcnow
-from app.payments.records import invoice_number, tax_for
+from app.payments.records import invoice_number
+from app.payments.vat import vat_breakdown
 
 TAX_RATE = Decimal("0.12")
 # The payment state that goes with each invoice state.
@@ -77,10 +78,16 @@ def _add_one(patient, spec: InvoiceSpec) -> str:
     db.session.add_all([consultation, payment])
     db.session.flush()
     number = invoice_number(issued_at, payment.id)
+    vat = vat_breakdown(fee, TAX_RATE, prices_include_vat=True)
     db.session.add_all(
         [
             TaxRecord(
-                payment=payment, user_id=patient.id, amount=tax_for(fee, TAX_RATE), rate=TAX_RATE
+                payment=payment,
+                user_id=patient.id,
+                amount=vat.vat,
+                taxable_base=vat.taxable_base,
+                prices_include_vat=True,
+                rate=TAX_RATE,
             ),
             Invoice(
                 payment=payment,

@@ -90,7 +90,8 @@ class LiveServer:
                     if r.status == 200 and len(self.worker_pids()) >= self.workers:
                         return self
             except OSError:
-                time.sleep(0.1)
+                pass
+            time.sleep(0.1)
         raise RuntimeError(f"gunicorn did not answer within {timeout}s; see {self.log_path}")
 
     def worker_pids(self) -> list[int]:

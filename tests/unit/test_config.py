@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from app.config import ConfigError, engine_options, load_config, normalize_database_url
+from app.config import (
+    CLINIC_SETTINGS,
+    DEMO_CLINIC,
+    ConfigError,
+    engine_options,
+    load_config,
+    normalize_database_url,
+)
 
 
 @pytest.fixture
@@ -17,6 +24,9 @@ def env(monkeypatch):
         "GATEWAY_WEBHOOK_SECRET",
         "TAX_RATE",
         "DATABASE_URL",
+        "PRICES_INCLUDE_VAT",
+        "CLINIC_TIMEZONE",
+        *CLINIC_SETTINGS,
         "DATABASE_POOLER",
     ):
         monkeypatch.delenv(name, raising=False)
@@ -34,13 +44,44 @@ def test_production_needs_the_webhook_secret_too(env):
         load_config()
 
 
+def test_production_must_say_who_is_being_paid(env):
+    env.setenv("SECRET_KEY", "s" * 32)
+    env.setenv("GATEWAY_WEBHOOK_SECRET", "w" * 32)
+    with pytest.raises(ConfigError, match="CLINIC_NAME is required"):
+        load_config()
+
+
 def test_production_starts_with_its_secrets(env):
     env.setenv("SECRET_KEY", "s" * 32)
     env.setenv("GATEWAY_WEBHOOK_SECRET", "w" * 32)
+    for name in CLINIC_SETTINGS:
+        env.setenv(name, f"real {name}")
     config = load_config()
     assert config.PAYMENT_GUARD == "hybrid"
     assert config.IDEMPOTENCY_TTL == 86400
     assert str(config.TAX_RATE) == "0.12"
+    assert config.PRICES_INCLUDE_VAT is True
+    assert config.CLINIC_TIMEZONE == "Asia/Manila"
+    assert config.CLINIC_TIN == "real CLINIC_TIN"
+
+
+def test_development_has_demo_clinic_details(env):
+    config = load_config({"APP_ENV": "development"})
+    assert DEMO_CLINIC["CLINIC_NAME"] == config.CLINIC_NAME
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("CLINIC_TIMEZONE", "Asia/Manilla"),
+        ("CLINIC_TIMEZONE", "+08:00"),
+        ("PRICES_INCLUDE_VAT", "yes"),
+    ],
+)
+def test_a_bad_vat_or_time_zone_setting_stops_the_start(env, name, value):
+    env.setenv(name, value)
+    with pytest.raises(ConfigError, match=name):
+        load_config({"APP_ENV": "testing"})
 
 
 def test_testing_needs_no_secret(env):

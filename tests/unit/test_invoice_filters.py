@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from types import SimpleNamespace
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -33,10 +34,14 @@ def test_values_are_trimmed_and_normalised():
     )
 
 
-def test_the_date_range_covers_whole_utc_days():
+def test_the_date_range_covers_whole_days_of_the_given_zone():
     parsed = InvoiceFilter(issued_from=date(2026, 11, 1), issued_to=date(2026, 11, 30))
-    assert parsed.issued_after == datetime(2026, 11, 1, tzinfo=UTC)
-    assert parsed.issued_before == datetime(2026, 12, 1, tzinfo=UTC)
+    assert parsed.issued_after(UTC) == datetime(2026, 11, 1, tzinfo=UTC)
+    assert parsed.issued_before(UTC) == datetime(2026, 12, 1, tzinfo=UTC)
+    # A Manila day starts at 16:00 UTC the day before.
+    manila = ZoneInfo("Asia/Manila")
+    assert parsed.issued_after(manila) == datetime(2026, 10, 31, 16, tzinfo=UTC)
+    assert parsed.issued_before(manila) == datetime(2026, 11, 30, 16, tzinfo=UTC)
 
 
 def test_query_args_keep_only_what_filters():
@@ -108,6 +113,7 @@ def _row(**overrides):
         amount="5000",
         currency="PHP",
         vat_rate=None,
+        vatable_amount=None,
         vat_amount=None,
         payment_method="stripe",
         payment_status="pending",
@@ -121,17 +127,18 @@ def _row(**overrides):
     return SimpleNamespace(**values)
 
 
-def test_csv_chunks_join_into_the_header_and_one_line_per_row():
+def test_csv_chunks_join_into_the_header_and_one_line_per_row(clinic_time):
     rows = [_row(invoice_number=f"INV-{n}") for n in range(300)]
     chunks = list(csv_lines(rows, chunk_size=1000))
     lines = "".join(chunks).split("\r\n")
     assert len(chunks) > 10
     assert lines[0] == ",".join(HEADER)
-    assert lines[1].startswith("INV-0,2026-11-01T09:00:00+00:00,,pending,5000.00,PHP,,,")
+    # 09:00 UTC is 17:00 in Manila: the CSV is in clinic time, offset included
+    assert lines[1].startswith("INV-0,2026-11-01T17:00:00+08:00,,pending,5000.00,PHP,,,,")
     assert len(lines) == 302 and lines[-1] == ""
 
 
 @pytest.mark.parametrize("name", ["=1+1", "+1", "-1", "@SUM(A1)", "\tx"])
-def test_csv_text_that_looks_like_a_formula_is_defused(name):
+def test_csv_text_that_looks_like_a_formula_is_defused(name, clinic_time):
     text = "".join(csv_lines([_row(patient_name=name)]))
     assert ",'" + name[:1] in text or ",\"'" + name[:1] in text

@@ -8,10 +8,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.models import format_peso, money
+from app.models import money
 from app.payments.errors import ConsultationNotFound, InvalidPaymentRequest
 from app.payments.idempotency import fingerprint, hash_key
-from app.payments.records import invoice_number, tax_for
+from app.payments.records import invoice_number
 from app.payments.requests import parse_payment_request
 
 
@@ -91,17 +91,6 @@ def test_any_amount_either_parses_to_centavos_at_least_1000_or_is_refused(amount
     except InvalidPaymentRequest:
         return
     assert req.amount is None or (req.amount >= 1000 and req.amount == money(req.amount))
-
-
-def test_tax_is_decimal_and_rounded_half_up():
-    assert tax_for(Decimal("5000.00"), Decimal("0.12")) == Decimal("600.00")
-    assert tax_for(Decimal("2750.50"), Decimal("0.12")) == Decimal("330.06")
-    assert tax_for(Decimal("1000.04"), Decimal("0.125")) == Decimal("125.01")  # 125.005 -> up
-
-
-def test_money_formats_as_pesos():
-    assert format_peso(Decimal("5000")) == "₱5,000.00"
-    assert format_peso(Decimal("1234567.891")) == "₱1,234,567.89"
 
 
 def test_invoice_number_follows_the_seed_format():

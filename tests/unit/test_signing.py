@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.config import load_config
+from app.config import CLINIC_SETTINGS, load_config
 from app.gateway import signing
 from app.payments.errors import BadSignature
 
@@ -69,6 +69,8 @@ def test_the_sandbox_provider_is_off_by_default_in_production_only(monkeypatch):
     monkeypatch.setenv("SECRET_KEY", "x" * 32)
     monkeypatch.setenv("GATEWAY_WEBHOOK_SECRET", "y" * 32)
     monkeypatch.delenv("GATEWAY_SANDBOX", raising=False)
+    for name in CLINIC_SETTINGS:
+        monkeypatch.setenv(name, "x")
     assert load_config({"APP_ENV": "production"}).GATEWAY_SANDBOX is False
     assert load_config({"APP_ENV": "development"}).GATEWAY_SANDBOX is True
     monkeypatch.setenv("GATEWAY_SANDBOX", "1")

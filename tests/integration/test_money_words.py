@@ -1,0 +1,206 @@
+"""What the patient and staff read about money is true: the same VAT numbers everywhere,
+words that match each payment state, refunded consultations closed, who was paid."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+
+import pytest
+
+from app.payments import lifecycle
+from tests.integration.checkout_helpers import (
+    checkout_url,
+    logged_in,
+    open_form,
+    pay,
+    payment_count,
+    submit,
+)
+from tests.support.factory import auth
+from tests.support.lifecycle import confirm, refund
+from tests.support.payments import age
+
+# The issue's example: ₱1,250.00 at 12%, VAT included.
+VATABLE, VAT, TOTAL = "1,116.07", "133.93", "1,250.00"
+
+
+@pytest.fixture
+def patient(factory):
+    return factory.patient(name="Maria Santos")
+
+
+@pytest.fixture
+def consultation(factory, patient):
+    return factory.consultation(patient, fee="1250", doctor="Dr. Ana Cruz")
+
+
+@pytest.fixture
+def patient_client(app, patient):
+    return logged_in(app, patient)
+
+
+@pytest.fixture
+def staff_client(app, staff):
+    return logged_in(app, staff)
+
+
+def _paid(app, client, staff, consultation, method="gcash") -> int:
+    payment_id = pay(client, consultation, method=method)
+    assert confirm(client, staff, payment_id, transaction_id=f"txn_{payment_id}").status_code == 200
+    return payment_id
+
+
+def _three_numbers(html: str, total_label: str) -> None:
+    assert re.search(rf"VATable amount</th>\s*<td[^>]*>₱{VATABLE}<", html), "VATable amount"
+    assert re.search(rf"VAT \(12%\)</th>\s*<td[^>]*>₱{VAT}<", html), "VAT"
+    assert re.search(rf"{total_label}</th>\s*<td[^>]*>₱{TOTAL}<", html), total_label
+
+
+def test_checkout_payment_page_receipt_invoice_csv_and_api_show_the_same_three_numbers(
+    app, patient_client, staff_client, patient, staff, consultation
+):
+    _three_numbers(patient_client.get(checkout_url(consultation)).text, "Amount to pay")
+    payment_id = _paid(app, patient_client, staff, consultation)
+    page = patient_client.get(f"/payments/{payment_id}").text
+    _three_numbers(page, "Amount charged")
+    _three_numbers(page.split('id="receipt"', 1)[1], "Amount paid")
+    number = re.search(rf"INV-\d{{14}}-{payment_id}", page).group(0)
+    _three_numbers(staff_client.get(f"/staff/invoices/{number}").text, "Amount charged")
+    [row] = csv.DictReader(io.StringIO(staff_client.get("/staff/invoices.csv").text))
+    assert (row["vatable_amount"], row["vat_amount"], row["amount"]) == (
+        "1116.07",
+        "133.93",
+        "1250.00",
+    )
+    tax = patient_client.get(f"/api/v1/payments/{payment_id}", headers=auth(patient)).json
+    tax = tax["data"]["tax_record"]
+    assert (tax["taxable_base"], tax["amount"], tax["total"]) == ("1116.07", "133.93", "1250.00")
+
+
+def test_the_receipt_and_invoice_say_who_was_paid_and_every_page_how_to_get_help(
+    app, client, patient_client, staff, consultation
+):
+    payment_id = _paid(app, patient_client, staff, consultation)
+    page = patient_client.get(f"/payments/{payment_id}").text
+    receipt = page.split('id="receipt"', 1)[1].split("</section>", 1)[0]
+    invoice = page.split('class="card invoice-sheet"', 1)[1].split("</article>", 1)[0]
+    for part in (receipt, invoice):
+        assert "Demo Family Clinic" in part
+        assert "123 Demo Street" in part
+        assert "VAT reg. TIN 000-123-456-00000" in part
+    for html in (page, client.get("/login").text, patient_client.get("/").text):
+        footer = html.split('<footer class="site-footer">', 1)[1]
+        assert "mailto:billing@clinic.example" in footer and "+63 2 8123 4567" in footer
+
+
+def test_a_refunded_payment_reads_refunded_everywhere(
+    app, patient_client, staff_client, staff, consultation
+):
+    # given a paid consultation that staff refunded with a reason
+    payment_id = _paid(app, patient_client, staff, consultation, method="gcash")
+    reason = "Doctor unavailable; clinic cancelled"
+    assert refund(patient_client, staff, payment_id, reason=reason).status_code == 200
+    # then the payment page says what happened to the money
+    page = patient_client.get(f"/payments/{payment_id}").text
+    sentence = re.search(
+        r"Refunded on \d{1,2} \w{3} \d{4}, \d\d:\d\d \+08:00: ₱1,250.00 to be returned by GCash\.",
+        page,
+    )
+    assert sentence, "the refund sentence"
+    assert f"Reason: {reason}" in page
+    assert "Amount charged" in page and "badge-refunded" in page
+    for wrong in ("did not go through", "nothing was charged", "Not charged", "Pay again"):
+        assert wrong not in page
+    # my consultations shows it refunded, with no Pay button
+    mine = patient_client.get("/").text
+    item = mine.split(f'data-consultation-id="{consultation.id}"', 1)[1].split("</li>", 1)[0]
+    assert ">Refunded</a>" in item and ">Pay</a>" not in item
+    # the staff invoice says it too
+    number = re.search(rf"INV-\d{{14}}-{payment_id}", page).group(0)
+    staff_page = staff_client.get(f"/staff/invoices/{number}").text
+    assert sentence.group(0) in staff_page and reason in staff_page
+
+
+def test_a_refunded_consultation_is_closed_for_payment(
+    app, patient_client, patient, staff, consultation
+):
+    payment_id = _paid(app, patient_client, staff, consultation)
+    refund(patient_client, staff, payment_id, reason="Clinic cancelled")
+    before = payment_count(app)
+    # the checkout page offers no Pay form
+    page = patient_client.get(checkout_url(consultation)).text
+    assert "This consultation was refunded" in page and "checkout-form" not in page
+    # the API refuses with its own problem type and a sentence a patient understands
+    response = patient_client.post(
+        "/api/v1/payments",
+        json={"consultation_id": consultation.id, "payment_method": "gcash"},
+        headers={**auth(patient), "Idempotency-Key": "after-refund"},
+    )
+    assert response.status_code == 409
+    assert response.mimetype == "application/problem+json"
+    assert response.json["type"] == "/problems/consultation-refunded"
+    assert "was refunded, so it cannot be paid again" in response.json["detail"]
+    assert payment_count(app) == before
+
+
+def test_a_pay_form_from_before_the_refund_cannot_pay_after_it(
+    app, factory, patient_client, staff, consultation
+):
+    # given a Pay form opened while the consultation could still be paid (its first
+    # payment was declined, then another tab paid, and staff refunded that payment)
+    first = pay(patient_client, consultation)
+    with app.app_context():
+        lifecycle.fail(first, reason="card_declined", actor="gateway:test")
+    old_tab = open_form(patient_client, consultation)
+    paid = _paid(app, patient_client, staff, consultation)
+    refund(patient_client, staff, paid, reason="Clinic cancelled")
+    before = payment_count(app)
+    # when the old tab presses Pay
+    response = submit(patient_client, consultation, old_tab)
+    # then it lands on the checkout page, which says why, and nothing was written
+    assert response.status_code == 303
+    assert response.headers["Location"] == checkout_url(consultation)
+    page = patient_client.get(checkout_url(consultation)).text
+    assert "was refunded, so it cannot be paid again" in page
+    assert payment_count(app) == before
+
+
+@pytest.mark.parametrize(
+    ("setup", "words", "badge"),
+    [
+        ("pending", ["Amount due", "Nothing has been charged yet"], "Payment pending"),
+        (
+            "declined",
+            ["Not charged", "declined this payment, and nothing was charged"],
+            "Payment declined",
+        ),
+        (
+            "stale",
+            ["Not charged", "not completed in time, and nothing was charged"],
+            "Payment expired",
+        ),
+        ("paid", ["Amount charged", "this consultation is paid"], "Paid"),
+    ],
+)
+def test_each_state_says_charged_due_or_not_charged(
+    app, patient_client, staff, consultation, setup, words, badge
+):
+    payment_id = pay(patient_client, consultation)
+    if setup == "declined":
+        with app.app_context():
+            lifecycle.fail(payment_id, reason="card_declined", actor="gateway:test")
+    elif setup == "stale":
+        age(app, payment_id, app.config["PAYMENT_PENDING_TTL"] + 60)
+    elif setup == "paid":
+        confirm(patient_client, staff, payment_id, transaction_id="txn_words")
+    page = patient_client.get(f"/payments/{payment_id}").text
+    for word in words:
+        assert word in page
+    assert re.search(
+        rf'<h1>Consultation with Dr\. Ana Cruz <span class="badge[^"]*">{badge}</span>', page
+    )
+    assert f"Payment #{payment_id}" not in page
+    if setup != "paid":
+        assert "Amount charged" not in page
