@@ -117,6 +117,8 @@ def _init_extensions(app: Flask) -> None:
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
     login_manager.login_message = "Please log in to continue."
+    from app import htmx  # noqa: F401  (registers the login manager's unauthorized handler)
+
     init_redis(app)
     _configure_rate_limits(app)
     limiter.init_app(app)

@@ -42,6 +42,9 @@ PAGES: dict[type[PaymentError], Page] = {
         409, "This consultation was refunded, so it cannot be paid again here."
     ),
     errors.InvalidTransition: Page(409, "This payment cannot change that way."),
+    errors.PaymentNotDeletable: Page(
+        409, "Only a payment that moved no money (failed, expired or cancelled) can be deleted."
+    ),
     errors.StaleVersion: Page(409, "This payment changed since you opened it. Reload the page."),
     errors.DuplicateCharge: Page(409, "The provider charged this payment twice."),
     errors.AmountMismatch: Page(409, "The provider reported a different amount."),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Response, render_template
+from flask import Response, redirect, render_template, url_for
 from flask_login import current_user, login_required
 
 from app.checkout import bp
@@ -38,9 +38,10 @@ def never_store_personal_pages(response: Response) -> Response:
 @bp.get("/")
 @login_required
 def index():
-    """My consultations, each with a Pay link or its payment's state."""
-    rows = [] if current_user.is_staff else consultations_with_payments(current_user)
-    return render_template("checkout/index.html", rows=rows)
+    """My consultations, each with a Pay link or its payment's state; staff go to the invoices."""
+    if current_user.is_staff:
+        return redirect(url_for("invoices.list_invoices"))
+    return render_template("checkout/index.html", rows=consultations_with_payments(current_user))
 
 
 @bp.get("/consultations/<int:consultation_id>/checkout")

@@ -7,6 +7,8 @@
        │                           ├─late success, no other active payment──▶ completed
        └──expire──▶ expired ───────╯   (cancelled too; otherwise a duplicate_charge)
 
+    failed, expired, cancelled ──delete──▶ the same, soft-deleted (``deleted_at``; staff, a reason)
+
 Every transition runs the same way:
 
 1. lock the consultation row, then the payment row, always in that order (the
@@ -58,6 +60,7 @@ from app.payments.errors import (
     Forbidden,
     InvalidTransition,
     PaymentError,
+    PaymentNotDeletable,
     PaymentNotFound,
     PaymentsBusy,
     StaleVersion,
@@ -102,7 +105,7 @@ class Transition:
 
     @property
     def changed(self) -> bool:
-        return self.outcome in ("confirmed", "failed", "expired", "refunded")
+        return self.outcome in ("confirmed", "failed", "expired", "refunded", "deleted")
 
     def raise_refusal(self) -> Transition:
         """Raise the refusal, if any; called once the transaction has committed."""
@@ -167,6 +170,24 @@ def refund(payment_id: int, reason: Any, actor: Actor) -> Transition:
     label = actor_label(actor, "refund")
     text = parse_refund_reason(reason)
     return run(payment_id, partial(refund_locked, reason=text, actor=label)).raise_refusal()
+
+
+def delete(payment_id: int, reason: Any, actor: Actor) -> Transition:
+    """Soft-delete a payment that moved no money (failed, expired or cancelled), with a reason.
+
+    Nothing is removed: the payment, its void invoice, tax record and events stay, and a
+    ``deleted`` event records who and why. ``deleted_at`` takes it out of the staff lists
+    and totals (the "deleted" filter shows it again). Deleting it again changes nothing.
+    The rule is here, not in a page, so every interface is refused alike.
+
+    :raise Forbidden: 403, the actor is not staff.  :raise PaymentNotFound: 404.
+    :raise InvalidPaymentRequest: 422, no usable reason.
+    :raise PaymentNotDeletable: 409, pending, processing, completed or refunded.
+    :raise PaymentsBusy: 503.
+    """
+    label = actor_label(actor, "delete")
+    text = parse_refund_reason(reason)
+    return run(payment_id, partial(delete_locked, reason=text, actor=label)).raise_refusal()
 
 
 def is_stale(payment: Payment) -> bool:
@@ -349,6 +370,27 @@ def refund_locked(session: Session, payment: Payment, *, reason: str, actor: str
     return _snapshot(session, payment, "refunded")
 
 
+def delete_locked(session: Session, payment: Payment, *, reason: str, actor: str) -> Transition:
+    """Decide and apply a soft delete on a locked payment."""
+    if payment.deleted_at is not None:
+        return _snapshot(session, payment, "unchanged")
+    if payment.status not in UNCHARGED_ENDS:
+        return _refused(
+            session,
+            payment,
+            PaymentNotDeletable(
+                f"Payment {payment.id} is {payment.status}: only a payment that moved no money "
+                "(failed, expired or cancelled) can be deleted."
+                + (" Refund it instead." if payment.status == PaymentStatus.COMPLETED else ""),
+                payment_id=payment.id,
+                payment_status=payment.status,
+            ),
+        )
+    payment.deleted_at = utcnow()
+    _event(session, payment, "deleted", actor, reason=reason, status=payment.status)
+    return _snapshot(session, payment, "deleted")
+
+
 def run(payment_id: int, step: Callable[[Session, Payment], T]) -> T:
     """Lock the payment (``lock_payment``) and run ``step`` on it, in one transaction.
 
@@ -402,6 +444,9 @@ def _complete(session: Session, payment: Payment, req: ConfirmRequest, actor: st
     payment.completed_at = now
     payment.invoice.status = InvoiceStatus.PAID
     payment.invoice.paid_at = now
+    # Money came in after all: a payment staff deleted (it had moved none) is back in the lists.
+    undeleted = {"undeleted": True} if payment.deleted_at is not None else {}
+    payment.deleted_at = None
     _event(
         session,
         payment,
@@ -409,6 +454,7 @@ def _complete(session: Session, payment: Payment, req: ConfirmRequest, actor: st
         actor,
         transaction_id=req.transaction_id,
         previous_status=previous,
+        **undeleted,
     )
     return _snapshot(session, payment, "confirmed")
 

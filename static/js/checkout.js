@@ -16,14 +16,5 @@
     }
     event.detail.elt.removeAttribute("aria-busy");
   });
-
-  // "Print receipt" buttons are hidden until there is script to run them.
-  document.addEventListener("DOMContentLoaded", function () {
-    document.querySelectorAll("[data-print]").forEach(function (button) {
-      button.hidden = false;
-      button.addEventListener("click", function () {
-        window.print();
-      });
-    });
-  });
+  // Print buttons ([data-print]) are static/js/print.js's alone: one binding, one dialog.
 })();

@@ -76,7 +76,7 @@ LOGIN_AS_A = {"email": "{owner_email}", "password": PASSWORD}
 # fmt: off
 ROUTES: dict[tuple[str, str], Expect] = {
     # (method, rule):                               anon owner other staff wrong
-    ("GET", "/"):                              Expect(302, 200, 200, 200, 200),
+    ("GET", "/"):                              Expect(302, 200, 200, 302, 200),
     ("GET", "/healthz"):                       Expect(200, 200, 200, 200, 200),
     ("GET", "/readyz"):                        Expect(200, 200, 200, 200, 200),
     ("GET", "/login"):                         Expect(200, 302, 302, 302, 302),
@@ -98,6 +98,8 @@ ROUTES: dict[tuple[str, str], Expect] = {
     ("GET", "/staff/invoices.csv"):            Expect(302, 403, 403, 200, 403),
     ("GET", "/staff/invoices/<number>"):       Expect(302, 403, 403, 200, 403, path="/staff/invoices/{invoice_number}"),
     ("POST", "/staff/invoices/<number>/refund"): Expect(302, 403, 403, 409, 403, path="/staff/invoices/{invoice_number}/refund", form={"reason": "test"}, csrf_as="staff"),
+    ("POST", "/staff/invoices/<number>/refund/confirm"): Expect(302, 403, 403, 409, 403, path="/staff/invoices/{invoice_number}/refund/confirm", form={"reason": "test"}, csrf_as="staff"),
+    ("POST", "/staff/invoices/<number>/delete"): Expect(302, 403, 403, 409, 403, path="/staff/invoices/{invoice_number}/delete", form={"reason": "test"}, csrf_as="staff"),
     ("GET", "/staff/attention"):               Expect(302, 403, 403, 200, 403),
 }
 # fmt: on

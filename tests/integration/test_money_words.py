@@ -120,7 +120,9 @@ def test_a_refunded_payment_reads_refunded_everywhere(
     # the staff invoice says it too
     number = re.search(rf"INV-\d{{14}}-{payment_id}", page).group(0)
     staff_page = staff_client.get(f"/staff/invoices/{number}").text
-    assert sentence.group(0) in staff_page and reason in staff_page
+    # (and, on the staff page, who refunded it)
+    by_staff = sentence.group(0).replace(" +08:00: ", f" +08:00 by {staff.name}: ")
+    assert by_staff in staff_page and reason in staff_page
 
 
 def test_a_refunded_consultation_is_closed_for_payment(
