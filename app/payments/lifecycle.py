@@ -4,8 +4,8 @@
 
     pending ──confirm──▶ completed ──refund──▶ refunded
        │ ╲──decline──▶ failed ─────╮
-       │                           ├─late success, no other active payment──▶ completed
-       └──expire──▶ expired ───────╯   (cancelled too; otherwise a duplicate_charge)
+       │ ╲──cancel───▶ cancelled ──┼─late success, no other active payment──▶ completed
+       └──expire──▶ expired ───────╯   (otherwise a duplicate_charge)
 
 Every transition runs the same way:
 
@@ -20,7 +20,8 @@ Every transition runs the same way:
 
 Who may ask: staff users, or trusted in-process callers that name themselves
 with a string (``"gateway:sandbox"``, ``"system:expire-stale"``). Patients may
-not confirm or refund, whatever the interface.
+not confirm or refund, whatever the interface; they may cancel their own
+pending payment (``cancel``).
 """
 
 from __future__ import annotations
@@ -102,7 +103,7 @@ class Transition:
 
     @property
     def changed(self) -> bool:
-        return self.outcome in ("confirmed", "failed", "expired", "refunded")
+        return self.outcome in ("confirmed", "failed", "expired", "cancelled", "refunded")
 
     def raise_refusal(self) -> Transition:
         """Raise the refusal, if any; called once the transaction has committed."""
@@ -152,6 +153,23 @@ def fail(payment_id: int, *, reason: str, actor: Actor) -> Transition:
     """
     label = actor_label(actor, "decline")
     return run(payment_id, partial(fail_locked, reason=reason, actor=label)).raise_refusal()
+
+
+def cancel(payment_id: int, *, user: User) -> Transition:
+    """The patient cancels their own pending payment: it becomes cancelled, its invoice void.
+
+    A cancelled payment is not active, so the patient may pay again (another method,
+    say). Cancelling a cancelled payment changes nothing. A provider success that
+    arrives afterwards still completes it (``confirm_locked``): money is never dropped.
+
+    :raise PaymentNotFound: 404, missing or another patient's (staff included: staff
+        do not cancel a patient's checkout).
+    :raise InvalidTransition: 409, the payment is no longer pending (already paid,
+        declined, expired, or being confirmed by the provider); ``payment_status``
+        says which.  :raise PaymentsBusy: 503.
+    """
+    step = partial(cancel_locked, owner_id=user.id, actor=f"user:{user.id}")
+    return run(payment_id, step).raise_refusal()
 
 
 def refund(payment_id: int, reason: Any, actor: Actor) -> Transition:
@@ -331,6 +349,20 @@ def fail_locked(
     payment.invoice.status = InvoiceStatus.VOID
     _event(session, payment, "failed", actor, reason=reason, **data)
     return _snapshot(session, payment, "failed")
+
+
+def cancel_locked(session: Session, payment: Payment, *, owner_id: int, actor: str) -> Transition:
+    """Decide and apply a patient's cancel on a locked payment (see ``cancel``)."""
+    if payment.user_id != owner_id:
+        raise PaymentNotFound(f"Payment {payment.id} does not exist.")
+    if payment.status == PaymentStatus.CANCELLED:
+        return _snapshot(session, payment, "unchanged")
+    if payment.status != PaymentStatus.PENDING:
+        return _refused(session, payment, _cannot(payment, "cancelled"))
+    payment.status = PaymentStatus.CANCELLED
+    payment.invoice.status = InvoiceStatus.VOID
+    _event(session, payment, "cancelled", actor)
+    return _snapshot(session, payment, "cancelled")
 
 
 def refund_locked(session: Session, payment: Payment, *, reason: str, actor: str) -> Transition:
