@@ -149,6 +149,7 @@ def cancel(payment_id: int):
 def _payment_context(found: Payment) -> dict:
     stale = is_stale(found)
     is_owner = found.user_id == current_user.id
+    current = None if found.is_active and not stale else open_payment(found.consultation)
     return {
         "payment": found,
         "checkout_url": current_gateway().checkout_url(found.id),
@@ -157,8 +158,10 @@ def _payment_context(found: Payment) -> dict:
         "can_continue": is_owner and found.status == PaymentStatus.PENDING and not stale,
         # Open: the provider may still answer. Its answer appears without a reload.
         "polling": found.status in lifecycle.CONFIRMABLE and not stale,
-        # Pay again only where a new payment could be taken: not after a refund.
-        "can_pay_again": refunded_payment(found.consultation) is None,
+        # Pay again only where a new payment could be taken: not after a refund, and not
+        # while another payment of the consultation is under way (the page links to it).
+        "current_payment": current,
+        "can_pay_again": current is None and refunded_payment(found.consultation) is None,
         "refund": refund_of(found),
         "paid_after_cancel": found.status == PaymentStatus.COMPLETED
         and any(e.event_type == "cancelled" for e in found.events),

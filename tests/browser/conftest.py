@@ -20,6 +20,7 @@ from app import create_app
 from app.extensions import db
 from app.models import Payment
 from tests.conftest import base_config
+from tests.support.axe import assert_accessible  # noqa: F401  (for the browser tests)
 from tests.support.factory import PASSWORD, Factory
 from tests.support.invariants import check_invariants
 from tests.support.live import ROOT, LiveServer
@@ -120,8 +121,20 @@ def open_checkout(page: Page, consultation, method: str = "GCash") -> None:
 
 
 def pay_button(page: Page):
-    """The Pay button, which names the amount to pay (₱5,000.00 for the default fee)."""
-    return page.get_by_role("button", name=re.compile(r"^Pay ₱[\d,]+\.\d\d$"))
+    """The Pay button, which says what happens next and names the amount (₱5,000.00 here)."""
+    return page.get_by_role("button", name=re.compile(r"^Continue to payment · ₱[\d,]+\.\d\d$"))
+
+
+PROVIDER_URL = re.compile(r"/gateway/sandbox/\d+$")
+
+
+def at_the_provider(page: Page, app, consultation) -> Payment:
+    """Pay went straight to the provider's page for the consultation's one payment."""
+    expect(page).to_have_url(PROVIDER_URL)
+    payment = the_one_payment(app, consultation)
+    assert page.url.endswith(f"/gateway/sandbox/{payment.id}")
+    expect(page.get_by_text("SandboxPay").first).to_be_visible()
+    return payment
 
 
 def wait_until(page: Page, condition, what: str, timeout_s: float = 10.0) -> None:
@@ -145,6 +158,23 @@ def the_one_payment(app, consultation) -> Payment:
         db.session.rollback()
     check_invariants(app)
     return payments[0]
+
+
+def the_one_active_payment(app, consultation) -> Payment:
+    """Exactly one active payment for the consultation (others cancelled, say); invariants hold."""
+    with app.app_context():
+        active = (
+            db.session.execute(
+                select(Payment).where(Payment.consultation_id == consultation.id, Payment.is_active)
+            )
+            .scalars()
+            .all()
+        )
+        assert len(active) == 1, f"{len(active)} active payments for {consultation.id}"
+        db.session.expunge_all()
+        db.session.rollback()
+    check_invariants(app)
+    return active[0]
 
 
 def payment_count(app, consultation) -> int:

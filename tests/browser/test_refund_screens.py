@@ -42,7 +42,7 @@ def test_a_refund_reads_requested_then_returned(
     desk.get_by_role("button", name="Log in").click()
     for moment in ("requested", "returned"):
         mine.goto(f"/payments/{payment_id}")
-        step = mine.get_by_role("region", name="Next step")
+        step = mine.get_by_role("region", name="Refund")
         words = (
             "is on its way back" if moment == "requested" else "The payment provider returned it"
         )
