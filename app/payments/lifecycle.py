@@ -345,10 +345,7 @@ def fail_locked(
         return _snapshot(session, payment, "unchanged")
     if payment.status not in CONFIRMABLE:
         return _refused(session, payment, _cannot(payment, "declined"))
-    payment.status = PaymentStatus.FAILED
-    payment.invoice.status = InvoiceStatus.VOID
-    _event(session, payment, "failed", actor, reason=reason, **data)
-    return _snapshot(session, payment, "failed")
+    return _close_uncharged(session, payment, PaymentStatus.FAILED, actor, reason=reason, **data)
 
 
 def cancel_locked(session: Session, payment: Payment, *, owner_id: int, actor: str) -> Transition:
@@ -359,10 +356,17 @@ def cancel_locked(session: Session, payment: Payment, *, owner_id: int, actor: s
         return _snapshot(session, payment, "unchanged")
     if payment.status != PaymentStatus.PENDING:
         return _refused(session, payment, _cannot(payment, "cancelled"))
-    payment.status = PaymentStatus.CANCELLED
+    return _close_uncharged(session, payment, PaymentStatus.CANCELLED, actor)
+
+
+def _close_uncharged(
+    session: Session, payment: Payment, status: PaymentStatus, actor: str, **data: Any
+) -> Transition:
+    """End a payment that took no money (failed, cancelled): invoice void, an event so named."""
+    payment.status = status
     payment.invoice.status = InvoiceStatus.VOID
-    _event(session, payment, "cancelled", actor)
-    return _snapshot(session, payment, "cancelled")
+    _event(session, payment, str(status), actor, **data)
+    return _snapshot(session, payment, str(status))
 
 
 def refund_locked(session: Session, payment: Payment, *, reason: str, actor: str) -> Transition:

@@ -145,36 +145,30 @@ def wait_until(page: Page, condition, what: str, timeout_s: float = 10.0) -> Non
         page.wait_for_timeout(20)
 
 
-def the_one_payment(app, consultation) -> Payment:
-    """Exactly one payment exists for the consultation, and the invariants hold."""
+def _the_only(app, consultation, *where, what: str) -> Payment:
     with app.app_context():
-        payments = (
-            db.session.execute(select(Payment).where(Payment.consultation_id == consultation.id))
-            .scalars()
-            .all()
-        )
-        assert len(payments) == 1, f"{len(payments)} payments for consultation {consultation.id}"
-        db.session.expunge_all()
-        db.session.rollback()
-    check_invariants(app)
-    return payments[0]
-
-
-def the_one_active_payment(app, consultation) -> Payment:
-    """Exactly one active payment for the consultation (others cancelled, say); invariants hold."""
-    with app.app_context():
-        active = (
+        found = (
             db.session.execute(
-                select(Payment).where(Payment.consultation_id == consultation.id, Payment.is_active)
+                select(Payment).where(Payment.consultation_id == consultation.id, *where)
             )
             .scalars()
             .all()
         )
-        assert len(active) == 1, f"{len(active)} active payments for {consultation.id}"
+        assert len(found) == 1, f"{len(found)} {what} for consultation {consultation.id}"
         db.session.expunge_all()
         db.session.rollback()
     check_invariants(app)
-    return active[0]
+    return found[0]
+
+
+def the_one_payment(app, consultation) -> Payment:
+    """Exactly one payment exists for the consultation, and the invariants hold."""
+    return _the_only(app, consultation, what="payments")
+
+
+def the_one_active_payment(app, consultation) -> Payment:
+    """Exactly one active payment for the consultation (others cancelled, say); invariants hold."""
+    return _the_only(app, consultation, Payment.is_active, what="active payments")
 
 
 def payment_count(app, consultation) -> int:

@@ -152,26 +152,40 @@ def test_a_provider_success_after_a_cancel_completes_the_payment_and_says_so(
 # Cancel racing a provider success: one wins, the other is answered in words
 
 
+def cancel_and_success(app, race, background, database_url, client, payment_id, *, first):
+    """Race the patient's cancel and a provider success; ``first`` takes the locks first.
+
+    The first pauses while it holds the locks, until the second provably waits behind them.
+    Returns (the cancel's response, the confirmation's Transition).
+    """
+    fields = hidden_inputs(client.get(f"/payments/{payment_id}").get_data(as_text=True))
+    holder = PauseHolder(race)
+    calls = {
+        "cancel": lambda: background.start(
+            app, client.post, f"/payments/{payment_id}/cancel", data=fields
+        ),
+        "success": lambda: background.start(
+            app, lifecycle.confirm, payment_id, transaction_id="txn_race", actor="gateway:test"
+        ),
+    }
+    started = {first: calls[first]()}
+    holder.wait_until_holding()
+    second = "success" if first == "cancel" else "cancel"
+    started[second] = calls[second]()
+    wait_for_lock_waiters(database_url)
+    holder.release()
+    return started["cancel"].result(), started["success"].result()
+
+
 def test_a_cancel_waiting_behind_a_success_is_told_the_payment_is_paid(
     app, race, background, database_url, patient_client, consultation
 ):
-    # given a provider success holding the payment's locks
     payment_id = pay(patient_client, consultation)
-    fields = hidden_inputs(patient_client.get(f"/payments/{payment_id}").get_data(as_text=True))
-    holder = PauseHolder(race)
-    confirming = background.start(
-        app, lifecycle.confirm, payment_id, transaction_id="txn_race", actor="gateway:test"
+    response, confirmed = cancel_and_success(
+        app, race, background, database_url, patient_client, payment_id, first="success"
     )
-    holder.wait_until_holding()
-    # when the patient's cancel reaches the same locks, and only then the success goes on
-    cancelling = background.start(
-        app, patient_client.post, f"/payments/{payment_id}/cancel", data=fields
-    )
-    wait_for_lock_waiters(database_url)
-    holder.release()
-    # then the success won; the cancel re-read the payment under the lock and says why
-    assert confirming.result().outcome == "confirmed"
-    response = cancelling.result()
+    # the success won; the cancel re-read the payment under the lock and says why
+    assert confirmed.outcome == "confirmed"
     assert response.headers["Location"] == f"/payments/{payment_id}"
     assert "already paid, so it cannot be cancelled" in flashed(patient_client, response)
     after = state(app, payment_id)
@@ -182,24 +196,14 @@ def test_a_cancel_waiting_behind_a_success_is_told_the_payment_is_paid(
 def test_a_success_waiting_behind_a_cancel_still_completes_the_payment(
     app, race, background, database_url, patient_client, consultation
 ):
-    # given the patient's cancel holding the payment's locks
     payment_id = pay(patient_client, consultation)
-    fields = hidden_inputs(patient_client.get(f"/payments/{payment_id}").get_data(as_text=True))
-    holder = PauseHolder(race)
-    cancelling = background.start(
-        app, patient_client.post, f"/payments/{payment_id}/cancel", data=fields
+    response, confirmed = cancel_and_success(
+        app, race, background, database_url, patient_client, payment_id, first="cancel"
     )
-    holder.wait_until_holding()
-    # when the provider's success reaches the same locks, and only then the cancel goes on
-    confirming = background.start(
-        app, lifecycle.confirm, payment_id, transaction_id="txn_race", actor="gateway:test"
-    )
-    wait_for_lock_waiters(database_url)
-    holder.release()
-    # then the cancel happened first, and the money the provider took is never dropped:
+    # the cancel happened first, and the money the provider took is never dropped:
     # the payment completes (a late success), and its page says so in words
-    assert cancelling.result().headers["Location"] == checkout_url(consultation)
-    assert confirming.result().outcome == "confirmed"
+    assert response.headers["Location"] == checkout_url(consultation)
+    assert confirmed.outcome == "confirmed"
     after = state(app, payment_id)
     assert after["events"] == ["created", "cancelled", "confirmed"]
     assert (after["status"], after["invoice"]) == ("completed", "paid")
