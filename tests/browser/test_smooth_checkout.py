@@ -86,12 +86,14 @@ def back_to_the_clinic(page: Page) -> None:
 def test_pay_goes_straight_to_the_provider_and_comes_back_to_payment_successful(
     page, live_app, patient, consultation, viewport
 ):
-    # given my consultations, whose pill-less row offers Pay
+    # given the login page and my consultations, whose row offers Pay
+    page.goto("/login")
+    assert_accessible(page, "login")
     log_in(page, patient)
     assert_accessible(page, "my consultations")
     # the checkout: a way back, and a button that says what happens next
     open_checkout(page, consultation, method="GCash")
-    expect(page.get_by_role("link", name="‹ Back to my consultations")).to_be_visible()
+    expect(page.get_by_role("link", name="Back to my consultations", exact=True)).to_be_visible()
     expect(pay_button(page)).to_have_text("Continue to payment · ₱1,250.00")
     assert_accessible(page, "checkout")
     # when the patient presses it: straight to the provider, no stop on our payment page
