@@ -4,8 +4,8 @@
 
     pending ──confirm──▶ completed ──refund──▶ refunded
        │ ╲──decline──▶ failed ─────╮
-       │                           ├─late success, no other active payment──▶ completed
-       └──expire──▶ expired ───────╯   (cancelled too; otherwise a duplicate_charge)
+       │ ╲──cancel───▶ cancelled ──┼─late success, no other active payment──▶ completed
+       └──expire──▶ expired ───────╯   (otherwise a duplicate_charge)
 
     failed, expired, cancelled ──delete──▶ the same, soft-deleted (``deleted_at``; staff, a reason)
 
@@ -22,7 +22,8 @@ Every transition runs the same way:
 
 Who may ask: staff users, or trusted in-process callers that name themselves
 with a string (``"gateway:sandbox"``, ``"system:expire-stale"``). Patients may
-not confirm or refund, whatever the interface.
+not confirm or refund, whatever the interface; they may cancel their own
+pending payment (``cancel``).
 """
 
 from __future__ import annotations
@@ -105,7 +106,14 @@ class Transition:
 
     @property
     def changed(self) -> bool:
-        return self.outcome in ("confirmed", "failed", "expired", "refunded", "deleted")
+        return self.outcome in (
+            "confirmed",
+            "failed",
+            "expired",
+            "cancelled",
+            "refunded",
+            "deleted",
+        )
 
     def raise_refusal(self) -> Transition:
         """Raise the refusal, if any; called once the transaction has committed."""
@@ -155,6 +163,23 @@ def fail(payment_id: int, *, reason: str, actor: Actor) -> Transition:
     """
     label = actor_label(actor, "decline")
     return run(payment_id, partial(fail_locked, reason=reason, actor=label)).raise_refusal()
+
+
+def cancel(payment_id: int, *, user: User) -> Transition:
+    """The patient cancels their own pending payment: it becomes cancelled, its invoice void.
+
+    A cancelled payment is not active, so the patient may pay again (another method,
+    say). Cancelling a cancelled payment changes nothing. A provider success that
+    arrives afterwards still completes it (``confirm_locked``): money is never dropped.
+
+    :raise PaymentNotFound: 404, missing or another patient's (staff included: staff
+        do not cancel a patient's checkout).
+    :raise InvalidTransition: 409, the payment is no longer pending (already paid,
+        declined, expired, or being confirmed by the provider); ``payment_status``
+        says which.  :raise PaymentsBusy: 503.
+    """
+    step = partial(cancel_locked, owner_id=user.id, actor=f"user:{user.id}")
+    return run(payment_id, step).raise_refusal()
 
 
 def refund(payment_id: int, reason: Any, actor: Actor) -> Transition:
@@ -348,10 +373,28 @@ def fail_locked(
         return _snapshot(session, payment, "unchanged")
     if payment.status not in CONFIRMABLE:
         return _refused(session, payment, _cannot(payment, "declined"))
-    payment.status = PaymentStatus.FAILED
+    return _close_uncharged(session, payment, PaymentStatus.FAILED, actor, reason=reason, **data)
+
+
+def cancel_locked(session: Session, payment: Payment, *, owner_id: int, actor: str) -> Transition:
+    """Decide and apply a patient's cancel on a locked payment (see ``cancel``)."""
+    if payment.user_id != owner_id:
+        raise PaymentNotFound(f"Payment {payment.id} does not exist.")
+    if payment.status == PaymentStatus.CANCELLED:
+        return _snapshot(session, payment, "unchanged")
+    if payment.status != PaymentStatus.PENDING:
+        return _refused(session, payment, _cannot(payment, "cancelled"))
+    return _close_uncharged(session, payment, PaymentStatus.CANCELLED, actor)
+
+
+def _close_uncharged(
+    session: Session, payment: Payment, status: PaymentStatus, actor: str, **data: Any
+) -> Transition:
+    """End a payment that took no money (failed, cancelled): invoice void, an event so named."""
+    payment.status = status
     payment.invoice.status = InvoiceStatus.VOID
-    _event(session, payment, "failed", actor, reason=reason, **data)
-    return _snapshot(session, payment, "failed")
+    _event(session, payment, str(status), actor, **data)
+    return _snapshot(session, payment, str(status))
 
 
 def refund_locked(session: Session, payment: Payment, *, reason: str, actor: str) -> Transition:

@@ -3,11 +3,18 @@
 (function () {
   "use strict";
 
-  // A button that needs script to work is hidden (the `hidden` attribute) until it can.
-  document.addEventListener("DOMContentLoaded", function () {
-    document.querySelectorAll("[data-print][hidden]").forEach(function (button) {
+  // A button that needs script to work is hidden (the `hidden` attribute) until it can;
+  // some arrive later, in content htmx swaps in (the payment page's live status).
+  function showPrintButtons(root) {
+    root.querySelectorAll("[data-print][hidden]").forEach(function (button) {
       button.hidden = false;
     });
+  }
+  document.addEventListener("DOMContentLoaded", function () {
+    showPrintButtons(document);
+  });
+  document.addEventListener("htmx:load", function (event) {
+    showPrintButtons(event.target.parentNode || document);
   });
 
   document.addEventListener("click", function (event) {
