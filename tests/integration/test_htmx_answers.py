@@ -21,6 +21,7 @@ import pytest
 from app.config import ROOT
 from tests.support.factory import PASSWORD
 from tests.support.invoices import add_invoice
+from tests.support.lifecycle import create_payment
 
 HX = {"HX-Request": "true"}
 CURRENT = "http://localhost/staff/invoices?status=paid"
@@ -28,9 +29,15 @@ CURRENT = "http://localhost/staff/invoices?status=paid"
 HTMX_ROUTES = {
     ("GET", "invoices.list_invoices"): "/staff/invoices?status=paid&patient=",
     ("POST", "checkout.pay"): "/consultations/{consultation}/checkout",
+    ("GET", "checkout.payment_status"): "/payments/{payment}/status?v=0",
 }
-# Who may not use each route, logged in: the wrong role.
-WRONG_ROLE = {"invoices.list_invoices": "patient", "checkout.pay": "staff"}
+# Who may not use each route, logged in, and what they get: the wrong role is refused (403);
+# another patient's payment answers like a missing one (404, no existence leak).
+WRONG_ROLE = {
+    "invoices.list_invoices": ("patient", 403),
+    "checkout.pay": ("staff", 403),
+    "checkout.payment_status": ("other_patient", 404),
+}
 _HX_ATTRIBUTE = re.compile(r"hx-(get|post|put|patch|delete)=\"([^\"]+)\"")
 _URL_FOR = re.compile(r"url_for\('([\w.]+)'")
 
@@ -64,7 +71,15 @@ def world(app, factory):
     patient, staff = factory.patient(), factory.staff()
     consultation = factory.consultation(patient)
     number = add_invoice(app, patient, status="paid")
-    return {"patient": patient, "staff": staff, "consultation": consultation.id, "number": number}
+    payment = create_payment(app.test_client(), patient, factory.consultation(patient).id)
+    return {
+        "patient": patient,
+        "other_patient": factory.patient(),
+        "staff": staff,
+        "consultation": consultation.id,
+        "number": number,
+        "payment": payment,
+    }
 
 
 def client_for(app, user=None):
@@ -108,11 +123,13 @@ def test_logged_out_an_htmx_request_navigates_the_whole_page_to_the_login(
 @pytest.mark.parametrize(("method", "endpoint"), sorted(HTMX_ROUTES))
 def test_as_the_wrong_role_an_htmx_request_gets_a_message_in_place(app, world, method, endpoint):
     url = HTMX_ROUTES[(method, endpoint)].format(**world)
-    response = call(client_for(app, world[WRONG_ROLE[endpoint]]), method, url)
-    assert response.status_code == 403
+    who, status = WRONG_ROLE[endpoint]
+    response = call(client_for(app, world[who]), method, url)
+    assert response.status_code == status
     assert "HX-Redirect" not in response.headers
     assert_not_a_page(response)
-    assert re.search(r"not allowed|cannot", response.text), response.text
+    if status == 403:
+        assert re.search(r"not allowed|cannot", response.text), response.text
 
 
 @pytest.mark.parametrize(("method", "endpoint"), sorted(HTMX_ROUTES))
