@@ -40,6 +40,10 @@ def create_app(test_config: dict | None = None) -> Flask:
     _init_extensions(app)
     _register_blueprints(app)
 
+    from app.metrics import init_metrics
+
+    init_metrics(app)
+
     from app import display, errors, security
 
     display.register(app)
@@ -113,6 +117,8 @@ def _init_extensions(app: Flask) -> None:
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
     login_manager.login_message = "Please log in to continue."
+    from app import htmx  # noqa: F401  (registers the login manager's unauthorized handler)
+
     init_redis(app)
     _configure_rate_limits(app)
     limiter.init_app(app)

@@ -122,12 +122,15 @@ class RefundNote:
     method: str
     reason: str
     returned: bool = False
+    #: Who refunded it ("Clinic Staff"), where the page knows; the staff pages do.
+    by: str | None = None
 
     @property
     def sentence(self) -> str:
         verb = "returned" if self.returned else "to be returned"
+        by = f" by {self.by}" if self.by else ""
         return (
-            f"Refunded on {format_when(self.at)}: {format_money(self.amount)} "
+            f"Refunded on {format_when(self.at)}{by}: {format_money(self.amount)} "
             f"{verb} by {self.method}."
         )
 

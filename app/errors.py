@@ -9,12 +9,14 @@ import time
 import traceback
 
 from flask import Flask, render_template, request
+from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from app.api.problems import http_problem
 from app.extensions import limiter
+from app.htmx import current_page, is_htmx, login_url, redirect_to
 
 log = logging.getLogger("app.errors")
 _APP_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
@@ -41,7 +43,11 @@ def _render(status: int, title: str, detail: str, retry_after: str | None = None
     if _wants_json():
         extra = {"retry_after": int(retry_after)} if retry_after else {}
         return http_problem(status, title, detail, **extra)
-    response = render_template("error.html", status=status, title=title, detail=detail)
+    # htmx swaps an error answer into its target (base.html): a message, not a second page.
+    template = "_htmx_error.html" if is_htmx() else "error.html"
+    response = render_template(
+        template, status=status, title=title, detail=detail, reload_url=current_page() or "/"
+    )
     headers = {"Retry-After": retry_after} if retry_after else {}
     return response, status, headers
 
@@ -49,6 +55,9 @@ def _render(status: int, title: str, detail: str, retry_after: str | None = None
 def register(app: Flask) -> None:
     @app.errorhandler(CSRFError)
     def csrf_error(error: CSRFError):
+        if is_htmx() and not current_user.is_authenticated:
+            # The session is gone with its token: logging in again (a whole page) is the way on.
+            return redirect_to(login_url())
         return _render(
             400,
             "Page expired",

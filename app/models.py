@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import secrets
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -20,6 +21,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     and_,
+    func,
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -27,6 +29,7 @@ from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, backref, mapped_column, relationship
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.types import TypeDecorator
+from werkzeug.security import generate_password_hash
 
 from app.extensions import db
 
@@ -125,9 +128,17 @@ class InvoiceStatus(enum.StrEnum):
     REFUNDED = "refunded"
 
 
+def new_session_token() -> str:
+    """A fresh random session token (43 URL-safe characters, 256 bits)."""
+    return secrets.token_urlsafe(32)
+
+
 class User(UserMixin, db.Model):
     __tablename__ = "users"
-    __table_args__ = (CheckConstraint(_in("role", Role), name="ck_users_role"),)
+    __table_args__ = (
+        CheckConstraint(_in("role", Role), name="ck_users_role"),
+        UniqueConstraint("session_token", name="uq_users_session_token"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(String(254), unique=True)
@@ -135,11 +146,28 @@ class User(UserMixin, db.Model):
     password_hash: Mapped[str] = mapped_column(String(255))
     role: Mapped[str] = mapped_column(String(16), default=Role.PATIENT)
     api_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    # What a session cookie names instead of the id (Flask-Login's alternative-id recipe):
+    # a new one ends every session of this user at once. API tokens are separate.
+    session_token: Mapped[str] = mapped_column(String(64), default=new_session_token)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     @property
     def is_staff(self) -> bool:
         return self.role == Role.STAFF
+
+    def get_id(self) -> str:
+        """Flask-Login's identifier for the session cookie: the session token, not the id."""
+        return self.session_token
+
+    def end_all_sessions(self) -> None:
+        """Rotate the session token: every session cookie issued so far, in every browser,
+        stops working (the next request is anonymous). The caller commits."""
+        self.session_token = new_session_token()
+
+    def set_password(self, password: str) -> None:
+        """Store a new password hash and end all sessions. The caller commits."""
+        self.password_hash = generate_password_hash(password)
+        self.end_all_sessions()
 
     def __repr__(self) -> str:
         return f"<User {self.id} {self.role}>"
@@ -182,6 +210,14 @@ class Payment(db.Model):
         Index("ix_payments_status_created_at", "status", "created_at"),
         # A consultation's payments of any status (the checkout's active-or-refunded re-check).
         Index("ix_payments_consultation_id", "consultation_id"),
+        # The few soft-deleted payments, so "leave them out of the lists" is an anti-join
+        # against a tiny index, not a look at every payment.
+        Index(
+            "ix_payments_deleted",
+            "id",
+            postgresql_where=text("deleted_at IS NOT NULL"),
+            sqlite_where=text("deleted_at IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -236,6 +272,13 @@ class Invoice(db.Model):
         CheckConstraint(_in("status", InvoiceStatus), name="ck_invoices_status"),
         Index("ix_invoices_issued_at", "issued_at"),
         Index("ix_invoices_status_issued_at", "status", "issued_at"),
+        # Staff search by the start of an invoice number in any case:
+        # lower(invoice_number) LIKE 'inv-202611%' (text_pattern_ops, whatever the collation).
+        Index(
+            "ix_invoices_invoice_number_lower",
+            func.lower(text("invoice_number")).label("invoice_number_lower"),
+            postgresql_ops={"invoice_number_lower": "text_pattern_ops"},
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

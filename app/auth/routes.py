@@ -12,6 +12,7 @@ from werkzeug.security import check_password_hash
 
 from app.auth import bp
 from app.auth.forms import LoginForm
+from app.db import transaction
 from app.extensions import db, limiter, login_manager
 from app.models import User
 
@@ -23,11 +24,18 @@ _DUMMY_HASH = (
 
 
 @login_manager.user_loader
-def load_user(user_id: str) -> User | None:
-    try:
-        return db.session.get(User, int(user_id))
-    except ValueError:
+def load_user(session_token: str) -> User | None:
+    """The user whose current session token the cookie names; None (anonymous) once that
+    token was rotated by a logout or a password change, in this browser or another."""
+    if not session_token or len(session_token) > 64:
         return None
+    return db.session.execute(
+        select(User).where(User.session_token == session_token)
+    ).scalar_one_or_none()
+
+
+# Flask-Login's unauthorized handler (a login-only page, logged out) is app/htmx.py's:
+# one answer for every page and every htmx request.
 
 
 def _login_limit() -> str:
@@ -47,7 +55,7 @@ def _per_account() -> str:
 def login():
     """Show the login form; on success start a fresh session and go on."""
     if current_user.is_authenticated:
-        return redirect(url_for("checkout.index"))
+        return redirect(home_url(current_user))
     form = LoginForm()
     if form.validate_on_submit():
         email = form.email.data.strip().lower()
@@ -59,7 +67,7 @@ def login():
             # A new session on login: nothing from before the login carries over.
             session.clear()
             login_user(user)
-            return redirect(target or url_for("checkout.index"))
+            return redirect(target or home_url(user))
         flash("Wrong email or password.", "error")
     # A form that does not validate is bad input: 422, with the field errors on the page.
     return render_template("auth/login.html", form=form), 422 if form.errors else 200
@@ -68,11 +76,19 @@ def login():
 @bp.route("/logout", methods=["POST"])
 @login_required
 def logout():
-    """Log out (POST with CSRF, so a link elsewhere cannot log a patient out)."""
+    """Log out (POST with CSRF, so a link elsewhere cannot log a patient out), here and in
+    every other browser: the session token is rotated, so copies of the cookie stop working."""
+    with transaction():
+        current_user.end_all_sessions()
     logout_user()
     session.clear()
     flash("You are logged out.", "info")
     return redirect(url_for("auth.login"))
+
+
+def home_url(user: User) -> str:
+    """Where a user starts: staff on the invoice list, patients on their consultations."""
+    return url_for("invoices.list_invoices") if user.is_staff else url_for("checkout.index")
 
 
 def _safe_next(target: str | None) -> str | None:

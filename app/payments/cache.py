@@ -16,6 +16,7 @@ from contextlib import contextmanager
 import redis
 from flask import Flask, current_app, g
 
+from app import metrics
 from app.payments.idempotency import Outcome
 
 log = logging.getLogger("app.payments.redis")
@@ -52,6 +53,7 @@ class RedisHealth:
 
     def failed(self, what: str, exc: Exception) -> None:
         self.skip_until = time.monotonic() + SKIP_SECONDS_AFTER_FAILURE
+        metrics.redis_failure(what)
         log.warning(
             "redis unavailable during %s: %s; continuing without it",
             what,

@@ -42,7 +42,8 @@ def test_a_refund_reads_requested_then_returned(
     desk.get_by_role("button", name="Log in").click()
     for moment in ("requested", "returned"):
         mine.goto(f"/payments/{payment_id}")
-        step = mine.get_by_role("region", name="Next step")
+        # The payment page titles its next-step card "Refund" once the payment is refunded.
+        step = mine.get_by_role("region", name="Refund", exact=True)
         words = (
             "is on its way back" if moment == "requested" else "The payment provider returned it"
         )

@@ -1,7 +1,7 @@
 """idempotency keys count their replays (replayed_at); payments indexed by consultation
 
-Revision ID: 0005_idempotency_replayed_at
-Revises: 0004_vat_included_breakdown
+Revision ID: 0007_idempotency_replayed_at
+Revises: 0006_staff_invoice_search
 Create Date: 2026-11-29 21:30:00
 
 A repeat that creates nothing is not a payment event: a replayed key is marked once
@@ -16,8 +16,8 @@ serve; without it that read scanned every payment (3x slower creates at 1,000,00
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0005_idempotency_replayed_at"
-down_revision = "0004_vat_included_breakdown"
+revision = "0007_idempotency_replayed_at"
+down_revision = "0006_staff_invoice_search"
 branch_labels = None
 depends_on = None
 
