@@ -393,6 +393,17 @@ MUTANTS: tuple[Mutant, ...] = (
         "Back and another method reuses the form's key for another payload (a 422)",
         (f"{TOKENS}::test_the_idempotency_key_names_the_nonce_and_the_method",),
     ),
+    Mutant(
+        "session.cache_not_revoked",
+        "app/auth/sessions.py",
+        "    ended = owner.info.pop(_ENDED, ())",
+        "    ended = ()",
+        "a logged-out session's cached user id keeps answering repeated submits",
+        (
+            "tests/integration/test_cheap_repeats.py::"
+            "test_a_copied_cookie_gets_no_cached_answer_once_its_session_ended",
+        ),
+    ),
     # --- the index predicate -----------------------------------------------------------------
     Mutant(
         "predicate.completed_not_active",

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from flask import Response, current_app, flash, redirect, render_template, request, session, url_for
+from flask import Response, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
+from app.auth.sessions import session_user_id
 from app.checkout import bp
 from app.checkout.forms import CancelForm, CheckoutForm
 from app.checkout.queries import (
@@ -65,24 +66,15 @@ def checkout(consultation_id: int):
     return checkout_page(consultation, payment=payment, refunded=refunded, form=form)
 
 
-def session_user_id() -> int | None:
-    """The user id the signed session cookie names (Flask-Login's ``_user_id``), unread."""
-    raw = session.get("_user_id")
-    try:
-        return int(raw) if raw is not None else None
-    except (TypeError, ValueError):
-        return None
-
-
 @bp.post("/consultations/<int:consultation_id>/checkout")
 @payment_limit(session_user_id)
 def pay(consultation_id: int):
     """Pay with the form's token as the idempotency key; go to the payment page.
 
     A repeat of a finished submit (a double click, Back then Pay) is answered from Redis
-    before anything is read from the database, the session's user included: the signed
-    session names the user, the signed form token binds that user and consultation, and
-    the answer is that user's own stored one.
+    before anything is read from the database, the session's user included: the session's
+    token names the user (its user id cached, ``app/auth/sessions.py``), the signed form
+    token binds that user and consultation, and the answer is that user's own stored one.
 
     :raise 404 / 403: as for the page.  :raise 400: expired page or form token.
     :raise 409 / 422 / 503: shown inside the form (responses.py).

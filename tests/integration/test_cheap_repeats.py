@@ -56,7 +56,7 @@ def test_an_api_replay_from_redis_reads_no_database_row(make_app, factory, token
         assert len(later_replays) == 3 and all("FROM users" in s for s in later_replays)
 
 
-def test_a_repeated_form_submit_from_redis_reads_no_database_row(make_app, factory):
+def test_a_repeated_form_submit_from_redis_reads_only_its_payment_row(make_app, factory):
     app = make_app(PAYMENT_GUARD="hybrid")
     patient = factory.patient()
     consultation = factory.consultation(patient)
@@ -68,7 +68,10 @@ def test_a_repeated_form_submit_from_redis_reads_no_database_row(make_app, facto
         again = submit(client, consultation, form)
     assert first.status_code == again.status_code == 303
     assert again.headers["Location"] == first.headers["Location"]
-    assert statements == []
+    # Nothing about the user, the key or the consultation: only where to send the patient
+    # (the provider while the payment is pending, else its page), by primary key.
+    assert len(statements) == 1
+    assert "FROM payments" in statements[0] and "WHERE payments.id =" in statements[0]
     with app.app_context():
         assert db.session.scalar(select(IdempotencyKey.replayed_at)) is not None
 
@@ -133,3 +136,21 @@ def test_a_token_of_a_deleted_user_is_refused_once_its_cache_entry_ends(
         db.session.commit()
     redis_lib.Redis.from_url(redis_url).flushall()  # the cache entry's TTL has run out
     assert client.get(URL + "/1", headers=auth(patient)).status_code == 401
+
+
+def test_a_copied_cookie_gets_no_cached_answer_once_its_session_ended(make_app, factory):
+    app = make_app(PAYMENT_GUARD="hybrid")
+    patient = factory.patient()
+    consultation = factory.consultation(patient)
+    client = logged_in(app, patient)
+    form = open_form(client, consultation)
+    first = submit(client, consultation, form)  # caches the session's user id
+    thief = app.test_client()
+    thief.set_cookie("session", client.get_cookie("session").value)
+    assert submit(thief, consultation, form).headers["Location"] == first.headers["Location"]
+    # when the patient logs out (the session token rotates and its cached user id is ended)
+    assert client.post("/logout", data={"csrf_token": form["csrf_token"]}).status_code == 302
+    # then the copy is a stranger again, even on the path that never reads the users table
+    again = submit(thief, consultation, form)
+    assert again.status_code == 302
+    assert again.headers["Location"].startswith("/login")
