@@ -304,6 +304,7 @@ def _claim_or_replay(session: Session, checkout: Checkout, trace: _Trace) -> Out
                 expires=checkout.expires,
             ):
                 return None
+            hooks.reached(hooks.KEY_TAKEN, session=session, user_id=user_id, key_hash=key_hash)
             record = idempotency.load_for_update(session, user_id=user_id, key_hash=key_hash)
             if record is not None:
                 break
@@ -396,6 +397,7 @@ def conflict_body(existing: Payment) -> dict[str, Any]:
 def _insert_payment(session: Session, checkout: Checkout, consultation: Consultation) -> Outcome:
     """Payment + tax record + invoice + "created" event (one statement on PostgreSQL), as
     Core inserts: only the new ids come back; the answer is rendered from the values written."""
+    hooks.reached(hooks.BEFORE_INSERT, session=session, consultation_id=consultation.id)
     vat = current_vat(consultation.fee)
     now = utcnow()
     # Transient: never added to the session, so no unit of work and no flush.
@@ -413,6 +415,9 @@ def _insert_payment(session: Session, checkout: Checkout, consultation: Consulta
     )
     # One statement on PostgreSQL; a unique-index violation surfaces here.
     invoice = add_records(session, payment, vat, actor=f"user:{checkout.user_id}")
+    hooks.reached(
+        hooks.AFTER_INSERT, session=session, consultation_id=consultation.id, payment_id=payment.id
+    )
     body = {
         "data": {"payment": payment_json(payment), "invoice": invoice_json(invoice)},
         "message": "Payment created.",

@@ -21,7 +21,7 @@ from sqlalchemy import text
 
 from app.extensions import db
 from app.models import utcnow
-from app.payments import hooks, service
+from app.payments import hooks
 from app.payments.guards import GUARD_NAMES
 from app.payments.lifecycle import confirm, expire_stale
 from tests.integration.checkout_helpers import logged_in, open_form, submit
@@ -322,7 +322,7 @@ def test_a_transition_waits_for_a_writer_holding_only_the_payment_row(
 
 
 def test_a_late_success_waits_for_an_open_checkout_and_records_a_duplicate_charge(
-    make_app, monkeypatch, database_url
+    make_app, race, database_url
 ):
     """An ``optimistic`` checkout does not lock the consultation, but its insert takes the
     foreign key's share lock on it: a late success's consultation lock waits for the
@@ -339,14 +339,12 @@ def test_a_late_success_waits_for_an_open_checkout_and_records_a_duplicate_charg
     with app.app_context():
         assert expire_stale() == 1
     inserted, go_on = threading.Event(), threading.Event()
-    add_tax_record = service.add_tax_record
 
-    def pause_after_insert(*args, **kwargs):  # the new payment's row exists, uncommitted
+    def pause_after_insert(**context):  # the new payment's row exists, uncommitted
         inserted.set()
         assert go_on.wait(30)
-        return add_tax_record(*args, **kwargs)
 
-    monkeypatch.setattr(service, "add_tax_record", pause_after_insert)
+    race.at(hooks.AFTER_INSERT, pause_after_insert)
     with ThreadPoolExecutor(2) as pool:
         paying = pool.submit(api.pay, patient, consultation, key="second")
         assert inserted.wait(30)
