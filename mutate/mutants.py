@@ -70,10 +70,7 @@ MUTANTS: tuple[Mutant, ...] = (
         "        or_(Payment.is_active, Payment.status == PaymentStatus.REFUNDED),",
         '        or_(Payment.status.in_(("pending", "processing")), Payment.status == PaymentStatus.REFUNDED),',
         "the active-payment query leaves out completed payments",
-        (
-            f"{GUARD_STEPS}::test_paying_again_for_a_completed_consultation_names_the_completed_payment",
-            f"{GUARD_STEPS}::test_the_form_on_a_completed_consultation_goes_to_the_completed_payment",
-        ),
+        (f"{GUARD_STEPS}::test_a_payment_completed_while_a_checkout_waits_for_the_lock_is_named",),
     ),
     Mutant(
         "recheck.stale_not_expired",

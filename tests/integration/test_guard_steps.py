@@ -236,6 +236,31 @@ def test_paying_again_for_a_completed_consultation_names_the_completed_payment(m
     assert check_invariants(app)["payments"] == 1
 
 
+@pytest.mark.parametrize("guard", ROW_LOCKING_GUARDS)
+def test_a_payment_completed_while_a_checkout_waits_for_the_lock_is_named(make_app, race, guard):
+    """The early read saw nothing; a payment is made and completed before this checkout
+    takes the lock. With the index dropped, only the re-check under the lock refuses."""
+    app, patient, consultation = patient_app(make_app, PAYMENT_GUARD=guard)
+    drop_active_payment_index(app)
+    competing: list[int] = []
+
+    def pay_and_complete_first(**context):
+        if not competing:  # this checkout's own turn; the competing one passes straight on
+            competing.append(0)
+            with ThreadPoolExecutor(1) as other:
+                competing[0] = other.submit(_completed_payment, app, patient, consultation).result(
+                    timeout=30
+                )
+
+    race.at(hooks.BEFORE_LOCK, pay_and_complete_first)
+    late = ApiClient(app).pay(patient, consultation, key="late")
+
+    assert late.status_code == 409, late.get_json()
+    assert late.get_json()["existing_payment_id"] == competing[0]
+    assert late.get_json()["existing_payment_status"] == "completed"
+    assert check_invariants(app)["payments"] == 1
+
+
 def test_the_form_on_a_completed_consultation_goes_to_the_completed_payment(app, factory):
     patient = factory.patient()
     consultation = factory.consultation(patient)
