@@ -11,7 +11,7 @@ from flask.cli import AppGroup
 from sqlalchemy import select
 from werkzeug.security import generate_password_hash
 
-from app.auth.tokens import issue_token
+from app.auth.tokens import rotate_token
 from app.db import transaction
 from app.models import MIN_FEE, Consultation, Role, User, money, utcnow
 
@@ -72,8 +72,7 @@ def users_create(email: str, password: str, role: str, name: str | None) -> None
 @click.argument("email")
 def users_token(email: str) -> None:
     """Print a new API token for EMAIL (the old one stops working)."""
-    with transaction():
-        token = issue_token(_user_by_email(email))
+    token = rotate_token(_user_by_email(email))
     click.echo(token)
 
 

@@ -161,6 +161,9 @@ class Config:
                 f"PAYMENT_GUARD must be one of {', '.join(GUARDS)}; got {self.PAYMENT_GUARD!r}"
             )
         self.IDEMPOTENCY_TTL = _int("IDEMPOTENCY_TTL", 24 * 3600)
+        # Seconds an API token's user id stays cached in Redis (0: never cached). Rotating a
+        # token revokes its cached entry at once (app/auth/tokens.py).
+        self.API_TOKEN_CACHE_TTL = _int("API_TOKEN_CACHE_TTL", 60)
         # 1: an API create without an idempotency key is refused (400), as the IETF draft allows.
         self.REQUIRE_IDEMPOTENCY_KEY = os.environ.get("REQUIRE_IDEMPOTENCY_KEY", "0") == "1"
         self.PAYMENT_LOCK_TIMEOUT_MS = _int("PAYMENT_LOCK_TIMEOUT_MS", 5000)

@@ -48,8 +48,6 @@ from prometheus_client import (
     multiprocess,
 )
 
-from app.api.problems import problem
-
 DEFAULT_ALLOW = "127.0.0.1/8,::1"
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -193,6 +191,10 @@ def exposition() -> bytes:
 def _metrics_view():
     """200 text/plain exposition, or 403 problem+json outside ``METRICS_ALLOW`` without the token."""
     if not _allowed():
+        # Imported here: the payments package counts into this module, and the API
+        # package (which defines problem answers) imports the payments service.
+        from app.api.problems import problem
+
         return problem(
             403,
             "Forbidden",

@@ -208,6 +208,8 @@ class Payment(db.Model):
             sqlite_where=text(ACTIVE_PAYMENT_PREDICATE),
         ),
         Index("ix_payments_status_created_at", "status", "created_at"),
+        # A consultation's payments of any status (the checkout's active-or-refunded re-check).
+        Index("ix_payments_consultation_id", "consultation_id"),
         # The few soft-deleted payments, so "leave them out of the lists" is an anti-join
         # against a tiny index, not a look at every payment.
         Index(
@@ -338,10 +340,17 @@ class IdempotencyKey(db.Model):
     payment_id: Mapped[int | None] = mapped_column(ForeignKey("payments.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # When the key was first answered again (a replay): repeats are counted here, at
+    # most one write per key, instead of a payment_events row each.
+    replayed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class PaymentEvent(db.Model):
-    """Append-only audit trail: created, replayed, refused, confirmed, refunded..."""
+    """Append-only audit trail of a payment's state changes: created, confirmed, refunded...
+
+    Repeats that change nothing (a replayed key, a refused second payment) are not events:
+    they are counted on their idempotency key (``replayed_at``, the stored 409) and logged.
+    Rows of type "replayed" and "refused" written before that stay readable."""
 
     __tablename__ = "payment_events"
 

@@ -17,12 +17,15 @@ def _stat(pid: str) -> tuple[int, float] | None:
     # The command name may hold spaces; everything after its closing parenthesis is fixed.
     fields = raw[raw.rindex(")") + 2 :].split()
     ppid = int(fields[1])
-    utime, stime = int(fields[11]), int(fields[12])
-    return ppid, (utime + stime) / _TICK
+    # Own CPU plus that of reaped children (cutime, cstime): a gunicorn worker recycled by
+    # max_requests, or a PostgreSQL backend that ended, leaves its seconds with its parent
+    # instead of taking them away from the tree (which made a run's delta negative).
+    utime, stime, cutime, cstime = (int(v) for v in fields[11:15])
+    return ppid, (utime + stime + cutime + cstime) / _TICK
 
 
 def tree_cpu_seconds(roots: list[int]) -> float:
-    """User + system CPU of ``roots`` and all their living descendants."""
+    """User + system CPU of ``roots`` and all their descendants, living or reaped."""
     table = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():

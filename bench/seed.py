@@ -92,8 +92,10 @@ def seed_history(conn: psycopg.Connection, count: int, patients: int) -> None:
                  ELSE 'completed' END AS status) AS s
         """,
         """
-        INSERT INTO tax_records (payment_id, user_id, amount, tax_type, rate, status, created_at)
-        SELECT p.id, p.user_id, round(p.amount * 0.12, 2), 'VAT', 0.12,
+        INSERT INTO tax_records (payment_id, user_id, amount, taxable_base, prices_include_vat,
+                                 tax_type, rate, status, created_at)
+        SELECT p.id, p.user_id, p.amount - round(p.amount / 1.12, 2), round(p.amount / 1.12, 2),
+               true, 'VAT', 0.12,
                CASE WHEN p.status = 'refunded' THEN 'reversed' ELSE 'calculated' END, p.created_at
         FROM payments p WHERE p.id > %(pay)s
         """,

@@ -46,10 +46,16 @@ class Server:
     cores. No access log: each line would cost every scenario the same, for nothing.
     """
 
-    def __init__(self, env: dict[str, str], log_dir: Path) -> None:
+    def __init__(self, env: dict[str, str], log_dir: Path, app: str | None = None) -> None:
         self.port = free_port()
         self.env = env
-        self.log_path = log_dir / f"gunicorn-{env['PAYMENT_GUARD']}-{self.port}.log"
+        # BENCH_APP lets an experiment serve a variant app (bench/README.md).
+        self.app = app or os.environ.get("BENCH_APP", "app:create_app()")
+        label = "floor" if app else env["PAYMENT_GUARD"]
+        # Every server reads the product's gunicorn.conf.py (gunicorn's default, from the
+        # working directory); the floor reads it through its own file (see there).
+        self.config = ["--config", "bench/floor_gunicorn.conf.py"] if app else []
+        self.log_path = log_dir / f"gunicorn-{label}-{self.port}.log"
         self.proc: subprocess.Popen | None = None
 
     @property
@@ -61,6 +67,7 @@ class Server:
         self.proc = subprocess.Popen(
             [
                 str(gunicorn),
+                *self.config,
                 "--preload",
                 "--bind",
                 f"127.0.0.1:{self.port}",
@@ -76,8 +83,7 @@ class Server:
                 "5",
                 "--timeout",
                 "60",
-                # BENCH_APP lets an experiment serve a variant app (bench/README.md).
-                os.environ.get("BENCH_APP", "app:create_app()"),
+                self.app,
             ],
             cwd=ROOT,
             env=self.env,
@@ -169,8 +175,10 @@ class Stack:
             raise RuntimeError("Redis has 16 databases; the benchmark uses one per database")
         return self.redis.url.rsplit("/", 1)[0] + f"/{number}"
 
-    def serve(self, database: str, guard: str) -> Server:
-        """A server (not started) on ``database``: ``PAYMENT_GUARD=guard``, production config."""
+    def serve(self, database: str, guard: str, app: str | None = None) -> Server:
+        """A server (not started) on ``database``: ``PAYMENT_GUARD=guard``, production config.
+
+        ``app`` serves another WSGI app with the same shape (``bench.floor:app``)."""
         env = {
             **os.environ,
             "APP_ENV": "production",
@@ -185,7 +193,7 @@ class Stack:
         }
         if guard == "unguarded":
             env["ALLOW_UNGUARDED_BENCHMARK"] = "1"
-        server = Server(env, self.log_dir)
+        server = Server(env, self.log_dir, app)
         self.servers.append(server)
         return server
 

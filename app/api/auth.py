@@ -7,9 +7,13 @@ from functools import wraps
 
 from flask import g, request
 
+from app.api.keys import MalformedKeyHeader, header_key
 from app.api.problems import problem
 from app.auth.tokens import user_for_token
+from app.extensions import db
 from app.models import User
+from app.payments.guards import current_guard
+from app.payments.idempotency import hash_key
 
 
 def token_required(view: Callable) -> Callable:
@@ -17,8 +21,12 @@ def token_required(view: Callable) -> Callable:
     def wrapper(*args, **kwargs):
         header = request.headers.get("Authorization", "")
         scheme, _, token = header.partition(" ")
-        user = user_for_token(token.strip()) if scheme.lower() == "bearer" else None
-        if user is None:
+        found = (
+            user_for_token(token.strip(), _replay_key_hash())
+            if scheme.lower() == "bearer"
+            else None
+        )
+        if found is None:
             response = problem(
                 401,
                 "Authentication required",
@@ -27,11 +35,36 @@ def token_required(view: Callable) -> Callable:
             )
             response.headers["WWW-Authenticate"] = 'Bearer realm="api"'
             return response
-        g.api_user = user
+        g.api_user_id, g.api_user = found
         return view(*args, **kwargs)
 
     return wrapper
 
 
+def _replay_key_hash() -> str | None:
+    """The hash of a create's Idempotency-Key, when a cached answer may be read with the
+    token (the guard caches answers); None otherwise, or if the header is not one key (the
+    route then says why)."""
+    if request.method != "POST" or not current_guard().use_cache:
+        return None
+    try:
+        key = header_key(request.headers)
+        return hash_key(key) if key is not None else None
+    except (MalformedKeyHeader, UnicodeEncodeError):
+        return None
+
+
+def api_user_id() -> int:
+    """The authenticated user's id: known without reading the user's row."""
+    return g.api_user_id
+
+
 def api_user() -> User:
+    """The authenticated user (read on first use when the token came from the cache).
+
+    A user deleted since the token was cached reads as None here; every view that calls
+    this runs after ``token_required``, within API_TOKEN_CACHE_TTL of the token's check.
+    """
+    if g.api_user is None:
+        g.api_user = db.session.get(User, g.api_user_id)
     return g.api_user

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Response, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
+from app.auth.sessions import session_user_id
 from app.checkout import bp
 from app.checkout.forms import CancelForm, CheckoutForm
 from app.checkout.queries import (
@@ -21,7 +22,7 @@ from app.checkout.responses import (
     checkout_page,
     go_to,
 )
-from app.checkout.tokens import current_tokens, idempotency_key
+from app.checkout.tokens import CheckoutTokenError, current_tokens, idempotency_key
 from app.display import refund_of
 from app.gateway.provider import current_gateway
 from app.models import Payment, PaymentStatus
@@ -31,6 +32,7 @@ from app.payments.errors import InvalidPaymentRequest, InvalidTransition, Paymen
 from app.payments.lifecycle import is_stale
 from app.payments.ratelimit import payment_limit
 from app.payments.requests import parse_payment_request
+from app.payments.service import Outcome
 
 
 @bp.after_request
@@ -65,14 +67,45 @@ def checkout(consultation_id: int):
 
 
 @bp.post("/consultations/<int:consultation_id>/checkout")
-@login_required
-@payment_limit(lambda: current_user.id)
+@payment_limit(session_user_id)
 def pay(consultation_id: int):
     """Pay with the form's token as the idempotency key; go to the payment page.
+
+    A repeat of a finished submit (a double click, Back then Pay) is answered from Redis
+    before anything is read from the database, the session's user included: the session's
+    token names the user (its user id cached, ``app/auth/sessions.py``), the signed form
+    token binds that user and consultation, and the answer is that user's own stored one.
 
     :raise 404 / 403: as for the page.  :raise 400: expired page or form token.
     :raise 409 / 422 / 503: shown inside the form (responses.py).
     """
+    user_id = session_user_id()
+    replay = _replayed_submit(user_id, consultation_id) if user_id is not None else None
+    if replay is not None:
+        return after_payment(replay)
+    return _pay(consultation_id)
+
+
+def _replayed_submit(user_id: int, consultation_id: int) -> Outcome | None:
+    """The stored answer of this very submit from Redis, or None (then ``_pay`` decides,
+    checks and explains everything, as for a first submit)."""
+    form = CheckoutForm()
+    if not form.validate_on_submit():
+        return None
+    try:
+        nonce = current_tokens().verify(form.checkout_token.data, user_id, consultation_id)
+        req = parse_payment_request(
+            consultation_id=consultation_id,
+            payment_method=form.payment_method.data,
+            idempotency_key=idempotency_key(nonce, form.payment_method.data),
+        )
+    except (CheckoutTokenError, InvalidPaymentRequest):
+        return None
+    return service.replay_from_cache(user_id, req)
+
+
+@login_required
+def _pay(consultation_id: int):
     consultation = patient_consultation(current_user, consultation_id)
     form = CheckoutForm()
     if not form.validate_on_submit():

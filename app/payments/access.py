@@ -32,15 +32,19 @@ def visible_payment(session: Session, user: User, payment_id: int) -> Payment:
     return payment
 
 
-def payable_consultation(session: Session, user: User, consultation_id: int) -> Consultation:
-    """The consultation, if ``user`` is its patient (the one who may pay for it).
+def payable_consultation(session: Session, user: User | int, consultation_id: int) -> Consultation:
+    """The consultation, if ``user`` (a user or a user id) is its patient, the one who may pay.
+
+    The user's row is read only when the consultation is someone else's (staff or not?).
 
     :raise ConsultationNotFound: missing, or another patient's.
     :raise NotYourConsultation: ``user`` is staff; staff do not pay.
     """
+    user_id = user if isinstance(user, int) else user.id
     consultation = session.get(Consultation, consultation_id)
-    if consultation is None or (consultation.patient_id != user.id and not user.is_staff):
+    if consultation is not None and consultation.patient_id == user_id:
+        return consultation
+    someone = session.get(User, user_id) if isinstance(user, int) else user
+    if consultation is None or someone is None or not someone.is_staff:
         raise ConsultationNotFound(f"Consultation {consultation_id} does not exist.")
-    if consultation.patient_id != user.id:
-        raise NotYourConsultation("Staff cannot pay for a patient's consultation.")
-    return consultation
+    raise NotYourConsultation("Staff cannot pay for a patient's consultation.")

@@ -6,7 +6,14 @@ The points, in the order a request passes them:
 
 - ``payment.after_claim``: the checkout owns its idempotency key (uncommitted);
   called with ``consultation_id``.
+- ``payment.key_taken``: the claim found the key's row already there (a repeat, a
+  concurrent claimer, or a row about to be purged); called with ``session``, ``user_id``
+  and ``key_hash`` before that row is read.
 - ``payment.before_lock``: the checkout is about to lock the consultation row.
+- ``payment.before_insert``: the checkout decided to create; called with ``session`` and
+  ``consultation_id`` before the payment, tax record, invoice and event are written.
+- ``payment.after_insert``: they are written, uncommitted; called with ``session``,
+  ``consultation_id`` and ``payment_id``.
 - ``transition.after_lock``: a transition (confirm, fail, refund, expire, webhook)
   holds the consultation and payment locks; called with ``payment_id``.
 """
@@ -18,9 +25,19 @@ from contextlib import contextmanager
 from typing import Any
 
 AFTER_CLAIM = "payment.after_claim"
+KEY_TAKEN = "payment.key_taken"
 BEFORE_LOCK = "payment.before_lock"
+BEFORE_INSERT = "payment.before_insert"
+AFTER_INSERT = "payment.after_insert"
 AFTER_TRANSITION_LOCK = "transition.after_lock"
-POINTS = (AFTER_CLAIM, BEFORE_LOCK, AFTER_TRANSITION_LOCK)
+POINTS = (
+    AFTER_CLAIM,
+    KEY_TAKEN,
+    BEFORE_LOCK,
+    BEFORE_INSERT,
+    AFTER_INSERT,
+    AFTER_TRANSITION_LOCK,
+)
 
 _registered: dict[str, list[Callable[..., Any]]] = {}
 

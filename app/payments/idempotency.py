@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -47,66 +47,103 @@ def expires_at(ttl_seconds: int) -> datetime:
 
 
 @dataclass(frozen=True)
-class StoredResponse:
-    """A finished request's answer exactly as first sent: replays send these bytes.
+class Outcome:
+    """The final answer to a create request: the one shape it is sent, stored and replayed in.
 
-    ``body`` is the response body as text (UTF-8 on the wire), never re-encoded:
-    a ``jsonb`` copy would reorder keys. ``headers`` are the ones that belong to
-    the answer (Content-Type, Location, Idempotency-Key-Expires), in order.
+    ``body`` is the JSON text sent (replays send the same bytes, never re-encoded: a
+    ``jsonb`` copy would reorder keys); ``headers`` are the answer's own, in order
+    (Content-Type, Location on a 201, ``Idempotency-Key-Expires`` when a key was sent).
+    ``replayed`` is True when the answer is a stored one sent again.
     """
 
     status: int
     body: str
     headers: tuple[tuple[str, str], ...]
-    fingerprint: str
     payment_id: int | None
+    replayed: bool = False
 
-    def cache_entry(self) -> dict[str, Any]:
-        return {
-            "status": self.status,
-            "body": self.body,
-            "headers": [list(pair) for pair in self.headers],
-            "fingerprint": self.fingerprint,
-            "payment_id": self.payment_id,
-        }
+    @property
+    def created(self) -> bool:
+        return self.status == 201
+
+    def again(self) -> Outcome:
+        """The same answer, sent as a replay."""
+        return replace(self, replayed=True)
+
+    def cache_text(self, fingerprint: str, *, replay_counted: bool = False) -> str:
+        """The Redis entry: this answer, the request fingerprint it belongs to, and whether
+        the key's first replay has been counted (``idempotency_keys.replayed_at``)."""
+        return json.dumps(
+            {
+                "s": self.status,
+                "b": self.body,
+                "h": self.headers,
+                "p": self.payment_id,
+                "f": fingerprint,
+                "r": replay_counted,
+            },
+            separators=(",", ":"),
+        )
 
     @classmethod
-    def from_cache(cls, entry: dict[str, Any]) -> StoredResponse:
-        return cls(
-            entry["status"],
-            entry["body"],
-            _header_pairs(entry.get("headers")),
-            entry["fingerprint"],
-            entry.get("payment_id"),
-        )
+    def from_cache_text(cls, text: bytes | str) -> tuple[Outcome, str, bool] | None:
+        """``(outcome, fingerprint, replay_counted)`` from ``cache_text``; None if unreadable."""
+        try:
+            entry = json.loads(text)
+            outcome = cls(entry["s"], entry["b"], _header_pairs(entry["h"]), entry["p"])
+            return outcome, entry["f"], bool(entry.get("r"))
+        except (ValueError, KeyError, TypeError):
+            return None
 
 
 def _header_pairs(value: Any) -> tuple[tuple[str, str], ...]:
     return tuple((str(name), str(text)) for name, text in value or ())
 
 
-def _claim_statement(dialect: str):
+_KEYS = IdempotencyKey.__table__
+
+
+def _run(session: Session, statement, params: dict[str, Any]):
+    """Execute a Core statement in the session's transaction."""
+    return session.connection().execute(statement, params)
+
+
+def _claim_statement(dialect: str, *, finished: bool = False):
+    response = (
+        {
+            "state": "completed",
+            "response_status": bindparam("response_status"),
+            "response_body": bindparam("response_body"),
+            "response_headers": bindparam("response_headers"),
+            "payment_id": bindparam("payment_id"),
+        }
+        if finished
+        else {"state": "processing"}
+    )
     return insert_if_absent(
         dialect,
-        IdempotencyKey,
+        _KEYS,
         ["user_id", "key_hash"],
         user_id=bindparam("user_id"),
         key_hash=bindparam("key_hash"),
         fingerprint=bindparam("fingerprint"),
-        state="processing",
         created_at=bindparam("now"),
         expires_at=bindparam("expires_at"),
+        **response,
     )
 
 
 # Built once: every checkout runs these, and SQLAlchemy memoizes a statement's cache
-# key on the object, so a reused statement skips rebuilding and re-hashing it.
+# key on the object, so a reused statement skips rebuilding and re-hashing it. Core
+# statements on the table, run on the session's connection (``_run``): the checkout's hot
+# path pays no ORM bookkeeping for rows it never loads.
 _CLAIM = {name: _claim_statement(name) for name in ("postgresql", "sqlite")}
+_CLAIM_FINISHED = {name: _claim_statement(name, finished=True) for name in ("postgresql", "sqlite")}
 _FINISH = (
-    update(IdempotencyKey)
+    update(_KEYS)
     .where(
-        IdempotencyKey.user_id == bindparam("match_user_id"),
-        IdempotencyKey.key_hash == bindparam("match_key_hash"),
+        _KEYS.c.user_id == bindparam("match_user_id"),
+        _KEYS.c.key_hash == bindparam("match_key_hash"),
     )
     .values(
         state="completed",
@@ -126,15 +163,27 @@ def claim(
     ``ON CONFLICT DO NOTHING`` waits for a concurrent claimer of the same key to
     finish (bounded by ``lock_timeout``) and then returns no row.
     """
-    params = {
+    params = _claim_params(user_id, key_hash, fingerprint, expires)
+    return _run(session, _CLAIM[dialect_of(session)], params).first() is not None
+
+
+def _claim_params(user_id: int, key_hash: str, fingerprint: str, expires: datetime) -> dict:
+    return {
         "user_id": user_id,
         "key_hash": key_hash,
         "fingerprint": fingerprint,
         "now": utcnow(),
         "expires_at": expires,
     }
-    stmt = _CLAIM[dialect_of(session)]
-    return session.execute(stmt, params).first() is not None
+
+
+def _answer_params(outcome: Outcome) -> dict:
+    return {
+        "response_status": outcome.status,
+        "response_body": outcome.body,
+        "response_headers": json.dumps(outcome.headers),
+        "payment_id": outcome.payment_id,
+    }
 
 
 def load_for_update(session: Session, *, user_id: int, key_hash: str) -> IdempotencyKey | None:
@@ -156,26 +205,38 @@ def take_over_expired(record: IdempotencyKey, *, fingerprint: str, expires: date
     record.response_body = None
     record.response_headers = None
     record.payment_id = None
+    record.replayed_at = None
     record.created_at = utcnow()
     record.expires_at = expires
 
 
-def finish(session: Session, *, user_id: int, key_hash: str, response: StoredResponse) -> None:
-    """Store the final response on the claimed row, inside the payment's transaction."""
-    session.execute(
-        _FINISH,
-        {
-            "match_user_id": user_id,
-            "match_key_hash": key_hash,
-            "response_status": response.status,
-            "response_body": response.body,
-            "response_headers": json.dumps([list(pair) for pair in response.headers]),
-            "payment_id": response.payment_id,
-        },
-    )
+def finish(session: Session, *, user_id: int, key_hash: str, outcome: Outcome) -> None:
+    """Store the final answer on the claimed row, inside the payment's transaction."""
+    # A Core statement skips autoflush: a row taken over (``take_over_expired``) is written
+    # first, or its pending changes would overwrite this answer at commit.
+    session.flush()
+    match = {"match_user_id": user_id, "match_key_hash": key_hash}
+    _run(session, _FINISH, {**match, **_answer_params(outcome)})
 
 
-def stored_response(record: IdempotencyKey) -> StoredResponse:
+def store_refusal(
+    session: Session,
+    *,
+    user_id: int,
+    key_hash: str,
+    fingerprint: str,
+    expires: datetime,
+    outcome: Outcome,
+) -> bool:
+    """Claim the key already finished with ``outcome`` (one statement); True if this request
+    owned the key. False: the key exists (a repeat, or a concurrent claimer), nothing written.
+    """
+    params = {**_claim_params(user_id, key_hash, fingerprint, expires), **_answer_params(outcome)}
+    return _run(session, _CLAIM_FINISHED[dialect_of(session)], params).first() is not None
+
+
+def stored_outcome(record: IdempotencyKey) -> Outcome:
+    """The answer stored on a finished key, as a replay."""
     status = record.response_status or 500
     # A row finished before headers were stored (migration 0003) has only its media type.
     headers = (
@@ -183,12 +244,34 @@ def stored_response(record: IdempotencyKey) -> StoredResponse:
         if record.response_headers
         else [("Content-Type", content_type(status))]
     )
-    return StoredResponse(
-        status,
-        record.response_body or "",
-        _header_pairs(headers),
-        record.fingerprint,
-        record.payment_id,
+    return Outcome(
+        status, record.response_body or "", _header_pairs(headers), record.payment_id, True
+    )
+
+
+def count_replay(record: IdempotencyKey) -> None:
+    """Mark the key replayed (its first replay only): repeats write no rows of their own."""
+    if record.replayed_at is None:
+        record.replayed_at = utcnow()
+
+
+_COUNT_REPLAY = (
+    update(_KEYS)
+    .where(
+        _KEYS.c.user_id == bindparam("match_user_id"),
+        _KEYS.c.key_hash == bindparam("match_key_hash"),
+        _KEYS.c.replayed_at.is_(None),
+    )
+    .values(replayed_at=bindparam("now"))
+)
+
+
+def count_first_replay(session: Session, *, user_id: int, key_hash: str) -> None:
+    """``count_replay`` for a key not loaded (a Redis replay): one UPDATE, a no-op if counted."""
+    _run(
+        session,
+        _COUNT_REPLAY,
+        {"match_user_id": user_id, "match_key_hash": key_hash, "now": utcnow()},
     )
 
 

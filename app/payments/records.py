@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import String, bindparam, cast, insert, literal, select
 from sqlalchemy.orm import Session
 
 from app.models import (
@@ -12,46 +13,241 @@ from app.models import (
     InvoiceStatus,
     Payment,
     PaymentEvent,
+    PaymentStatus,
     TaxRecord,
     money,
     utcnow,
 )
 from app.payments.vat import VatBreakdown
 
+# Core inserts (no unit of work, no flush): the checkout knows every value it writes, so
+# only the new ids come back. Built once (SQLAlchemy memoizes a statement's cache key).
+_INSERT_PAYMENT = insert(Payment).returning(Payment.id)
+_INSERT_TAX_RECORD = insert(TaxRecord)
+_INSERT_INVOICE = insert(Invoice).returning(Invoice.id)
+_INSERT_EVENT = insert(PaymentEvent)
 
-def add_tax_record(session: Session, payment: Payment, vat: VatBreakdown) -> TaxRecord:
+
+def insert_payment(session: Session, payment: Payment) -> int:
+    """Insert the new (transient, never added) ``payment``, set its id and return it.
+
+    :raise IntegrityError: the partial unique index refused a second active payment.
+    """
+    values = {
+        column: getattr(payment, column)
+        for column in (
+            "user_id",
+            "consultation_id",
+            "amount",
+            "currency",
+            "payment_method",
+            "status",
+            "version",
+            "idempotency_key_hash",
+            "created_at",
+            "updated_at",
+        )
+    }
+    payment.id = session.execute(_INSERT_PAYMENT, values).scalar_one()
+    return payment.id
+
+
+def add_tax_record(session: Session, payment: Payment, vat: VatBreakdown) -> None:
     """The payment's VAT record; ``payment.amount`` must be ``vat.total``."""
-    record = TaxRecord(
-        payment_id=payment.id,
-        user_id=payment.user_id,
-        amount=vat.vat,
-        taxable_base=vat.taxable_base,
-        prices_include_vat=vat.prices_include_vat,
-        tax_type="VAT",
-        rate=vat.rate,
-        status="calculated",
+    session.execute(
+        _INSERT_TAX_RECORD,
+        {
+            "payment_id": payment.id,
+            "user_id": payment.user_id,
+            "amount": vat.vat,
+            "taxable_base": vat.taxable_base,
+            "prices_include_vat": vat.prices_include_vat,
+            "tax_type": "VAT",
+            "rate": vat.rate,
+            "status": "calculated",
+            "created_at": payment.created_at,
+        },
     )
-    session.add(record)
-    return record
 
 
 def invoice_number(issued_at: datetime, payment_id: int) -> str:
     return f"INV-{issued_at:%Y%m%d%H%M%S}-{payment_id}"
 
 
-def add_invoice(session: Session, payment: Payment) -> Invoice:
-    """Needs ``payment.id``: flush the payment first."""
-    issued_at = utcnow()
-    invoice = Invoice(
+def _new_invoice(payment: Payment, invoice_id: int | None = None) -> Invoice:
+    """The (transient) invoice of a new payment, issued when the payment was created."""
+    return Invoice(
+        id=invoice_id,
         payment_id=payment.id,
         user_id=payment.user_id,
-        invoice_number=invoice_number(issued_at, payment.id),
+        invoice_number=invoice_number(payment.created_at, payment.id),
         amount=payment.amount,
         status=InvoiceStatus.PENDING,
-        issued_at=issued_at,
+        issued_at=payment.created_at,
     )
-    session.add(invoice)
+
+
+def add_invoice(session: Session, payment: Payment) -> Invoice:
+    """Insert the payment's invoice (``payment.id`` set); returns it, transient, with its id."""
+    invoice = _new_invoice(payment)
+    invoice.id = session.execute(
+        _INSERT_INVOICE,
+        {
+            column: getattr(invoice, column)
+            for column in (
+                "payment_id",
+                "user_id",
+                "invoice_number",
+                "amount",
+                "status",
+                "issued_at",
+            )
+        },
+    ).scalar_one()
     return invoice
+
+
+def _records_statement():
+    """Payment, tax record, "created" event and invoice in one PostgreSQL statement
+    (data-modifying CTEs, the later three reading the payment's new id): one round trip
+    instead of four. Every defaulted column is given, so SQLAlchemy computes nothing per row.
+    Returns the payment's id and the invoice's id."""
+
+    def b(name, type_):
+        return bindparam(name, type_=type_)
+
+    t = {table: model.__table__ for table, model in (("p", Payment), ("i", Invoice))}
+    pc, ic = t["p"].c, t["i"].c
+    # Tables, not entities: an ORM-enabled insert drops the CTEs' RETURNING plumbing.
+    payment = (
+        insert(t["p"])
+        .values(
+            user_id=bindparam("user_id"),
+            consultation_id=bindparam("consultation_id"),
+            amount=bindparam("amount"),
+            currency=bindparam("currency"),
+            payment_method=bindparam("payment_method"),
+            status=PaymentStatus.PENDING.value,
+            version=1,
+            idempotency_key_hash=bindparam("idempotency_key_hash"),
+            created_at=bindparam("now"),
+            updated_at=bindparam("now"),
+        )
+        .returning(pc.id)
+        .cte("payment")
+    )
+    now, user_id = b("now", pc.created_at.type), b("user_id", pc.user_id.type)
+    tc, ec = TaxRecord.__table__.c, PaymentEvent.__table__.c
+    tax = insert(TaxRecord.__table__).from_select(
+        ["payment_id", "user_id", "amount", "taxable_base", "prices_include_vat", "tax_type"]
+        + ["rate", "status", "created_at"],
+        select(
+            payment.c.id,
+            user_id,
+            b("vat", tc.amount.type),
+            b("taxable_base", tc.taxable_base.type),
+            b("prices_include_vat", tc.prices_include_vat.type),
+            literal("VAT"),
+            b("rate", tc.rate.type),
+            literal("calculated"),
+            now,
+        ),
+    )
+    event = insert(PaymentEvent.__table__).from_select(
+        ["payment_id", "consultation_id", "event_type", "actor", "data", "created_at"],
+        select(
+            payment.c.id,
+            b("consultation_id", ec.consultation_id.type),
+            literal("created"),
+            b("actor", ec.actor.type),
+            b("data", ec.data.type),
+            now,
+        ),
+    )
+    invoice = (
+        insert(t["i"])
+        .from_select(
+            ["payment_id", "user_id", "invoice_number", "amount", "status", "issued_at"],
+            select(
+                payment.c.id,
+                user_id,
+                b("invoice_prefix", ic.invoice_number.type) + cast(payment.c.id, String),
+                b("amount", ic.amount.type),
+                literal(InvoiceStatus.PENDING.value),
+                now,
+            ),
+        )
+        .returning(ic.payment_id, ic.id)
+    )
+    return invoice.add_cte(payment, tax.cte("tax"), event.cte("event"))
+
+
+_INSERT_RECORDS = _records_statement()
+
+
+def add_records(session: Session, payment: Payment, vat: VatBreakdown, *, actor: str) -> Invoice:
+    """Insert the new (transient) ``payment`` and what travels with it: its tax record, its
+    invoice and its "created" event. Sets ``payment.id``; returns the invoice (transient,
+    with its id). On PostgreSQL one statement, elsewhere four.
+
+    :raise IntegrityError: the partial unique index refused a second active payment.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        insert_payment(session, payment)
+        add_tax_record(session, payment, vat)
+        invoice = add_invoice(session, payment)
+        insert_event(
+            session,
+            "created",
+            actor=actor,
+            payment_id=payment.id,
+            consultation_id=payment.consultation_id,
+            method=payment.payment_method,
+            amount=str(payment.amount),
+        )
+        return invoice
+    prefix = invoice_number(payment.created_at, 0)[:-1]  # "INV-<issued>-", the id follows
+    payment.id, invoice_id = (
+        session.connection()
+        .execute(
+            _INSERT_RECORDS,
+            {
+                "user_id": payment.user_id,
+                "consultation_id": payment.consultation_id,
+                "amount": payment.amount,
+                "currency": payment.currency,
+                "payment_method": payment.payment_method,
+                "idempotency_key_hash": payment.idempotency_key_hash,
+                "vat": vat.vat,
+                "taxable_base": vat.taxable_base,
+                "prices_include_vat": vat.prices_include_vat,
+                "rate": vat.rate,
+                "actor": actor,
+                "data": {"method": payment.payment_method, "amount": str(payment.amount)},
+                "invoice_prefix": prefix,
+                "now": payment.created_at,
+            },
+        )
+        .one()
+    )
+    return _new_invoice(payment, invoice_id)
+
+
+def insert_event(
+    session: Session, event_type: str, *, actor: str, payment_id: int, consultation_id: int, **data
+) -> None:
+    """``add_event`` as one Core insert, for a path that keeps no event object."""
+    session.execute(
+        _INSERT_EVENT,
+        {
+            "payment_id": payment_id,
+            "consultation_id": consultation_id,
+            "event_type": event_type,
+            "actor": actor,
+            "data": data,
+            "created_at": utcnow(),
+        },
+    )
 
 
 def add_event(

@@ -1,12 +1,17 @@
 """Create a payment exactly once. The HTML checkout and the JSON API both call this.
 
-Order of a request (each step is a function below):
-1. validate (pure, then the consultation: 404 / 403 / 422), nothing written;
-2. replay a finished key from Redis (the fast path);
-3. in one transaction: claim the key durably, lock the consultation, re-check
-   for an active payment, create payment + tax record + invoice + event, and
-   store the final response on the key;
-4. after commit, cache the response in Redis.
+Order of a request (``create_payment`` reads top to bottom; each step is a function below):
+1. the request, built once (``Checkout``): who, what, its key's hash and fingerprint;
+2. replay a finished key from Redis (the fast path: no database at all);
+3. in one transaction: read the consultation with its active payment (404 / 403 / 422);
+   a payment already visible there is refused at once (its key stores the 409, no lock);
+   otherwise claim the key durably, let the guard serialize (the row lock), re-check for
+   an active or refunded payment, create payment + tax record + invoice + event, and
+   store the final answer on the key;
+4. after commit, cache the answer in Redis.
+
+What decides is always the database: the claim, the lock, the re-check and the partial
+unique index. Redis and the early refusal only answer what is already committed.
 """
 
 from __future__ import annotations
@@ -14,12 +19,13 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import bindparam, select
+from sqlalchemy import and_, bindparam, or_, select
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 from werkzeug.http import http_date
@@ -43,15 +49,16 @@ from app.payments.errors import (
     PaymentsBusy,
 )
 from app.payments.guards import Guard, current_guard
+from app.payments.idempotency import Outcome
 from app.payments.records import (
-    add_event,
-    add_invoice,
-    add_tax_record,
+    add_records,
     invoice_json,
     payment_json,
 )
 from app.payments.requests import PaymentRequest
 from app.payments.vat import current_vat
+
+__all__ = ["Outcome", "create_payment", "replay_from_cache"]
 
 log = logging.getLogger("app.payments")
 
@@ -59,30 +66,47 @@ MAX_ATTEMPTS = 3
 # A fresh transaction can succeed where these failed.
 RETRYABLE_SQLSTATES = {dberrors.SERIALIZATION_FAILURE, dberrors.DEADLOCK_DETECTED}
 
-
 # Where a created payment can be read (the Location of a 201).
 PAYMENT_PATH = "/api/v1/payments/{id}"
 KEY_EXPIRES_HEADER = "Idempotency-Key-Expires"
 
 
 @dataclass(frozen=True)
-class Outcome:
-    """The final answer to a create request, exactly as stored on its idempotency key.
+class Checkout:
+    """One create request, built once: everything the steps below need to know about it.
 
-    ``body`` is the JSON text sent (replays send the same bytes); ``headers`` are
-    the answer's own (Content-Type, Location on a 201, and ``Idempotency-Key-Expires``,
-    an HTTP-date, when a key was sent).
+    ``key_hash`` is None when no key was sent or the guard keeps none; ``expires`` is when
+    a key claimed by this request stops being honoured (UTC).
     """
 
-    status: int
-    body: str
-    headers: tuple[tuple[str, str], ...]
-    payment_id: int | None
-    replayed: bool = False
+    user_id: int
+    req: PaymentRequest
+    guard: Guard
+    key_hash: str | None
+    fingerprint: str
+    expires: datetime | None
+
+    @classmethod
+    def build(cls, user_id: int, req: PaymentRequest) -> Checkout:
+        guard = current_guard()
+        keyed = req.idempotency_key is not None and guard.use_key
+        return cls(
+            user_id,
+            req,
+            guard,
+            idempotency.hash_key(req.idempotency_key) if keyed else None,
+            idempotency.fingerprint(req.fingerprint_parts()),
+            idempotency.expires_at(current_app.config["IDEMPOTENCY_TTL"]) if keyed else None,
+        )
 
     @property
-    def created(self) -> bool:
-        return self.status == 201
+    def consultation_id(self) -> int:
+        return self.req.consultation_id
+
+    @property
+    def cached(self) -> bool:
+        """Whether Redis may answer (and learn) this request's outcome."""
+        return self.key_hash is not None and self.guard.use_cache
 
 
 def answer(
@@ -97,61 +121,85 @@ def answer(
     return Outcome(status, idempotency.encode_body(body), tuple(headers), payment_id)
 
 
-def _replayed(stored: idempotency.StoredResponse) -> Outcome:
-    return Outcome(stored.status, stored.body, stored.headers, stored.payment_id, replayed=True)
-
-
-def create_payment(user: User, req: PaymentRequest) -> Outcome:
+def create_payment(user: User | int, req: PaymentRequest) -> Outcome:
     """Create the payment for ``req`` at most once; repeats get the first outcome.
+
+    ``user``: the paying user, or only their id (a replay from Redis then reads nothing
+    else; the user row is read only if a consultation is not theirs, to tell 403 from 404).
 
     :raise InvalidPaymentRequest: 422, the amount does not match the fee.
     :raise ConsultationNotFound: 404.  :raise NotYourConsultation: 403.
+    :raise ConsultationRefunded: 409, the consultation's payment was refunded.
     :raise KeyReuseMismatch: 422, the key was used for a different request.
     :raise PaymentInProgress: 409, the same key is still running past the wait bound.
     :raise PaymentsBusy: 503, the database stayed locked or unavailable past its bound.
     """
-    started = time.perf_counter()
-    guard = current_guard()
-    key_hash = (
-        idempotency.hash_key(req.idempotency_key) if req.idempotency_key and guard.use_key else None
-    )
-    fp = idempotency.fingerprint(req.fingerprint_parts())
-    trace = _Trace(user.id, req.consultation_id, key_hash, started)
+    checkout = Checkout.build(user if isinstance(user, int) else user.id, req)
+    trace = _Trace(checkout)
     try:
-        if key_hash and guard.use_cache:
-            cached = _replay_from_cache(user, req, key_hash, fp, trace)
-            if cached is not None:
-                trace.done(cached)
-                return cached
-        outcome = _with_retries(lambda: _create_once(user, req, guard, key_hash, fp, trace), req)
+        outcome = _replay_cached(checkout, trace) if checkout.cached else None
+        if outcome is None:
+            outcome = _with_retries(lambda: _create_once(checkout, trace), checkout)
+            if checkout.cached:
+                # A database replay has counted the key's replay already.
+                text = outcome.cache_text(checkout.fingerprint, replay_counted=outcome.replayed)
+                cache.put_response(checkout.user_id, checkout.key_hash, text)
     except Exception as exc:
         trace.refused(exc)
         raise
-    if key_hash and guard.use_cache:
-        # trace.user_id, not user.id: the commit expired ``user``, and reading an
-        # attribute would reload it (a pool checkout and two more round trips).
-        cache.put_response(trace.user_id, key_hash, _stored(outcome, fp).cache_entry())
     trace.done(outcome)
     return outcome
 
 
-def _replay_from_cache(
-    user: User, req: PaymentRequest, key_hash: str, fp: str, trace: _Trace
-) -> Outcome | None:
-    entry = cache.get_response(user.id, key_hash)
-    if entry is None:
+def replay_from_cache(user_id: int, req: PaymentRequest) -> Outcome | None:
+    """The stored answer of ``req``'s key from Redis, or None: no database round trip.
+
+    For a door that can skip its own reads when the answer is already known (the HTML
+    form skips loading the session's user). None when there is no key, the guard keeps
+    no cache, or Redis has nothing.
+
+    :raise KeyReuseMismatch: 422, the key was used for a different request.
+    """
+    checkout = Checkout.build(user_id, req)
+    if not checkout.cached:
         return None
-    stored = idempotency.StoredResponse.from_cache(entry)
-    if stored.fingerprint != fp:
+    trace = _Trace(checkout)
+    try:
+        outcome = _replay_cached(checkout, trace)
+    except KeyReuseMismatch as exc:
+        trace.refused(exc)
+        raise
+    if outcome is not None:
+        trace.done(outcome)
+    return outcome
+
+
+def _replay_cached(checkout: Checkout, trace: _Trace) -> Outcome | None:
+    found = cache.get_response(checkout.user_id, checkout.key_hash)
+    if found is None:
+        return None
+    outcome, fingerprint, counted = found
+    if fingerprint != checkout.fingerprint:
         raise KeyReuseMismatch(_MISMATCH_DETAIL)
+    if not counted:
+        _count_first_replay(checkout, outcome)
+    trace.source = "redis"
+    return outcome.again()
+
+
+def _count_first_replay(checkout: Checkout, outcome: Outcome) -> None:
+    """A key's first replay from Redis marks its row (once); later ones touch no database."""
     try:
         with transaction() as session:
-            _add_replay_event(session, user, req, stored, source="redis")
+            idempotency.count_first_replay(
+                session, user_id=checkout.user_id, key_hash=checkout.key_hash
+            )
     except SQLAlchemyError as exc:
-        # The answer is already known; losing one audit row must not fail the replay.
-        log.warning("payment.replay_event_lost error=%s", type(exc).__name__)
-    trace.source = "redis"
-    return _replayed(stored)
+        # The answer is already known; losing the count must not fail the replay.
+        log.warning("payment.replay_count_lost error=%s", type(exc).__name__)
+        return
+    text = outcome.cache_text(checkout.fingerprint, replay_counted=True)
+    cache.put_response(checkout.user_id, checkout.key_hash, text)
 
 
 _MISMATCH_DETAIL = (
@@ -160,82 +208,104 @@ _MISMATCH_DETAIL = (
 )
 
 
-def _create_once(
-    user: User,
-    req: PaymentRequest,
-    guard: Guard,
-    key_hash: str | None,
-    fp: str,
-    trace: _Trace,
-) -> Outcome:
-    expires = idempotency.expires_at(current_app.config["IDEMPOTENCY_TTL"]) if key_hash else None
-    with _redis_guard(guard, req.consultation_id), transaction() as session:
-        consultation = _validated_consultation(session, user, req)
-        if key_hash:
-            replay = _claim_or_replay(session, user, req, key_hash, fp, expires, trace)
+def _create_once(checkout: Checkout, trace: _Trace) -> Outcome:
+    # after_commit: what a guard holds until the transaction is over (the redis_lock).
+    with ExitStack() as after_commit, transaction() as session:
+        consultation, visible = _consultation_and_active_payment(session, checkout)
+        if visible is not None and not lifecycle.is_stale(visible):
+            refused = _refuse_early(session, checkout, visible, trace)
+            if refused is not None:
+                return refused
+        if checkout.key_hash:
+            replay = _claim_or_replay(session, checkout, trace)
             if replay is not None:
                 return replay
             hooks.reached(hooks.AFTER_CLAIM, consultation_id=consultation.id)
-        if guard.row_lock:
-            hooks.reached(hooks.BEFORE_LOCK, consultation_id=consultation.id)
-            _lock_consultation(session, consultation.id)
-        existing = active_payment_for(session, consultation.id) if guard.check_active else None
-        # expire() re-checks under the payment's lock: a confirmation may have won.
-        if (
-            existing is not None
-            and lifecycle.is_stale(existing)
-            and lifecycle.expire(session, existing, actor="system:checkout")
-        ):
-            existing = None
-        if existing is not None:
-            outcome = _refuse_for_existing(session, user, existing, expires)
-        elif (
-            guard.check_active
-            and lifecycle.refunded_payment_for(session, consultation.id) is not None
-        ):
-            raise ConsultationRefunded(REFUNDED_DETAIL, consultation_id=consultation.id)
-        else:
-            outcome = _insert_payment(session, user, consultation, req, key_hash, expires)
-        if key_hash:
+        hooks.reached(hooks.BEFORE_LOCK, consultation_id=consultation.id)
+        checkout.guard.serialize(session, consultation.id, after_commit)
+        outcome = _decide(session, checkout, consultation)
+        if checkout.key_hash:
             idempotency.finish(
-                session, user_id=user.id, key_hash=key_hash, response=_stored(outcome, fp)
+                session, user_id=checkout.user_id, key_hash=checkout.key_hash, outcome=outcome
             )
     return outcome
 
 
-def _validated_consultation(session: Session, user: User, req: PaymentRequest) -> Consultation:
-    consultation = access.payable_consultation(session, user, req.consultation_id)
+# The consultation and, in the same round trip, the active payment already committed for
+# it (if any): the access rules and the early refusal read the same snapshot.
+_CONSULTATION_AND_ACTIVE = (
+    select(Consultation, Payment)
+    .outerjoin(Payment, and_(Payment.consultation_id == Consultation.id, Payment.is_active))
+    .where(Consultation.id == bindparam("consultation_id"))
+)
+
+
+def _consultation_and_active_payment(
+    session: Session, checkout: Checkout
+) -> tuple[Consultation, Payment | None]:
+    """The payable consultation (access rules, the amount) and its visible active payment.
+
+    :raise ConsultationNotFound, NotYourConsultation, InvalidPaymentRequest: see above.
+    """
+    visible = None
+    if checkout.guard.check_active:
+        row = session.execute(
+            _CONSULTATION_AND_ACTIVE, {"consultation_id": checkout.consultation_id}
+        ).first()
+        # The consultation is now in the session: the access rule below reads no row again.
+        visible = row[1] if row is not None else None
+    consultation = access.payable_consultation(session, checkout.user_id, checkout.consultation_id)
     total = current_vat(consultation.fee).total
-    if req.amount is not None and req.amount != total:
+    amount = checkout.req.amount
+    if amount is not None and amount != total:
         what = "consultation fee" if total == consultation.fee else "fee plus VAT"
         raise InvalidPaymentRequest(
             f"The amount must equal the {what} of {total} PHP.",
             errors={"amount": f"Must equal the {what} ({total})."},
         )
-    return consultation
+    return consultation, visible
 
 
-def _claim_or_replay(
-    session: Session,
-    user: User,
-    req: PaymentRequest,
-    key_hash: str,
-    fp: str,
-    expires: datetime,
-    trace: _Trace,
+def _refuse_early(
+    session: Session, checkout: Checkout, existing: Payment, trace: _Trace
 ) -> Outcome | None:
-    """Own the key until ``expires`` (None), or return the outcome the key's first request
-    finished with."""
+    """Refuse a request for a consultation whose payment is already committed, without
+    taking its lock: nothing would be written but the refusal. With a key, the refusal is
+    stored on it in the claim itself (one statement); None when the key already exists
+    (a repeat, or its first request still running): the claim path then answers."""
+    outcome = answer(409, conflict_body(existing), existing.id, checkout.expires)
+    if checkout.key_hash and not idempotency.store_refusal(
+        session,
+        user_id=checkout.user_id,
+        key_hash=checkout.key_hash,
+        fingerprint=checkout.fingerprint,
+        expires=checkout.expires,
+        outcome=outcome,
+    ):
+        return None
+    trace.source = "committed"
+    return outcome
+
+
+def _claim_or_replay(session: Session, checkout: Checkout, trace: _Trace) -> Outcome | None:
+    """Own the key until ``checkout.expires`` (None), or return the outcome the key's first
+    request finished with."""
     wait_started = time.perf_counter()
+    user_id, key_hash, fingerprint = checkout.user_id, checkout.key_hash, checkout.fingerprint
     try:
         record = None
         # Twice at most: a purge may delete an expired row between the claim and the read.
         for _ in range(2):
             if idempotency.claim(
-                session, user_id=user.id, key_hash=key_hash, fingerprint=fp, expires=expires
+                session,
+                user_id=user_id,
+                key_hash=key_hash,
+                fingerprint=fingerprint,
+                expires=checkout.expires,
             ):
                 return None
-            record = idempotency.load_for_update(session, user_id=user.id, key_hash=key_hash)
+            hooks.reached(hooks.KEY_TAKEN, session=session, user_id=user_id, key_hash=key_hash)
+            record = idempotency.load_for_update(session, user_id=user_id, key_hash=key_hash)
             if record is not None:
                 break
         if record is None:
@@ -250,34 +320,31 @@ def _claim_or_replay(
         raise
     trace.waited_ms = (time.perf_counter() - wait_started) * 1000
     if record.expires_at <= utcnow():
-        idempotency.take_over_expired(record, fingerprint=fp, expires=expires)
+        idempotency.take_over_expired(record, fingerprint=fingerprint, expires=checkout.expires)
         return None
-    if record.fingerprint != fp:
+    if record.fingerprint != fingerprint:
         raise KeyReuseMismatch(_MISMATCH_DETAIL)
-    stored = idempotency.stored_response(record)
-    _add_replay_event(session, user, req, stored, source="database")
+    idempotency.count_replay(record)
     trace.source = "database"
-    return _replayed(stored)
+    return idempotency.stored_outcome(record)
 
 
-# Why: two checkouts for one consultation must not both pass the active-payment
-# check below. populate_existing re-reads the row we already loaded. Both
-# statements are built once (SQLAlchemy memoizes a statement's cache key).
-_LOCK_CONSULTATION = (
-    select(Consultation.id)
-    .where(Consultation.id == bindparam("consultation_id"))
-    .with_for_update()
+# The re-check after the guard serialized: the consultation's active payment and any
+# refunded one, in one statement. populate_existing: rows read before are read afresh.
+_ACTIVE_OR_REFUNDED = (
+    select(Payment)
+    .where(
+        Payment.consultation_id == bindparam("consultation_id"),
+        or_(Payment.is_active, Payment.status == PaymentStatus.REFUNDED),
+        Payment.deleted_at.is_(None),
+    )
     .execution_options(populate_existing=True)
 )
 _ACTIVE_PAYMENT = (
     select(Payment)
-    .where(
-        Payment.consultation_id == bindparam("consultation_id"),
-        Payment.is_active,
-    )
+    .where(Payment.consultation_id == bindparam("consultation_id"), Payment.is_active)
     .execution_options(populate_existing=True)
 )
-
 
 REFUNDED_DETAIL = (
     "The payment for this consultation was refunded, so it cannot be paid again here. "
@@ -285,13 +352,25 @@ REFUNDED_DETAIL = (
 )
 
 
-def _lock_consultation(session: Session, consultation_id: int) -> None:
-    try:
-        session.execute(_LOCK_CONSULTATION, {"consultation_id": consultation_id})
-    except OperationalError as exc:
-        if dberrors.is_lock_timeout(exc):
-            raise PaymentsBusy() from exc
-        raise
+def _decide(session: Session, checkout: Checkout, consultation: Consultation) -> Outcome:
+    """Under the guard: refuse for an active payment, refuse a refunded consultation, or
+    create the payment."""
+    if not checkout.guard.check_active:
+        return _insert_payment(session, checkout, consultation)
+    found = session.scalars(_ACTIVE_OR_REFUNDED, {"consultation_id": consultation.id}).all()
+    existing = next((p for p in found if p.is_active), None)
+    # expire() re-checks under the payment's lock: a confirmation may have won.
+    if (
+        existing is not None
+        and lifecycle.is_stale(existing)
+        and lifecycle.expire(session, existing, actor="system:checkout")
+    ):
+        existing = None
+    if existing is not None:
+        return answer(409, conflict_body(existing), existing.id, checkout.expires)
+    if any(p.status == PaymentStatus.REFUNDED for p in found):
+        raise ConsultationRefunded(REFUNDED_DETAIL, consultation_id=consultation.id)
+    return _insert_payment(session, checkout, consultation)
 
 
 def active_payment_for(session: Session, consultation_id: int) -> Payment | None:
@@ -299,20 +378,6 @@ def active_payment_for(session: Session, consultation_id: int) -> Payment | None
     return session.execute(
         _ACTIVE_PAYMENT, {"consultation_id": consultation_id}
     ).scalar_one_or_none()
-
-
-def _refuse_for_existing(
-    session: Session, user: User, existing: Payment, expires: datetime | None
-) -> Outcome:
-    add_event(
-        session,
-        "refused",
-        actor=f"user:{user.id}",
-        payment_id=existing.id,
-        consultation_id=existing.consultation_id,
-        reason="active_payment_exists",
-    )
-    return answer(409, conflict_body(existing), existing.id, expires)
 
 
 def conflict_body(existing: Payment) -> dict[str, Any]:
@@ -329,86 +394,38 @@ def conflict_body(existing: Payment) -> dict[str, Any]:
     }
 
 
-def _insert_payment(
-    session: Session,
-    user: User,
-    consultation: Consultation,
-    req: PaymentRequest,
-    key_hash: str | None,
-    expires: datetime | None,
-) -> Outcome:
+def _insert_payment(session: Session, checkout: Checkout, consultation: Consultation) -> Outcome:
+    """Payment + tax record + invoice + "created" event (one statement on PostgreSQL), as
+    Core inserts: only the new ids come back; the answer is rendered from the values written."""
+    hooks.reached(hooks.BEFORE_INSERT, session=session, consultation_id=consultation.id)
     vat = current_vat(consultation.fee)
+    now = utcnow()
+    # Transient: never added to the session, so no unit of work and no flush.
     payment = Payment(
-        user_id=user.id,
+        user_id=checkout.user_id,
         consultation_id=consultation.id,
         amount=vat.total,
         currency=consultation.currency,
-        payment_method=req.payment_method,
+        payment_method=checkout.req.payment_method,
         status=PaymentStatus.PENDING,
-        idempotency_key_hash=key_hash,
+        version=1,
+        idempotency_key_hash=checkout.key_hash,
+        created_at=now,
+        updated_at=now,
     )
-    session.add(payment)
-    session.flush()  # the id names the invoice; a unique-index violation surfaces here
-    add_tax_record(session, payment, vat)
-    invoice = add_invoice(session, payment)
-    add_event(
-        session,
-        "created",
-        actor=f"user:{user.id}",
-        payment_id=payment.id,
-        consultation_id=consultation.id,
-        method=req.payment_method,
-        amount=str(payment.amount),
+    # One statement on PostgreSQL; a unique-index violation surfaces here.
+    invoice = add_records(session, payment, vat, actor=f"user:{checkout.user_id}")
+    hooks.reached(
+        hooks.AFTER_INSERT, session=session, consultation_id=consultation.id, payment_id=payment.id
     )
-    session.flush()
     body = {
         "data": {"payment": payment_json(payment), "invoice": invoice_json(invoice)},
         "message": "Payment created.",
     }
-    return answer(201, body, payment.id, expires)
+    return answer(201, body, payment.id, checkout.expires)
 
 
-def _add_replay_event(
-    session: Session, user: User, req: PaymentRequest, stored, *, source: str
-) -> None:
-    add_event(
-        session,
-        "replayed",
-        actor=f"user:{user.id}",
-        payment_id=stored.payment_id,
-        consultation_id=req.consultation_id,
-        source=source,
-        replayed_status=stored.status,
-    )
-
-
-def _stored(outcome: Outcome, fp: str) -> idempotency.StoredResponse:
-    return idempotency.StoredResponse(
-        outcome.status, outcome.body, outcome.headers, fp, outcome.payment_id
-    )
-
-
-class _redis_guard:
-    """The redis_lock strategy's lock; a no-op for the other guards."""
-
-    def __init__(self, guard: Guard, consultation_id: int) -> None:
-        self._cm = cache.consultation_lock(consultation_id) if guard.redis_lock else None
-
-    def __enter__(self):
-        if self._cm is None:
-            return False
-        try:
-            return self._cm.__enter__()
-        except cache.LockNotAcquired as exc:
-            raise PaymentsBusy() from exc
-
-    def __exit__(self, *exc_info):
-        if self._cm is None:
-            return False
-        return self._cm.__exit__(*exc_info)
-
-
-def _with_retries(attempt: Callable[[], Outcome], req: PaymentRequest) -> Outcome:
+def _with_retries(attempt: Callable[[], Outcome], checkout: Checkout) -> Outcome:
     """Retry what a fresh transaction can fix: deadlocks, serialization failures,
     a dropped connection, and a lost race on the partial unique index (the retry
     then sees the winner and answers 409)."""
@@ -420,7 +437,7 @@ def _with_retries(attempt: Callable[[], Outcome], req: PaymentRequest) -> Outcom
             if not dberrors.violates(exc, dberrors.ACTIVE_PAYMENT_INDEX):
                 raise
             if last:
-                return _conflict_after_race(req)
+                return _conflict_after_race(checkout)
         except OperationalError as exc:
             retryable = dberrors.sqlstate(exc) in RETRYABLE_SQLSTATES or exc.connection_invalidated
             if last or not retryable:
@@ -429,8 +446,8 @@ def _with_retries(attempt: Callable[[], Outcome], req: PaymentRequest) -> Outcom
     raise AssertionError("unreachable")
 
 
-def _conflict_after_race(req: PaymentRequest) -> Outcome:
-    existing = active_payment_for(db.session, req.consultation_id)
+def _conflict_after_race(checkout: Checkout) -> Outcome:
+    existing = active_payment_for(db.session, checkout.consultation_id)
     db.session.rollback()
     if existing is None:
         raise PaymentsBusy()
@@ -440,11 +457,11 @@ def _conflict_after_race(req: PaymentRequest) -> Outcome:
 class _Trace:
     """One structured log line per outcome: ids, a key hash prefix, the duration."""
 
-    def __init__(self, user_id: int, consultation_id: int, key_hash: str | None, started: float):
-        self.user_id = user_id
-        self.consultation_id = consultation_id
-        self.key = key_hash[:16] if key_hash else "-"
-        self.started = started
+    def __init__(self, checkout: Checkout):
+        self.user_id = checkout.user_id
+        self.consultation_id = checkout.consultation_id
+        self.key = checkout.key_hash[:16] if checkout.key_hash else "-"
+        self.started = time.perf_counter()
         self.source = None
         self.waited_ms = 0.0
 

@@ -9,18 +9,23 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 
 def insert_if_absent(dialect: str, model: Any, conflict_on: list[str], **values: Any):
-    """The statement for ``dialect`` ("postgresql", else SQLite); returns ``model.id`` if inserted."""
+    """The statement for ``dialect`` ("postgresql", else SQLite); returns ``model.id`` if inserted.
+
+    ``model`` may be a mapped class or its ``Table`` (a Core statement, for
+    ``session.connection().execute``: no ORM bookkeeping on a hot path)."""
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    returned = model.c.id if isinstance(model, Table) else model.id
     return (
         insert(model)
         .values(**values)
         .on_conflict_do_nothing(index_elements=conflict_on)
-        .returning(model.id)
+        .returning(returned)
     )
 
 

@@ -69,6 +69,9 @@ def shoot(page: Page, name: str) -> None:
 
 def fits_the_viewport(page: Page, width: int) -> None:
     """Readable: nothing scrolls sideways, text is at least 16px, buttons are thumb-sized."""
+    # Measured once the stylesheet has loaded: right after a click, a busy machine can lay
+    # the new page out unstyled for a moment (a 19 px "button").
+    page.wait_for_load_state("load")
     assert page.evaluate("document.documentElement.scrollWidth") <= width
     assert page.evaluate("parseFloat(getComputedStyle(document.body).fontSize)") >= 16
     for button in page.locator("main .button.primary, main button.primary").all():

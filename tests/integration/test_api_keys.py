@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import redis as redis_lib
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from werkzeug.http import parse_date
 
 from app.config import GUARDS
@@ -45,18 +45,23 @@ def answer_of(response) -> tuple[int, bytes, dict[str, str | None]]:
     )
 
 
-def replay_sources(app) -> list[str]:
+def replay_sources(app, caplog) -> list[str]:
+    """Where each replay was answered from, read from the service's log lines; and the
+    repeats wrote no payment events (they are counted on their key, once)."""
     with app.app_context():
-        events = db.session.scalars(
-            select(PaymentEvent)
-            .where(PaymentEvent.event_type == "replayed")
-            .order_by(PaymentEvent.id)
+        repeats = db.session.scalar(
+            select(func.count())
+            .select_from(PaymentEvent)
+            .where(PaymentEvent.event_type.in_(("replayed", "refused")))
         )
-        return [e.data["source"] for e in events]
+    assert repeats == 0
+    lines = [r.getMessage() for r in caplog.records if r.name == "app.payments"]
+    return [line.split(" source=")[1].split()[0] for line in lines if "outcome=replayed" in line]
 
 
 @pytest.mark.parametrize("guard", GUARDS)
-def test_replays_are_the_first_answer_byte_for_byte(make_app, redis_url, factory, guard):
+def test_replays_are_the_first_answer_byte_for_byte(make_app, redis_url, factory, guard, caplog):
+    caplog.set_level("INFO", logger="app.payments")
     app = make_app(PAYMENT_GUARD=guard)
     client = app.test_client()
     patient = factory.patient()
@@ -82,9 +87,15 @@ def test_replays_are_the_first_answer_byte_for_byte(make_app, redis_url, factory
     # Only the cached guard reads Redis; after FLUSHALL even it must go to the database,
     # and the database's copy goes back to Redis unchanged.
     if guard == "hybrid":
-        assert replay_sources(app) == ["redis", "database", "redis", "database"]
+        assert replay_sources(app, caplog) == ["redis", "database", "redis", "database"]
     else:
-        assert set(replay_sources(app)) == {"database"}
+        assert set(replay_sources(app, caplog)) == {"database"}
+    with app.app_context():
+        replayed = db.session.scalars(
+            select(IdempotencyKey.replayed_at).order_by(IdempotencyKey.id)
+        ).all()
+    # Both keys were replayed: each marked once, however many repeats followed.
+    assert all(replayed) and len(replayed) == 2
     assert counts(app)["payments"] == 1
     assert post(client, patient, fields(other)).status_code == 201
 
@@ -189,7 +200,10 @@ def test_keys_are_optional_by_default(app, client, patient, consultation):
 
 
 @pytest.mark.parametrize("guard", ["hybrid", "pessimistic"])
-def test_the_checkout_form_replays_the_same_stored_answer(make_app, redis_url, factory, guard):
+def test_the_checkout_form_replays_the_same_stored_answer(
+    make_app, redis_url, factory, guard, caplog
+):
+    caplog.set_level("INFO", logger="app.payments")
     app = make_app(PAYMENT_GUARD=guard)
     patient = factory.patient()
     consultation = factory.consultation(patient)
@@ -201,7 +215,8 @@ def test_the_checkout_form_replays_the_same_stored_answer(make_app, redis_url, f
     cold = submit(client, consultation, form)
     assert first.status_code == warm.status_code == cold.status_code == 303
     assert first.headers["Location"] == warm.headers["Location"] == cold.headers["Location"]
-    assert "database" in replay_sources(app) and len(replay_sources(app)) == 2
+    sources = replay_sources(app, caplog)
+    assert "database" in sources and len(sources) == 2
     assert counts(app)["payments"] == 1
 
 

@@ -7,6 +7,7 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import IdempotencyKey, Invoice, Payment, PaymentEvent, TaxRecord
+from app.payments.idempotency import hash_key
 from tests.support.factory import auth
 
 
@@ -222,22 +223,33 @@ def test_get_payment_shows_invoice_tax_and_events_to_owner_and_staff_only(
     tax = data["tax_record"]
     assert (tax["taxable_base"], tax["amount"], tax["total"]) == ("4464.29", "535.71", "5000.00")
     assert tax["total"] == data["payment"]["amount"] == data["invoice"]["amount"]
-    assert [e["type"] for e in data["events"]] == ["created", "replayed"]
+    # The replay changed nothing, so it is not an event (its key counts it).
+    assert [e["type"] for e in data["events"]] == ["created"]
     assert client.get(url, headers=auth(factory.staff())).status_code == 200
     assert client.get(url, headers=auth(factory.patient())).status_code == 404
     assert client.get(url).status_code == 401
 
 
-def test_refused_attempts_are_recorded_as_events(app, client, patient, consultation):
+def test_refused_attempts_are_counted_on_their_key_not_as_events(
+    app, client, patient, consultation
+):
     first = pay(client, patient, consultation.id, key="a")
-    pay(client, patient, consultation.id, key="b")
+    refused = pay(client, patient, consultation.id, key="b")
+    payment_id = first.json["data"]["payment"]["id"]
     with app.app_context():
         types = db.session.scalars(
             select(PaymentEvent.event_type)
-            .where(PaymentEvent.payment_id == first.json["data"]["payment"]["id"])
+            .where(PaymentEvent.payment_id == payment_id)
             .order_by(PaymentEvent.id)
         ).all()
-    assert types == ["created", "refused"]
+        stored = db.session.execute(
+            select(IdempotencyKey.response_status, IdempotencyKey.payment_id).where(
+                IdempotencyKey.key_hash == hash_key("b")
+            )
+        ).one()
+    assert refused.status_code == 409
+    assert types == ["created"]
+    assert tuple(stored) == (409, payment_id)
 
 
 def test_with_vat_added_to_prices_the_amount_charged_is_fee_plus_vat(make_app, factory):

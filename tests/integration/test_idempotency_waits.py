@@ -14,7 +14,7 @@ from sqlalchemy import text
 from app.config import POOLERS
 from app.extensions import db
 from app.models import IdempotencyKey, utcnow
-from app.payments import hooks, idempotency, service
+from app.payments import hooks, idempotency
 from tests.support.api import ApiClient
 from tests.support.factory import Factory
 from tests.support.invariants import check_invariants
@@ -122,22 +122,18 @@ def test_a_locked_consultation_past_the_lock_timeout_gives_503_and_writes_nothin
     assert pay(app, patient, consultation.id, "locked").status_code == 201
 
 
-def test_a_crash_after_the_claim_leaves_nothing_half_written_and_the_key_free(
-    app, setup, monkeypatch
-):
+def test_a_crash_after_the_claim_leaves_nothing_half_written_and_the_key_free(app, setup):
     _, patient, consultation = setup
-    from app.payments import records
 
-    def boom(session, payment):
+    def boom(**context):
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(service, "add_invoice", boom)
-    response = pay(app, patient, consultation.id, "crash")
+    with hooks.run_at(hooks.BEFORE_INSERT, boom):
+        response = pay(app, patient, consultation.id, "crash")
     assert response.status_code == 500
     assert response.mimetype == "application/problem+json"
     assert "disk on fire" not in response.get_data(as_text=True)
     assert check_invariants(app)["idempotency_keys"] == 0
-    monkeypatch.setattr(service, "add_invoice", records.add_invoice)
     assert pay(app, patient, consultation.id, "crash").status_code == 201
     assert check_invariants(app)["payments"] == 1
 
@@ -157,6 +153,11 @@ def test_an_expired_key_is_forgotten_and_may_be_used_for_a_new_request(app, setu
     assert response.status_code == 201
     with app.app_context():
         assert db.session.query(IdempotencyKey).count() == 1
+    # and the key taken over stores its new answer: a repeat (from the database) replays it
+    redis_lib.Redis.from_url(redis_url).flushall()
+    again = pay(app, patient, other.id, "old", method="stripe")
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.get_data() == response.get_data()
 
 
 def test_each_outcome_logs_one_line_with_a_key_hash_and_never_the_key(app, setup, caplog):
@@ -175,21 +176,19 @@ def test_each_outcome_logs_one_line_with_a_key_hash_and_never_the_key(app, setup
     assert patient.email not in caplog.text
 
 
-def test_a_deadlock_is_retried_and_the_retry_creates_the_payment(app, setup, monkeypatch, caplog):
+def test_a_deadlock_is_retried_and_the_retry_creates_the_payment(app, setup, race, caplog):
     import psycopg.errors
     from sqlalchemy.exc import OperationalError
 
     _, patient, consultation = setup
-    original = service._insert_payment
     calls = {"n": 0}
 
-    def deadlock_once(*args, **kwargs):
+    def deadlock_once(**context):
         calls["n"] += 1
         if calls["n"] == 1:
             raise OperationalError("INSERT", {}, psycopg.errors.DeadlockDetected("deadlock"))
-        return original(*args, **kwargs)
 
-    monkeypatch.setattr(service, "_insert_payment", deadlock_once)
+    race.at(hooks.BEFORE_INSERT, deadlock_once)
     caplog.set_level(logging.WARNING, logger="app.payments")
     response = pay(app, patient, consultation.id, "dl")
     assert response.status_code == 201
@@ -220,24 +219,21 @@ def test_purge_keys_deletes_only_expired_keys_and_a_purged_key_starts_afresh(
     assert pay(app, patient, other.id, "old", method="stripe").status_code == 201
 
 
-def test_a_key_purged_between_the_claim_and_the_read_is_claimed_again(
-    app, setup, monkeypatch, redis_url
-):
+def test_a_key_purged_between_the_claim_and_the_read_is_claimed_again(app, setup, race, redis_url):
     _, patient, consultation = setup
-    original = idempotency.load_for_update
     calls = {"n": 0}
 
-    def purged_once(session, **kw):
+    def purged_once(session, **context):
+        # what `flask payments purge-keys` does to an expired row at that moment
         calls["n"] += 1
         if calls["n"] == 1:
             session.execute(text("DELETE FROM idempotency_keys"))
-            return None
-        return original(session, **kw)
 
     assert pay(app, patient, consultation.id, "k").status_code == 201
     redis_lib.Redis.from_url(redis_url).flushall()  # reach the database path
-    monkeypatch.setattr(idempotency, "load_for_update", purged_once)
+    race.at(hooks.KEY_TAKEN, purged_once)
     response = pay(app, patient, consultation.id, "k")
     # the row was gone, so the repeat claimed the key afresh and met the active payment
+    assert calls["n"] == 1
     assert response.status_code == 409
     assert check_invariants(app)["payments"] == 1

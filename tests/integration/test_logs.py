@@ -7,22 +7,22 @@ import logging
 from sqlalchemy import text
 
 from app.extensions import db
-from app.payments import service
+from app.payments import hooks
 from tests.support.factory import PASSWORD, Factory, auth
 from tests.support.pg import raw_connection
 
 
 def test_an_unexpected_database_error_logs_where_and_sqlstate_but_not_the_value(
-    app, client, factory, caplog, monkeypatch
+    app, client, factory, caplog, race
 ):
     # given a statement that fails with a patient's email among its parameters
     patient = factory.patient(email="maria.santos@example.test")
     consultation = factory.consultation(patient)
 
-    def broken_insert(session, *args, **kwargs):
+    def broken_statement(session, **context):
         session.execute(text("SELECT CAST(:v AS integer)"), {"v": patient.email})
 
-    monkeypatch.setattr(service, "_insert_payment", broken_insert)
+    race.at(hooks.BEFORE_INSERT, broken_statement)
     caplog.set_level(logging.DEBUG)
     # when a payment hits it
     response = client.post(
@@ -35,7 +35,7 @@ def test_an_unexpected_database_error_logs_where_and_sqlstate_but_not_the_value(
     assert response.mimetype == "application/problem+json"
     assert "unhandled database error on POST /api/v1/payments" in caplog.text
     assert "sqlstate=22P02" in caplog.text
-    assert "at app/payments/service.py:" in caplog.text
+    assert "at app/payments/hooks.py:" in caplog.text  # the innermost line of our code
     assert patient.email not in caplog.text
     with app.app_context():
         db.session.rollback()

@@ -10,11 +10,11 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import event
+from sqlalchemy import event, select
 
 from app.db import TIMEOUTS_STATEMENT_START
 from app.extensions import db
-from app.models import GatewayEvent
+from app.models import GatewayEvent, PaymentEvent
 from app.payments import service
 from app.payments.requests import parse_payment_request
 from tests.support.factory import PASSWORD, Factory
@@ -471,7 +471,8 @@ def test_a_receipt_url_that_is_not_a_web_address_is_not_a_link(app, staff_client
 def test_the_history_shows_real_attempts_and_every_event_type_with_a_label(
     app, factory, staff_client, patient_a
 ):
-    # given a payment made through the service: created, replayed (same key), refused (no key)
+    # given a payment made through the service, repeated (same key) and refused (no key):
+    # repeats are not events (issue 19), so only "created" comes from the service
     consultation = factory.consultation(patient_a, fee="5000")
     with app.test_request_context():
         user = db.session.get(type(patient_a), patient_a.id)
@@ -484,7 +485,12 @@ def test_the_history_shows_real_attempts_and_every_event_type_with_a_label(
             user, parse_payment_request(consultation_id=consultation.id, payment_method="stripe")
         )
     number = json.loads(first.body)["data"]["invoice"]["invoice_number"]
-    # and events other parts of the app write
+    with app.app_context():
+        written = db.session.scalars(select(PaymentEvent.event_type)).all()
+    assert written == ["created"]
+    # and rows written before that decision, and events other parts of the app write
+    add_event(app, number, "replayed", actor=f"user:{patient_a.id}", source="redis")
+    add_event(app, number, "refused", actor=f"user:{patient_a.id}", reason="active_payment_exists")
     add_event(app, number, "confirmed", actor="gateway:sandbox", transaction_id="tx_1")
     add_event(app, number, "duplicate_charge", actor="gateway:sandbox", transaction_id="tx_2")
     add_event(app, number, "refunded", actor=f"user:{patient_a.id}", amount="5000.00")
