@@ -209,7 +209,7 @@ def test_another_patients_checkout_and_payment_pages_are_not_found(
     page, live_server, live_app, factory, patient, consultation
 ):
     # given a payment of this patient's, made through the API
-    payment_id = ApiClient(live_app).new_payment(patient, consultation)
+    payment_id = ApiClient(live_app).new_payment(patient, consultation, method="stripe")
     # when another patient opens its pages
     log_in(page, factory.patient())
     checkout = page.goto(checkout_path(consultation))

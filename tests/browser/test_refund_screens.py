@@ -26,7 +26,7 @@ def test_a_refund_reads_requested_then_returned(
     patient, staff = factory.patient(name="Maria Santos"), factory.staff(name="Rosa Reyes")
     consultation = factory.consultation(patient, fee="5000", doctor="Dr. Ana Cruz")
     api = ApiClient(live_app)
-    payment_id = api.new_payment(patient, consultation)
+    payment_id = api.new_payment(patient, consultation, method="stripe")
     assert api.confirm(staff, payment_id, transaction_id=f"sbx_txn_{payment_id}").status_code == 200
     refund_now(live_app, payment_id, "Doctor unavailable on the day")
     number = invoice_number(live_app, payment_id)

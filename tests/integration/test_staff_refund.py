@@ -34,7 +34,7 @@ def paid(api, app, client, factory):
     """A completed payment, its invoice number, and a logged-in staff client."""
     patient, staff = factory.patient(), factory.staff()
     consultation = factory.consultation(patient)
-    payment_id = api.new_payment(patient, consultation.id)
+    payment_id = api.new_payment(patient, consultation, method="stripe")
     assert api.confirm(staff, payment_id, transaction_id="txn_refund_1").status_code == 200
     number = invoice_number(app, payment_id)
     return payment_id, number, login(app, staff), patient

@@ -23,7 +23,7 @@ def paid_payment(app, factory, *, fee: str = "5000") -> int:
     api = ApiClient(app)
     patient, staff = factory.patient(), factory.staff()
     consultation = factory.consultation(patient, fee=fee)
-    payment_id = api.new_payment(patient, consultation)
+    payment_id = api.new_payment(patient, consultation, method="stripe")
     response = api.confirm(staff, payment_id, transaction_id=f"sbx_txn_{payment_id}")
     assert response.status_code == 200, response.json
     return payment_id
