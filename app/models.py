@@ -25,7 +25,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.ext.hybrid import hybrid_property
+from sqlalchemy.ext.hybrid import hybrid_method, hybrid_property
 from sqlalchemy.orm import Mapped, backref, mapped_column, relationship
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.types import TypeDecorator
@@ -260,6 +260,29 @@ class Payment(db.Model):
     @classmethod
     def _is_active_expression(cls) -> ColumnElement[bool]:
         return and_(cls.status.in_([s.value for s in ACTIVE_STATUSES]), cls.deleted_at.is_(None))
+
+    @hybrid_method
+    def is_stale_pending(self, cutoff: datetime) -> bool:
+        """Pending since before ``cutoff`` and not soft-deleted: abandoned at the provider.
+
+        ``cutoff`` is an aware UTC datetime, now minus PAYMENT_PENDING_TTL seconds
+        (``lifecycle.stale_cutoff``). The lifecycle expires such payments and the staff
+        attention page lists them. On an instance a bool; in a query the SQL condition.
+        """
+        return (
+            self.status == PaymentStatus.PENDING
+            and self.created_at < cutoff
+            and self.deleted_at is None
+        )
+
+    @is_stale_pending.inplace.expression
+    @classmethod
+    def _is_stale_pending_expression(cls, cutoff: datetime) -> ColumnElement[bool]:
+        return and_(
+            cls.status == PaymentStatus.PENDING.value,
+            cls.created_at < cutoff,
+            cls.deleted_at.is_(None),
+        )
 
     @property
     def method_label(self) -> str:

@@ -16,7 +16,7 @@ item links to its invoice page. Every row carries a sentence in staff words.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -29,12 +29,11 @@ from app.models import (
     Invoice,
     Payment,
     PaymentEvent,
-    PaymentStatus,
     ProviderRequest,
     ProviderRequestState,
     User,
-    utcnow,
 )
+from app.payments.lifecycle import stale_cutoff
 
 LIMIT = 100
 
@@ -85,7 +84,7 @@ class Attention:
 
 def needs_attention(pending_ttl_seconds: int) -> Attention:
     """The four lists; a pending payment older than ``pending_ttl_seconds`` counts as stale."""
-    cutoff = utcnow() - timedelta(seconds=pending_ttl_seconds)
+    cutoff = stale_cutoff(pending_ttl_seconds)
     duplicates, mismatches = _charge_events()
     return Attention(
         duplicate_charges=duplicates,
@@ -224,11 +223,7 @@ def _stale_pending(cutoff: datetime) -> list[Row]:
         )
         .join(User, User.id == Payment.user_id)
         .outerjoin(Invoice, Invoice.payment_id == Payment.id)
-        .where(
-            Payment.status == PaymentStatus.PENDING,
-            Payment.created_at < cutoff,
-            Payment.deleted_at.is_(None),
-        )
+        .where(Payment.is_stale_pending(cutoff))
         .order_by(Payment.created_at)
         .limit(LIMIT)
     )

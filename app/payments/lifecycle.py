@@ -31,7 +31,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from functools import partial
 from typing import Any, TypeVar
@@ -215,9 +215,17 @@ def delete(payment_id: int, reason: Any, actor: Actor) -> Transition:
     return run(payment_id, partial(delete_locked, reason=text, actor=label)).raise_refusal()
 
 
+def stale_cutoff(ttl_seconds: int | None = None) -> datetime:
+    """Now minus ``ttl_seconds`` (default: PAYMENT_PENDING_TTL), an aware UTC datetime:
+    a pending payment created before it was abandoned (``Payment.is_stale_pending``)."""
+    if ttl_seconds is None:
+        ttl_seconds = current_app.config["PAYMENT_PENDING_TTL"]
+    return utcnow() - timedelta(seconds=ttl_seconds)
+
+
 def is_stale(payment: Payment) -> bool:
-    """A pending payment older than PAYMENT_PENDING_TTL was abandoned."""
-    return payment.status == PaymentStatus.PENDING and payment.created_at < _stale_cutoff()
+    """A pending, not soft-deleted payment older than PAYMENT_PENDING_TTL was abandoned."""
+    return payment.is_stale_pending(stale_cutoff())
 
 
 def expire(session: Session, payment: Payment, *, actor: str) -> bool:
@@ -238,13 +246,7 @@ def expire_stale(*, actor: str = "system:expire-stale") -> int:
     """
     with transaction() as session:
         candidates = session.scalars(
-            select(Payment.id)
-            .where(
-                Payment.status == PaymentStatus.PENDING,
-                Payment.created_at < _stale_cutoff(),
-                Payment.deleted_at.is_(None),
-            )
-            .order_by(Payment.id)
+            select(Payment.id).where(Payment.is_stale_pending(stale_cutoff())).order_by(Payment.id)
         ).all()
     expired = 0
     for payment_id in candidates:
@@ -686,7 +688,3 @@ def refunded_payment_for(session: Session, consultation_id: int) -> int | None:
         )
         .limit(1)
     )
-
-
-def _stale_cutoff():
-    return utcnow() - timedelta(seconds=current_app.config["PAYMENT_PENDING_TTL"])

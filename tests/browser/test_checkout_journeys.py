@@ -22,8 +22,7 @@ from tests.browser.conftest import (
     the_one_payment,
     wait_until,
 )
-from tests.support.factory import auth
-from tests.support.storm import post_json
+from tests.support.api import ApiClient
 
 pytestmark = pytest.mark.browser
 
@@ -210,16 +209,11 @@ def test_another_patients_checkout_and_payment_pages_are_not_found(
     page, live_server, live_app, factory, patient, consultation
 ):
     # given a payment of this patient's, made through the API
-    created = post_json(
-        f"{live_server.url}/api/v1/payments",
-        {"consultation_id": consultation.id, "payment_method": "stripe"},
-        auth(patient),
-    )
-    assert created.status == 201
+    payment_id = ApiClient(live_app).new_payment(patient, consultation, method="stripe")
     # when another patient opens its pages
     log_in(page, factory.patient())
     checkout = page.goto(checkout_path(consultation))
-    payment = page.goto(f"/payments/{created.body['data']['payment']['id']}")
+    payment = page.goto(f"/payments/{payment_id}")
     # then neither exists for them
     assert checkout.status == payment.status == 404
     expect(page.get_by_role("heading", name="Not found")).to_be_visible()

@@ -12,7 +12,7 @@ from app.payments import outbox
 from tests.browser.conftest import log_in
 from tests.browser.test_screenshots import VIEWPORTS, fits_the_viewport, shoot
 from tests.integration.test_staff_refund import invoice_number
-from tests.support.lifecycle import confirm, create_payment
+from tests.support.api import ApiClient
 from tests.support.outbox import refund_now
 
 pytestmark = pytest.mark.browser
@@ -25,12 +25,9 @@ def test_a_refund_reads_requested_then_returned(
     size = VIEWPORTS[viewport]
     patient, staff = factory.patient(name="Maria Santos"), factory.staff(name="Rosa Reyes")
     consultation = factory.consultation(patient, fee="5000", doctor="Dr. Ana Cruz")
-    client = live_app.test_client()
-    payment_id = create_payment(client, patient, consultation.id)
-    assert (
-        confirm(client, staff, payment_id, transaction_id=f"sbx_txn_{payment_id}").status_code
-        == 200
-    )
+    api = ApiClient(live_app)
+    payment_id = api.new_payment(patient, consultation, method="stripe")
+    assert api.confirm(staff, payment_id, transaction_id=f"sbx_txn_{payment_id}").status_code == 200
     refund_now(live_app, payment_id, "Doctor unavailable on the day")
     number = invoice_number(live_app, payment_id)
     mine = new_context(base_url=live_server.url, viewport=size).new_page()

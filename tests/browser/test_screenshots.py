@@ -26,8 +26,9 @@ from tests.browser.conftest import (
     the_one_payment,
     wait_until,
 )
+from tests.support.lifecycle import age_payment
 from tests.support.live import ROOT
-from tests.support.payments import age, set_status
+from tests.support.payments import set_status
 
 pytestmark = pytest.mark.browser
 
@@ -165,7 +166,7 @@ def test_money_words_on_the_pending_declined_paid_and_refunded_pages(
     page.goto(f"/payments/{payment.id}")
     with live_app.app_context():
         if state == "expired":
-            age(live_app, payment.id, live_app.config["PAYMENT_PENDING_TTL"] + 60)
+            age_payment(live_app, payment.id, live_app.config["PAYMENT_PENDING_TTL"] + 60)
         if state == "declined":
             lifecycle.fail(payment.id, reason="card_declined", actor="gateway:sandbox")
         elif state in ("paid", "refunded"):

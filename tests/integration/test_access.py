@@ -28,6 +28,7 @@ from typing import Any
 import pytest
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 
+from tests.support.api import ApiClient
 from tests.support.factory import PASSWORD, Factory, auth
 from tests.support.headers import assert_security_headers
 from tests.support.invariants import row_counts
@@ -158,11 +159,7 @@ class World:
         paid = factory.consultation(self.a)
         unpaid = factory.consultation(self.a, fee="1500")
         b_consultation = factory.consultation(self.b)
-        created = app.test_client().post(
-            "/api/v1/payments",
-            json={"consultation_id": paid.id, "payment_method": "gcash"},
-            headers=auth(self.a),
-        )
+        created = ApiClient(app).pay(self.a, paid)
         assert created.status_code == 201, created.json
         data = created.json["data"]
         self.ids = {

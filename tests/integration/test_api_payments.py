@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 from app.extensions import db
 from app.models import IdempotencyKey, Invoice, Payment, PaymentEvent, TaxRecord
 from app.payments.idempotency import hash_key
+from tests.support.api import ApiClient
 from tests.support.factory import auth
 
 
@@ -19,23 +20,13 @@ def counts(app) -> dict[str, int]:
         }
 
 
-def pay(client, user, consultation_id, *, key=None, header_key=None, **body):
-    payload = {"consultation_id": consultation_id, "payment_method": "stripe", **body}
-    if key is not None:
-        payload["idempotency_key"] = key
-    headers = auth(user)
-    if header_key is not None:
-        headers["Idempotency-Key"] = header_key
-    return client.post("/api/v1/payments", json=payload, headers=headers)
-
-
 def test_duplicate_request_with_idempotency_key_returns_the_same_payment(
-    app, client, patient, consultation
+    app, api, patient, consultation
 ):
     # given a first request with a key
-    first = pay(client, patient, consultation.id, key="test-payment-1", amount=5000)
+    first = api.pay(patient, consultation.id, idempotency_key="test-payment-1", amount=5000)
     # when the same request is sent again
-    second = pay(client, patient, consultation.id, key="test-payment-1", amount=5000)
+    second = api.pay(patient, consultation.id, idempotency_key="test-payment-1", amount=5000)
     # then both carry the same payment and only one row exists
     assert first.status_code == 201
     assert second.status_code == 201
@@ -46,10 +37,10 @@ def test_duplicate_request_with_idempotency_key_returns_the_same_payment(
     assert counts(app)["payments"] == 1
 
 
-def test_rapid_requests_without_a_key_give_409_on_the_second(app, client, patient, consultation):
-    first = pay(client, patient, consultation.id)
-    second = pay(client, patient, consultation.id)
-    third = pay(client, patient, consultation.id)
+def test_rapid_requests_without_a_key_give_409_on_the_second(app, api, patient, consultation):
+    first = api.pay(patient, consultation.id)
+    second = api.pay(patient, consultation.id)
+    third = api.pay(patient, consultation.id)
     assert first.status_code == 201
     assert second.status_code == third.status_code == 409
     assert second.mimetype == "application/problem+json"
@@ -59,8 +50,8 @@ def test_rapid_requests_without_a_key_give_409_on_the_second(app, client, patien
     assert counts(app)["payments"] == 1
 
 
-def test_created_payment_has_its_invoice_tax_record_and_event(app, client, patient, consultation):
-    response = pay(client, patient, consultation.id, key="k1")
+def test_created_payment_has_its_invoice_tax_record_and_event(app, api, patient, consultation):
+    response = api.pay(patient, consultation.id, idempotency_key="k1")
     body = response.json["data"]
     assert body["payment"]["amount"] == "5000.00"
     assert body["payment"]["currency"] == "PHP"
@@ -79,9 +70,9 @@ def test_created_payment_has_its_invoice_tax_record_and_event(app, client, patie
         assert [e.event_type for e in payment.events] == ["created"]
 
 
-def test_a_quoted_header_key_and_the_same_body_key_are_one_key(app, client, patient, consultation):
-    first = pay(client, patient, consultation.id, key="hdr-key", header_key='"hdr-key"')
-    second = pay(client, patient, consultation.id, header_key="hdr-key")
+def test_a_quoted_header_key_and_the_same_body_key_are_one_key(app, api, patient, consultation):
+    first = api.pay(patient, consultation.id, idempotency_key="hdr-key", key='"hdr-key"')
+    second = api.pay(patient, consultation.id, key="hdr-key")
     assert first.status_code == 201
     assert second.status_code == 201
     assert second.headers["Idempotent-Replayed"] == "true"
@@ -90,35 +81,35 @@ def test_a_quoted_header_key_and_the_same_body_key_are_one_key(app, client, pati
 @pytest.mark.parametrize(
     "change",
     [
-        {"payment_method": "gcash"},
+        {"method": "stripe"},
         {"amount": "5000.00"},
     ],
 )
 def test_same_key_for_a_different_request_is_422_and_writes_nothing(
-    app, client, patient, consultation, change
+    app, api, patient, consultation, change
 ):
-    pay(client, patient, consultation.id, key="reused")
+    api.pay(patient, consultation.id, idempotency_key="reused")
     before = counts(app)
-    response = pay(client, patient, consultation.id, key="reused", **change)
+    response = api.pay(patient, consultation.id, idempotency_key="reused", **change)
     assert response.status_code == 422
     assert response.json["type"] == "/problems/idempotency-key-reused"
     assert counts(app) == before
 
 
-def test_same_key_for_another_consultation_is_422(app, client, factory, patient, consultation):
+def test_same_key_for_another_consultation_is_422(app, api, factory, patient, consultation):
     other = factory.consultation(patient, fee="1500")
-    pay(client, patient, consultation.id, key="reused")
+    api.pay(patient, consultation.id, idempotency_key="reused")
     before = counts(app)
-    response = pay(client, patient, other.id, key="reused")
+    response = api.pay(patient, other.id, idempotency_key="reused")
     assert response.status_code == 422
     assert counts(app) == before
 
 
-def test_key_of_another_user_does_not_replay_their_response(app, client, factory):
+def test_key_of_another_user_does_not_replay_their_response(app, api, factory):
     a, b = factory.patient(), factory.patient()
     ca, cb = factory.consultation(a), factory.consultation(b)
-    ra = pay(client, a, ca.id, key="same-string")
-    rb = pay(client, b, cb.id, key="same-string")
+    ra = api.pay(a, ca.id, idempotency_key="same-string")
+    rb = api.pay(b, cb.id, idempotency_key="same-string")
     assert ra.status_code == rb.status_code == 201
     assert "Idempotent-Replayed" not in rb.headers
     assert ra.json["data"]["payment"]["id"] != rb.json["data"]["payment"]["id"]
@@ -149,11 +140,10 @@ def test_key_of_another_user_does_not_replay_their_response(app, client, factory
     ],
 )
 def test_bad_input_gets_a_clear_4xx_and_changes_nothing(
-    app, client, patient, consultation, body, status
+    app, api, patient, consultation, body, status
 ):
     before = counts(app)
-    payload = {"consultation_id": consultation.id, "payment_method": "stripe", **body}
-    response = client.post("/api/v1/payments", json=payload, headers=auth(patient))
+    response = api.pay(patient, consultation, **body)
     assert response.status_code == status
     assert response.mimetype == "application/problem+json"
     assert response.json["status"] == status
@@ -203,21 +193,20 @@ def test_missing_or_wrong_token_is_401(client, consultation):
     assert response.headers["WWW-Authenticate"].startswith("Bearer")
 
 
-def test_another_patients_consultation_is_404_and_staff_get_403(app, client, factory, consultation):
+def test_another_patients_consultation_is_404_and_staff_get_403(app, api, factory, consultation):
     stranger, staff = factory.patient(), factory.staff()
-    assert pay(client, stranger, consultation.id).status_code == 404
-    response = pay(client, staff, consultation.id)
+    assert api.pay(stranger, consultation.id).status_code == 404
+    response = api.pay(staff, consultation.id)
     assert response.status_code == 403
     assert counts(app)["payments"] == 0
 
 
 def test_get_payment_shows_invoice_tax_and_events_to_owner_and_staff_only(
-    app, client, factory, patient, consultation
+    api, app, client, factory, patient, consultation
 ):
-    created = pay(client, patient, consultation.id, key="g1").json["data"]["payment"]
-    pay(client, patient, consultation.id, key="g1")
-    url = f"/api/v1/payments/{created['id']}"
-    mine = client.get(url, headers=auth(patient))
+    created = api.pay(patient, consultation.id, idempotency_key="g1").json["data"]["payment"]
+    api.pay(patient, consultation.id, idempotency_key="g1")
+    mine = api.get(patient, created["id"])
     assert mine.status_code == 200
     data = mine.json["data"]
     tax = data["tax_record"]
@@ -225,16 +214,14 @@ def test_get_payment_shows_invoice_tax_and_events_to_owner_and_staff_only(
     assert tax["total"] == data["payment"]["amount"] == data["invoice"]["amount"]
     # The replay changed nothing, so it is not an event (its key counts it).
     assert [e["type"] for e in data["events"]] == ["created"]
-    assert client.get(url, headers=auth(factory.staff())).status_code == 200
-    assert client.get(url, headers=auth(factory.patient())).status_code == 404
-    assert client.get(url).status_code == 401
+    assert api.get(factory.staff(), created["id"]).status_code == 200
+    assert api.get(factory.patient(), created["id"]).status_code == 404
+    assert client.get(mine.request.path).status_code == 401  # no token at all
 
 
-def test_refused_attempts_are_counted_on_their_key_not_as_events(
-    app, client, patient, consultation
-):
-    first = pay(client, patient, consultation.id, key="a")
-    refused = pay(client, patient, consultation.id, key="b")
+def test_refused_attempts_are_counted_on_their_key_not_as_events(app, api, patient, consultation):
+    first = api.pay(patient, consultation.id, idempotency_key="a")
+    refused = api.pay(patient, consultation.id, idempotency_key="b")
     payment_id = first.json["data"]["payment"]["id"]
     with app.app_context():
         types = db.session.scalars(
@@ -255,27 +242,19 @@ def test_refused_attempts_are_counted_on_their_key_not_as_events(
 def test_with_vat_added_to_prices_the_amount_charged_is_fee_plus_vat(make_app, factory):
     # given prices that exclude VAT
     app = make_app(PRICES_INCLUDE_VAT=False)
-    client = app.test_client()
+    api = ApiClient(app)
     patient = factory.patient()
     consultation = factory.consultation(patient, fee="5000")
     # when the client sends the fee alone, it is refused and nothing is written
-    wrong = client.post(
-        "/api/v1/payments",
-        json={"consultation_id": consultation.id, "payment_method": "gcash", "amount": "5000.00"},
-        headers=auth(patient),
-    )
+    wrong = api.pay(patient, consultation, amount="5000.00")
     assert wrong.status_code == 422
     assert "5600.00" in wrong.json["errors"]["amount"]
     # then the fee plus VAT is the amount
-    right = client.post(
-        "/api/v1/payments",
-        json={"consultation_id": consultation.id, "payment_method": "gcash", "amount": "5600.00"},
-        headers=auth(patient),
-    )
+    right = api.pay(patient, consultation, amount="5600.00")
     assert right.status_code == 201, right.json
     assert right.json["data"]["payment"]["amount"] == "5600.00"
     assert right.json["data"]["invoice"]["amount"] == "5600.00"
-    tax = client.get(right.headers["Location"], headers=auth(patient)).json["data"]["tax_record"]
+    tax = api.get(patient, right.json["data"]["payment"]["id"]).json["data"]["tax_record"]
     assert (tax["taxable_base"], tax["amount"], tax["total"], tax["prices_include_vat"]) == (
         "5000.00",
         "600.00",

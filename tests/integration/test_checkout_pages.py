@@ -10,7 +10,8 @@ import pytest
 
 from app.models import PaymentStatus
 from tests.integration.checkout_helpers import checkout_url, logged_in, pay
-from tests.support.payments import age, set_status
+from tests.support.lifecycle import age_payment
+from tests.support.payments import set_status
 
 
 @pytest.fixture
@@ -162,7 +163,7 @@ def test_checkout_after_a_pending_payment_went_stale_offers_pay_again(
     app, patient_client, consultation
 ):
     payment_id = pay(patient_client, consultation)
-    age(app, payment_id, app.config["PAYMENT_PENDING_TTL"] + 60)
+    age_payment(app, payment_id, app.config["PAYMENT_PENDING_TTL"] + 60)
     page = text(patient_client.get(checkout_url(consultation)))
     assert "checkout_token" in page
 
@@ -229,7 +230,7 @@ def test_a_paid_payment_page_has_a_printable_receipt_and_no_next_step(
 
 def test_a_stale_pending_payment_page_offers_to_start_again(app, patient_client, consultation):
     payment_id = pay(patient_client, consultation)
-    age(app, payment_id, app.config["PAYMENT_PENDING_TTL"] + 60)
+    age_payment(app, payment_id, app.config["PAYMENT_PENDING_TTL"] + 60)
     page = text(patient_client.get(f"/payments/{payment_id}"))
     assert "not completed in time" in page
     assert f'href="{checkout_url(consultation)}"' in page

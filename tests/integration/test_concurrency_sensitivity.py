@@ -21,16 +21,16 @@ from sqlalchemy import select
 
 from app.models import Payment
 from app.payments import lifecycle
-from tests.support.lifecycle import confirm, create_payment, events, state
+from tests.support.lifecycle import events, state
 from tests.support.storm import storm
 
 N = 20
 
 
 @pytest.fixture
-def payment_id(client, factory):
+def payment_id(api, factory):
     patient = factory.patient()
-    return create_payment(client, patient, factory.consultation(patient).id)
+    return api.new_payment(patient, factory.consultation(patient).id)
 
 
 @pytest.fixture
@@ -50,11 +50,9 @@ def without_locks(monkeypatch):
 
 
 def test_without_the_locks_one_transaction_id_storm_no_longer_answers_200_to_all(
-    app, staff, payment_id, without_locks
+    api, app, staff, payment_id, without_locks
 ):
-    responses = storm(
-        N, lambda i: confirm(app.test_client(), staff, payment_id, transaction_id="txn_storm")
-    )
+    responses = storm(N, lambda i: api.confirm(staff, payment_id, transaction_id="txn_storm"))
     statuses = sorted(r.status_code for r in responses)
     # test_confirm.py asserts [200] * 20 here; without the locks that fails:
     assert statuses != [200] * N
@@ -67,11 +65,9 @@ def test_without_the_locks_one_transaction_id_storm_no_longer_answers_200_to_all
 
 
 def test_without_the_locks_a_storm_of_different_charges_loses_the_duplicate_records(
-    app, staff, payment_id, without_locks
+    api, app, staff, payment_id, without_locks
 ):
-    responses = storm(
-        N, lambda i: confirm(app.test_client(), staff, payment_id, transaction_id=f"txn_{i}")
-    )
+    responses = storm(N, lambda i: api.confirm(staff, payment_id, transaction_id=f"txn_{i}"))
     assert sorted(r.status_code for r in responses) == [200] + [409] * (N - 1)
     # test_confirm.py expects 19 duplicate-charge records for staff to refund; here: none
     assert events(app, payment_id, "duplicate_charge") == []

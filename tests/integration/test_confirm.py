@@ -9,23 +9,24 @@ from app.extensions import db
 from app.models import Payment, User
 from app.payments import lifecycle
 from app.payments.errors import Forbidden, InvalidTransition
+from tests.support.api import ApiClient
 from tests.support.factory import auth
 from tests.support.invariants import check_payment_states
-from tests.support.lifecycle import confirm, create_payment, events, refund, state
+from tests.support.lifecycle import events, state
 from tests.support.locks import Background, PauseHolder
 from tests.support.storm import storm
 
 
 @pytest.fixture
-def payment_id(client, factory, patient):
-    return create_payment(client, patient, factory.consultation(patient, fee="5000").id)
+def payment_id(api, factory, patient):
+    return api.new_payment(patient, factory.consultation(patient, fee="5000").id)
 
 
-def test_payment_confirmation_is_atomic(app, client, staff, payment_id):
+def test_payment_confirmation_is_atomic(app, api, staff, payment_id):
     """The seed's test, ported. The seed confirmed as the patient; here a staff token
     confirms, because a patient may not mark their own payment paid (FLAWS.md #8)."""
     # when
-    response = confirm(client, staff, payment_id, transaction_id="txn_12345")
+    response = api.confirm(staff, payment_id, transaction_id="txn_12345")
     # then
     assert response.status_code == 200
     after = state(app, payment_id)
@@ -34,11 +35,10 @@ def test_payment_confirmation_is_atomic(app, client, staff, payment_id):
 
 
 def test_confirm_completes_the_payment_pays_its_invoice_bumps_the_version_and_records_it(
-    app, client, staff, payment_id
+    app, api, staff, payment_id
 ):
     before = state(app, payment_id)
-    response = confirm(
-        client,
+    response = api.confirm(
         staff,
         payment_id,
         transaction_id="txn_1",
@@ -59,13 +59,11 @@ def test_confirm_completes_the_payment_pays_its_invoice_bumps_the_version_and_re
     assert events(app, payment_id, "confirmed")[0]["actor"] == f"user:{staff.id}"
 
 
-def test_the_same_transaction_id_again_answers_200_and_changes_nothing(
-    app, client, staff, payment_id
-):
-    first = confirm(client, staff, payment_id, transaction_id="txn_1")
+def test_the_same_transaction_id_again_answers_200_and_changes_nothing(app, api, staff, payment_id):
+    first = api.confirm(staff, payment_id, transaction_id="txn_1")
     before = state(app, payment_id)
     # when
-    again = confirm(client, staff, payment_id, transaction_id="txn_1")
+    again = api.confirm(staff, payment_id, transaction_id="txn_1")
     # then
     assert again.status_code == 200
     assert again.json["changed"] is False
@@ -74,13 +72,13 @@ def test_the_same_transaction_id_again_answers_200_and_changes_nothing(
 
 
 def test_a_different_transaction_id_on_a_completed_payment_is_409_and_a_duplicate_charge(
-    app, client, staff, payment_id
+    app, api, staff, payment_id
 ):
-    confirm(client, staff, payment_id, transaction_id="txn_1")
+    api.confirm(staff, payment_id, transaction_id="txn_1")
     before = state(app, payment_id)
     # when the provider reports a second charge, twice
-    response = confirm(client, staff, payment_id, transaction_id="txn_2")
-    repeat = confirm(client, staff, payment_id, transaction_id="txn_2")
+    response = api.confirm(staff, payment_id, transaction_id="txn_2")
+    repeat = api.confirm(staff, payment_id, transaction_id="txn_2")
     # then the payment is untouched and staff see one duplicate charge to refund
     assert response.status_code == repeat.status_code == 409
     assert response.mimetype == "application/problem+json"
@@ -97,10 +95,10 @@ def test_a_different_transaction_id_on_a_completed_payment_is_409_and_a_duplicat
     assert duplicates[0]["reason"] == "already_completed"
 
 
-def test_a_stale_expected_version_is_409_and_changes_nothing(app, client, staff, payment_id):
+def test_a_stale_expected_version_is_409_and_changes_nothing(app, api, staff, payment_id):
     before = state(app, payment_id)
-    response = confirm(
-        client, staff, payment_id, transaction_id="txn_1", expected_version=before["version"] + 1
+    response = api.confirm(
+        staff, payment_id, transaction_id="txn_1", expected_version=before["version"] + 1
     )
     assert response.status_code == 409
     assert response.json["type"] == "/problems/stale-version"
@@ -108,21 +106,19 @@ def test_a_stale_expected_version_is_409_and_changes_nothing(app, client, staff,
     assert state(app, payment_id) == before
 
 
-def test_the_current_expected_version_confirms(app, client, staff, payment_id):
+def test_the_current_expected_version_confirms(app, api, staff, payment_id):
     version = state(app, payment_id)["version"]
-    response = confirm(client, staff, payment_id, transaction_id="txn_1", expected_version=version)
+    response = api.confirm(staff, payment_id, transaction_id="txn_1", expected_version=version)
     assert response.status_code == 200
     assert state(app, payment_id)["status"] == "completed"
 
 
-def test_a_staff_confirmation_of_a_declined_payment_is_a_late_success(
-    app, client, staff, payment_id
-):
+def test_a_staff_confirmation_of_a_declined_payment_is_a_late_success(app, api, staff, payment_id):
     # given the provider declined, then staff see the money was taken after all
     with app.app_context():
         lifecycle.fail(payment_id, reason="card_declined", actor="gateway:test")
     # when
-    response = confirm(client, staff, payment_id, transaction_id="txn_9")
+    response = api.confirm(staff, payment_id, transaction_id="txn_9")
     # then the charge completes the payment: nothing else holds the consultation
     assert response.status_code == 200, response.json
     after = state(app, payment_id)
@@ -133,11 +129,11 @@ def test_a_staff_confirmation_of_a_declined_payment_is_a_late_success(
     )
 
 
-def test_a_new_charge_for_a_refunded_payment_is_a_duplicate_charge(app, client, staff, payment_id):
-    confirm(client, staff, payment_id, transaction_id="txn_1")
-    refund(client, staff, payment_id, reason="Patient cancelled")
+def test_a_new_charge_for_a_refunded_payment_is_a_duplicate_charge(app, api, staff, payment_id):
+    api.confirm(staff, payment_id, transaction_id="txn_1")
+    api.refund(staff, payment_id, reason="Patient cancelled")
     before = state(app, payment_id)
-    response = confirm(client, staff, payment_id, transaction_id="txn_9")
+    response = api.confirm(staff, payment_id, transaction_id="txn_9")
     assert response.status_code == 409
     assert response.json["type"] == "/problems/duplicate-charge"
     assert response.json["payment_status"] == "refunded"
@@ -148,9 +144,9 @@ def test_a_new_charge_for_a_refunded_payment_is_a_duplicate_charge(app, client, 
     }
 
 
-def test_a_patient_cannot_confirm_even_their_own_payment(app, client, patient, payment_id):
+def test_a_patient_cannot_confirm_even_their_own_payment(app, api, patient, payment_id):
     before = state(app, payment_id)
-    response = confirm(client, patient, payment_id, transaction_id="txn_1")
+    response = api.confirm(patient, payment_id, transaction_id="txn_1")
     assert response.status_code == 403
     assert response.mimetype == "application/problem+json"
     assert state(app, payment_id) == before
@@ -165,20 +161,20 @@ def test_the_service_itself_refuses_patients_and_changes_nothing(app, patient, p
     assert state(app, payment_id) == before
 
 
-def test_an_unknown_payment_is_404(client, staff):
+def test_an_unknown_payment_is_404(api, staff):
     for payment_id in (999999, 2**31, 10**20):
-        response = confirm(client, staff, payment_id, transaction_id="txn_1")
+        response = api.confirm(staff, payment_id, transaction_id="txn_1")
         assert response.status_code == 404
         assert response.mimetype == "application/problem+json"
 
 
 def test_a_transaction_id_that_confirmed_another_payment_is_409(
-    app, client, factory, patient, staff, payment_id
+    app, api, factory, patient, staff, payment_id
 ):
-    other = create_payment(client, patient, factory.consultation(patient).id)
-    confirm(client, staff, payment_id, transaction_id="txn_shared")
+    other = api.new_payment(patient, factory.consultation(patient).id)
+    api.confirm(staff, payment_id, transaction_id="txn_shared")
     before = state(app, other)
-    response = confirm(client, staff, other, transaction_id="txn_shared")
+    response = api.confirm(staff, other, transaction_id="txn_shared")
     assert response.status_code == 409
     assert response.json["type"] == "/problems/transaction-id-in-use"
     assert state(app, other) == before
@@ -236,12 +232,10 @@ def test_malformed_confirm_bodies_are_refused(
 
 
 def test_twenty_concurrent_confirms_with_one_transaction_id_make_one_transition(
-    app, staff, payment_id
+    api, app, staff, payment_id
 ):
     # when twenty staff clicks (or provider retries) arrive at the same instant
-    responses = storm(
-        20, lambda i: confirm(app.test_client(), staff, payment_id, transaction_id="txn_storm")
-    )
+    responses = storm(20, lambda i: api.confirm(staff, payment_id, transaction_id="txn_storm"))
     # then every one answers 200 with the same payment, and exactly one changed it
     assert [r.status_code for r in responses] == [200] * 20
     assert sum(r.json["changed"] for r in responses) == 1
@@ -255,11 +249,9 @@ def test_twenty_concurrent_confirms_with_one_transaction_id_make_one_transition(
 
 
 def test_twenty_concurrent_confirms_with_different_transaction_ids_complete_once(
-    app, staff, payment_id
+    api, app, staff, payment_id
 ):
-    responses = storm(
-        20, lambda i: confirm(app.test_client(), staff, payment_id, transaction_id=f"txn_{i}")
-    )
+    responses = storm(20, lambda i: api.confirm(staff, payment_id, transaction_id=f"txn_{i}"))
     statuses = sorted(r.status_code for r in responses)
     assert statuses == [200] + [409] * 19
     winner = next(r for r in responses if r.status_code == 200)
@@ -277,13 +269,13 @@ def test_twenty_concurrent_confirms_with_different_transaction_ids_complete_once
     check_payment_states(app)
 
 
-def test_a_processing_payment_can_be_confirmed(app, client, staff, payment_id):
+def test_a_processing_payment_can_be_confirmed(app, api, staff, payment_id):
     with app.app_context():
         db.session.execute(
             update(Payment).where(Payment.id == payment_id).values(status="processing")
         )
         db.session.commit()
-    response = confirm(client, staff, payment_id, transaction_id="txn_1")
+    response = api.confirm(staff, payment_id, transaction_id="txn_1")
     assert response.status_code == 200
     assert events(app, payment_id, "confirmed")[0]["previous_status"] == "processing"
 
@@ -293,15 +285,16 @@ def test_a_confirm_that_waits_too_long_for_the_lock_is_503_and_changes_nothing(
 ):
     # given a short lock bound and a transition holding the payment's locks
     app = make_app(PAYMENT_LOCK_TIMEOUT_MS=300)
+    api = ApiClient(app)
     patient, staff = factory.patient(), factory.staff()
-    payment_id = create_payment(app.test_client(), patient, factory.consultation(patient).id)
+    payment_id = api.new_payment(patient, factory.consultation(patient).id)
     holder = PauseHolder(race)
     threads = Background()
     try:
         holding = threads.start(app, lifecycle.refund, payment_id, "r", "system:test")
         holder.wait_until_holding()
         # when
-        response = confirm(app.test_client(), staff, payment_id, transaction_id="txn_1")
+        response = api.confirm(staff, payment_id, transaction_id="txn_1")
     finally:
         holder.release()
         threads.close()

@@ -9,16 +9,14 @@ from app.extensions import db
 from app.models import Payment, User
 from app.payments import lifecycle
 from app.payments.errors import DuplicateCharge, Forbidden
+from tests.support.api import ApiClient
 from tests.support.factory import auth
 from tests.support.invariants import check_payment_states
 from tests.support.lifecycle import (
     age_payment,
-    confirm,
-    create_payment,
     deliver,
     events,
     provider_event,
-    refund,
     state,
 )
 from tests.support.locks import Background, PauseHolder, wait_for_lock_waiters
@@ -28,8 +26,8 @@ ABANDONED = 31 * 60  # older than the default PAYMENT_PENDING_TTL of 30 minutes
 
 
 @pytest.fixture
-def payment_id(client, patient, consultation):
-    return create_payment(client, patient, consultation.id)
+def payment_id(api, patient, consultation):
+    return api.new_payment(patient, consultation.id)
 
 
 @pytest.fixture
@@ -37,14 +35,6 @@ def background():
     threads = Background()
     yield threads
     threads.close()
-
-
-def pay_again(client, patient, consultation_id):
-    return client.post(
-        "/api/v1/payments",
-        json={"consultation_id": consultation_id, "payment_method": "gcash"},
-        headers=auth(patient),
-    )
 
 
 def all_payments(app, consultation_id):
@@ -62,13 +52,13 @@ def all_payments(app, consultation_id):
 
 
 def test_expire_stale_expires_abandoned_payments_only_and_says_how_many(
-    app, client, runner, factory, patient, staff
+    app, api, runner, factory, patient, staff
 ):
     # given an abandoned payment, a fresh one, and an old one that was paid
-    abandoned = create_payment(client, patient, factory.consultation(patient).id)
-    fresh = create_payment(client, patient, factory.consultation(patient).id)
-    paid = create_payment(client, patient, factory.consultation(patient).id)
-    confirm(client, staff, paid, transaction_id="txn_paid")
+    abandoned = api.new_payment(patient, factory.consultation(patient).id)
+    fresh = api.new_payment(patient, factory.consultation(patient).id)
+    paid = api.new_payment(patient, factory.consultation(patient).id)
+    api.confirm(staff, paid, transaction_id="txn_paid")
     for pid in (abandoned, paid):
         age_payment(app, pid, ABANDONED)
     # when
@@ -88,18 +78,19 @@ def test_expire_stale_expires_abandoned_payments_only_and_says_how_many(
 
 def test_the_ttl_comes_from_configuration(make_app, factory):
     app = make_app(PAYMENT_PENDING_TTL=60)
-    client, patient = app.test_client(), factory.patient()
-    pid = create_payment(client, patient, factory.consultation(patient).id)
+    api = ApiClient(app)
+    patient = factory.patient()
+    pid = api.new_payment(patient, factory.consultation(patient).id)
     age_payment(app, pid, 61)
     with app.app_context():
         assert lifecycle.expire_stale() == 1
 
 
 def test_a_checkout_expires_an_abandoned_payment_and_starts_a_new_one(
-    app, client, patient, consultation, payment_id
+    api, app, patient, consultation, payment_id
 ):
     age_payment(app, payment_id, ABANDONED)
-    response = pay_again(client, patient, consultation.id)
+    response = api.pay(patient, consultation.id)
     assert response.status_code == 201
     new_id = response.json["data"]["payment"]["id"]
     assert all_payments(app, consultation.id) == [(payment_id, "expired"), (new_id, "pending")]
@@ -109,11 +100,11 @@ def test_a_checkout_expires_an_abandoned_payment_and_starts_a_new_one(
 
 
 def test_a_late_success_completes_an_expired_payment_when_nothing_else_is_active(
-    app, client, runner, staff, payment_id
+    app, api, runner, staff, payment_id
 ):
     age_payment(app, payment_id, ABANDONED)
     runner.invoke(args=["payments", "expire-stale"])
-    response = confirm(client, staff, payment_id, transaction_id="txn_late")
+    response = api.confirm(staff, payment_id, transaction_id="txn_late")
     assert response.status_code == 200
     after = state(app, payment_id)
     assert (after["status"], after["invoice"]) == ("completed", "paid")
@@ -123,14 +114,14 @@ def test_a_late_success_completes_an_expired_payment_when_nothing_else_is_active
 
 @pytest.mark.parametrize("via", ["api", "webhook"])
 def test_a_late_success_after_the_patient_paid_again_is_a_duplicate_charge(
-    app, client, patient, staff, consultation, payment_id, via
+    api, app, client, patient, staff, consultation, payment_id, via
 ):
     # given the abandoned payment was replaced by a new one at checkout
     age_payment(app, payment_id, ABANDONED)
-    new_id = pay_again(client, patient, consultation.id).json["data"]["payment"]["id"]
+    new_id = api.pay(patient, consultation.id).json["data"]["payment"]["id"]
     # when the provider reports the old payment's success after all
     if via == "api":
-        response = confirm(client, staff, payment_id, transaction_id="txn_late")
+        response = api.confirm(staff, payment_id, transaction_id="txn_late")
         assert response.status_code == 409
         assert response.json["type"] == "/problems/duplicate-charge"
     else:
@@ -189,12 +180,12 @@ def test_a_confirmation_waiting_behind_expiry_completes_the_payment_late(
 
 
 def test_a_confirmation_waiting_behind_a_checkout_that_replaced_the_payment_is_a_duplicate(
-    app, race, background, database_url, patient, consultation, payment_id
+    api, app, race, background, database_url, patient, consultation, payment_id
 ):
     # given a checkout that found the abandoned payment and is expiring it under the locks
     age_payment(app, payment_id, ABANDONED)
     holder = PauseHolder(race)
-    checkout = background.start(app, pay_again, app.test_client(), patient, consultation.id)
+    checkout = background.start(app, api.pay, patient, consultation.id)
     holder.wait_until_holding()
     # when the provider's late success arrives and queues behind it
     confirming = background.start(
@@ -212,20 +203,21 @@ def test_a_confirmation_waiting_behind_a_checkout_that_replaced_the_payment_is_a
     check_payment_states(app)
 
 
-def test_expiry_checkout_and_a_late_success_released_together_always_agree(app, factory, staff):
+def test_expiry_checkout_and_a_late_success_released_together_always_agree(
+    api, app, factory, staff
+):
     """Many rounds of a three-way race; whoever wins, the end state is one of two."""
     patient = factory.patient()
     for _ in range(6):
         consultation = factory.consultation(patient)
-        client = app.test_client()
-        old = create_payment(client, patient, consultation.id)
+        old = api.new_payment(patient, consultation.id)
         age_payment(app, old, ABANDONED)
 
         def racer(i, consultation=consultation, old=old):
             if i == 0:
-                return confirm(app.test_client(), staff, old, transaction_id=f"txn_{old}")
+                return api.confirm(staff, old, transaction_id=f"txn_{old}")
             if i == 1:
-                return pay_again(app.test_client(), patient, consultation.id)
+                return api.pay(patient, consultation.id)
             with app.app_context():
                 return lifecycle.expire_stale()
 
@@ -247,16 +239,16 @@ def test_expiry_checkout_and_a_late_success_released_together_always_agree(app, 
 
 
 @pytest.fixture
-def paid_id(client, staff, payment_id):
-    assert confirm(client, staff, payment_id, transaction_id="txn_1").status_code == 200
+def paid_id(api, staff, payment_id):
+    assert api.confirm(staff, payment_id, transaction_id="txn_1").status_code == 200
     return payment_id
 
 
 def test_a_staff_refund_refunds_the_payment_the_invoice_and_reverses_the_tax(
-    app, client, staff, paid_id
+    app, api, staff, paid_id
 ):
     before = state(app, paid_id)
-    response = refund(client, staff, paid_id, reason="  Doctor unavailable  ")
+    response = api.refund(staff, paid_id, reason="  Doctor unavailable  ")
     assert response.status_code == 200
     assert response.json["changed"] is True
     assert response.json["data"]["tax_record"]["status"] == "reversed"
@@ -272,25 +264,25 @@ def test_a_staff_refund_refunds_the_payment_the_invoice_and_reverses_the_tax(
     check_payment_states(app)
 
 
-def test_refunding_again_changes_nothing(app, client, staff, paid_id):
-    refund(client, staff, paid_id, reason="Doctor unavailable")
+def test_refunding_again_changes_nothing(app, api, staff, paid_id):
+    api.refund(staff, paid_id, reason="Doctor unavailable")
     before = state(app, paid_id)
-    again = refund(client, staff, paid_id, reason="Clicked twice")
+    again = api.refund(staff, paid_id, reason="Clicked twice")
     assert again.status_code == 200
     assert again.json["changed"] is False
     assert state(app, paid_id) == before
 
 
-def test_ten_concurrent_refunds_refund_once(app, staff, paid_id):
-    responses = storm(10, lambda i: refund(app.test_client(), staff, paid_id, reason=f"r{i}"))
+def test_ten_concurrent_refunds_refund_once(api, app, staff, paid_id):
+    responses = storm(10, lambda i: api.refund(staff, paid_id, reason=f"r{i}"))
     assert [r.status_code for r in responses] == [200] * 10
     assert sum(r.json["changed"] for r in responses) == 1
     assert state(app, paid_id)["events"].count("refunded") == 1
 
 
-def test_a_patient_cannot_refund(app, client, patient, paid_id):
+def test_a_patient_cannot_refund(app, api, patient, paid_id):
     before = state(app, paid_id)
-    response = refund(client, patient, paid_id, reason="I want my money back")
+    response = api.refund(patient, paid_id, reason="I want my money back")
     assert response.status_code == 403
     assert response.mimetype == "application/problem+json"
     with app.app_context(), pytest.raises(Forbidden):
@@ -307,12 +299,12 @@ def test_the_staff_pages_service_call_refunds(app, staff, paid_id):
 
 
 @pytest.mark.parametrize("setup", ["pending", "failed"])
-def test_only_a_completed_payment_can_be_refunded(app, client, staff, payment_id, setup):
+def test_only_a_completed_payment_can_be_refunded(app, api, staff, payment_id, setup):
     if setup == "failed":
         with app.app_context():
             lifecycle.fail(payment_id, reason="card_declined", actor="gateway:test")
     before = state(app, payment_id)
-    response = refund(client, staff, payment_id, reason="Doctor unavailable")
+    response = api.refund(staff, payment_id, reason="Doctor unavailable")
     assert response.status_code == 409
     assert response.json["payment_status"] == setup
     assert state(app, payment_id) == before
@@ -337,5 +329,5 @@ def test_a_refund_needs_a_short_reason(app, client, staff, paid_id, body):
     assert state(app, paid_id) == before
 
 
-def test_refunding_an_unknown_payment_is_404(client, staff):
-    assert refund(client, staff, 424242, reason="Doctor unavailable").status_code == 404
+def test_refunding_an_unknown_payment_is_404(api, staff):
+    assert api.refund(staff, 424242, reason="Doctor unavailable").status_code == 404

@@ -30,11 +30,17 @@ from app.models import utcnow
 from app.payments.idempotency import hash_key
 from tests.conftest import base_config, migrate_database
 from tests.support import pg
-from tests.support.factory import Factory, auth
+from tests.support.factory import Factory
 from tests.support.invariants import check_invariants
 from tests.support.live import LiveServer
 from tests.support.services import PostgresServer
-from tests.support.storm import HttpResult, get_json, post_json, storm
+from tests.support.storm import (
+    HttpResult,
+    get_json,
+    pay_over_http,
+    payment_over_http,
+    storm,
+)
 
 
 @pytest.fixture
@@ -61,9 +67,7 @@ class Payer:
         self.answers: list[HttpResult] = []
 
     def pay(self, consultation_id: int, key: str) -> HttpResult:
-        body = {"consultation_id": consultation_id, "payment_method": "gcash"}
-        headers = {**auth(self.patient), "Idempotency-Key": key}
-        answer = post_json(self.server.url + "/api/v1/payments", body, headers)
+        answer = pay_over_http(self.server.url, self.patient, consultation_id, key=key)
         self.answers.append(answer)
         return answer
 
@@ -98,8 +102,7 @@ class Payer:
                 assert answer.body["detail"].strip()
 
     def assert_serves_the_next_request(self, payment_id: int) -> None:
-        url = f"{self.server.url}/api/v1/payments/{payment_id}"
-        answer = get_json(url, auth(self.patient))
+        answer = payment_over_http(self.server.url, self.patient, payment_id)
         assert answer.status == 200, answer
         assert get_json(self.server.url + "/healthz", {}).status == 200
 
@@ -260,13 +263,11 @@ def test_the_database_restarted_between_requests_is_invisible_to_the_next_ones(
     assert paid.status == 201
     payment_id = paid.body["data"]["payment"]["id"]
     # every worker's pool holds connections from before the restart
-    storm(8, lambda i: get_json(f"{server.url}/api/v1/payments/{payment_id}", auth(patient)))
+    storm(8, lambda i: payment_over_http(server.url, patient, payment_id))
     # when PostgreSQL restarts between two requests
     pg_server.restart()
     # then the very next requests succeed: pool_pre_ping swaps the dead connections
-    after = storm(
-        8, lambda i: get_json(f"{server.url}/api/v1/payments/{payment_id}", auth(patient))
-    )
+    after = storm(8, lambda i: payment_over_http(server.url, patient, payment_id))
     assert [a.status for a in after] == [200] * 8
     assert payer.pay(second.id, "after-restart").status == 201
     # while it is down: clear 503s with Retry-After, for the API and for pages

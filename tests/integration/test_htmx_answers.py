@@ -21,7 +21,6 @@ import pytest
 from app.config import ROOT
 from tests.support.factory import PASSWORD
 from tests.support.invoices import add_invoice
-from tests.support.lifecycle import create_payment
 
 HX = {"HX-Request": "true"}
 CURRENT = "http://localhost/staff/invoices?status=paid"
@@ -67,11 +66,11 @@ def test_every_htmx_route_is_walked():
 
 
 @pytest.fixture
-def world(app, factory):
+def world(api, app, factory):
     patient, staff = factory.patient(), factory.staff()
     consultation = factory.consultation(patient)
     number = add_invoice(app, patient, status="paid")
-    payment = create_payment(app.test_client(), patient, factory.consultation(patient).id)
+    payment = api.new_payment(patient, factory.consultation(patient).id)
     return {
         "patient": patient,
         "other_patient": factory.patient(),

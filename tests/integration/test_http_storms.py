@@ -9,11 +9,11 @@ from collections import Counter
 import pytest
 import redis as redis_lib
 
-from tests.support.factory import Factory, auth
+from tests.support.factory import Factory
 from tests.support.invariants import check_invariants
 from tests.support.live import LiveServer
 from tests.support.services import RedisServer, free_port
-from tests.support.storm import post_json, storm
+from tests.support.storm import pay_over_http, storm
 
 N = 50
 
@@ -34,12 +34,8 @@ def servers(database_url):
 
 def http_storm(urls: list[str], patient, consultation_id, key_for, n: int = N):
     def call(i):
-        headers = auth(patient)
-        key = key_for(i)
-        if key is not None:
-            headers["Idempotency-Key"] = key
-        body = {"consultation_id": consultation_id, "payment_method": "bank_transfer"}
-        return post_json(urls[i % len(urls)] + "/api/v1/payments", body, headers)
+        url = urls[i % len(urls)]
+        return pay_over_http(url, patient, consultation_id, key=key_for(i), method="bank_transfer")
 
     return storm(n, call)
 
@@ -104,9 +100,9 @@ def test_redis_stopped_mid_storm_and_restarted_still_one_payment(app, servers):
         def call(i):
             if i == N // 2:
                 redis.stop()  # dies while the other half of the storm is in flight
-            headers = {**auth(patient), "Idempotency-Key": "stop-mid"}
-            body = {"consultation_id": consultation.id, "payment_method": "bank_transfer"}
-            return post_json(server.url + "/api/v1/payments", body, headers)
+            return pay_over_http(
+                server.url, patient, consultation.id, key="stop-mid", method="bank_transfer"
+            )
 
         assert_one_key_storm(storm(N, call))
         redis.start()  # same port, empty: every cached answer is gone

@@ -21,10 +21,6 @@ from tests.support.invariants import check_invariants
 from tests.support.pg import hold_claim, raw_connection, wait_until_blocked_on_a_lock
 
 
-def pay(app, patient, consultation_id, key, method="gcash"):
-    return ApiClient(app).pay(patient, consultation_id, method=method, key=key)
-
-
 @pytest.fixture
 def setup(app):
     factory = Factory(app)
@@ -34,7 +30,7 @@ def setup(app):
 
 @pytest.mark.parametrize("pooler", POOLERS)
 def test_a_repeat_arriving_while_the_first_runs_waits_and_gets_its_response(
-    app, setup, database_url, race
+    api, app, setup, database_url, race
 ):
     # given the first request is held inside its transaction, after claiming the key
     _, patient, consultation = setup
@@ -49,14 +45,14 @@ def test_a_repeat_arriving_while_the_first_runs_waits_and_gets_its_response(
     race.at(hooks.AFTER_CLAIM, held)
     results = {}
     t1 = threading.Thread(
-        target=lambda: results.update(first=pay(app, patient, consultation.id, "k"))
+        target=lambda: results.update(first=api.pay(patient, consultation.id, key="k"))
     )
     first_thread["t"] = t1
     t1.start()
     assert reached.wait(10)
     # when a repeat arrives and blocks on the first one's uncommitted claim
     t2 = threading.Thread(
-        target=lambda: results.update(second=pay(app, patient, consultation.id, "k"))
+        target=lambda: results.update(second=api.pay(patient, consultation.id, key="k"))
     )
     t2.start()
     wait_until_blocked_on_a_lock(database_url)
@@ -74,6 +70,7 @@ def test_a_repeat_arriving_while_the_first_runs_waits_and_gets_its_response(
 @pytest.mark.parametrize("pooler", POOLERS)
 def test_a_repeat_waiting_past_the_bound_gets_409_with_retry_after(make_app, database_url):
     app = make_app(PAYMENT_LOCK_TIMEOUT_MS=300)
+    api = ApiClient(app)
     factory = Factory(app)
     patient = factory.patient()
     consultation = factory.consultation(patient)
@@ -82,7 +79,7 @@ def test_a_repeat_waiting_past_the_bound_gets_409_with_retry_after(make_app, dat
         hold_claim(conn, patient.id, "busy-key")
         # when the same key arrives
         started = time.monotonic()
-        response = pay(app, patient, consultation.id, "busy-key")
+        response = api.pay(patient, consultation.id, key="busy-key")
         waited = time.monotonic() - started
         conn.rollback()
     # then it is told to retry within the bound (300 ms, plus the request's own work),
@@ -93,7 +90,7 @@ def test_a_repeat_waiting_past_the_bound_gets_409_with_retry_after(make_app, dat
     assert int(response.headers["Retry-After"]) >= 1
     assert check_invariants(app)["payments"] == 0
     # and once the other claimer gave up, the key works
-    assert pay(app, patient, consultation.id, "busy-key").status_code == 201
+    assert api.pay(patient, consultation.id, key="busy-key").status_code == 201
 
 
 @pytest.mark.parametrize("pooler", POOLERS)
@@ -101,12 +98,13 @@ def test_a_locked_consultation_past_the_lock_timeout_gives_503_and_writes_nothin
     make_app, database_url
 ):
     app = make_app(PAYMENT_LOCK_TIMEOUT_MS=300)
+    api = ApiClient(app)
     factory = Factory(app)
     patient = factory.patient()
     consultation = factory.consultation(patient)
     with raw_connection(database_url) as conn:
         conn.execute("SELECT id FROM consultations WHERE id = %s FOR UPDATE", (consultation.id,))
-        response = pay(app, patient, consultation.id, "locked")
+        response = api.pay(patient, consultation.id, key="locked")
         conn.rollback()
     assert response.status_code == 503
     assert response.mimetype == "application/problem+json"
@@ -119,28 +117,28 @@ def test_a_locked_consultation_past_the_lock_timeout_gives_503_and_writes_nothin
         "idempotency_keys": 0,
     }
     # the same key is free to succeed afterwards: nothing was left stuck
-    assert pay(app, patient, consultation.id, "locked").status_code == 201
+    assert api.pay(patient, consultation.id, key="locked").status_code == 201
 
 
-def test_a_crash_after_the_claim_leaves_nothing_half_written_and_the_key_free(app, setup):
+def test_a_crash_after_the_claim_leaves_nothing_half_written_and_the_key_free(api, app, setup):
     _, patient, consultation = setup
 
     def boom(**context):
         raise RuntimeError("disk on fire")
 
     with hooks.run_at(hooks.BEFORE_INSERT, boom):
-        response = pay(app, patient, consultation.id, "crash")
+        response = api.pay(patient, consultation.id, key="crash")
     assert response.status_code == 500
     assert response.mimetype == "application/problem+json"
     assert "disk on fire" not in response.get_data(as_text=True)
     assert check_invariants(app)["idempotency_keys"] == 0
-    assert pay(app, patient, consultation.id, "crash").status_code == 201
+    assert api.pay(patient, consultation.id, key="crash").status_code == 201
     assert check_invariants(app)["payments"] == 1
 
 
-def test_an_expired_key_is_forgotten_and_may_be_used_for_a_new_request(app, setup, redis_url):
+def test_an_expired_key_is_forgotten_and_may_be_used_for_a_new_request(api, app, setup, redis_url):
     factory, patient, consultation = setup
-    assert pay(app, patient, consultation.id, "old").status_code == 201
+    assert api.pay(patient, consultation.id, key="old").status_code == 201
     # both copies of the key expire: Redis by its TTL, the row by expires_at
     redis_lib.Redis.from_url(redis_url).flushall()
     with app.app_context():
@@ -149,24 +147,24 @@ def test_an_expired_key_is_forgotten_and_may_be_used_for_a_new_request(app, setu
         )
         db.session.commit()
     other = factory.consultation(patient, fee="1500")
-    response = pay(app, patient, other.id, "old", method="stripe")
+    response = api.pay(patient, other.id, key="old", method="stripe")
     assert response.status_code == 201
     with app.app_context():
         assert db.session.query(IdempotencyKey).count() == 1
     # and the key taken over stores its new answer: a repeat (from the database) replays it
     redis_lib.Redis.from_url(redis_url).flushall()
-    again = pay(app, patient, other.id, "old", method="stripe")
+    again = api.pay(patient, other.id, key="old", method="stripe")
     assert again.headers["Idempotent-Replayed"] == "true"
     assert again.get_data() == response.get_data()
 
 
-def test_each_outcome_logs_one_line_with_a_key_hash_and_never_the_key(app, setup, caplog):
+def test_each_outcome_logs_one_line_with_a_key_hash_and_never_the_key(api, app, setup, caplog):
     _, patient, consultation = setup
     caplog.set_level(logging.INFO, logger="app.payments")
     secret_key = "very-secret-idempotency-key"
-    pay(app, patient, consultation.id, secret_key)
-    pay(app, patient, consultation.id, secret_key)
-    pay(app, patient, consultation.id, "another")
+    api.pay(patient, consultation.id, key=secret_key)
+    api.pay(patient, consultation.id, key=secret_key)
+    api.pay(patient, consultation.id, key="another")
     lines = [r.getMessage() for r in caplog.records if r.name == "app.payments"]
     outcomes = [line.split("outcome=")[1].split()[0] for line in lines]
     assert outcomes == ["created", "replayed", "conflict"]
@@ -176,7 +174,7 @@ def test_each_outcome_logs_one_line_with_a_key_hash_and_never_the_key(app, setup
     assert patient.email not in caplog.text
 
 
-def test_a_deadlock_is_retried_and_the_retry_creates_the_payment(app, setup, race, caplog):
+def test_a_deadlock_is_retried_and_the_retry_creates_the_payment(api, app, setup, race, caplog):
     import psycopg.errors
     from sqlalchemy.exc import OperationalError
 
@@ -190,7 +188,7 @@ def test_a_deadlock_is_retried_and_the_retry_creates_the_payment(app, setup, rac
 
     race.at(hooks.BEFORE_INSERT, deadlock_once)
     caplog.set_level(logging.WARNING, logger="app.payments")
-    response = pay(app, patient, consultation.id, "dl")
+    response = api.pay(patient, consultation.id, key="dl")
     assert response.status_code == 201
     assert calls["n"] == 2
     assert "payment.retry sqlstate=40P01 attempt=1" in caplog.text
@@ -198,11 +196,11 @@ def test_a_deadlock_is_retried_and_the_retry_creates_the_payment(app, setup, rac
 
 
 def test_purge_keys_deletes_only_expired_keys_and_a_purged_key_starts_afresh(
-    app, setup, runner, redis_url
+    api, app, setup, runner, redis_url
 ):
     factory, patient, consultation = setup
-    assert pay(app, patient, consultation.id, "old").status_code == 201
-    assert pay(app, patient, consultation.id, "fresh").status_code == 409
+    assert api.pay(patient, consultation.id, key="old").status_code == 201
+    assert api.pay(patient, consultation.id, key="fresh").status_code == 409
     with app.app_context():
         db.session.execute(
             text("UPDATE idempotency_keys SET expires_at = :t WHERE id = 1"),
@@ -216,10 +214,12 @@ def test_purge_keys_deletes_only_expired_keys_and_a_purged_key_starts_afresh(
         assert db.session.query(IdempotencyKey).count() == 1
     redis_lib.Redis.from_url(redis_url).flushall()  # its Redis copy expires with it
     other = factory.consultation(patient, fee="1500")
-    assert pay(app, patient, other.id, "old", method="stripe").status_code == 201
+    assert api.pay(patient, other.id, key="old", method="stripe").status_code == 201
 
 
-def test_a_key_purged_between_the_claim_and_the_read_is_claimed_again(app, setup, race, redis_url):
+def test_a_key_purged_between_the_claim_and_the_read_is_claimed_again(
+    api, app, setup, race, redis_url
+):
     _, patient, consultation = setup
     calls = {"n": 0}
 
@@ -229,10 +229,10 @@ def test_a_key_purged_between_the_claim_and_the_read_is_claimed_again(app, setup
         if calls["n"] == 1:
             session.execute(text("DELETE FROM idempotency_keys"))
 
-    assert pay(app, patient, consultation.id, "k").status_code == 201
+    assert api.pay(patient, consultation.id, key="k").status_code == 201
     redis_lib.Redis.from_url(redis_url).flushall()  # reach the database path
     race.at(hooks.KEY_TAKEN, purged_once)
-    response = pay(app, patient, consultation.id, "k")
+    response = api.pay(patient, consultation.id, key="k")
     # the row was gone, so the repeat claimed the key afresh and met the active payment
     assert calls["n"] == 1
     assert response.status_code == 409

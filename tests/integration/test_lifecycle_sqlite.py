@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 from app.payments import lifecycle
-from tests.support.factory import PASSWORD, Factory, auth
-from tests.support.lifecycle import age_payment, create_payment, deliver, provider_event, state
+from tests.support.api import ApiClient
+from tests.support.factory import PASSWORD, Factory
+from tests.support.lifecycle import age_payment, deliver, provider_event, state
 from tests.support.outbox import ledger, requests_of
 
 
 def test_sandbox_approval_webhooks_refund_and_expiry_work_on_sqlite(sqlite_app):
     # given the demo setup
     app, factory = sqlite_app, Factory(sqlite_app)
+    api = ApiClient(app)
     client = app.test_client()
     patient, staff = factory.patient(), factory.staff()
-    paid = create_payment(client, patient, factory.consultation(patient).id)
-    abandoned = create_payment(client, patient, factory.consultation(patient).id)
+    paid = api.new_payment(patient, factory.consultation(patient).id)
+    abandoned = api.new_payment(patient, factory.consultation(patient).id)
     # when the patient approves twice at the sandbox provider
     client.post("/login", data={"email": patient.email, "password": PASSWORD})
     client.post(f"/gateway/sandbox/{paid}", data={"approve_twice": "Approve twice"})
@@ -23,10 +25,7 @@ def test_sandbox_approval_webhooks_refund_and_expiry_work_on_sqlite(sqlite_app):
     again = deliver(client, app, provider_event(paid, transaction_id=f"sbx_txn_{paid}"))
     assert again.json["outcome"] == "unchanged"
     # refunds and expiry work too
-    response = client.post(
-        f"/api/v1/payments/{paid}/refund", json={"reason": "Test"}, headers=auth(staff)
-    )
-    assert response.status_code == 200
+    assert api.refund(staff, paid, reason="Test").status_code == 200
     assert state(app, paid)["tax"] == "reversed"
     # and the refund reaches the sandbox provider once, through the outbox
     for _ in range(2):

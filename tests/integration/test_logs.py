@@ -8,12 +8,13 @@ from sqlalchemy import text
 
 from app.extensions import db
 from app.payments import hooks
-from tests.support.factory import PASSWORD, Factory, auth
+from tests.support.api import ApiClient
+from tests.support.factory import PASSWORD, Factory
 from tests.support.pg import raw_connection
 
 
 def test_an_unexpected_database_error_logs_where_and_sqlstate_but_not_the_value(
-    app, client, factory, caplog, race
+    api, app, factory, caplog, race
 ):
     # given a statement that fails with a patient's email among its parameters
     patient = factory.patient(email="maria.santos@example.test")
@@ -25,11 +26,7 @@ def test_an_unexpected_database_error_logs_where_and_sqlstate_but_not_the_value(
     race.at(hooks.BEFORE_INSERT, broken_statement)
     caplog.set_level(logging.DEBUG)
     # when a payment hits it
-    response = client.post(
-        "/api/v1/payments",
-        json={"consultation_id": consultation.id, "payment_method": "gcash"},
-        headers=auth(patient),
-    )
+    response = api.pay(patient, consultation)
     # then the client gets a clear 500 and the log says where, not what
     assert response.status_code == 500
     assert response.mimetype == "application/problem+json"
@@ -62,6 +59,7 @@ def test_logins_payments_and_their_failures_leave_no_secret_in_the_logs(
         RATELIMIT_PAYMENTS="7 per minute",
         PAYMENT_LOCK_TIMEOUT_MS=200,
     )
+    api = ApiClient(app)
     factory = Factory(app)
     patient = factory.patient(email="juana.dela.cruz@example.test", name="Juana Dela Cruz")
     stranger = factory.patient(email="pedro.penduko@example.test", name="Pedro Penduko")
@@ -71,12 +69,6 @@ def test_logins_payments_and_their_failures_leave_no_secret_in_the_logs(
     _debug_everywhere(caplog)
     client = app.test_client()
 
-    def pay(consultation_id, key, user=patient, **extra):
-        body = {"consultation_id": consultation_id, "payment_method": "gcash", **extra}
-        return client.post(
-            "/api/v1/payments", json=body, headers={**auth(user), "Idempotency-Key": key}
-        )
-
     # when the usual and the unusual happen
     statuses = [
         client.post("/login", data={"email": patient.email, "password": wrong_password}),
@@ -84,12 +76,12 @@ def test_logins_payments_and_their_failures_leave_no_secret_in_the_logs(
         client.post("/login", data={"email": patient.email + "\x00", "password": PASSWORD}),
         client.post("/login", data={"email": patient.email, "password": PASSWORD}),
         client.post("/logout"),
-        pay(paid.id, keys[0]),  # created
-        pay(paid.id, keys[0]),  # replayed
-        pay(paid.id, keys[1]),  # conflict: already paid
-        pay(paid.id, keys[0], amount="5000.00"),  # key reused for a different request
-        pay(paid.id, keys[2], user=stranger),  # another patient's consultation
-        pay(paid.id, "bad\tkey"),  # not one key in the header: 400
+        api.pay(patient, paid, key=keys[0]),  # created
+        api.pay(patient, paid, key=keys[0]),  # replayed
+        api.pay(patient, paid, key=keys[1]),  # conflict: already paid
+        api.pay(patient, paid, key=keys[0], amount="5000.00"),  # key reused, another request
+        api.pay(stranger, paid, key=keys[2]),  # another patient's consultation
+        api.pay(patient, paid, key="bad\tkey"),  # not one key in the header: 400
         client.post(
             "/api/v1/payments",
             json={"consultation_id": paid.id, "payment_method": "gcash"},
@@ -98,9 +90,9 @@ def test_logins_payments_and_their_failures_leave_no_secret_in_the_logs(
     ]
     with raw_connection(database_url) as conn:
         conn.execute("SELECT id FROM consultations WHERE id = %s FOR UPDATE", (locked.id,))
-        statuses.append(pay(locked.id, keys[2]))  # lock timeout: 503
+        statuses.append(api.pay(patient, locked, key=keys[2]))  # lock timeout: 503
         conn.rollback()
-    statuses += [pay(paid.id, keys[0]) for _ in range(3)]  # past the limit: 429
+    statuses += [api.pay(patient, paid, key=keys[0]) for _ in range(3)]  # past the limit: 429
     # then the flow really went through every branch
     assert [r.status_code for r in statuses] == [
         200, 200, 422, 302, 302, 201, 201, 409, 422, 404, 400, 401, 503, 201, 429, 429,
@@ -135,9 +127,7 @@ def test_json_logs_are_one_object_per_line_with_the_same_fields_and_no_secret(ma
     patient = factory.patient(email="ramon.magsaysay@example.test")
     consultation = factory.consultation(patient)
     caplog.set_level(logging.INFO)
-    headers = {**auth(patient), "Idempotency-Key": "json-secret-key"}
-    body = {"consultation_id": consultation.id, "payment_method": "gcash"}
-    assert app.test_client().post("/api/v1/payments", json=body, headers=headers).status_code == 201
+    assert ApiClient(app).pay(patient, consultation, key="json-secret-key").status_code == 201
     formatter = json_log_formatter()
     lines = [formatter.format(r) for r in caplog.records if r.name.startswith("app.")]
     objects = [json.loads(line) for line in lines]

@@ -18,9 +18,7 @@ from tests.integration.checkout_helpers import (
     payment_count,
     submit,
 )
-from tests.support.factory import auth
-from tests.support.lifecycle import confirm, refund
-from tests.support.payments import age
+from tests.support.lifecycle import age_payment
 
 # The example: ₱1,250.00 at 12%, VAT included.
 VATABLE, VAT, TOTAL = "1,116.07", "133.93", "1,250.00"
@@ -46,9 +44,9 @@ def staff_client(app, staff):
     return logged_in(app, staff)
 
 
-def _paid(app, client, staff, consultation, method="gcash") -> int:
+def _paid(api, client, staff, consultation, method="gcash") -> int:
     payment_id = pay(client, consultation, method=method)
-    assert confirm(client, staff, payment_id, transaction_id=f"txn_{payment_id}").status_code == 200
+    assert api.confirm(staff, payment_id, transaction_id=f"txn_{payment_id}").status_code == 200
     return payment_id
 
 
@@ -59,10 +57,10 @@ def _three_numbers(html: str, total_label: str) -> None:
 
 
 def test_checkout_payment_page_receipt_invoice_csv_and_api_show_the_same_three_numbers(
-    app, patient_client, staff_client, patient, staff, consultation
+    api, app, patient_client, staff_client, patient, staff, consultation
 ):
     _three_numbers(patient_client.get(checkout_url(consultation)).text, "Amount to pay")
-    payment_id = _paid(app, patient_client, staff, consultation)
+    payment_id = _paid(api, patient_client, staff, consultation)
     page = patient_client.get(f"/payments/{payment_id}").text
     # the paid page: "Amount charged" in the success panel, the three numbers once, in the receipt
     assert re.search(rf"Amount charged <strong[^>]*>₱{TOTAL}<", page)
@@ -76,15 +74,14 @@ def test_checkout_payment_page_receipt_invoice_csv_and_api_show_the_same_three_n
         "133.93",
         "1250.00",
     )
-    tax = patient_client.get(f"/api/v1/payments/{payment_id}", headers=auth(patient)).json
-    tax = tax["data"]["tax_record"]
+    tax = api.get(patient, payment_id).json["data"]["tax_record"]
     assert (tax["taxable_base"], tax["amount"], tax["total"]) == ("1116.07", "133.93", "1250.00")
 
 
 def test_the_receipt_and_invoice_say_who_was_paid_and_every_page_how_to_get_help(
-    app, client, patient_client, staff, consultation
+    api, app, client, patient_client, staff, consultation
 ):
-    payment_id = _paid(app, patient_client, staff, consultation)
+    payment_id = _paid(api, patient_client, staff, consultation)
     page = patient_client.get(f"/payments/{payment_id}").text
     receipt = page.split('id="receipt"', 1)[1].split("</section>", 1)[0]
     number = re.search(r"INV-\d{14}-\d+", page).group(0)
@@ -100,12 +97,12 @@ def test_the_receipt_and_invoice_say_who_was_paid_and_every_page_how_to_get_help
 
 
 def test_a_refunded_payment_reads_refunded_everywhere(
-    app, patient_client, staff_client, staff, consultation
+    api, app, patient_client, staff_client, staff, consultation
 ):
     # given a paid consultation that staff refunded with a reason
-    payment_id = _paid(app, patient_client, staff, consultation, method="gcash")
+    payment_id = _paid(api, patient_client, staff, consultation, method="gcash")
     reason = "Doctor unavailable; clinic cancelled"
-    assert refund(patient_client, staff, payment_id, reason=reason).status_code == 200
+    assert api.refund(staff, payment_id, reason=reason).status_code == 200
     # then the payment page says what happened to the money
     page = patient_client.get(f"/payments/{payment_id}").text
     sentence = re.search(
@@ -130,20 +127,16 @@ def test_a_refunded_payment_reads_refunded_everywhere(
 
 
 def test_a_refunded_consultation_is_closed_for_payment(
-    app, patient_client, patient, staff, consultation
+    api, app, patient_client, patient, staff, consultation
 ):
-    payment_id = _paid(app, patient_client, staff, consultation)
-    refund(patient_client, staff, payment_id, reason="Clinic cancelled")
+    payment_id = _paid(api, patient_client, staff, consultation)
+    api.refund(staff, payment_id, reason="Clinic cancelled")
     before = payment_count(app)
     # the checkout page offers no Pay form
     page = patient_client.get(checkout_url(consultation)).text
     assert "This consultation was refunded" in page and "checkout-form" not in page
     # the API refuses with its own problem type and a sentence a patient understands
-    response = patient_client.post(
-        "/api/v1/payments",
-        json={"consultation_id": consultation.id, "payment_method": "gcash"},
-        headers={**auth(patient), "Idempotency-Key": "after-refund"},
-    )
+    response = api.pay(patient, consultation, key="after-refund")
     assert response.status_code == 409
     assert response.mimetype == "application/problem+json"
     assert response.json["type"] == "/problems/consultation-refunded"
@@ -152,7 +145,7 @@ def test_a_refunded_consultation_is_closed_for_payment(
 
 
 def test_a_pay_form_from_before_the_refund_cannot_pay_after_it(
-    app, factory, patient_client, staff, consultation
+    api, app, factory, patient_client, staff, consultation
 ):
     # given a Pay form opened while the consultation could still be paid (its first
     # payment was declined, then another tab paid, and staff refunded that payment)
@@ -160,8 +153,8 @@ def test_a_pay_form_from_before_the_refund_cannot_pay_after_it(
     with app.app_context():
         lifecycle.fail(first, reason="card_declined", actor="gateway:test")
     old_tab = open_form(patient_client, consultation)
-    paid = _paid(app, patient_client, staff, consultation)
-    refund(patient_client, staff, paid, reason="Clinic cancelled")
+    paid = _paid(api, patient_client, staff, consultation)
+    api.refund(staff, paid, reason="Clinic cancelled")
     before = payment_count(app)
     # when the old tab presses Pay
     response = submit(patient_client, consultation, old_tab)
@@ -191,16 +184,16 @@ def test_a_pay_form_from_before_the_refund_cannot_pay_after_it(
     ],
 )
 def test_each_state_says_charged_due_or_not_charged(
-    app, patient_client, staff, consultation, setup, words, badge
+    api, app, patient_client, staff, consultation, setup, words, badge
 ):
     payment_id = pay(patient_client, consultation)
     if setup == "declined":
         with app.app_context():
             lifecycle.fail(payment_id, reason="card_declined", actor="gateway:test")
     elif setup == "stale":
-        age(app, payment_id, app.config["PAYMENT_PENDING_TTL"] + 60)
+        age_payment(app, payment_id, app.config["PAYMENT_PENDING_TTL"] + 60)
     elif setup == "paid":
-        confirm(patient_client, staff, payment_id, transaction_id="txn_words")
+        api.confirm(staff, payment_id, transaction_id="txn_words")
     page = patient_client.get(f"/payments/{payment_id}").text
     for word in words:
         assert word in page

@@ -8,7 +8,6 @@ import pytest
 from openapi_spec_validator import validate
 
 from app.api.openapi import document
-from tests.support.factory import auth
 from tests.support.openapi import check_response
 
 
@@ -32,12 +31,8 @@ def test_the_document_describes_every_api_route_and_the_webhook(app):
             assert rule.methods - {"HEAD", "OPTIONS"} == {m.upper() for m in paths[path]}
 
 
-def test_a_response_the_document_does_not_allow_fails_the_test(client, patient, consultation):
-    created = client.post(
-        "/api/v1/payments",
-        json={"consultation_id": consultation.id, "payment_method": "gcash"},
-        headers=auth(patient),
-    )
+def test_a_response_the_document_does_not_allow_fails_the_test(api, patient, consultation):
+    created = api.pay(patient, consultation)
     check_response(created)  # as sent: allowed
     body = created.json
     del body["data"]["payment"]["status"]

@@ -13,7 +13,8 @@ import time
 import redis as redis_lib
 
 from app.extensions import limiter
-from tests.support.factory import PASSWORD, Factory, auth
+from tests.support.api import ApiClient
+from tests.support.factory import PASSWORD, Factory
 from tests.support.headers import assert_security_headers
 from tests.support.invariants import check_invariants
 from tests.support.services import RedisServer
@@ -24,14 +25,6 @@ def limited_app(make_app, **overrides):
     return make_app(RATELIMIT_ENABLED=True, RATELIMIT_PAYMENTS="5 per minute", **overrides)
 
 
-def pay(client, user, consultation_id, key):
-    return client.post(
-        "/api/v1/payments",
-        json={"consultation_id": consultation_id, "payment_method": "gcash"},
-        headers={**auth(user), "Idempotency-Key": key},
-    )
-
-
 def test_the_payment_limit_counts_per_user_not_per_address_or_token_text(
     make_app, redis_url, caplog
 ):
@@ -40,13 +33,13 @@ def test_the_payment_limit_counts_per_user_not_per_address_or_token_text(
     factory = Factory(app)
     a, b = factory.patient(), factory.patient()
     ca, cb = factory.consultation(a), factory.consultation(b)
-    client = app.test_client()
+    api = ApiClient(app)
     caplog.set_level(logging.DEBUG)
     # when A floods
-    statuses = [pay(client, a, ca.id, "same").status_code for _ in range(8)]
+    statuses = [api.pay(a, ca.id, key="same").status_code for _ in range(8)]
     # then A is limited after five, and B is not
     assert statuses == [201] * 5 + [429] * 3
-    assert pay(client, b, cb.id, "b-key").status_code == 201
+    assert api.pay(b, cb.id, key="b-key").status_code == 201
     # and the limit's bucket names the user, never any part of a token
     keys = [k.decode() for k in redis_lib.Redis.from_url(redis_url).keys("LIMITS*")]
     assert any(f"/user:{a.id}/" in k for k in keys), keys
@@ -62,11 +55,12 @@ def test_a_request_without_a_valid_token_is_401_before_any_limit_is_counted(make
     patient = factory.patient()
     consultation = factory.consultation(patient)
     client = app.test_client()
+    api = ApiClient(app)
     body = {"consultation_id": consultation.id, "payment_method": "gcash"}
     for _ in range(8):
         assert client.post("/api/v1/payments", json=body).status_code == 401
     # the 401s were counted against nobody: the patient's own five are intact
-    assert [pay(client, patient, consultation.id, "k").status_code for _ in range(6)] == [
+    assert [api.pay(patient, consultation.id, key="k").status_code for _ in range(6)] == [
         201
     ] * 5 + [429]
 
@@ -107,9 +101,9 @@ def test_a_429_under_the_api_is_problem_json_with_the_real_retry_after(make_app)
     factory = Factory(app)
     patient = factory.patient()
     consultation = factory.consultation(patient)
-    client = app.test_client()
-    created = [pay(client, patient, consultation.id, "k") for _ in range(5)]
-    limited = pay(client, patient, consultation.id, "k")
+    api = ApiClient(app)
+    created = [api.pay(patient, consultation.id, key="k") for _ in range(5)]
+    limited = api.pay(patient, consultation.id, key="k")
     # successful answers carry the limit's state, but no Retry-After (it means "come back")
     assert all("Retry-After" not in r.headers for r in created)
     assert created[-1].headers["X-RateLimit-Remaining"] == "0"
@@ -153,13 +147,13 @@ def test_a_paused_redis_neither_stalls_limited_payments_nor_lifts_the_limit(make
         factory = Factory(app)
         patient = factory.patient()
         consultation = factory.consultation(patient)
-        client = app.test_client()
+        api = ApiClient(app)
         redis.pause()  # accepts connections, answers nothing
         timed = []
         for _ in range(7):
             started = time.monotonic()
             timed.append(
-                (pay(client, patient, consultation.id, "k").status_code, time.monotonic() - started)
+                (api.pay(patient, consultation.id, key="k").status_code, time.monotonic() - started)
             )
         statuses = [status for status, _ in timed]
         slowest = max(seconds for _, seconds in timed)
@@ -179,9 +173,10 @@ def test_a_double_click_never_reaches_the_limit_while_a_flood_does(make_app):
     factory = Factory(app)
     patient = factory.patient()
     consultation = factory.consultation(patient)
+    api = ApiClient(app)
 
     def click(_):
-        return pay(app.test_client(), patient, consultation.id, "double-click").status_code
+        return api.pay(patient, consultation.id, key="double-click").status_code
 
     # given three identical clicks released at the same instant
     clicks = storm(3, click)
@@ -208,8 +203,8 @@ def test_the_checkout_form_shares_the_patients_payment_budget_and_says_so_in_the
     factory = Factory(app)
     patient = factory.patient()
     consultation = factory.consultation(patient)
-    api = app.test_client()
-    assert [pay(api, patient, consultation.id, "k").status_code for _ in range(4)] == [201] * 4
+    api = ApiClient(app)
+    assert [api.pay(patient, consultation.id, key="k").status_code for _ in range(4)] == [201] * 4
     browser = app.test_client()
     with browser.session_transaction() as session:
         session["_user_id"] = patient.session_token

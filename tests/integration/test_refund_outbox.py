@@ -18,8 +18,8 @@ from tests.support.outbox import ledger, make_due, paid_payment, refund_now, req
 
 
 @pytest.fixture
-def refunded(app, client, factory):
-    payment_id = paid_payment(app, client, factory)
+def refunded(app, factory):
+    payment_id = paid_payment(app, factory)
     refund_now(app, payment_id)
     return payment_id
 

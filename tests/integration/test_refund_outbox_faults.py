@@ -24,8 +24,6 @@ from app.payments import lifecycle, outbox
 from tests.support.invariants import check_payment_states
 from tests.support.lifecycle import (
     age_payment,
-    confirm,
-    create_payment,
     events,
     provider_event,
     signed_headers,
@@ -43,10 +41,10 @@ from tests.support.pg import _poll as poll
     ids=["with-idempotency-key", "sensitivity-provider-ignores-the-key"],
 )
 def test_a_worker_killed_mid_call_and_restarted_refunds_once(
-    app, client, factory, database_url, keys_honoured, refunds_at_provider
+    app, factory, database_url, keys_honoured, refunds_at_provider
 ):
     # given a refund waiting in the outbox
-    payment_id = paid_payment(app, client, factory)
+    payment_id = paid_payment(app, factory)
     refund_now(app, payment_id)
     env = {"OUTBOX_LEASE_SECONDS": "1", "SANDBOX_HONOUR_IDEMPOTENCY_KEYS": keys_honoured}
     # when a worker's call reaches the provider, which refunds and then hangs,
@@ -123,11 +121,11 @@ def unguarded_claim() -> outbox.Claim | None:
 
 @pytest.mark.parametrize("guarded", [True, False], ids=["skip-locked-and-lease", "sensitivity"])
 def test_workers_racing_on_the_same_rows_call_the_provider_once_per_row(
-    app, client, factory, monkeypatch, guarded
+    app, factory, monkeypatch, guarded
 ):
     rows, workers = 10, 4
     for _ in range(rows):
-        refund_now(app, paid_payment(app, client, factory))
+        refund_now(app, paid_payment(app, factory))
     if not guarded:
         monkeypatch.setattr(outbox, "claim_next", unguarded_claim)
     gateway = CountingGateway(app.config["GATEWAY_WEBHOOK_SECRET"])
@@ -166,12 +164,10 @@ def test_workers_racing_on_the_same_rows_call_the_provider_once_per_row(
 # --- the --forever loop -----------------------------------------------------------------------
 
 
-def test_send_outbox_forever_sends_new_refunds_and_stops_on_sigterm(
-    app, client, factory, database_url
-):
+def test_send_outbox_forever_sends_new_refunds_and_stops_on_sigterm(app, factory, database_url):
     worker = worker_process(database_url, "--forever", "--interval", "0.2")
     try:
-        payment_id = paid_payment(app, client, factory)
+        payment_id = paid_payment(app, factory)
         refund_now(app, payment_id)
         poll("the refund to be sent", lambda: requests_of(app)[0]["state"] == "succeeded", 30)
         worker.send_signal(signal.SIGTERM)
@@ -188,16 +184,16 @@ def test_send_outbox_forever_sends_new_refunds_and_stops_on_sigterm(
 # --- a refund racing a late provider success ------------------------------------------------
 
 
-def expired_then_paid_again(app, client, factory) -> tuple[int, int]:
+def expired_then_paid_again(app, api, factory) -> tuple[int, int]:
     """P1 abandoned and expired; P2 for the same consultation paid. Returns (P1, P2)."""
     patient, staff = factory.patient(), factory.staff()
     consultation = factory.consultation(patient)
-    first = create_payment(client, patient, consultation.id)
+    first = api.new_payment(patient, consultation.id)
     age_payment(app, first, app.config["PAYMENT_PENDING_TTL"] + 60)
     with app.app_context():
         assert lifecycle.expire_stale() == 1
-    second = create_payment(client, patient, consultation.id)
-    assert confirm(client, staff, second, transaction_id=f"sbx_txn_{second}").status_code == 200
+    second = api.new_payment(patient, consultation.id)
+    assert api.confirm(staff, second, transaction_id=f"sbx_txn_{second}").status_code == 200
     return first, second
 
 
@@ -223,10 +219,8 @@ def money_kept(app, late: int, refunded: int) -> str:
 
 
 @pytest.mark.parametrize("refund_first", [True, False], ids=["refund-first", "success-first"])
-def test_a_refund_and_a_late_success_in_either_order_lose_no_money(
-    app, client, factory, refund_first
-):
-    late, paid = expired_then_paid_again(app, client, factory)
+def test_a_refund_and_a_late_success_in_either_order_lose_no_money(app, api, factory, refund_first):
+    late, paid = expired_then_paid_again(app, api, factory)
     steps = [lambda: refund_now(app, paid), lambda: late_success(app, late)]
     for step in steps if refund_first else reversed(steps):
         step()
@@ -239,9 +233,9 @@ def test_a_refund_and_a_late_success_in_either_order_lose_no_money(
     check_payment_states(app)
 
 
-def test_a_refund_racing_a_late_success_loses_no_money(app, client, factory):
+def test_a_refund_racing_a_late_success_loses_no_money(app, api, factory):
     rounds = 6
-    pairs = [expired_then_paid_again(app, client, factory) for _ in range(rounds)]
+    pairs = [expired_then_paid_again(app, api, factory) for _ in range(rounds)]
     errors: list[BaseException] = []
 
     def run(step, barrier):

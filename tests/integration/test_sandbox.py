@@ -9,13 +9,14 @@ import re
 import pytest
 
 from app.gateway import webhooks
+from tests.support.api import ApiClient
 from tests.support.factory import PASSWORD
-from tests.support.lifecycle import WEBHOOK_URL, create_payment, events, gateway_event_count, state
+from tests.support.lifecycle import WEBHOOK_URL, events, gateway_event_count, state
 
 
 @pytest.fixture
-def payment_id(client, factory, patient):
-    return create_payment(client, patient, factory.consultation(patient, fee="5000").id)
+def payment_id(api, factory, patient):
+    return api.new_payment(patient, factory.consultation(patient, fee="5000").id)
 
 
 def login(client, user, csrf: bool = False):
@@ -161,9 +162,10 @@ def test_a_post_without_a_button_is_400(client, patient, payment_id):
 def test_the_buttons_need_the_csrf_token(make_app, factory):
     # given CSRF protection on, as in production
     app = make_app(WTF_CSRF_ENABLED=True)
+    api = ApiClient(app)
     client = app.test_client()
     patient = factory.patient()
-    payment_id = create_payment(client, patient, factory.consultation(patient).id)
+    payment_id = api.new_payment(patient, factory.consultation(patient).id)
     login(client, patient, csrf=True)
     # when a form is posted without the page's token (another site's form, say)
     forged = client.post(page(payment_id), data={"approve": "Approve"})
@@ -178,9 +180,10 @@ def test_the_buttons_need_the_csrf_token(make_app, factory):
 
 def test_the_sandbox_is_off_when_configured_off(make_app, factory):
     app = make_app(GATEWAY_SANDBOX=False)
+    api = ApiClient(app)
     client = app.test_client()
     patient = factory.patient()
-    payment_id = create_payment(client, patient, factory.consultation(patient).id)
+    payment_id = api.new_payment(patient, factory.consultation(patient).id)
     login(client, patient)
     assert client.get(page(payment_id)).status_code == 404
     assert client.post(page(payment_id), data={"approve": "Approve"}).status_code == 404

@@ -13,7 +13,8 @@ from collections import Counter
 import pytest
 import redis as redis_lib
 
-from tests.support.factory import Factory, auth
+from tests.support.api import ApiClient
+from tests.support.factory import Factory
 from tests.support.invariants import check_invariants
 from tests.support.services import RedisSentinelGroup
 from tests.support.storm import storm
@@ -30,9 +31,7 @@ def sentinel_group():
 
 
 def _pay(app, patient, consultation_id, key):
-    body = {"consultation_id": consultation_id, "payment_method": "gcash"}
-    headers = {**auth(patient), "Idempotency-Key": key}
-    response = app.test_client().post("/api/v1/payments", json=body, headers=headers)
+    response = ApiClient(app).pay(patient, consultation_id, key=key)
     return response.status_code, response.get_json() or {}
 
 

@@ -9,7 +9,7 @@ from app.extensions import db
 from app.models import Invoice
 from tests.support.factory import PASSWORD
 from tests.support.invariants import check_invariants
-from tests.support.lifecycle import confirm, create_payment, state
+from tests.support.lifecycle import state
 
 
 def invoice_number(app, payment_id: int) -> str:
@@ -30,12 +30,12 @@ def login(app, user):
 
 
 @pytest.fixture
-def paid(app, client, factory):
+def paid(api, app, client, factory):
     """A completed payment, its invoice number, and a logged-in staff client."""
     patient, staff = factory.patient(), factory.staff()
     consultation = factory.consultation(patient)
-    payment_id = create_payment(client, patient, consultation.id)
-    assert confirm(client, staff, payment_id, transaction_id="txn_refund_1").status_code == 200
+    payment_id = api.new_payment(patient, consultation, method="stripe")
+    assert api.confirm(staff, payment_id, transaction_id="txn_refund_1").status_code == 200
     number = invoice_number(app, payment_id)
     return payment_id, number, login(app, staff), patient
 
@@ -89,9 +89,9 @@ def test_patients_cannot_refund(app, paid):
     assert state(app, payment_id) == before
 
 
-def test_a_pending_payment_shows_no_refund_form_and_cannot_be_refunded(app, client, factory):
+def test_a_pending_payment_shows_no_refund_form_and_cannot_be_refunded(app, api, factory):
     patient, staff = factory.patient(), factory.staff()
-    payment_id = create_payment(client, patient, factory.consultation(patient).id)
+    payment_id = api.new_payment(patient, factory.consultation(patient).id)
     number = invoice_number(app, payment_id)
     staff_client = login(app, staff)
     assert "Refund payment" not in staff_client.get(f"/staff/invoices/{number}").text

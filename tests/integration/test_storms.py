@@ -15,7 +15,8 @@ from sqlalchemy import text
 from app.config import POOLERS
 from app.extensions import db
 from app.payments.guards import GUARDS
-from tests.support.factory import Factory, auth
+from tests.support.api import ApiClient
+from tests.support.factory import Factory
 from tests.support.invariants import check_invariants
 from tests.support.storm import storm
 
@@ -26,14 +27,10 @@ STRATEGIES = ["hybrid", "pessimistic", "optimistic", "redis_lock"]
 def _api_storm(app, patient, consultation_id, key_for):
     """N concurrent API calls from N test clients; returns (status, json, headers) per call."""
 
+    api = ApiClient(app)
+
     def call(i):
-        client = app.test_client()
-        headers = auth(patient)
-        key = key_for(i)
-        if key is not None:
-            headers["Idempotency-Key"] = key
-        body = {"consultation_id": consultation_id, "payment_method": "gcash"}
-        r = client.post("/api/v1/payments", json=body, headers=headers)
+        r = api.pay(patient, consultation_id, key=key_for(i))
         return r.status_code, r.get_json(), dict(r.headers)
 
     return storm(N, call)

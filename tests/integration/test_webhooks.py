@@ -12,16 +12,14 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import GatewayEvent
+from tests.support.api import ApiClient
 from tests.support.invariants import check_payment_states
 from tests.support.lifecycle import (
     WEBHOOK_URL,
-    confirm,
-    create_payment,
     deliver,
     events,
     gateway_event_count,
     provider_event,
-    refund,
     signed_headers,
     state,
 )
@@ -30,8 +28,8 @@ from tests.support.storm import storm
 
 
 @pytest.fixture
-def payment_id(client, patient, consultation):
-    return create_payment(client, patient, consultation.id)
+def payment_id(api, patient, consultation):
+    return api.new_payment(patient, consultation.id)
 
 
 def everything(app, payment_id):
@@ -92,7 +90,7 @@ def test_a_signature_computed_by_hand_from_the_documented_scheme_is_accepted(
 
 
 def test_a_signed_decline_fails_the_payment_voids_the_invoice_and_lets_the_patient_pay_again(
-    app, client, patient, consultation, payment_id
+    api, app, client, patient, consultation, payment_id
 ):
     body = provider_event(payment_id, kind="payment.declined", reason="card_declined")
     response = deliver(client, app, body)
@@ -102,7 +100,7 @@ def test_a_signed_decline_fails_the_payment_voids_the_invoice_and_lets_the_patie
     assert (after["status"], after["invoice"]) == ("failed", "void")
     assert events(app, payment_id, "failed")[0]["reason"] == "card_declined"
     # a failed payment is not active: a new one may be made
-    new_payment = create_payment(client, patient, consultation.id)
+    new_payment = api.new_payment(patient, consultation.id)
     assert new_payment != payment_id
     check_payment_states(app)
 
@@ -296,9 +294,10 @@ def test_an_event_type_we_do_not_use_is_acknowledged_and_changes_nothing(app, cl
 def test_the_webhook_needs_no_csrf_token_but_stays_signed(make_app, factory):
     # given an app with CSRF protection on, as in production
     app = make_app(WTF_CSRF_ENABLED=True)
+    api = ApiClient(app)
     client = app.test_client()
     patient = factory.patient()
-    payment_id = create_payment(client, patient, factory.consultation(patient).id)
+    payment_id = api.new_payment(patient, factory.consultation(patient).id)
     # when / then
     assert deliver(client, app, provider_event(payment_id)).status_code == 200
     assert state(app, payment_id)["status"] == "completed"
@@ -337,11 +336,11 @@ def test_a_late_decline_does_not_undo_a_completed_payment(app, client, payment_i
     ids=["the-refunded-charge-again", "a-new-charge"],
 )
 def test_a_success_for_a_refunded_payment_never_changes_it_and_a_new_charge_is_flagged(
-    app, client, factory, payment_id, transaction_id, outcome
+    api, app, client, factory, payment_id, transaction_id, outcome
 ):
     staff = factory.staff()
-    confirm(client, staff, payment_id, transaction_id="txn_1")
-    refund(client, staff, payment_id, reason="Cancelled by the clinic")
+    api.confirm(staff, payment_id, transaction_id="txn_1")
+    api.refund(staff, payment_id, reason="Cancelled by the clinic")
     before = state(app, payment_id)
     response = deliver(client, app, provider_event(payment_id, transaction_id=transaction_id))
     assert response.status_code == 200

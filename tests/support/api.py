@@ -23,13 +23,23 @@ class ApiClient:
         headers = {"Authorization": f"Bearer {user.token}", **(headers or {})}
         return client.post(path, json=body, headers=headers)
 
-    def pay(self, user, consultation, *, method="gcash", key=None, amount=_OMIT):
+    def pay(
+        self, user, consultation, *, method="gcash", key=None, amount=_OMIT, headers=None, **body
+    ):
+        """``POST /api/v1/payments``; ``key`` is the Idempotency-Key header, ``body`` adds
+        fields (``idempotency_key=...``), ``headers`` adds or overrides headers."""
         consultation_id = getattr(consultation, "id", consultation)
-        body: dict[str, Any] = {"consultation_id": consultation_id, "payment_method": method}
+        body = {"consultation_id": consultation_id, "payment_method": method, **body}
         if amount is not _OMIT:
             body["amount"] = amount
-        headers = {"Idempotency-Key": key} if key is not None else {}
-        return self._post(user, PAYMENTS, body, headers)
+        sent = {"Idempotency-Key": key} if key is not None else {}
+        return self._post(user, PAYMENTS, body, {**sent, **(headers or {})})
+
+    def new_payment(self, user, consultation, **options) -> int:
+        """A pending payment made as the patient's checkout does; its id (asserts 201)."""
+        response = self.pay(user, consultation, **options)
+        assert response.status_code == 201, response.json
+        return response.json["data"]["payment"]["id"]
 
     def confirm(self, user, payment_id: int, transaction_id: str, **fields: Any):
         body = {"transaction_id": transaction_id, **fields}

@@ -1,4 +1,6 @@
-"""Helpers for payment lifecycle tests: make payments, read their whole state, sign webhooks."""
+"""Helpers for payment lifecycle tests: read a payment's whole state, sign webhooks.
+
+Payments are made, confirmed and refunded through the ``api`` fixture (tests/support/api.py)."""
 
 from __future__ import annotations
 
@@ -12,28 +14,8 @@ from sqlalchemy import func, select, update
 from app.extensions import db
 from app.gateway import signing
 from app.models import GatewayEvent, Payment, PaymentEvent, utcnow
-from tests.support.factory import auth
 
 WEBHOOK_URL = "/webhooks/gateway"
-
-
-def create_payment(client, patient, consultation_id: int) -> int:
-    """A pending payment made through the API, as the patient's checkout does."""
-    response = client.post(
-        "/api/v1/payments",
-        json={"consultation_id": consultation_id, "payment_method": "stripe"},
-        headers=auth(patient),
-    )
-    assert response.status_code == 201, response.json
-    return response.json["data"]["payment"]["id"]
-
-
-def confirm(client, user, payment_id: int, **body: Any):
-    return client.post(f"/api/v1/payments/{payment_id}/confirm", json=body, headers=auth(user))
-
-
-def refund(client, user, payment_id: int, **body: Any):
-    return client.post(f"/api/v1/payments/{payment_id}/refund", json=body, headers=auth(user))
 
 
 def state(app, payment_id: int) -> dict[str, Any]:
@@ -75,7 +57,11 @@ def gateway_event_count(app) -> int:
 
 
 def age_payment(app, payment_id: int, seconds: int) -> None:
-    """Pretend the payment was created ``seconds`` ago."""
+    """Pretend the payment was created ``seconds`` ago.
+
+    Time travel, not a transition: no lifecycle call moves ``created_at``, so this is the
+    one straight UPDATE the helpers make on a payment.
+    """
     with app.app_context():
         db.session.execute(
             update(Payment)

@@ -13,17 +13,18 @@ from sqlalchemy import select, update
 from app.extensions import db
 from app.models import ProviderRequest, SandboxRefund, utcnow
 from app.payments import lifecycle
-from tests.support.lifecycle import confirm, create_payment
+from tests.support.api import ApiClient
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def paid_payment(app, client, factory, *, fee: str = "5000") -> int:
+def paid_payment(app, factory, *, fee: str = "5000") -> int:
     """A completed payment (confirmed by staff with a fresh transaction id); its id."""
+    api = ApiClient(app)
     patient, staff = factory.patient(), factory.staff()
     consultation = factory.consultation(patient, fee=fee)
-    payment_id = create_payment(client, patient, consultation.id)
-    response = confirm(client, staff, payment_id, transaction_id=f"sbx_txn_{payment_id}")
+    payment_id = api.new_payment(patient, consultation, method="stripe")
+    response = api.confirm(staff, payment_id, transaction_id=f"sbx_txn_{payment_id}")
     assert response.status_code == 200, response.json
     return payment_id
 
@@ -57,7 +58,9 @@ def ledger(app, payment_id: int | None = None) -> list[dict[str, Any]]:
 
 
 def make_due(app) -> None:
-    """Skip the backoff wait and any lease: every pending row may be taken now."""
+    """Skip the backoff wait and any lease: every pending row may be taken now.
+
+    Time travel on the outbox's clock columns (no lifecycle call changes them)."""
     with app.app_context():
         db.session.execute(
             update(ProviderRequest)

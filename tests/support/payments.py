@@ -1,30 +1,24 @@
-"""Moving a payment on in tests, as the confirmation work will (no such service exists yet)."""
+"""Moving a payment on in tests the way the system does: through ``app.payments.lifecycle``."""
 
 from __future__ import annotations
 
-from datetime import timedelta
-
-from app.extensions import db
-from app.models import InvoiceStatus, Payment, PaymentStatus, utcnow
+from app.models import PaymentStatus
+from app.payments import lifecycle
 
 
 def set_status(app, payment_id: int, status: PaymentStatus) -> None:
-    """Give the payment ``status``; a completed one also gets a time, a transaction id and
-    a paid invoice."""
+    """Give the pending payment ``status`` by the transition that leads there.
+
+    completed: the provider's success (transaction id ``sandbox_txn_<id:06d>``), which
+    also pays the invoice; failed: the provider's decline, which voids it.
+
+    :raise ValueError: any other status (use the lifecycle call that makes it).
+    """
     with app.app_context():
-        payment = db.session.get(Payment, payment_id)
-        payment.status = status
         if status == PaymentStatus.COMPLETED:
-            payment.completed_at = utcnow()
-            payment.transaction_id = f"sandbox_txn_{payment_id:06d}"
-            payment.invoice.status = InvoiceStatus.PAID
-            payment.invoice.paid_at = payment.completed_at
-        db.session.commit()
-
-
-def age(app, payment_id: int, seconds: int) -> None:
-    """Pretend the payment was created ``seconds`` ago."""
-    with app.app_context():
-        payment = db.session.get(Payment, payment_id)
-        payment.created_at = utcnow() - timedelta(seconds=seconds)
-        db.session.commit()
+            txn = f"sandbox_txn_{payment_id:06d}"
+            lifecycle.confirm(payment_id, transaction_id=txn, actor="gateway:test")
+        elif status == PaymentStatus.FAILED:
+            lifecycle.fail(payment_id, reason="card_declined", actor="gateway:test")
+        else:
+            raise ValueError(f"no test transition to {status}")

@@ -11,6 +11,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from tests.support.api import PAYMENTS
+
 
 def storm(n: int, call: Callable[[int], Any]) -> list[Any]:
     """Run ``call(i)`` for i in range(n), all released at the same instant."""
@@ -41,6 +43,22 @@ def post_json(url: str, body: dict, headers: dict[str, str], timeout: float = 30
 
 def get_json(url: str, headers: dict[str, str], timeout: float = 30) -> HttpResult:
     return _send(urllib.request.Request(url, method="GET", headers=headers), timeout)
+
+
+def pay_over_http(
+    base_url: str, user, consultation_id: int, *, key: str | None = None, method: str = "gcash"
+) -> HttpResult:
+    """``POST /api/v1/payments`` on a live server (gunicorn), as ``api.pay`` does in-process."""
+    body = {"consultation_id": consultation_id, "payment_method": method}
+    headers = {"Authorization": f"Bearer {user.token}"}
+    if key is not None:
+        headers["Idempotency-Key"] = key
+    return post_json(f"{base_url}{PAYMENTS}", body, headers)
+
+
+def payment_over_http(base_url: str, user, payment_id: int) -> HttpResult:
+    """``GET /api/v1/payments/<id>`` on a live server."""
+    return get_json(f"{base_url}{PAYMENTS}/{payment_id}", {"Authorization": f"Bearer {user.token}"})
 
 
 def _send(request: urllib.request.Request, timeout: float) -> HttpResult:
