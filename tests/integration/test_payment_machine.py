@@ -3,8 +3,9 @@
 Real PostgreSQL and Redis, the JSON API, the signed webhook and the service calls,
 in random orders the example-based tests never picked: patients pay (new keys,
 repeated keys, a key reused for another payload, the other patient's key string),
-the provider reports successes and declines in any order and more than once, staff
-confirm with the same or another transaction id and refund, payments are abandoned
+the provider reports successes and declines in any order and more than once, patients
+cancel (their own payment, or try the other patient's), staff confirm with the same or
+another transaction id and refund, payments are abandoned
 and expired, Redis is flushed. After every step the invariants below must hold.
 
 CI runs a fixed set of examples (the ``ci`` profile in tests/conftest.py is
@@ -31,7 +32,9 @@ from hypothesis.stateful import (
 from sqlalchemy import text
 
 from app.extensions import db
+from app.models import User
 from app.payments import lifecycle
+from app.payments.errors import InvalidTransition, PaymentNotFound
 from app.payments.guards import GUARD_NAMES
 from tests.support.api import ApiClient
 from tests.support.factory import Factory
@@ -145,6 +148,28 @@ class PaymentMachine(RuleBasedStateMachine):
         assert self._consultation_of(body["existing_payment_id"]) == consultation.id
         return multiple()
 
+    @rule(payment=payments, who=st.sampled_from(("A", "B")))
+    def cancel(self, payment, who):
+        """The payment page's Cancel, through the same lifecycle call."""
+        STEPS["cancel"] += 1
+        patient = self.world.patients[who][0]
+        before = self._status(payment)
+        with self.app.app_context():
+            try:
+                lifecycle.cancel(payment, user=db.session.get(User, patient.id))
+                assert before in ("pending", "cancelled"), before
+                assert self._status(payment) == "cancelled"
+                return
+            except PaymentNotFound:
+                # another patient's payment is not theirs to cancel, or to know of
+                assert self._owner_of(payment) != patient.id
+            except InvalidTransition as refused:
+                assert before not in ("pending", "cancelled"), before
+                assert refused.extra["payment_status"] == before
+            finally:
+                db.session.rollback()
+        assert self._status(payment) == before  # a refusal changes nothing
+
     # --- the provider ------------------------------------------------------------------
 
     @rule(payment=payments, n=st.integers(1, 2))
@@ -236,6 +261,10 @@ class PaymentMachine(RuleBasedStateMachine):
     def _status(self, payment_id: int) -> str:
         [(status,)] = self.world.rows("SELECT status FROM payments WHERE id = :p", p=payment_id)
         return status
+
+    def _owner_of(self, payment_id: int) -> int:
+        [(user_id,)] = self.world.rows("SELECT user_id FROM payments WHERE id = :p", p=payment_id)
+        return user_id
 
     def _consultation_of(self, payment_id: int) -> int:
         [(consultation_id,)] = self.world.rows(
