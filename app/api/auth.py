@@ -9,6 +9,7 @@ from flask import g, request
 
 from app.api.problems import problem
 from app.auth.tokens import user_for_token
+from app.i18n import N_
 from app.models import User
 
 
@@ -22,7 +23,7 @@ def token_required(view: Callable) -> Callable:
             response = problem(
                 401,
                 "Authentication required",
-                "Send a valid API token as 'Authorization: Bearer <token>'.",
+                N_("Send a valid API token as 'Authorization: Bearer <token>'."),
                 "unauthorized",
             )
             response.headers["WWW-Authenticate"] = 'Bearer realm="api"'

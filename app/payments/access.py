@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
+from app.i18n import N_, Phrase
 from app.models import Consultation, Payment, User
 from app.payments.errors import ConsultationNotFound, NotYourConsultation, PaymentNotFound
 from app.payments.requests import MAX_ID
@@ -28,7 +29,7 @@ def visible_payment(session: Session, user: User, payment_id: int) -> Payment:
     """
     payment = session.get(Payment, payment_id) if 1 <= payment_id <= MAX_ID else None
     if payment is None or not may_see(user, payment):
-        raise PaymentNotFound(f"Payment {payment_id} does not exist.")
+        raise PaymentNotFound(Phrase(N_("Payment %(id)s does not exist."), id=payment_id))
     return payment
 
 
@@ -40,7 +41,9 @@ def payable_consultation(session: Session, user: User, consultation_id: int) -> 
     """
     consultation = session.get(Consultation, consultation_id)
     if consultation is None or (consultation.patient_id != user.id and not user.is_staff):
-        raise ConsultationNotFound(f"Consultation {consultation_id} does not exist.")
+        raise ConsultationNotFound(
+            Phrase(N_("Consultation %(id)s does not exist."), id=consultation_id)
+        )
     if consultation.patient_id != user.id:
-        raise NotYourConsultation("Staff cannot pay for a patient's consultation.")
+        raise NotYourConsultation(N_("Staff cannot pay for a patient's consultation."))
     return consultation

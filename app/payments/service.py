@@ -26,6 +26,7 @@ from werkzeug.http import http_date
 
 from app.db import transaction
 from app.extensions import db
+from app.i18n import N_, Phrase
 from app.models import (
     Consultation,
     Payment,
@@ -153,7 +154,7 @@ def _replay_from_cache(
     return _replayed(stored)
 
 
-_MISMATCH_DETAIL = (
+_MISMATCH_DETAIL = N_(
     "This idempotency key was already used for a different payment request. "
     "Use a new key for a new request."
 )
@@ -207,8 +208,13 @@ def _validated_consultation(session: Session, user: User, req: PaymentRequest) -
     total = current_vat(consultation.fee).total
     if req.amount is not None and req.amount != total:
         what = "consultation fee" if total == consultation.fee else "fee plus VAT"
+        detail = (
+            N_("The amount must equal the consultation fee of %(total)s PHP.")
+            if total == consultation.fee
+            else N_("The amount must equal the fee plus VAT of %(total)s PHP.")
+        )
         raise InvalidPaymentRequest(
-            f"The amount must equal the {what} of {total} PHP.",
+            Phrase(detail, total=total),
             errors={"amount": f"Must equal the {what} ({total})."},
         )
     return consultation
@@ -242,8 +248,10 @@ def _claim_or_replay(
     except OperationalError as exc:
         if dberrors.is_lock_timeout(exc):
             raise PaymentInProgress(
-                "A payment with this idempotency key is still being processed. "
-                "Try again in a moment.",
+                N_(
+                    "A payment with this idempotency key is still being processed. "
+                    "Try again in a moment."
+                ),
                 retry_after=PaymentInProgress.retry_after,
             ) from exc
         raise
@@ -278,7 +286,7 @@ _ACTIVE_PAYMENT = (
 )
 
 
-REFUNDED_DETAIL = (
+REFUNDED_DETAIL = N_(
     "The payment for this consultation was refunded, so it cannot be paid again here. "
     "Please contact the clinic if you want to book or pay again."
 )

@@ -1,0 +1,26 @@
+"""users.locale: the language a user chose with the footer's switch
+
+Issue 17: en, id or fil; NULL lets the browser's Accept-Language decide. No CHECK
+constraint: app/i18n.py ignores a code it has no catalog for, so adding a language
+is a catalog, not a migration.
+
+Revision ID: 0005_user_locale
+Revises: 0004_vat_included_breakdown
+"""
+from alembic import op
+import sqlalchemy as sa
+
+revision = "0005_user_locale"
+down_revision = "0004_vat_included_breakdown"
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    with op.batch_alter_table("users") as batch:
+        batch.add_column(sa.Column("locale", sa.String(length=8), nullable=True))
+
+
+def downgrade():
+    with op.batch_alter_table("users") as batch:
+        batch.drop_column("locale")
