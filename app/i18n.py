@@ -16,6 +16,7 @@ its language on each request, and its ``title`` stays English (a stable identifi
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from babel import Locale
@@ -47,6 +48,7 @@ ALIASES = {"tl": "fil"}
 SESSION_KEY = "locale"
 _MACHINE_PREFIXES = ("/api/", "/webhooks/")
 
+log = logging.getLogger("app.i18n")
 babel = Babel()
 bp = Blueprint("i18n", __name__)
 
@@ -165,6 +167,15 @@ def choose_language():
 
 
 def init_app(app: Flask) -> None:
+    for code in LOCALES:
+        mo = TRANSLATIONS / code / "LC_MESSAGES" / "messages.mo"
+        if code != "en" and not mo.exists():
+            log.warning(
+                "translations: %s is not compiled; %s pages read English "
+                "(run `make translations` or `pybabel compile -d translations`)",
+                mo.relative_to(ROOT),
+                code,
+            )
     app.config.setdefault("DEFAULT_LOCALE", DEFAULT_LOCALE)
     app.config["BABEL_DEFAULT_LOCALE"] = app.config["DEFAULT_LOCALE"]
     app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(TRANSLATIONS)
