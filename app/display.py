@@ -139,18 +139,14 @@ class RefundNote:
 
     @property
     def sentence(self) -> str:
-        words = {"when": format_when(self.at), "amount": format_money(self.amount)}
+        words = {
+            "when": format_when(self.at),
+            "amount": format_money(self.amount),
+            "method": self.method,
+        }
         if self.returned:
-            return gettext(
-                "Refunded on %(when)s: %(amount)s returned by %(method)s.",
-                **words,
-                method=self.method,
-            )
-        return gettext(
-            "Refunded on %(when)s: %(amount)s to be returned by %(method)s.",
-            **words,
-            method=self.method,
-        )
+            return gettext("Refunded on %(when)s: %(amount)s returned by %(method)s.", **words)
+        return gettext("Refunded on %(when)s: %(amount)s to be returned by %(method)s.", **words)
 
 
 def refund_of(payment: Payment) -> RefundNote | None:

@@ -149,6 +149,16 @@ def test_state_words_follow_the_locale(babel_app):
     with force_locale("fil"):
         assert display.payment_state("pending", stale=True) == "Nag-expire ang bayad"
         assert display.amount_label("refunded") == "Halagang siningil"
+        note = display.RefundNote(
+            at=datetime(2026, 12, 1, 2, 30, tzinfo=UTC),
+            amount=Decimal("1250"),
+            method="GCash",
+            reason="",
+        )
+        assert note.sentence == (
+            "Na-refund noong 1 Dis 2026, 10:30 +08:00: ibabalik ang ₱1,250.00 "
+            "sa pamamagitan ng GCash."
+        )
 
 
 # --- Phrase: English everywhere, translated where shown -------------------------------
