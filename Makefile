@@ -5,7 +5,7 @@ PORT ?= 5000
 BIN := $(VENV)/bin
 export FLASK_APP := app
 
-.PHONY: install dev test system-deps lint bench bench-quick clean messages translations
+.PHONY: install dev test system-deps lint bench bench-quick clean mutate messages translations
 
 PY_VERSION := $(shell $(PY) -c 'import sys; print("%d.%d" % sys.version_info[:2])')
 # A venv built by another Python (another machine, an upgrade) is rebuilt, not half-used.
@@ -52,6 +52,11 @@ system-deps:
 
 test: system-deps install translations
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# Each curated mutant of the guarantee's code (mutate/mutants.py) must fail its tests
+# (docs/testing.md). Not part of `make test`; about 10 minutes. MUTANTS="a b" runs some.
+mutate: system-deps install
+	$(BIN)/python -m mutate.run $(MUTANTS)
 
 lint: install
 	$(BIN)/ruff check app tests

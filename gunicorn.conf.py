@@ -45,3 +45,22 @@ def post_fork(server, worker):
     pool = getattr(client, "connection_pool", None)
     if pool is not None:
         pool.reset()
+
+
+def on_starting(server):
+    """Multiprocess metrics start from zero: the last run's worker files would be added in."""
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if directory:
+        import glob
+
+        os.makedirs(directory, exist_ok=True)
+        for path in glob.glob(os.path.join(directory, "*.db")):
+            os.remove(path)
+
+
+def child_exit(server, worker):
+    """An exited worker's counts stay in the total; its live gauges go (prometheus-client)."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)

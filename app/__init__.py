@@ -40,6 +40,10 @@ def create_app(test_config: dict | None = None) -> Flask:
     _init_extensions(app)
     _register_blueprints(app)
 
+    from app.metrics import init_metrics
+
+    init_metrics(app)
+
     from app import display, errors, security
 
     display.register(app)

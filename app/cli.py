@@ -77,6 +77,18 @@ def users_token(email: str) -> None:
     click.echo(token)
 
 
+@users_cli.command("set-password")
+@click.argument("email")
+@click.password_option("--password", help="The new password (asked twice when left out).")
+def users_set_password(email: str, password: str) -> None:
+    """Set EMAIL's password and log them out everywhere (API tokens keep working)."""
+    if len(password) < 8:
+        raise click.BadParameter("use at least 8 characters", param_hint="--password")
+    with transaction():
+        _user_by_email(email).set_password(password)
+    click.echo(f"Password changed for {email.strip().lower()}; their sessions have ended.")
+
+
 def parse_fee(raw: str) -> Decimal:
     try:
         fee = Decimal(raw)

@@ -149,6 +149,11 @@ class Config:
         self.TRUSTED_PROXY_HOPS = _int("TRUSTED_PROXY_HOPS", 0)
         if self.TRUSTED_PROXY_HOPS < 0:
             raise ConfigError("TRUSTED_PROXY_HOPS must be 0 or more")
+        # /metrics (Prometheus): off by default; when on, only METRICS_ALLOW networks (client
+        # addresses after TRUSTED_PROXY_HOPS) or a request with "Bearer <METRICS_TOKEN>".
+        self.METRICS_ENABLED = os.environ.get("METRICS_ENABLED", "0") == "1"
+        self.METRICS_ALLOW = os.environ.get("METRICS_ALLOW", "127.0.0.1/8,::1")
+        self.METRICS_TOKEN = os.environ.get("METRICS_TOKEN") or None
         self.PAYMENT_GUARD = os.environ.get("PAYMENT_GUARD", "hybrid")
         allowed = GUARDS + (
             BENCHMARK_ONLY_GUARDS if os.environ.get("ALLOW_UNGUARDED_BENCHMARK") == "1" else ()

@@ -154,14 +154,14 @@ def choose_language():
     :raise 400: a locale we do not have (nothing is saved).
     """
     from app.auth.routes import safe_next
-    from app.extensions import db
+    from app.db import transaction
 
     locale = known(request.form.get("locale"))
     if locale is None:
         abort(400)
     if current_user.is_authenticated:
-        current_user.locale = locale
-        db.session.commit()
+        with transaction():
+            current_user.locale = locale
     session[SESSION_KEY] = locale
     return redirect(safe_next(request.form.get("next")) or "/", 303)
 

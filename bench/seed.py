@@ -31,9 +31,11 @@ def seed_patients(conn: psycopg.Connection, count: int) -> None:
     """Users 1..count with tokens, and consultation i for user i."""
     conn.execute(
         """
-        INSERT INTO users (id, email, name, password_hash, role, api_token_hash, created_at)
+        INSERT INTO users (id, email, name, password_hash, role, api_token_hash, session_token,
+                           created_at)
         SELECT i, 'bench' || i || '@example.test', 'Bench Patient ' || i, %(hash)s, 'patient',
-               encode(sha256(convert_to(%(prefix)s || i, 'UTF8')), 'hex'), now()
+               encode(sha256(convert_to(%(prefix)s || i, 'UTF8')), 'hex'),
+               md5(random()::text || i), now()
         FROM generate_series(1, %(n)s) AS i
         """,
         {"n": count, "hash": _PASSWORD_HASH, "prefix": TOKEN_PREFIX},

@@ -7,12 +7,13 @@ from urllib.parse import urlsplit
 
 from flask import current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext
-from flask_login import current_user, login_required, login_user, logout_user
+from flask_login import current_user, login_required, login_url, login_user, logout_user
 from sqlalchemy import select
 from werkzeug.security import check_password_hash
 
 from app.auth import bp
 from app.auth.forms import LoginForm
+from app.db import transaction
 from app.extensions import db, limiter, login_manager
 from app.i18n import SESSION_KEY, known
 from app.models import User
@@ -25,11 +26,30 @@ _DUMMY_HASH = (
 
 
 @login_manager.user_loader
-def load_user(user_id: str) -> User | None:
-    try:
-        return db.session.get(User, int(user_id))
-    except ValueError:
+def load_user(session_token: str) -> User | None:
+    """The user whose current session token the cookie names; None (anonymous) once that
+    token was rotated by a logout or a password change, in this browser or another."""
+    if not session_token or len(session_token) > 64:
         return None
+    return db.session.execute(
+        select(User).where(User.session_token == session_token)
+    ).scalar_one_or_none()
+
+
+@login_manager.unauthorized_handler
+def unauthorized():
+    """Anonymous on a login-only page: redirect to the login page (with ``next``). For htmx,
+    401 with ``HX-Redirect`` so the browser goes there instead of swapping the login page into
+    a fragment (a session that ended in another tab)."""
+    flash(gettext(login_manager.login_message), login_manager.login_message_category)
+    if request.headers.get("HX-Request") == "true":
+        # ``next``: the page the patient was on (the one htmx reports), not the fragment's URL.
+        response = current_app.response_class("", 401)
+        response.headers["HX-Redirect"] = login_url(
+            "auth.login", next_url=request.headers.get("HX-Current-URL") or None
+        )
+        return response
+    return redirect(login_url("auth.login", next_url=request.url))
 
 
 def _login_limit() -> str:
@@ -63,8 +83,8 @@ def login():
             chosen = known(session.get(SESSION_KEY))
             session.clear()
             if chosen and user.locale is None:
-                user.locale = chosen
-                db.session.commit()
+                with transaction():
+                    user.locale = chosen
             login_user(user)
             return redirect(target or url_for("checkout.index"))
         flash(gettext("Wrong email or password."), "error")
@@ -75,7 +95,10 @@ def login():
 @bp.route("/logout", methods=["POST"])
 @login_required
 def logout():
-    """Log out (POST with CSRF, so a link elsewhere cannot log a patient out)."""
+    """Log out (POST with CSRF, so a link elsewhere cannot log a patient out), here and in
+    every other browser: the session token is rotated, so copies of the cookie stop working."""
+    with transaction():
+        current_user.end_all_sessions()
     logout_user()
     session.clear()
     # In the language of the page being left: the session (and its choice) is gone.

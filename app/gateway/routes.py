@@ -6,6 +6,7 @@ from flask import abort, current_app, flash, redirect, render_template, request
 from flask_babel import gettext
 from flask_login import current_user, login_required
 
+from app import metrics
 from app.api.problems import from_error, json_response
 from app.extensions import csrf, db
 from app.gateway import bp, webhooks
@@ -34,7 +35,9 @@ def webhook():
             request.get_data(cache=False), request.headers, gateway=current_gateway()
         )
     except PaymentError as error:
+        metrics.webhook_outcome(error)
         return from_error(error)
+    metrics.webhook_outcome(receipt.outcome)
     return json_response(receipt.body(), 200)
 
 

@@ -18,6 +18,8 @@ from typing import Any
 import redis
 from flask import Flask, current_app
 
+from app import metrics
+
 log = logging.getLogger("app.payments.redis")
 
 SKIP_SECONDS_AFTER_FAILURE = 2.0
@@ -52,6 +54,7 @@ class RedisHealth:
 
     def failed(self, what: str, exc: Exception) -> None:
         self.skip_until = time.monotonic() + SKIP_SECONDS_AFTER_FAILURE
+        metrics.redis_failure(what)
         log.warning(
             "redis unavailable during %s: %s; continuing without it",
             what,

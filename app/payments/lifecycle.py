@@ -354,31 +354,28 @@ def run(payment_id: int, step: Callable[[Session, Payment], T]) -> T:
 
     Database refusals become domain errors.
 
-    A lost race on the one-active-payment index is retried once: a checkout
-    that does not lock the consultation (the ``optimistic`` and ``redis_lock``
-    guards) may create a payment while a late success completes an expired one;
-    the retry sees that payment and records a duplicate charge instead.
+    No lost race on the one-active-payment index can reach here: every checkout's
+    insert takes a key-share lock on its consultation (the foreign key), which waits
+    for, and is waited for by, the consultation lock ``lock_payment`` takes, so a
+    late success always sees a new payment committed first (make mutate showed a
+    retry here could never run; tests/integration/test_guard_steps.py shows the wait).
     """
-    for attempt in (1, 2):
-        try:
-            with transaction() as session:
-                return step(session, lock_payment(session, payment_id))
-        except IntegrityError as exc:
-            if dberrors.violates(exc, dberrors.TRANSACTION_ID_UNIQUE):
-                raise TransactionIdInUse(
-                    "That transaction id already confirmed another payment."
-                ) from exc
-            if attempt == 1 and dberrors.violates(exc, dberrors.ACTIVE_PAYMENT_INDEX):
-                continue
-            raise
-        except OperationalError as exc:
-            if dberrors.is_busy(exc):
-                raise PaymentsBusy() from exc
-            raise
-        except StaleDataError as exc:
-            # Only reachable if a writer skipped the row lock: version_id_col caught it.
-            raise StaleVersion("The payment changed while it was being updated.") from exc
-    raise AssertionError("unreachable")
+    try:
+        with transaction() as session:
+            return step(session, lock_payment(session, payment_id))
+    except IntegrityError as exc:
+        if dberrors.violates(exc, dberrors.TRANSACTION_ID_UNIQUE):
+            raise TransactionIdInUse(
+                "That transaction id already confirmed another payment."
+            ) from exc
+        raise
+    except OperationalError as exc:
+        if dberrors.is_busy(exc):
+            raise PaymentsBusy() from exc
+        raise
+    except StaleDataError as exc:
+        # Only reachable if a writer skipped the row lock: version_id_col caught it.
+        raise StaleVersion("The payment changed while it was being updated.") from exc
 
 
 def actor_label(actor: Actor, action: str) -> str:

@@ -24,6 +24,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 from werkzeug.http import http_date
 
+from app import metrics
 from app.db import transaction
 from app.extensions import db
 from app.i18n import N_, Phrase
@@ -457,6 +458,7 @@ class _Trace:
 
     def _emit(self, level: int, outcome: str, payment_id: Any = "-", **more: Any) -> None:
         duration = (time.perf_counter() - self.started) * 1000
+        metrics.payment_outcome(outcome, more.get("source"), duration, self.waited_ms)
         extra = "".join(f" {k}={v}" for k, v in more.items())
         log.log(
             level,

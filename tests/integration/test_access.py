@@ -186,7 +186,7 @@ class World:
         }[role]
         if session_user is not None:
             with client.session_transaction() as session:
-                session["_user_id"] = str(session_user.id)
+                session["_user_id"] = session_user.session_token
                 session["_fresh"] = True
         headers = auth(token_user) if token_user is not None else {}
         return client, headers

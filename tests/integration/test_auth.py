@@ -89,7 +89,7 @@ def test_nothing_from_before_the_login_survives_it(client, factory):
     # then the session is a new one: only the login is in it
     with client.session_transaction() as session:
         assert "planted" not in session
-        assert session["_user_id"] == str(patient.id)
+        assert session["_user_id"] == patient.session_token
 
 
 def test_logout_empties_the_session(client, factory):

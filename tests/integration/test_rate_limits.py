@@ -212,7 +212,7 @@ def test_the_checkout_form_shares_the_patients_payment_budget_and_says_so_in_the
     assert [pay(api, patient, consultation.id, "k").status_code for _ in range(4)] == [201] * 4
     browser = app.test_client()
     with browser.session_transaction() as session:
-        session["_user_id"] = str(patient.id)
+        session["_user_id"] = patient.session_token
     with app.test_request_context():
         token = current_tokens().mint(patient.id, consultation.id)
     form = {"payment_method": "gcash", "checkout_token": token}

@@ -26,8 +26,9 @@ PATIENTS = 2_000
 
 BULK_SQL = [
     f"""
-    INSERT INTO users (email, name, password_hash, role, created_at)
-    SELECT 'patient' || g || '@bulk.test', 'Bulk Patient ' || g, 'x', 'patient', now()
+    INSERT INTO users (email, name, password_hash, role, session_token, created_at)
+    SELECT 'patient' || g || '@bulk.test', 'Bulk Patient ' || g, 'x', 'patient',
+           md5(random()::text || g), now()
     FROM generate_series(1, {PATIENTS}) g
     """,
     f"""
