@@ -123,6 +123,8 @@ def _init_extensions(app: Flask) -> None:
     # Flashed as text in the page's language (a lazy string cannot go into the session).
     login_manager.login_message = N_("Please log in to continue.")
     login_manager.localize_callback = gettext
+    from app import htmx  # noqa: F401  (registers the login manager's unauthorized handler)
+
     i18n.init_app(app)
     init_redis(app)
     _configure_rate_limits(app)

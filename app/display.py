@@ -136,6 +136,8 @@ class RefundNote:
     method: str
     reason: str
     returned: bool = False
+    #: Who refunded it ("Clinic Staff"), where the page knows; the staff pages do.
+    by: str | None = None
 
     @property
     def sentence(self) -> str:
@@ -143,7 +145,18 @@ class RefundNote:
             "when": format_when(self.at),
             "amount": format_money(self.amount),
             "method": self.method,
+            "by": self.by,
         }
+        # Four whole sentences (not pieces glued together): word order differs by language.
+        if self.by and self.returned:
+            return gettext(
+                "Refunded on %(when)s by %(by)s: %(amount)s returned by %(method)s.", **words
+            )
+        if self.by:
+            return gettext(
+                "Refunded on %(when)s by %(by)s: %(amount)s to be returned by %(method)s.",
+                **words,
+            )
         if self.returned:
             return gettext("Refunded on %(when)s: %(amount)s returned by %(method)s.", **words)
         return gettext("Refunded on %(when)s: %(amount)s to be returned by %(method)s.", **words)

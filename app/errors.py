@@ -9,12 +9,14 @@ import time
 import traceback
 
 from flask import Flask, render_template, request
+from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from app.api.problems import http_problem
 from app.extensions import limiter
+from app.htmx import current_page, is_htmx, login_url, redirect_to
 from app.i18n import N_, translated
 
 log = logging.getLogger("app.errors")
@@ -61,8 +63,14 @@ def _render(status: int, title: str, detail: str, retry_after: str | None = None
         return http_problem(status, title, detail, **extra)
     if title != PAGE_EXPIRED_TITLE:
         title = PAGE_TITLES.get(status, title)
+    # htmx swaps an error answer into its target (base.html): a message, not a second page.
+    template = "_htmx_error.html" if is_htmx() else "error.html"
     response = render_template(
-        "error.html", status=status, title=translated(title), detail=translated(detail)
+        template,
+        status=status,
+        title=translated(title),
+        detail=translated(detail),
+        reload_url=current_page() or "/",
     )
     headers = {"Retry-After": retry_after} if retry_after else {}
     return response, status, headers
@@ -71,6 +79,9 @@ def _render(status: int, title: str, detail: str, retry_after: str | None = None
 def register(app: Flask) -> None:
     @app.errorhandler(CSRFError)
     def csrf_error(error: CSRFError):
+        if is_htmx() and not current_user.is_authenticated:
+            # The session is gone with its token: logging in again (a whole page) is the way on.
+            return redirect_to(login_url())
         return _render(
             400,
             PAGE_EXPIRED_TITLE,

@@ -22,6 +22,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     and_,
+    func,
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -216,6 +217,14 @@ class Payment(db.Model):
             sqlite_where=text(ACTIVE_PAYMENT_PREDICATE),
         ),
         Index("ix_payments_status_created_at", "status", "created_at"),
+        # The few soft-deleted payments, so "leave them out of the lists" is an anti-join
+        # against a tiny index, not a look at every payment.
+        Index(
+            "ix_payments_deleted",
+            "id",
+            postgresql_where=text("deleted_at IS NOT NULL"),
+            sqlite_where=text("deleted_at IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -270,6 +279,13 @@ class Invoice(db.Model):
         CheckConstraint(_in("status", InvoiceStatus), name="ck_invoices_status"),
         Index("ix_invoices_issued_at", "issued_at"),
         Index("ix_invoices_status_issued_at", "status", "issued_at"),
+        # Staff search by the start of an invoice number in any case:
+        # lower(invoice_number) LIKE 'inv-202611%' (text_pattern_ops, whatever the collation).
+        Index(
+            "ix_invoices_invoice_number_lower",
+            func.lower(text("invoice_number")).label("invoice_number_lower"),
+            postgresql_ops={"invoice_number_lower": "text_pattern_ops"},
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

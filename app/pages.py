@@ -55,6 +55,12 @@ PAGES: dict[type[PaymentError], Page] = {
         409, lazy_gettext("This consultation was refunded, so it cannot be paid again here.")
     ),
     errors.InvalidTransition: Page(409, lazy_gettext("This payment cannot change that way.")),
+    errors.PaymentNotDeletable: Page(
+        409,
+        lazy_gettext(
+            "Only a payment that moved no money (failed, expired or cancelled) can be deleted."
+        ),
+    ),
     errors.StaleVersion: Page(
         409, lazy_gettext("This payment changed since you opened it. Reload the page.")
     ),
@@ -78,3 +84,30 @@ NOT_YOURS = (
 
 def page_for(error: PaymentError) -> Page:
     return most_specific(PAGES, error)
+
+
+# --- the patient's cancel (app/checkout/routes.py) ---------------------------------------
+
+PAYMENT_CANCELLED = (
+    "Your payment was cancelled and nothing was charged. "
+    "Choose how you want to pay, or come back later."
+)
+CANCEL_PAGE_EXPIRED = "This page has expired. Reload the page, then cancel again."
+#: Why a cancel changed nothing, by the status the payment had reached (``payment_status``).
+CANCEL_REFUSED = {
+    "completed": "This payment was already paid, so it cannot be cancelled. Your receipt is below.",
+    "refunded": "This payment was paid and then refunded, so there is nothing to cancel.",
+    "processing": (
+        "The payment provider is confirming this payment right now, so it can no longer be "
+        "cancelled. This page shows the provider's answer as soon as it arrives."
+    ),
+    "failed": "The payment provider declined this payment: nothing was charged, nothing to cancel.",
+    "expired": "This payment was not completed in time: nothing was charged, nothing to cancel.",
+}
+
+
+def cancel_refusal(payment_status: str | None) -> str:
+    """What the patient reads when a cancel changed nothing; ``None``: the page expired."""
+    if payment_status is None:
+        return CANCEL_PAGE_EXPIRED
+    return CANCEL_REFUSED.get(str(payment_status), PAGES[errors.InvalidTransition].message)

@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 
 from flask import current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext
-from flask_login import current_user, login_required, login_url, login_user, logout_user
+from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy import select
 from werkzeug.security import check_password_hash
 
@@ -36,20 +36,8 @@ def load_user(session_token: str) -> User | None:
     ).scalar_one_or_none()
 
 
-@login_manager.unauthorized_handler
-def unauthorized():
-    """Anonymous on a login-only page: redirect to the login page (with ``next``). For htmx,
-    401 with ``HX-Redirect`` so the browser goes there instead of swapping the login page into
-    a fragment (a session that ended in another tab)."""
-    flash(gettext(login_manager.login_message), login_manager.login_message_category)
-    if request.headers.get("HX-Request") == "true":
-        # ``next``: the page the patient was on (the one htmx reports), not the fragment's URL.
-        response = current_app.response_class("", 401)
-        response.headers["HX-Redirect"] = login_url(
-            "auth.login", next_url=request.headers.get("HX-Current-URL") or None
-        )
-        return response
-    return redirect(login_url("auth.login", next_url=request.url))
+# Flask-Login's unauthorized handler (a login-only page, logged out) is app/htmx.py's:
+# one answer for every page and every htmx request.
 
 
 def _login_limit() -> str:
@@ -69,7 +57,7 @@ def _per_account() -> str:
 def login():
     """Show the login form; on success start a fresh session and go on."""
     if current_user.is_authenticated:
-        return redirect(url_for("checkout.index"))
+        return redirect(home_url(current_user))
     form = LoginForm()
     if form.validate_on_submit():
         email = form.email.data.strip().lower()
@@ -86,7 +74,7 @@ def login():
                 with transaction():
                     user.locale = chosen
             login_user(user)
-            return redirect(target or url_for("checkout.index"))
+            return redirect(target or home_url(user))
         flash(gettext("Wrong email or password."), "error")
     # A form that does not validate is bad input: 422, with the field errors on the page.
     return render_template("auth/login.html", form=form), 422 if form.errors else 200
@@ -104,6 +92,11 @@ def logout():
     # In the language of the page being left: the session (and its choice) is gone.
     flash(gettext("You are logged out."), "info")
     return redirect(url_for("auth.login"))
+
+
+def home_url(user: User) -> str:
+    """Where a user starts: staff on the invoice list, patients on their consultations."""
+    return url_for("invoices.list_invoices") if user.is_staff else url_for("checkout.index")
 
 
 def safe_next(target: str | None) -> str | None:

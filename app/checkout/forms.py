@@ -29,3 +29,7 @@ class CheckoutForm(FlaskForm):
         ],
     )
     checkout_token = HiddenField()
+
+
+class CancelForm(FlaskForm):
+    """Cancel a pending payment: nothing but the CSRF token."""

@@ -1,12 +1,18 @@
 """How the checkout answers in HTML: the one place that picks status codes and words.
 
 A Pay submit ends in one of two ways:
-- the service decided (a new payment, a replay, or "this consultation already
-  has a payment"): the browser goes to that payment's page, by ``HX-Redirect``
-  for htmx or ``303 See Other`` for a plain form post (Post/Redirect/Get);
+- the service decided. A new payment (or a replay of it) still pending sends the
+  browser straight to the provider's checkout page, like a hosted checkout; "this
+  consultation already has a payment", or a replay of one that moved on, goes to
+  that payment's page. By ``HX-Redirect`` for htmx, ``303 See Other`` for a plain
+  form post (Post/Redirect/Get);
 - it was refused before anything was written: the checkout form comes back
   with a message in plain words, as the form alone for htmx (which swaps it in
   place, 4xx/5xx included, see base.html) or as the whole page otherwise.
+
+Every fragment the app sends for htmx to swap carries ``X-Checkout-Fragment: 1``
+(``app_fragment``): static/js/checkout.js swaps nothing else into the checkout, so a
+proxy's "502 Bad Gateway" page never replaces the form (docs/checkout.md).
 """
 
 from __future__ import annotations
@@ -23,7 +29,9 @@ from app.checkout.forms import CheckoutForm
 from app.checkout.queries import patient_consultation
 from app.checkout.tokens import CheckoutTokenError, current_tokens
 from app.errors import seconds_until_the_limit_resets
-from app.models import Consultation, Payment
+from app.extensions import db
+from app.gateway.provider import current_gateway
+from app.models import Consultation, Payment, PaymentStatus
 from app.pages import FORM_INVALID, NOT_YOURS, page_for
 from app.payments.errors import (
     ConsultationNotFound,
@@ -32,10 +40,13 @@ from app.payments.errors import (
     NotYourConsultation,
     PaymentError,
 )
+from app.payments.lifecycle import is_stale
 from app.payments.service import Outcome
 from app.payments.vat import current_vat
 
-ALREADY_PAID_NOTICE = "This consultation already has a payment. Here it is."
+ALREADY_PAID_NOTICE = "This consultation already has a payment, so no new one was made. Here it is."
+#: Marks a response body as the app's own fragment (static/js/checkout.js checks it).
+FRAGMENT_HEADER = "X-Checkout-Fragment"
 PAGE_EXPIRED = "This page has expired. Reload the page, then press Pay again."
 
 
@@ -84,13 +95,29 @@ def go_to(url: str) -> Response:
     return response
 
 
-def after_payment(outcome: Outcome) -> Response:
-    """The service decided: show the payment it created, replayed, or found already there.
+def app_fragment(body: str, status: int = 200) -> Response:
+    """An HTML fragment for htmx to swap, marked as the app's own (``FRAGMENT_HEADER``)."""
+    response = Response(body, status)
+    response.headers[FRAGMENT_HEADER] = "1"
+    response.vary.add("HX-Request")
+    return response
 
-    Both of the service's outcomes (201 created, 409 already has one) name a payment.
+
+def after_payment(outcome: Outcome) -> Response:
+    """The service decided: pay at the provider, or see the payment already there.
+
+    A created payment (201, first time or replayed) that is still pending goes to
+    the provider's checkout page (``current_gateway().checkout_url``), which sends
+    the patient back to the payment page. "Already has a payment" (409), or a
+    replayed payment that moved on (paid, declined, cancelled), goes to the payment
+    page, with a notice for the 409.
     """
     if outcome.status == 409:
         flash(ALREADY_PAID_NOTICE, "notice")
+    else:
+        payment = db.session.get(Payment, outcome.payment_id)
+        if payment.status == PaymentStatus.PENDING and not is_stale(payment):
+            return go_to(current_gateway().checkout_url(payment.id))
     return go_to(url_for("checkout.payment", payment_id=outcome.payment_id))
 
 
@@ -132,11 +159,14 @@ def checkout_page(
         "refusal": refusal,
         "vat": current_vat(consultation.fee),
     }
-    template = "checkout/_pay_form.html" if refusal and is_htmx() else "checkout/checkout.html"
-    response = Response(render_template(template, **context), refusal.status if refusal else 200)
+    status = refusal.status if refusal else 200
+    if refusal and is_htmx():
+        response = app_fragment(render_template("checkout/_pay_form.html", **context), status)
+    else:
+        response = Response(render_template("checkout/checkout.html", **context), status)
+        response.vary.add("HX-Request")
     if refusal and refusal.retry_after:
         response.headers["Retry-After"] = str(refusal.retry_after)
-    response.vary.add("HX-Request")
     return response
 
 
@@ -154,10 +184,9 @@ def _refused_pay(error: Exception) -> Response:
 def _not_found_or_forbidden(error: PaymentError) -> Response:
     status, message, _ = page_for(error)
     if is_htmx():
-        body = render_template("checkout/_notice.html", message=message)
-    else:
-        title = "Not found" if status == 404 else "Not allowed"
-        body = render_template("error.html", status=status, title=title, detail=message)
+        return app_fragment(render_template("checkout/_notice.html", message=message), status)
+    title = "Not found" if status == 404 else "Not allowed"
+    body = render_template("error.html", status=status, title=title, detail=message)
     return Response(body, status)
 
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from flask import Response, render_template
+from flask import Response, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from app.checkout import bp
-from app.checkout.forms import CheckoutForm
+from app.checkout.forms import CancelForm, CheckoutForm
 from app.checkout.queries import (
     consultations_with_payments,
     open_payment,
@@ -14,14 +14,20 @@ from app.checkout.queries import (
     refunded_payment,
     visible_payment,
 )
-from app.checkout.responses import after_payment, checkout_form, checkout_page
+from app.checkout.responses import (
+    after_payment,
+    app_fragment,
+    checkout_form,
+    checkout_page,
+    go_to,
+)
 from app.checkout.tokens import current_tokens, idempotency_key
 from app.display import refund_of
 from app.gateway.provider import current_gateway
-from app.invoices.queries import invoice_for_payment
-from app.models import PaymentStatus
-from app.payments import service
-from app.payments.errors import InvalidPaymentRequest
+from app.models import Payment, PaymentStatus
+from app.pages import PAYMENT_CANCELLED, cancel_refusal, page_for
+from app.payments import lifecycle, service
+from app.payments.errors import InvalidPaymentRequest, InvalidTransition, PaymentsBusy
 from app.payments.lifecycle import is_stale
 from app.payments.ratelimit import payment_limit
 from app.payments.requests import parse_payment_request
@@ -38,9 +44,10 @@ def never_store_personal_pages(response: Response) -> Response:
 @bp.get("/")
 @login_required
 def index():
-    """My consultations, each with a Pay link or its payment's state."""
-    rows = [] if current_user.is_staff else consultations_with_payments(current_user)
-    return render_template("checkout/index.html", rows=rows)
+    """My consultations, each with a Pay link or its payment's state; staff go to the invoices."""
+    if current_user.is_staff:
+        return redirect(url_for("invoices.list_invoices"))
+    return render_template("checkout/index.html", rows=consultations_with_payments(current_user))
 
 
 @bp.get("/consultations/<int:consultation_id>/checkout")
@@ -84,22 +91,92 @@ def pay(consultation_id: int):
 def payment(payment_id: int):
     """Status, amount, method, invoice, times, the next step; a receipt once paid.
 
+    Where the provider sends the patient back. While the payment is open (pending or
+    processing) the page polls ``payment_status`` and shows the provider's answer
+    without a reload.
+
     :raise 404: not this patient's payment (staff may open any).
     """
     found = visible_payment(current_user, payment_id)
+    return render_template("checkout/payment.html", **_payment_context(found))
+
+
+@bp.get("/payments/<int:payment_id>/status")
+@login_required
+def payment_status(payment_id: int):
+    """The payment page's live part, for htmx polling every few seconds.
+
+    ``?v=<version>``: the version the page shows. While the payment is open and still at
+    that version: ``204 No Content`` (nothing to swap; the page polls on). Otherwise the
+    fragment, which polls on only while the payment is open, so polling stops at a final
+    state.
+
+    :raise 404: not this patient's payment (staff may open any).
+    """
+    found = visible_payment(current_user, payment_id)
+    context = _payment_context(found)
+    if context["polling"] and request.args.get("v", type=int) == found.version:
+        return Response(status=204)
+    return app_fragment(render_template("checkout/_payment_live.html", **context))
+
+
+@bp.post("/payments/<int:payment_id>/cancel")
+@login_required
+def cancel(payment_id: int):
+    """Cancel the patient's own pending payment, then offer the Pay form again.
+
+    The lifecycle decides under the consultation's and the payment's locks; when the
+    payment moved on first (paid, declined, being confirmed), the payment page says so.
+
+    :raise 404: not this patient's payment.  :raise 400: expired page (CSRF).
+    """
+    found = visible_payment(current_user, payment_id)
+    here = url_for("checkout.payment", payment_id=found.id)
+    if not CancelForm().validate_on_submit():
+        flash(cancel_refusal(None), "error")
+        return go_to(here)
+    try:
+        lifecycle.cancel(found.id, user=current_user._get_current_object())
+    except InvalidTransition as refused:
+        flash(cancel_refusal(refused.extra.get("payment_status")), "error")
+        return go_to(here)
+    except PaymentsBusy as busy:
+        flash(page_for(busy).message, "error")
+        return go_to(here)
+    flash(PAYMENT_CANCELLED, "notice")
+    return go_to(url_for("checkout.checkout", consultation_id=found.consultation_id))
+
+
+def _payment_context(found: Payment) -> dict:
     stale = is_stale(found)
-    return render_template(
-        "checkout/payment.html",
-        payment=found,
-        invoice=invoice_for_payment(found.id),
-        checkout_url=current_gateway().checkout_url(found.id),
-        is_owner=found.user_id == current_user.id,
-        stale=stale,
-        can_continue=found.status == PaymentStatus.PENDING and not stale,
-        # Pay again only where a new payment could be taken: not after a refund.
-        can_pay_again=refunded_payment(found.consultation) is None,
-        refund=refund_of(found),
-    )
+    is_owner = found.user_id == current_user.id
+    current = None if found.is_active and not stale else open_payment(found.consultation)
+    return {
+        "payment": found,
+        "checkout_url": current_gateway().checkout_url(found.id),
+        "is_owner": is_owner,
+        "stale": stale,
+        "can_continue": is_owner and found.status == PaymentStatus.PENDING and not stale,
+        # Open: the provider may still answer. Its answer appears without a reload.
+        "polling": found.status in lifecycle.CONFIRMABLE and not stale,
+        # Pay again only where a new payment could be taken: not after a refund, and not
+        # while another payment of the consultation is under way (the page links to it).
+        "current_payment": current,
+        "can_pay_again": current is None and refunded_payment(found.consultation) is None,
+        "refund": refund_of(found),
+        "paid_after_cancel": found.status == PaymentStatus.COMPLETED
+        and any(e.event_type == "cancelled" for e in found.events),
+        "cancel_form": CancelForm(),
+    }
+
+
+@bp.get("/favicon.ico")
+def favicon():
+    """The clinic's icon, where browsers look for it first (no 404 in the console)."""
+    response = current_app.send_static_file("favicon.ico")
+    response.cache_control.public = True
+    response.cache_control.max_age = 86400  # a day, in seconds
+    return response
 
 
 @bp.get("/healthz")

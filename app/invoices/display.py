@@ -26,6 +26,7 @@ EVENT_LABELS = {
     "refunded": "Refunded",
     "refunded_at_provider": "Refund returned by the payment provider",
     "refund_refused": "Payment provider refused the refund",
+    "deleted": "Deleted by staff (it moved no money)",
 }
 # Events that need a person's eye get a warning style in the history.
 WARNING_EVENTS = frozenset({"refused", "duplicate_charge", "failed", "refund_refused"})
@@ -68,6 +69,19 @@ def actor_label(actor: str, users: dict[int, User]) -> str:
     if kind in ("system", "gateway", "staff") and rest:
         return f"{kind.capitalize()} ({rest})"
     return actor
+
+
+def actor_name(actor: str, users: dict[int, User]) -> str:
+    """Who acted, for a sentence: a user's name alone ("Clinic Staff"), else ``actor_label``."""
+    kind, _, rest = actor.partition(":")
+    if kind == "user" and rest.isdigit() and int(rest) in users:
+        return users[int(rest)].name
+    return actor_label(actor, users)
+
+
+def last_event(events: Iterable[PaymentEvent], event_type: str) -> PaymentEvent | None:
+    """The latest event of that type, or None."""
+    return next((e for e in reversed(list(events)) if e.event_type == event_type), None)
 
 
 def _details(data: dict[str, Any] | None) -> tuple[tuple[str, str], ...]:

@@ -13,8 +13,11 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
 from app.models import InvoiceStatus, PaymentMethod
+from app.payments.requests import MAX_ID
 
 STATUSES = tuple(s.value for s in InvoiceStatus)
+#: Not an invoice status: the invoices whose payment staff deleted (moved no money).
+DELETED = "deleted"
 METHODS = tuple(m.value for m in PaymentMethod)
 MAX_PATIENT_LENGTH = 120
 MAX_NUMBER_LENGTH = 64
@@ -33,6 +36,8 @@ FIELD_LABELS = {
 }
 _PRINTABLE = re.compile(r"^[^\x00-\x1f\x7f]*$")
 INVOICE_NUMBER = re.compile(r"^[A-Za-z0-9-]{1,64}$")
+# "42" or "-42": the payment number an invoice number ends with (INV-<issued>-<payment id>).
+_PAYMENT_NUMBER = re.compile(r"^-?([0-9]{1,10})$")
 
 
 class InvalidFilter(ValueError):
@@ -45,7 +50,11 @@ class InvalidFilter(ValueError):
 
 @dataclass(frozen=True)
 class InvoiceFilter:
-    """What the staff asked to see. ``None`` means "any"."""
+    """What the staff asked to see. ``None`` means "any".
+
+    ``status`` is an invoice status or ``DELETED``; ``number`` is what was typed in the
+    invoice number box, upper-cased (see ``payment_number`` and ``number_prefix``).
+    """
 
     status: str | None = None
     method: str | None = None
@@ -57,6 +66,23 @@ class InvoiceFilter:
     def query_args(self) -> dict[str, str]:
         """The non-empty fields as query-string values, to build links that keep the filter."""
         return {k: str(v) for k, v in asdict(self).items() if v is not None}
+
+    @property
+    def payment_number(self) -> int | None:
+        """The trailing payment number when ``number`` is only digits ("42", "-42")."""
+        match = _PAYMENT_NUMBER.match(self.number or "")
+        return int(match.group(1)) if match else None
+
+    @property
+    def number_prefix(self) -> str | None:
+        """The lower-cased start of an invoice number, when ``number`` is not a payment number.
+
+        "inv-202611" as typed; "20261126093000-42" (the number without its "INV-") gets it back.
+        """
+        if self.number is None or self.payment_number is not None:
+            return None
+        prefix = self.number.lower()
+        return f"inv-{prefix}" if prefix[0].isdigit() else prefix
 
     def issued_after(self, tz: tzinfo) -> datetime | None:
         """When the first day begins in ``tz`` (the clinic's zone), as UTC (inclusive)."""
@@ -78,7 +104,7 @@ def parse_filter(args: Mapping[str, str]) -> InvoiceFilter:
     :raise InvalidFilter: a value is not one we can search for.
     """
     errors: dict[str, str] = {}
-    status = _choice(args, "status", STATUSES, errors)
+    status = _choice(args, "status", (*STATUSES, DELETED), errors)
     method = _choice(args, "method", METHODS, errors)
     issued_from = _date(args, "issued_from", errors)
     issued_to = _date(args, "issued_to", errors)
@@ -173,6 +199,12 @@ def _number(args, errors: dict[str, str]) -> str | None:
     if not raw:
         return None
     if not INVOICE_NUMBER.match(raw):
-        errors["number"] = "An invoice number looks like INV-20261126093000-42."
+        errors["number"] = (
+            "Type the start of an invoice number (INV-20261126…) or the payment number at its end (42)."
+        )
+        return None
+    digits = _PAYMENT_NUMBER.match(raw)
+    if digits and not 1 <= int(digits.group(1)) <= MAX_ID:
+        errors["number"] = f"A payment number is from 1 to {MAX_ID:,}."
         return None
     return raw.upper()

@@ -10,3 +10,9 @@ class RefundForm(FlaskForm):
         "Reason for the refund", validators=[DataRequired(), Length(max=MAX_REASON_LENGTH)]
     )
     submit = SubmitField("Refund payment")
+
+
+class DeleteForm(FlaskForm):
+    reason = StringField(
+        "Reason for deleting it", validators=[DataRequired(), Length(max=MAX_REASON_LENGTH)]
+    )

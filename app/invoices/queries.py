@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from sqlalchemy import Row, Select, func, select
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import aliased, joinedload
 
 from app.display import clinic_tz
 from app.extensions import db
 from app.invoices.display import actor_user_ids
-from app.invoices.filters import InvoiceFilter
+from app.invoices.filters import DELETED, InvoiceFilter
 from app.models import (
     Consultation,
     Invoice,
@@ -32,6 +32,8 @@ from app.models import (
 )
 
 PAGE_SIZE = 50
+# Its own name in the soft-delete subquery, so it never correlates with a joined Payment.
+_DeletedPayment = aliased(Payment, name="deleted_payment")
 _STATUS_ORDER = {status.value: n for n, status in enumerate(InvoiceStatus)}
 EXPORT_BATCH = 1000
 
@@ -53,7 +55,11 @@ class StatusTotal:
 
 @dataclass(frozen=True)
 class Totals:
-    """Count and amount per invoice status for one filter."""
+    """Count and amount per invoice status for one filter.
+
+    Money is never added across statuses: collected (paid), outstanding (pending) and
+    refunded are separate sums, in pesos; void invoices are counted, not summed.
+    """
 
     by_status: tuple[StatusTotal, ...]
 
@@ -61,9 +67,26 @@ class Totals:
     def count(self) -> int:
         return sum(t.count for t in self.by_status)
 
+    def of(self, status: str) -> StatusTotal:
+        """The total for one invoice status (zero when no invoice has it)."""
+        found = (t for t in self.by_status if t.status == status)
+        return next(found, StatusTotal(status, 0, money(0)))
+
     @property
-    def amount(self) -> Decimal:
-        return money(sum((t.amount for t in self.by_status), Decimal(0)))
+    def collected(self) -> StatusTotal:
+        return self.of(InvoiceStatus.PAID)
+
+    @property
+    def outstanding(self) -> StatusTotal:
+        return self.of(InvoiceStatus.PENDING)
+
+    @property
+    def refunded(self) -> StatusTotal:
+        return self.of(InvoiceStatus.REFUNDED)
+
+    @property
+    def void(self) -> StatusTotal:
+        return self.of(InvoiceStatus.VOID)
 
 
 @dataclass(frozen=True)
@@ -97,7 +120,15 @@ def _apply(stmt: Select, f: InvoiceFilter, *, joined: bool) -> Select:
     if f.patient is not None and not joined:
         stmt = stmt.join(User, User.id == Invoice.user_id)
     conditions = []
-    if f.status is not None:
+    # Soft-deleted payments (they moved no money) leave the lists and totals, and come
+    # back under the "deleted" filter: an (anti-)join against ix_payments_deleted.
+    deleted = (
+        select(_DeletedPayment.id)
+        .where(_DeletedPayment.id == Invoice.payment_id, _DeletedPayment.deleted_at.is_not(None))
+        .exists()
+    )
+    conditions.append(deleted if f.status == DELETED else ~deleted)
+    if f.status not in (None, DELETED):
         conditions.append(Invoice.status == f.status)
     if f.method is not None:
         conditions.append(Payment.payment_method == f.method)
@@ -112,8 +143,12 @@ def _apply(stmt: Select, f: InvoiceFilter, *, joined: bool) -> Select:
             User.email.icontains(f.patient, autoescape=True)
             | User.name.icontains(f.patient, autoescape=True)
         )
-    if f.number is not None:
-        conditions.append(Invoice.invoice_number == f.number)
+    # An invoice number is INV-<issued>-<payment id>: staff quote its start, or its end.
+    if f.payment_number is not None:
+        conditions.append(Invoice.payment_id == f.payment_number)
+    elif f.number_prefix is not None:
+        # Only [a-z0-9-] reach here (filters.py), so nothing in it is a LIKE wildcard.
+        conditions.append(func.lower(Invoice.invoice_number).like(f"{f.number_prefix}%"))
     return stmt.where(*conditions)
 
 

@@ -6,6 +6,7 @@ page, patients get 403 (even for their own invoice: theirs is on the payment pag
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 
 from flask import (
@@ -21,26 +22,31 @@ from flask import (
 )
 from flask_login import current_user
 
-from app.display import clinic_tz
+from app.display import RefundNote, clinic_tz, refund_of
 from app.extensions import login_manager
+from app.htmx import current_page, is_htmx
 from app.invoices import bp, display, export, queries
 from app.invoices.attention import needs_attention, refunds_not_returned
 from app.invoices.filters import (
+    EARLIEST,
     FIELD_LABELS,
     INVOICE_NUMBER,
+    LATEST,
     STATUSES,
     InvalidFilter,
     InvoiceFilter,
     parse_filter,
     parse_list_args,
 )
-from app.invoices.forms import RefundForm
-from app.models import PaymentMethod
+from app.invoices.forms import DeleteForm, RefundForm
+from app.models import PaymentMethod, PaymentStatus
 from app.pages import page_for
 from app.payments import lifecycle
 from app.payments.errors import PaymentError
 
 RESULTS_TARGET = "invoice-results"
+#: Sent by the filter's text boxes while typing (templates/invoices/_filter_form.html).
+TYPING_HEADER = "X-Filter-Typing"
 
 
 @bp.before_request
@@ -73,10 +79,14 @@ def list_invoices():
     except InvalidFilter as exc:
         response = _render(template, status=400, errors=exc.errors)
     else:
+        url = _canonical_url(invoice_filter, page_number)
+        if not is_htmx() and "" in (v.strip() for v in request.args.values()):
+            # The plain GET form sends every field, empty or not: keep only what filters.
+            return redirect(url)
         totals = queries.totals(invoice_filter)
         page = queries.invoice_page(invoice_filter, page_number, totals.count)
         response = _render(template, invoice_filter=invoice_filter, totals=totals, page=page)
-        response.headers["HX-Push-Url"] = _canonical_url(invoice_filter, page_number)
+        response.headers[_history_header(url)] = url
     response.vary.add("HX-Request")
     return response
 
@@ -87,9 +97,21 @@ def _canonical_url(invoice_filter: InvoiceFilter, page_number: int) -> str:
     return url_for("invoices.list_invoices", **invoice_filter.query_args(), **page_arg)
 
 
+def _history_header(url: str) -> str:
+    """A history entry only for a finished search: a change, a submit, a page link.
+
+    While a text box is being typed in (its requests carry ``X-Filter-Typing``), or when
+    the search is the one already shown, the address bar is replaced instead, so Back
+    steps through searches, not keystrokes.
+    """
+    if request.headers.get(TYPING_HEADER) == "true" or url == current_page():
+        return "HX-Replace-Url"
+    return "HX-Push-Url"
+
+
 def _wants_results_only() -> bool:
     return (
-        request.headers.get("HX-Request") == "true"
+        is_htmx()
         and request.headers.get("HX-Target") == RESULTS_TARGET
         and request.headers.get("HX-History-Restore-Request") != "true"
     )
@@ -103,6 +125,8 @@ def _render(template: str, *, status: int = 200, errors: dict | None = None, **c
         statuses=STATUSES,
         methods=PaymentMethod,
         field_labels=FIELD_LABELS,
+        earliest=EARLIEST,
+        latest=LATEST,
         errors=errors or {},
         **context,
     )
@@ -110,25 +134,55 @@ def _render(template: str, *, status: int = 200, errors: dict | None = None, **c
 
 
 @bp.get("/invoices/<number>")
-def show_invoice(number: str, refund_form: RefundForm | None = None, status: int = 200):
-    """One invoice, its payment and the payment's full history; a refund form once paid.
+def show_invoice(
+    number: str,
+    refund_form: RefundForm | None = None,
+    delete_form: DeleteForm | None = None,
+    status: int = 200,
+):
+    """One invoice, its payment and the payment's full history; a refund form once paid,
+    a delete form when the payment moved no money.
 
     :raise 404: no invoice has this number.
     """
     detail = _detail_or_404(number)
-    html = render_template(
+    return render_template(
         "invoices/detail.html",
         invoice=detail.invoice,
         history=display.history(detail.events, detail.actors),
         receipt_url=display.receipt_link(detail.invoice.payment),
+        refund_note=_refund_note(detail),
+        deleted=_deleted_note(detail),
         refund_form=refund_form or RefundForm(),
-    )
-    return html, status
+        delete_form=delete_form or DeleteForm(),
+    ), status
 
 
-@bp.post("/invoices/<number>/refund")
-def refund(number: str):
-    """Refund the invoice's completed payment, with a reason; repeating changes nothing.
+def _refund_note(detail: queries.InvoiceDetail) -> RefundNote | None:
+    """The refund sentence with the name of the staff member who refunded it."""
+    note = refund_of(detail.invoice.payment)
+    event = display.last_event(detail.events, "refunded")
+    if note is None or event is None:
+        return note
+    return replace(note, by=display.actor_name(event.actor, detail.actors))
+
+
+def _deleted_note(detail: queries.InvoiceDetail) -> dict | None:
+    event = display.last_event(detail.events, "deleted")
+    if detail.invoice.payment.deleted_at is None or event is None:
+        return None
+    return {
+        "at": detail.invoice.payment.deleted_at,
+        "by": display.actor_name(event.actor, detail.actors),
+        "reason": (event.data or {}).get("reason", ""),
+    }
+
+
+@bp.post("/invoices/<number>/refund/confirm")
+def confirm_refund(number: str):
+    """Step one of a refund: ask first, showing the amount, the patient and the method.
+
+    Works without JavaScript; nothing changes until the confirmation page's own POST.
 
     :raise 404: no invoice has this number.  :raise 422: no reason given (shown in the page).
     :raise 409: the payment is not completed (shown in the page).
@@ -137,14 +191,66 @@ def refund(number: str):
     form = RefundForm()
     if not form.validate_on_submit():
         return show_invoice(number, refund_form=form, status=422)
+    payment = detail.invoice.payment
+    if payment.status != PaymentStatus.COMPLETED:
+        flash(f"This payment is {payment.status} and cannot be refunded.", "error")
+        return show_invoice(number, refund_form=form, status=409)
+    return render_template("invoices/refund_confirm.html", invoice=detail.invoice, form=form)
+
+
+@bp.post("/invoices/<number>/refund")
+def refund(number: str):
+    """Refund the invoice's completed payment, with a reason; repeating changes nothing.
+
+    The confirmation page posts here (``confirm_refund`` asks first).
+
+    :raise 404: no invoice has this number.  :raise 422: no reason given (shown in the page).
+    :raise 409: the payment is not completed (shown in the page).
+    """
+    return _change_payment(
+        number,
+        RefundForm(),
+        "refund_form",
+        lifecycle.refund,
+        ("Payment refunded.", "This payment was already refunded."),
+    )
+
+
+@bp.post("/invoices/<number>/delete")
+def delete(number: str):
+    """Soft-delete the invoice's payment, which moved no money, with a reason.
+
+    :raise 404: no invoice has this number.  :raise 422: no reason given (shown in the page).
+    :raise 409: the payment moved money or may still be paid (the service refuses; shown
+        in the page).
+    """
+    return _change_payment(
+        number,
+        DeleteForm(),
+        "delete_form",
+        lifecycle.delete,
+        (
+            "Payment deleted: it no longer appears in the list or the totals.",
+            "This payment was already deleted.",
+        ),
+    )
+
+
+def _change_payment(number: str, form, form_name: str, change, said: tuple[str, str]):
+    """Validate the reason form, call the lifecycle ``change`` as the staff member, and go
+    back to the invoice saying what happened (``said``: changed, already so); a refusal is
+    shown in the invoice page with its status (app/pages.py)."""
+    detail = _detail_or_404(number)
+    if not form.validate_on_submit():
+        return show_invoice(number, **{form_name: form}, status=422)
     try:
-        done = lifecycle.refund(
+        done = change(
             detail.invoice.payment_id, form.reason.data, actor=current_user._get_current_object()
         )
     except PaymentError as error:
         flash(error.detail, "error")
-        return show_invoice(number, refund_form=form, status=page_for(error).status)
-    flash("Payment refunded." if done.changed else "This payment was already refunded.", "info")
+        return show_invoice(number, **{form_name: form}, status=page_for(error).status)
+    flash(said[0] if done.changed else said[1], "info")
     return redirect(url_for("invoices.show_invoice", number=detail.invoice.invoice_number), 303)
 
 

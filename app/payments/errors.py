@@ -84,6 +84,11 @@ class InvalidTransition(PaymentError):
     """The payment's status does not allow that change."""
 
 
+class PaymentNotDeletable(InvalidTransition):
+    """Only a payment that moved no money (failed, expired, cancelled) may be deleted;
+    a completed one is refunded instead, and a pending one may still be paid."""
+
+
 class StaleVersion(PaymentError):
     """The payment changed since the caller read it (``expected_version``)."""
 

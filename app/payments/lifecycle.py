@@ -4,8 +4,10 @@
 
     pending ──confirm──▶ completed ──refund──▶ refunded
        │ ╲──decline──▶ failed ─────╮
-       │                           ├─late success, no other active payment──▶ completed
-       └──expire──▶ expired ───────╯   (cancelled too; otherwise a duplicate_charge)
+       │ ╲──cancel───▶ cancelled ──┼─late success, no other active payment──▶ completed
+       └──expire──▶ expired ───────╯   (otherwise a duplicate_charge)
+
+    failed, expired, cancelled ──delete──▶ the same, soft-deleted (``deleted_at``; staff, a reason)
 
 Every transition runs the same way:
 
@@ -20,7 +22,8 @@ Every transition runs the same way:
 
 Who may ask: staff users, or trusted in-process callers that name themselves
 with a string (``"gateway:sandbox"``, ``"system:expire-stale"``). Patients may
-not confirm or refund, whatever the interface.
+not confirm or refund, whatever the interface; they may cancel their own
+pending payment (``cancel``).
 """
 
 from __future__ import annotations
@@ -58,6 +61,7 @@ from app.payments.errors import (
     Forbidden,
     InvalidTransition,
     PaymentError,
+    PaymentNotDeletable,
     PaymentNotFound,
     PaymentsBusy,
     StaleVersion,
@@ -102,7 +106,14 @@ class Transition:
 
     @property
     def changed(self) -> bool:
-        return self.outcome in ("confirmed", "failed", "expired", "refunded")
+        return self.outcome in (
+            "confirmed",
+            "failed",
+            "expired",
+            "cancelled",
+            "refunded",
+            "deleted",
+        )
 
     def raise_refusal(self) -> Transition:
         """Raise the refusal, if any; called once the transaction has committed."""
@@ -154,6 +165,23 @@ def fail(payment_id: int, *, reason: str, actor: Actor) -> Transition:
     return run(payment_id, partial(fail_locked, reason=reason, actor=label)).raise_refusal()
 
 
+def cancel(payment_id: int, *, user: User) -> Transition:
+    """The patient cancels their own pending payment: it becomes cancelled, its invoice void.
+
+    A cancelled payment is not active, so the patient may pay again (another method,
+    say). Cancelling a cancelled payment changes nothing. A provider success that
+    arrives afterwards still completes it (``confirm_locked``): money is never dropped.
+
+    :raise PaymentNotFound: 404, missing or another patient's (staff included: staff
+        do not cancel a patient's checkout).
+    :raise InvalidTransition: 409, the payment is no longer pending (already paid,
+        declined, expired, or being confirmed by the provider); ``payment_status``
+        says which.  :raise PaymentsBusy: 503.
+    """
+    step = partial(cancel_locked, owner_id=user.id, actor=f"user:{user.id}")
+    return run(payment_id, step).raise_refusal()
+
+
 def refund(payment_id: int, reason: Any, actor: Actor) -> Transition:
     """Refund a completed payment: payment refunded, invoice refunded, tax reversed.
 
@@ -167,6 +195,24 @@ def refund(payment_id: int, reason: Any, actor: Actor) -> Transition:
     label = actor_label(actor, "refund")
     text = parse_refund_reason(reason)
     return run(payment_id, partial(refund_locked, reason=text, actor=label)).raise_refusal()
+
+
+def delete(payment_id: int, reason: Any, actor: Actor) -> Transition:
+    """Soft-delete a payment that moved no money (failed, expired or cancelled), with a reason.
+
+    Nothing is removed: the payment, its void invoice, tax record and events stay, and a
+    ``deleted`` event records who and why. ``deleted_at`` takes it out of the staff lists
+    and totals (the "deleted" filter shows it again). Deleting it again changes nothing.
+    The rule is here, not in a page, so every interface is refused alike.
+
+    :raise Forbidden: 403, the actor is not staff.  :raise PaymentNotFound: 404.
+    :raise InvalidPaymentRequest: 422, no usable reason.
+    :raise PaymentNotDeletable: 409, pending, processing, completed or refunded.
+    :raise PaymentsBusy: 503.
+    """
+    label = actor_label(actor, "delete")
+    text = parse_refund_reason(reason)
+    return run(payment_id, partial(delete_locked, reason=text, actor=label)).raise_refusal()
 
 
 def is_stale(payment: Payment) -> bool:
@@ -327,10 +373,28 @@ def fail_locked(
         return _snapshot(session, payment, "unchanged")
     if payment.status not in CONFIRMABLE:
         return _refused(session, payment, _cannot(payment, "declined"))
-    payment.status = PaymentStatus.FAILED
+    return _close_uncharged(session, payment, PaymentStatus.FAILED, actor, reason=reason, **data)
+
+
+def cancel_locked(session: Session, payment: Payment, *, owner_id: int, actor: str) -> Transition:
+    """Decide and apply a patient's cancel on a locked payment (see ``cancel``)."""
+    if payment.user_id != owner_id:
+        raise PaymentNotFound(f"Payment {payment.id} does not exist.")
+    if payment.status == PaymentStatus.CANCELLED:
+        return _snapshot(session, payment, "unchanged")
+    if payment.status != PaymentStatus.PENDING:
+        return _refused(session, payment, _cannot(payment, "cancelled"))
+    return _close_uncharged(session, payment, PaymentStatus.CANCELLED, actor)
+
+
+def _close_uncharged(
+    session: Session, payment: Payment, status: PaymentStatus, actor: str, **data: Any
+) -> Transition:
+    """End a payment that took no money (failed, cancelled): invoice void, an event so named."""
+    payment.status = status
     payment.invoice.status = InvoiceStatus.VOID
-    _event(session, payment, "failed", actor, reason=reason, **data)
-    return _snapshot(session, payment, "failed")
+    _event(session, payment, str(status), actor, **data)
+    return _snapshot(session, payment, str(status))
 
 
 def refund_locked(session: Session, payment: Payment, *, reason: str, actor: str) -> Transition:
@@ -347,6 +411,27 @@ def refund_locked(session: Session, payment: Payment, *, reason: str, actor: str
     # The provider is asked by `flask payments send-outbox`, never inside this transaction.
     outbox.add_refund(session, payment, reason)
     return _snapshot(session, payment, "refunded")
+
+
+def delete_locked(session: Session, payment: Payment, *, reason: str, actor: str) -> Transition:
+    """Decide and apply a soft delete on a locked payment."""
+    if payment.deleted_at is not None:
+        return _snapshot(session, payment, "unchanged")
+    if payment.status not in UNCHARGED_ENDS:
+        return _refused(
+            session,
+            payment,
+            PaymentNotDeletable(
+                f"Payment {payment.id} is {payment.status}: only a payment that moved no money "
+                "(failed, expired or cancelled) can be deleted."
+                + (" Refund it instead." if payment.status == PaymentStatus.COMPLETED else ""),
+                payment_id=payment.id,
+                payment_status=payment.status,
+            ),
+        )
+    payment.deleted_at = utcnow()
+    _event(session, payment, "deleted", actor, reason=reason, status=payment.status)
+    return _snapshot(session, payment, "deleted")
 
 
 def run(payment_id: int, step: Callable[[Session, Payment], T]) -> T:
@@ -402,6 +487,9 @@ def _complete(session: Session, payment: Payment, req: ConfirmRequest, actor: st
     payment.completed_at = now
     payment.invoice.status = InvoiceStatus.PAID
     payment.invoice.paid_at = now
+    # Money came in after all: a payment staff deleted (it had moved none) is back in the lists.
+    undeleted = {"undeleted": True} if payment.deleted_at is not None else {}
+    payment.deleted_at = None
     _event(
         session,
         payment,
@@ -409,6 +497,7 @@ def _complete(session: Session, payment: Payment, req: ConfirmRequest, actor: st
         actor,
         transaction_id=req.transaction_id,
         previous_status=previous,
+        **undeleted,
     )
     return _snapshot(session, payment, "confirmed")
 

@@ -1,6 +1,25 @@
-// "Print" buttons: a static file because the CSP allows no inline script.
-document.addEventListener("click", (event) => {
-  if (event.target.closest("[data-print]")) {
-    window.print();
+// Print buttons ([data-print]), on every page (base.html): the one binding, so one click
+// opens the print dialog once. A static file because the CSP allows no inline script.
+(function () {
+  "use strict";
+
+  // A button that needs script to work is hidden (the `hidden` attribute) until it can;
+  // some arrive later, in content htmx swaps in (the payment page's live status).
+  function showPrintButtons(root) {
+    root.querySelectorAll("[data-print][hidden]").forEach(function (button) {
+      button.hidden = false;
+    });
   }
-});
+  document.addEventListener("DOMContentLoaded", function () {
+    showPrintButtons(document);
+  });
+  document.addEventListener("htmx:load", function (event) {
+    showPrintButtons(event.target.parentNode || document);
+  });
+
+  document.addEventListener("click", function (event) {
+    if (event.target.closest("[data-print]")) {
+      window.print();
+    }
+  });
+})();

@@ -20,6 +20,7 @@ from app import create_app
 from app.extensions import db
 from app.models import Payment
 from tests.conftest import base_config
+from tests.support.axe import assert_accessible  # noqa: F401  (for the browser tests)
 from tests.support.factory import PASSWORD, Factory
 from tests.support.invariants import check_invariants
 from tests.support.live import ROOT, LiveServer
@@ -120,8 +121,20 @@ def open_checkout(page: Page, consultation, method: str = "GCash") -> None:
 
 
 def pay_button(page: Page):
-    """The Pay button, which names the amount to pay (₱5,000.00 for the default fee)."""
-    return page.get_by_role("button", name=re.compile(r"^Pay ₱[\d,]+\.\d\d$"))
+    """The Pay button, which says what happens next and names the amount (₱5,000.00 here)."""
+    return page.get_by_role("button", name=re.compile(r"^Continue to payment · ₱[\d,]+\.\d\d$"))
+
+
+PROVIDER_URL = re.compile(r"/gateway/sandbox/\d+$")
+
+
+def at_the_provider(page: Page, app, consultation) -> Payment:
+    """Pay went straight to the provider's page for the consultation's one payment."""
+    expect(page).to_have_url(PROVIDER_URL)
+    payment = the_one_payment(app, consultation)
+    assert page.url.endswith(f"/gateway/sandbox/{payment.id}")
+    expect(page.get_by_text("SandboxPay").first).to_be_visible()
+    return payment
 
 
 def wait_until(page: Page, condition, what: str, timeout_s: float = 10.0) -> None:
@@ -132,19 +145,30 @@ def wait_until(page: Page, condition, what: str, timeout_s: float = 10.0) -> Non
         page.wait_for_timeout(20)
 
 
-def the_one_payment(app, consultation) -> Payment:
-    """Exactly one payment exists for the consultation, and the invariants hold."""
+def _the_only(app, consultation, *where, what: str) -> Payment:
     with app.app_context():
-        payments = (
-            db.session.execute(select(Payment).where(Payment.consultation_id == consultation.id))
+        found = (
+            db.session.execute(
+                select(Payment).where(Payment.consultation_id == consultation.id, *where)
+            )
             .scalars()
             .all()
         )
-        assert len(payments) == 1, f"{len(payments)} payments for consultation {consultation.id}"
+        assert len(found) == 1, f"{len(found)} {what} for consultation {consultation.id}"
         db.session.expunge_all()
         db.session.rollback()
     check_invariants(app)
-    return payments[0]
+    return found[0]
+
+
+def the_one_payment(app, consultation) -> Payment:
+    """Exactly one payment exists for the consultation, and the invariants hold."""
+    return _the_only(app, consultation, what="payments")
+
+
+def the_one_active_payment(app, consultation) -> Payment:
+    """Exactly one active payment for the consultation (others cancelled, say); invariants hold."""
+    return _the_only(app, consultation, Payment.is_active, what="active payments")
 
 
 def payment_count(app, consultation) -> int:

@@ -1,4 +1,8 @@
-"""Repeats a patient really makes (no JavaScript, two tabs, Back, reload); others' pages."""
+"""Repeats a patient really makes (no JavaScript, two tabs, Back, reload); others' pages.
+
+Pay goes straight to the provider's page (issue 13); a repeat lands there on the same
+payment, or on the payment's own page with "already has a payment".
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,8 @@ import pytest
 from playwright.sync_api import Error, Route, expect
 
 from tests.browser.conftest import (
+    PROVIDER_URL,
+    at_the_provider,
     checkout_path,
     log_in,
     open_checkout,
@@ -30,6 +36,10 @@ def payment_path(payment) -> str:
     return f"/payments/{payment.id}"
 
 
+def provider_path(payment) -> str:
+    return f"/gateway/sandbox/{payment.id}"
+
+
 def test_without_javascript_a_double_submit_makes_one_payment(
     new_context, live_server, live_app, patient, consultation
 ):
@@ -44,6 +54,7 @@ def test_without_javascript_a_double_submit_makes_one_payment(
     )
     # when Pay is pressed again before the first answer came back (with the raw mouse:
     # locator clicks would wait for the navigation this test holds back)
+    pay_button(page).scroll_into_view_if_needed()  # the raw mouse clicks inside the viewport
     box = pay_button(page).bounding_box()
     for _ in range(2):
         with page.expect_request(lambda r: r.method == "POST"):
@@ -56,10 +67,10 @@ def test_without_javascript_a_double_submit_makes_one_payment(
         answers.append((answer.status, answer.headers["location"]))
         with contextlib.suppress(Error):  # the browser may have abandoned the first already
             route.fulfill(response=answer)
-    # ...both answer 303 to the same payment, and the browser lands there
+    # ...both answer 303 to the same payment at the provider, and the browser lands there
     payment = the_one_payment(live_app, consultation)
-    assert answers == [(303, payment_path(payment))] * 2
-    expect(page).to_have_url(re.compile(payment_path(payment) + "$"))
+    assert answers == [(303, provider_path(payment))] * 2
+    expect(page).to_have_url(re.compile(provider_path(payment) + "$"))
     expect(page.get_by_text(ALREADY)).to_have_count(0)
 
 
@@ -70,7 +81,13 @@ def test_without_javascript_a_reload_of_the_payment_page_repeats_nothing(
     log_in(page, patient)
     open_checkout(page, consultation)
     pay_button(page).click()
+    payment = at_the_provider(page, live_app, consultation)
+    page.get_by_role("link", name=re.compile("^Return to")).click()
     expect(page).to_have_url(PAYMENT_URL)
+    # without JavaScript the page cannot update itself: a plain link asks again
+    expect(page.get_by_role("link", name="Check again")).to_have_attribute(
+        "href", payment_path(payment)
+    )
     posts = []
     page.on("request", lambda r: posts.append(r) if r.method == "POST" else None)
     page.reload()
@@ -90,11 +107,12 @@ def test_two_tabs_land_on_the_same_payment_and_the_second_says_so(
     open_checkout(second, consultation, method="Bank transfer")
     # when both pay
     pay_button(first).click()
-    expect(first).to_have_url(PAYMENT_URL)
+    payment = at_the_provider(first, live_app, consultation)
     pay_button(second).click()
-    # then both show the one payment, and the second tab says why
-    expect(second).to_have_url(first.url)
+    # then the second shows the one payment, says why, and offers to continue to the provider
+    expect(second).to_have_url(re.compile(payment_path(payment) + "$"))
     expect(second.get_by_text(ALREADY)).to_be_visible()
+    expect(second.get_by_role("link", name="Continue to payment")).to_be_visible()
     expect(first.get_by_text(ALREADY)).to_have_count(0)
     payment = the_one_payment(live_app, consultation)
     assert payment.payment_method == "gcash"
@@ -106,15 +124,14 @@ def test_back_after_paying_shows_the_payment_instead_of_the_form(
     log_in(page, patient)
     open_checkout(page, consultation)
     pay_button(page).click()
-    expect(page).to_have_url(PAYMENT_URL)
-    paid_at = page.url
+    payment = at_the_provider(page, live_app, consultation)
     page.go_back()
     # Cache-Control: no-store, so Back asks the server again, which knows
     expect(page).to_have_url(re.compile(checkout_path(consultation) + "$"))
     expect(page.get_by_role("heading", name=ALREADY)).to_be_visible()
-    expect(page.get_by_role("button", name=re.compile("^Pay"))).to_have_count(0)
+    expect(page.get_by_role("button", name=re.compile("^Continue to payment"))).to_have_count(0)
     page.get_by_role("link", name="View the payment").click()
-    expect(page).to_have_url(paid_at)
+    expect(page).to_have_url(re.compile(payment_path(payment) + "$"))
     the_one_payment(live_app, consultation)
 
 
@@ -140,7 +157,7 @@ def test_back_to_a_page_kept_by_the_browser_and_pay_again_lands_on_the_same_paym
     open_checkout(page, consultation)
     token = page.locator("input[name=checkout_token]").input_value()
     pay_button(page).click()
-    expect(page).to_have_url(PAYMENT_URL)
+    expect(page).to_have_url(PROVIDER_URL)
     paid_at = page.url
     # when the patient goes Back to that page and pays again with the same form
     page.go_back()
@@ -157,7 +174,8 @@ def test_a_reload_of_the_payment_page_shows_the_same_payment(page, live_app, pat
     log_in(page, patient)
     open_checkout(page, consultation)
     pay_button(page).click()
-    expect(page).to_have_url(PAYMENT_URL)
+    payment = at_the_provider(page, live_app, consultation)
+    page.goto(payment_path(payment))
     paid_at = page.url
     for _ in range(3):
         page.reload()
@@ -185,8 +203,7 @@ def test_an_expired_page_says_so_inside_the_page_and_the_next_press_pays(
     # and pressing Pay on the form that came back pays
     page.get_by_label("GCash").check()
     pay_button(page).click()
-    expect(page).to_have_url(PAYMENT_URL)
-    the_one_payment(live_app, consultation)
+    at_the_provider(page, live_app, consultation)
 
 
 def test_another_patients_checkout_and_payment_pages_are_not_found(

@@ -7,7 +7,14 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import ARTIFACTS, log_in, open_checkout, pay_button, the_one_payment
+from tests.browser.conftest import (
+    ARTIFACTS,
+    at_the_provider,
+    log_in,
+    open_checkout,
+    pay_button,
+    the_one_payment,
+)
 from tests.support.invariants import check_invariants
 
 pytestmark = pytest.mark.browser
@@ -17,21 +24,19 @@ pytestmark = pytest.mark.browser
 def test_pay_continue_to_the_sandbox_approve_and_see_paid_with_the_invoice(
     page, live_app, patient, consultation, button
 ):
-    # given the patient paid and holds a pending payment
+    # given the patient pressed Pay, which went straight to the provider's page
     log_in(page, patient)
     open_checkout(page, consultation)
     pay_button(page).click()
-    expect(page).to_have_url(re.compile(r"/payments/\d+$"))
-    expect(page.get_by_role("heading", name=re.compile("^Consultation with"))).to_be_visible()
-    # when they continue to the provider and approve (once, or as a provider that notifies twice)
-    page.get_by_role("link", name="Continue to payment").click()
-    expect(page.get_by_text("SandboxPay").first).to_be_visible()
+    at_the_provider(page, live_app, consultation)
+    # when they approve (once, or as a provider that notifies twice)
     page.get_by_role("button", name=button, exact=True).click()
-    # then they are back on the payment page, paid, with the invoice marked paid
+    # then they are back on the payment page, paid, with the receipt
     expect(page).to_have_url(re.compile(r"/payments/\d+$"))
+    expect(page.get_by_role("heading", name="Payment successful")).to_be_visible()
     expect(page.get_by_text("this consultation is paid")).to_be_visible()
     expect(page.locator("#receipt")).to_be_visible()
-    expect(page.locator(".invoice-sheet .badge")).to_have_text(re.compile("paid", re.I))
+    expect(page.get_by_role("heading", level=1).locator(".badge")).to_have_text("Paid")
     payment = the_one_payment(live_app, consultation)
     assert payment.status == "completed"
     assert payment.transaction_id
@@ -42,13 +47,13 @@ def test_a_declined_payment_lets_the_patient_pay_again(page, live_app, patient, 
     log_in(page, patient)
     open_checkout(page, consultation)
     pay_button(page).click()
-    page.get_by_role("link", name="Continue to payment").click()
+    at_the_provider(page, live_app, consultation)
     page.get_by_role("button", name="Decline", exact=True).click()
     expect(page.get_by_text("declined this payment, and nothing was charged")).to_be_visible()
     page.get_by_role("link", name="Pay again").click()
     page.get_by_label("GCash").check()
     pay_button(page).click()
-    expect(page.get_by_role("link", name="Continue to payment")).to_be_visible()
+    expect(page).to_have_url(re.compile(r"/gateway/sandbox/\d+$"))
     statuses = sorted(p.status for p in payments_of(live_app, consultation))
     assert statuses == ["failed", "pending"]
     check_invariants(live_app)

@@ -1,4 +1,8 @@
-"""However fast or often Pay is pressed in Chromium: one POST leaves the page, one payment."""
+"""However fast or often Pay is pressed in Chromium: one POST leaves the page, one payment.
+
+Pay goes straight to the provider's page (issue 13), so each journey ends there, on the
+consultation's one payment.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +11,10 @@ import re
 import pytest
 from playwright.sync_api import Page, Request, Route, expect
 
-from tests.browser.conftest import log_in, open_checkout, pay_button, the_one_payment
+from tests.browser.conftest import at_the_provider, log_in, open_checkout, pay_button
 
 pytestmark = pytest.mark.browser
 
-PAYMENT_URL = re.compile(r"/payments/\d+$")
 CHECKOUT_URL = re.compile(r"/consultations/\d+/checkout$")
 
 
@@ -59,11 +62,9 @@ def request_submit_twice(page: Page) -> None:
 
 
 def lands_on_the_payment_page(page: Page, live_app, consultation) -> None:
-    expect(page).to_have_url(PAYMENT_URL)
-    payment = the_one_payment(live_app, consultation)
-    assert page.url.endswith(f"/payments/{payment.id}")
-    # the patient's one reference: the invoice number, which ends with the payment's id
-    expect(page.locator(".reference")).to_have_text(re.compile(rf"^INV-\d{{14}}-{payment.id}$"))
+    """At the provider's page for the one payment; it names the invoice number to quote."""
+    payment = at_the_provider(page, live_app, consultation)
+    expect(page.get_by_text(re.compile(rf"Invoice INV-\d{{14}}-{payment.id}$"))).to_be_visible()
     expect(page.get_by_text("already has a payment")).to_have_count(0)
 
 
@@ -122,7 +123,7 @@ def test_while_the_post_is_held_back_the_form_is_disabled_busy_and_says_processi
     # given a Pay click whose POST the network holds back
     posts = CheckoutPosts(checkout, hold=True)
     form = checkout.locator("#checkout-form")
-    expect(checkout.get_by_text("Processing payment...")).to_be_hidden()
+    expect(checkout.get_by_text("Taking you to the payment provider...")).to_be_hidden()
     with checkout.expect_request(is_checkout_post):
         pay_button(checkout).click()
     # then, while it is in flight, the button and methods are disabled and the form is busy
@@ -130,8 +131,8 @@ def test_while_the_post_is_held_back_the_form_is_disabled_busy_and_says_processi
     for method in ("Credit or debit card (Stripe)", "GCash", "Bank transfer", "E-wallet"):
         expect(checkout.get_by_label(method)).to_be_disabled()
     expect(form).to_have_attribute("aria-busy", "true")
-    expect(checkout.get_by_role("status")).to_have_text("Processing payment...")
-    expect(checkout.get_by_text("Processing payment...")).to_be_visible()
+    expect(checkout.get_by_role("status")).to_have_text("Taking you to the payment provider...")
+    expect(checkout.get_by_text("Taking you to the payment provider...")).to_be_visible()
     # when everything else is tried too
     pay_button(checkout).click(force=True)
     request_submit_twice(checkout)

@@ -18,6 +18,8 @@ from app.models import PaymentStatus
 from app.payments import lifecycle
 from tests.browser.conftest import (
     ARTIFACTS,
+    assert_accessible,
+    at_the_provider,
     log_in,
     open_checkout,
     pay_button,
@@ -25,7 +27,7 @@ from tests.browser.conftest import (
     wait_until,
 )
 from tests.support.live import ROOT
-from tests.support.payments import set_status
+from tests.support.payments import age, set_status
 
 pytestmark = pytest.mark.browser
 
@@ -45,6 +47,14 @@ FOR_DOCS = {
     "money-refunded-phone",
     "money-declined-phone",
     "money-paid-desktop",
+    # issue 13: the provider, the success panel, cancel, the failure alert
+    "provider-phone",
+    "paid-phone",
+    "paid-desktop",
+    "payment-pending-phone",
+    "checkout-after-cancel-phone",
+    "checkout-unreachable-phone",
+    "money-cancelled-phone",
 }
 
 
@@ -91,27 +101,30 @@ def test_checkout_payment_and_receipt_pages_look_right(
     held: list[Route] = []
     page.route(re.compile(r"/checkout$"), lambda route: held.append(route))
     pay_button(page).click()
-    expect(page.get_by_text("Processing payment...")).to_be_visible()
+    expect(page.get_by_text("Taking you to the payment provider...")).to_be_visible()
     expect(pay_button(page)).to_be_disabled()
     shoot(page, f"checkout-processing-{viewport}")
     wait_until(page, lambda: len(held) == 1, "the POST is held")
     held[0].continue_()
-    # the payment page
+    # straight to the provider's page, which sends the patient back to the payment page
+    payment = at_the_provider(page, live_app, consultation)
+    fits_the_viewport(page, size["width"])
+    shoot(page, f"provider-{viewport}")
+    page.get_by_role("link", name=re.compile("^Return to")).click()
     expect(page.get_by_role("link", name="Continue to payment")).to_be_visible()
     fits_the_viewport(page, size["width"])
     shoot(page, f"payment-{viewport}")
     # the receipt, on screen and as printed
-    payment = the_one_payment(live_app, consultation)
     set_status(live_app, payment.id, PaymentStatus.COMPLETED)
     page.reload()
     receipt = page.get_by_role("region", name="Official receipt")
     expect(receipt).to_contain_text("Maria Santos")
-    expect(receipt.get_by_role("button", name="Print receipt")).to_be_visible()
+    expect(page.get_by_role("button", name="Print receipt")).to_be_visible()
     fits_the_viewport(page, size["width"])
     shoot(page, f"receipt-{viewport}")
     page.emulate_media(media="print")
     expect(page.locator(".site-header")).to_be_hidden()
-    expect(page.get_by_role("region", name="Next step")).to_be_hidden()
+    expect(page.get_by_role("region", name="Payment successful")).to_be_hidden()
     expect(receipt).to_be_visible()
     expect(
         page.get_by_role("heading", name=re.compile(r"^Consultation with Dr\. Ana Cruz"))
@@ -123,7 +136,8 @@ def test_checkout_payment_and_receipt_pages_look_right(
 # The money words of each state: what a worried patient reads, on a phone and a desktop.
 MONEY_PAGES = {
     "pending": ("Payment pending", ["Amount due", "₱1,250.00", "Nothing has been charged yet"]),
-    "declined": ("Payment declined", ["Not charged", "declined this payment"]),
+    "declined": ("Payment declined", ["Not charged", "declined this payment", "Pay again"]),
+    "expired": ("Payment expired", ["Not charged", "not completed in time", "Start again"]),
     "paid": ("Paid", ["Amount charged", "₱1,116.07", "₱133.93", "Official receipt"]),
     "refunded": (
         "Refunded",
@@ -144,9 +158,11 @@ def test_money_words_on_the_pending_declined_paid_and_refunded_pages(
     log_in(page, patient)
     open_checkout(page, consultation, method="GCash")
     pay_button(page).click()
-    expect(page.get_by_role("link", name="Continue to payment")).to_be_visible()
-    payment = the_one_payment(live_app, consultation)
+    payment = at_the_provider(page, live_app, consultation)
+    page.goto(f"/payments/{payment.id}")
     with live_app.app_context():
+        if state == "expired":
+            age(live_app, payment.id, live_app.config["PAYMENT_PENDING_TTL"] + 60)
         if state == "declined":
             lifecycle.fail(payment.id, reason="card_declined", actor="gateway:sandbox")
         elif state in ("paid", "refunded"):
@@ -174,4 +190,5 @@ def test_money_words_on_the_pending_declined_paid_and_refunded_pages(
         expect(main).not_to_contain_text("nothing was charged")
     expect(page.locator(".site-footer")).to_contain_text("billing@clinic.example")
     fits_the_viewport(page, size["width"])
+    assert_accessible(page, f"the {state} payment page")
     shoot(page, f"money-{state}-{viewport}")

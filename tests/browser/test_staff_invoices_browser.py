@@ -107,7 +107,7 @@ def log_in(page: Page, base: str, email: str) -> None:
     page.get_by_label("Email").fill(email)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(base + "/")
+    page.wait_for_url(base + "/staff/invoices")  # staff land on the invoice list
 
 
 def test_staff_find_open_and_print_an_invoice(page: Page, live, clinic, console_errors):

@@ -76,7 +76,7 @@ LOGIN_AS_A = {"email": "{owner_email}", "password": PASSWORD}
 # fmt: off
 ROUTES: dict[tuple[str, str], Expect] = {
     # (method, rule):                               anon owner other staff wrong
-    ("GET", "/"):                              Expect(302, 200, 200, 200, 200),
+    ("GET", "/"):                              Expect(302, 200, 200, 302, 200),
     ("GET", "/healthz"):                       Expect(200, 200, 200, 200, 200),
     ("GET", "/readyz"):                        Expect(200, 200, 200, 200, 200),
     ("GET", "/login"):                         Expect(200, 302, 302, 302, 302),
@@ -90,6 +90,9 @@ ROUTES: dict[tuple[str, str], Expect] = {
     ("GET", "/consultations/<int:consultation_id>/checkout"): Expect(302, 200, 404, 403, 200),
     ("POST", "/consultations/<int:consultation_id>/checkout"): Expect(302, 303, 404, 403, 303, form=checkout_form),
     ("GET", "/payments/<int:payment_id>"):    Expect(302, 200, 404, 200, 200),
+    ("GET", "/payments/<int:payment_id>/status"): Expect(302, 200, 404, 200, 200),
+    ("POST", "/payments/<int:payment_id>/cancel"): Expect(302, 303, 404, 404, 303),
+    ("GET", "/favicon.ico"):                   Expect(200, 200, 200, 200, 200),
     ("GET", "/gateway/sandbox/<int:payment_id>"): Expect(302, 200, 404, 200, 200),
     ("POST", "/gateway/sandbox/<int:payment_id>"): Expect(302, 303, 404, 303, 303, form={"approve": "Approve"}),
     ("POST", "/webhooks/gateway"):             Expect(401, 401, 401, 401, 401, json={"id": "evt_unsigned"}),
@@ -99,6 +102,8 @@ ROUTES: dict[tuple[str, str], Expect] = {
     ("GET", "/staff/invoices.csv"):            Expect(302, 403, 403, 200, 403),
     ("GET", "/staff/invoices/<number>"):       Expect(302, 403, 403, 200, 403, path="/staff/invoices/{invoice_number}"),
     ("POST", "/staff/invoices/<number>/refund"): Expect(302, 403, 403, 409, 403, path="/staff/invoices/{invoice_number}/refund", form={"reason": "test"}, csrf_as="staff"),
+    ("POST", "/staff/invoices/<number>/refund/confirm"): Expect(302, 403, 403, 409, 403, path="/staff/invoices/{invoice_number}/refund/confirm", form={"reason": "test"}, csrf_as="staff"),
+    ("POST", "/staff/invoices/<number>/delete"): Expect(302, 403, 403, 409, 403, path="/staff/invoices/{invoice_number}/delete", form={"reason": "test"}, csrf_as="staff"),
     ("GET", "/staff/attention"):               Expect(302, 403, 403, 200, 403),
 }
 # fmt: on

@@ -49,24 +49,26 @@ def pg(database_url):
 # Success and repeats
 
 
-def test_a_plain_post_pays_and_redirects_with_303_to_the_payment_page(
+def test_a_plain_post_pays_and_redirects_with_303_straight_to_the_provider(
     app, patient_client, consultation
 ):
     response = submit(patient_client, consultation, open_form(patient_client, consultation))
     [payment] = payments_for(app, consultation)
     assert response.status_code == 303
-    assert response.headers["Location"] == f"/payments/{payment.id}"
+    assert response.headers["Location"] == f"/gateway/sandbox/{payment.id}"
     assert payment.payment_method == "stripe"
     assert payment.amount == 5000
     check_invariants(app)
 
 
-def test_an_htmx_post_pays_and_answers_with_hx_redirect(app, patient_client, consultation):
+def test_an_htmx_post_pays_and_answers_with_hx_redirect_to_the_provider(
+    app, patient_client, consultation
+):
     fields = open_form(patient_client, consultation)
     response = submit(patient_client, consultation, fields, method="gcash", headers=HTMX)
     [payment] = payments_for(app, consultation)
     assert response.status_code == 200
-    assert response.headers["HX-Redirect"] == f"/payments/{payment.id}"
+    assert response.headers["HX-Redirect"] == f"/gateway/sandbox/{payment.id}"
     assert "HX-Request" in response.vary
     assert payment.payment_method == "gcash"
 
@@ -79,9 +81,9 @@ def test_the_same_form_submitted_five_times_makes_one_payment(app, patient_clien
         submit(patient_client, consultation, fields, headers=HTMX if i % 2 else None)
         for i in range(5)
     ]
-    # then every submit lands on the same payment, without a notice
+    # then every submit goes to the same payment at the provider, without a notice
     [payment] = payments_for(app, consultation)
-    assert {payment_path(r) for r in responses} == {f"/payments/{payment.id}"}
+    assert {payment_path(r) for r in responses} == {f"/gateway/sandbox/{payment.id}"}
     page = text(patient_client.get(f"/payments/{payment.id}"))
     assert "already has a payment" not in page
     check_invariants(app)
@@ -97,13 +99,16 @@ def test_a_second_tab_lands_on_the_existing_payment_with_a_notice(
     # when both pay
     first = submit(patient_client, consultation, tab_a)
     second = submit(patient_client, consultation, tab_b, method="bank_transfer")
-    # then the second lands on the first one's payment and says so
+    # then the first goes to the provider; the second lands on that payment's page, which
+    # says so and offers to continue to the provider
     [payment] = payments_for(app, consultation)
-    assert payment_path(first) == payment_path(second) == f"/payments/{payment.id}"
+    assert payment_path(first) == f"/gateway/sandbox/{payment.id}"
+    assert payment_path(second) == f"/payments/{payment.id}"
     assert second.status_code == 303
     page = text(patient_client.get(payment_path(second)))
     assert "This consultation already has a payment" in page
     assert "flash-notice" in page
+    assert f'href="/gateway/sandbox/{payment.id}">Continue to payment<' in page
 
 
 def test_back_and_pay_again_with_another_method_lands_on_the_same_payment(
@@ -113,7 +118,8 @@ def test_back_and_pay_again_with_another_method_lands_on_the_same_payment(
     first = submit(patient_client, consultation, fields, method="stripe")
     again = submit(patient_client, consultation, fields, method="e_wallet")
     [payment] = payments_for(app, consultation)
-    assert payment_path(first) == payment_path(again) == f"/payments/{payment.id}"
+    assert payment_path(first) == f"/gateway/sandbox/{payment.id}"
+    assert payment_path(again) == f"/payments/{payment.id}"  # with "already has a payment"
     assert payment.payment_method == "stripe"
 
 
@@ -310,9 +316,13 @@ def test_the_checkout_works_on_sqlite_as_make_dev_runs_it(sqlite_app):
     first = submit(client, consultation, fields)
     again = submit(client, consultation, fields, headers=HTMX)
     other = submit(client, consultation, other_tab)
-    # then there is one payment, and every submit lands on it
+    # then there is one payment, and every submit lands on it (at the provider, or its page)
     [payment] = payments_for(sqlite_app, consultation)
-    assert {payment_path(r) for r in (first, again, other)} == {f"/payments/{payment.id}"}
+    assert [payment_path(r) for r in (first, again, other)] == [
+        f"/gateway/sandbox/{payment.id}",
+        f"/gateway/sandbox/{payment.id}",
+        f"/payments/{payment.id}",
+    ]
     page = text(client.get(f"/payments/{payment.id}"))
     assert "₱2,750.50" in page
     assert "₱294.70" in page  # VAT in 2,750.50 at 12%: 2750.50 × 0.12 / 1.12 = 294.696… → 294.70

@@ -56,7 +56,11 @@ def test_my_consultations_shows_a_pending_payment_as_a_link_to_its_page(
 ):
     payment_id = pay(patient_client, consultation)
     page = text(patient_client.get("/"))
-    assert re.search(rf'href="/payments/{payment_id}">Payment pending</a>', page)
+    # a link that names the doctor too, for screen readers
+    link = rf'href="/payments/{payment_id}">Payment pending<span class="visually-hidden">: '
+    assert re.search(
+        link + f"see the payment for the consultation with {consultation.doctor_name}<", page
+    )
     assert f'href="{checkout_url(consultation)}"' not in page
 
 
@@ -64,7 +68,7 @@ def test_my_consultations_shows_a_completed_payment_as_paid(app, patient_client,
     payment_id = pay(patient_client, consultation)
     set_status(app, payment_id, PaymentStatus.COMPLETED)
     page = text(patient_client.get("/"))
-    assert re.search(rf'href="/payments/{payment_id}">Paid</a>', page)
+    assert re.search(rf'href="/payments/{payment_id}">Paid<span', page)
 
 
 def test_my_consultations_offers_pay_again_after_a_payment_failed(
@@ -105,7 +109,7 @@ def test_checkout_page_shows_fee_vat_line_methods_and_pay_button(patient_client,
     for value in ("stripe", "gcash", "bank_transfer", "e_wallet"):
         assert f'value="{value}"' in page
     assert 'name="checkout_token"' in page
-    assert re.search(r'<button type="submit"[^>]*>Pay ₱5,000.00</button>', page)
+    assert re.search(r'<button type="submit"[^>]*>Continue to payment · ₱5,000.00</button>', page)
 
 
 def test_checkout_vat_line_follows_the_configured_rate(make_app, factory):
@@ -128,7 +132,7 @@ def test_checkout_form_is_wired_for_htmx_and_works_without_it(patient_client, co
     assert 'hx-sync="this:drop"' in form
     assert 'hx-disabled-elt="#checkout-form [type=submit], ' in form
     assert 'role="status"' in page
-    assert "Processing payment..." in page
+    assert "Taking you to the payment provider..." in page
 
 
 def test_each_render_of_the_checkout_mints_a_new_token(patient_client, consultation):
@@ -216,11 +220,11 @@ def test_a_paid_payment_page_has_a_printable_receipt_and_no_next_step(
     payment_id = pay(patient_client, consultation)
     set_status(app, payment_id, PaymentStatus.COMPLETED)
     page = text(patient_client.get(f"/payments/{payment_id}"))
-    receipt = page.split('id="receipt"', 1)[1]
+    panel, receipt = page.split('id="receipt"', 1)
+    assert "Payment successful" in panel and 'data-print="receipt"' in panel
     assert "Maria Santos" in receipt
     assert "Amount paid" in receipt and "₱5,000.00" in receipt
     assert f"sandbox_txn_{payment_id:06d}" in receipt
-    assert "data-print" in receipt
     assert "/gateway/sandbox/" not in page
 
 

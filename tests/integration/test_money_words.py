@@ -64,8 +64,10 @@ def test_checkout_payment_page_receipt_invoice_csv_and_api_show_the_same_three_n
     _three_numbers(patient_client.get(checkout_url(consultation)).text, "Amount to pay")
     payment_id = _paid(app, patient_client, staff, consultation)
     page = patient_client.get(f"/payments/{payment_id}").text
-    _three_numbers(page, "Amount charged")
+    # the paid page: "Amount charged" in the success panel, the three numbers once, in the receipt
+    assert re.search(rf"Amount charged <strong[^>]*>₱{TOTAL}<", page)
     _three_numbers(page.split('id="receipt"', 1)[1], "Amount paid")
+    assert page.count("VATable amount") == 1
     number = re.search(rf"INV-\d{{14}}-{payment_id}", page).group(0)
     _three_numbers(staff_client.get(f"/staff/invoices/{number}").text, "Amount charged")
     [row] = csv.DictReader(io.StringIO(staff_client.get("/staff/invoices.csv").text))
@@ -85,7 +87,9 @@ def test_the_receipt_and_invoice_say_who_was_paid_and_every_page_how_to_get_help
     payment_id = _paid(app, patient_client, staff, consultation)
     page = patient_client.get(f"/payments/{payment_id}").text
     receipt = page.split('id="receipt"', 1)[1].split("</section>", 1)[0]
-    invoice = page.split('class="card invoice-sheet"', 1)[1].split("</article>", 1)[0]
+    number = re.search(r"INV-\d{14}-\d+", page).group(0)
+    staff_page = logged_in(app, staff).get(f"/staff/invoices/{number}").text
+    invoice = staff_page.split('class="card invoice-sheet"', 1)[1].split("</article>", 1)[0]
     for part in (receipt, invoice):
         assert "Demo Family Clinic" in part
         assert "123 Demo Street" in part
@@ -116,11 +120,13 @@ def test_a_refunded_payment_reads_refunded_everywhere(
     # my consultations shows it refunded, with no Pay button
     mine = patient_client.get("/").text
     item = mine.split(f'data-consultation-id="{consultation.id}"', 1)[1].split("</li>", 1)[0]
-    assert ">Refunded</a>" in item and ">Pay</a>" not in item
+    assert ">Refunded<span" in item and ">Pay</a>" not in item
     # the staff invoice says it too
     number = re.search(rf"INV-\d{{14}}-{payment_id}", page).group(0)
     staff_page = staff_client.get(f"/staff/invoices/{number}").text
-    assert sentence.group(0) in staff_page and reason in staff_page
+    # (and, on the staff page, who refunded it)
+    by_staff = sentence.group(0).replace(" +08:00: ", f" +08:00 by {staff.name}: ")
+    assert by_staff in staff_page and reason in staff_page
 
 
 def test_a_refunded_consultation_is_closed_for_payment(

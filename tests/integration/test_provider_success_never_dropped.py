@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import select
 
 from app.extensions import db
-from app.models import InvoiceStatus, Payment, PaymentEvent, PaymentStatus
+from app.models import Payment, PaymentEvent, PaymentStatus
 from app.payments import lifecycle
 from tests.integration.checkout_helpers import logged_in
 from tests.support.invariants import check_payment_states
@@ -53,9 +53,13 @@ def _set(w: World, payment_id: int, status: PaymentStatus) -> None:
     with w.app.app_context():
         payment = db.session.get(Payment, payment_id)
         payment.status = status
-        if status == PaymentStatus.CANCELLED:
-            payment.invoice.status = InvoiceStatus.VOID
         db.session.commit()
+
+
+def _cancel(w: World, payment_id: int) -> None:
+    # the patient's own cancel, as the payment page's button does it
+    with w.app.app_context():
+        assert lifecycle.cancel(payment_id, user=w.patient).outcome == "cancelled"
 
 
 def _decline(w: World, payment_id: int) -> None:
@@ -114,10 +118,10 @@ STATES: dict[str, Callable[[World], None]] = {
     "refunded": _single(lambda w, p: (_complete(w, p), _refund(w, p))),
     "failed": _single(_decline),
     "expired": _single(_expire),
-    "cancelled": _single(lambda w, p: _set(w, p, PaymentStatus.CANCELLED)),
+    "cancelled": _single(_cancel),
     "failed+paid-again": _then_pay_again(_decline),
     "expired+paid-again": _then_pay_again(_expire),
-    "cancelled+paid-again": _then_pay_again(lambda w, p: _set(w, p, PaymentStatus.CANCELLED)),
+    "cancelled+paid-again": _then_pay_again(_cancel),
     "failed+consultation-refunded": _refunded_elsewhere,
 }
 

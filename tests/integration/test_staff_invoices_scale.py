@@ -153,10 +153,32 @@ def test_the_totals_for_a_date_range_use_an_index_at_100k_invoices(big_app):
     assert "Seq Scan on invoices" not in plan, plan
 
 
-def test_an_invoice_number_is_found_through_its_unique_index(big_app):
-    plan = explain(big_app, InvoiceFilter(number=some_invoice_number(big_app)))
-    assert "invoices_invoice_number_key" in plan, plan
+@pytest.mark.parametrize(
+    "typed",
+    [
+        lambda number: number,  # the whole number
+        lambda number: number[:16].lower(),  # its start, in any case
+        lambda number: number[4:18],  # without its "INV-"
+    ],
+    ids=["whole", "prefix", "without-inv"],
+)
+def test_an_invoice_number_s_start_is_found_through_the_lower_case_index(big_app, typed):
+    plan = explain(big_app, InvoiceFilter(number=typed(some_invoice_number(big_app)).upper()))
+    assert "ix_invoices_invoice_number_lower" in plan, plan
     assert "Seq Scan on invoices" not in plan, plan
+
+
+def test_the_trailing_payment_number_is_found_through_the_payment_id_index(big_app):
+    payment_id = some_invoice_number(big_app).rsplit("-", 1)[1]
+    plan = explain(big_app, InvoiceFilter(number=payment_id))
+    assert "invoices_payment_id_key" in plan, plan
+    assert "Seq Scan on invoices" not in plan, plan
+
+
+def test_the_deleted_filter_reads_the_small_index_of_deleted_payments(big_app):
+    plan = explain(big_app, InvoiceFilter(status="deleted"))
+    assert "ix_payments_deleted" in plan, plan
+    assert "Seq Scan" not in plan, plan
 
 
 def test_the_100k_invoices_were_made_quickly(big_app):

@@ -4,14 +4,14 @@ Issue 17: en, id or fil; NULL lets the browser's Accept-Language decide. No CHEC
 constraint: app/i18n.py ignores a code it has no catalog for, so adding a language
 is a catalog, not a migration.
 
-Revision ID: 0006_user_locale
-Revises: 0005_users_session_token
+Revision ID: 0007_user_locale
+Revises: 0006_staff_invoice_search
 """
 from alembic import op
 import sqlalchemy as sa
 
-revision = "0006_user_locale"
-down_revision = "0005_users_session_token"
+revision = "0007_user_locale"
+down_revision = "0006_staff_invoice_search"
 branch_labels = None
 depends_on = None
 

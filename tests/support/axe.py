@@ -1,0 +1,54 @@
+"""axe-core in Chromium: every patient page is checked for serious or critical violations.
+
+``axe-core-4.14.1.min.js`` is the npm package's ``axe.min.js`` (Deque Systems, MPL-2.0, its
+licence header kept), vendored so the suite runs offline; to update it:
+``npm pack axe-core@4 && tar xzf axe-core-*.tgz package/axe.min.js`` and rename.
+
+The file is served to the page from the page's own origin by a Playwright route, so it
+runs under the app's real Content-Security-Policy (``script-src 'self'``): no
+``bypass_csp`` is needed, and a CSP regression still shows in the same tests.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from playwright.sync_api import Page
+
+AXE_FILE = Path(__file__).with_name("axe-core-4.14.1.min.js")
+AXE_PATH = "/__test-only__/axe-core.js"
+# What fails a test: axe's two highest impacts.
+FAILING_IMPACTS = ("serious", "critical")
+
+
+def _serve_axe(page: Page) -> None:
+    if getattr(page, "_axe_routed", False):
+        return
+    page.route(
+        f"**{AXE_PATH}",
+        lambda route: route.fulfill(path=str(AXE_FILE), content_type="application/javascript"),
+    )
+    page._axe_routed = True  # type: ignore[attr-defined]
+
+
+def violations(page: Page) -> list[dict]:
+    """axe's serious and critical violations on the page as it is now (WCAG 2.x A and AA)."""
+    _serve_axe(page)
+    if not page.evaluate("typeof window.axe !== 'undefined'"):
+        page.add_script_tag(url=AXE_PATH)
+    result = page.evaluate(
+        """async () => {
+            const r = await axe.run(document, {runOnly: {type: 'tag',
+                values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice']}});
+            return r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
+                nodes: v.nodes.slice(0, 3).map(n => n.target.join(' '))}));
+        }"""
+    )
+    return [v for v in result if v["impact"] in FAILING_IMPACTS]
+
+
+def assert_accessible(page: Page, what: str = "") -> None:
+    """No serious or critical axe violation on the page; the message lists them."""
+    found = violations(page)
+    assert not found, f"axe on {what or page.url}:\n{json.dumps(found, indent=1)}"
