@@ -123,6 +123,29 @@ def amount_label(status: str, stale: bool = False) -> str:
     return gettext("Amount due")
 
 
+#: The status words of the staff pages' badges and filter (invoice, payment and VAT record
+#: statuses, lower case as stored): English msgids, answered in the request's language.
+STATUS_WORDS = {
+    "pending": N_("pending"),
+    "processing": N_("processing"),
+    "completed": N_("completed"),
+    "paid": N_("paid"),
+    "failed": N_("failed"),
+    "expired": N_("expired"),
+    "cancelled": N_("cancelled"),
+    "void": N_("void"),
+    "refunded": N_("refunded"),
+    "deleted": N_("deleted"),
+    "reversed": N_("reversed"),
+}
+
+
+def status_word(status: str) -> str:
+    """``paid`` (en), ``lunas`` (id), ``bayad`` (fil): a stored status for staff; an unknown
+    status as stored."""
+    return gettext(STATUS_WORDS[status]) if status in STATUS_WORDS else status
+
+
 @dataclass(frozen=True)
 class RefundNote:
     """ "Refunded on <date>: ₱X returned by <method>", and the reason staff gave.
@@ -201,6 +224,7 @@ def register(app: Flask) -> None:
         payment_state=payment_state,
         badge_status=badge_status,
         amount_label=amount_label,
+        status_word=status_word,
         refund_of=refund_of,
         vat_of=vat_of,
     )

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from flask_babel import lazy_gettext
+from flask_babel import gettext, lazy_gettext
 
+from app.i18n import N_
 from app.payments import errors
 from app.payments.errors import PaymentError, most_specific
 
@@ -88,26 +89,36 @@ def page_for(error: PaymentError) -> Page:
 
 # --- the patient's cancel (app/checkout/routes.py) ---------------------------------------
 
-PAYMENT_CANCELLED = (
+# English msgids (flashed, so translated as they are flashed: a session stores text).
+PAYMENT_CANCELLED = N_(
     "Your payment was cancelled and nothing was charged. "
     "Choose how you want to pay, or come back later."
 )
-CANCEL_PAGE_EXPIRED = "This page has expired. Reload the page, then cancel again."
+CANCEL_PAGE_EXPIRED = N_("This page has expired. Reload the page, then cancel again.")
 #: Why a cancel changed nothing, by the status the payment had reached (``payment_status``).
 CANCEL_REFUSED = {
-    "completed": "This payment was already paid, so it cannot be cancelled. Your receipt is below.",
-    "refunded": "This payment was paid and then refunded, so there is nothing to cancel.",
-    "processing": (
+    "completed": N_(
+        "This payment was already paid, so it cannot be cancelled. Your receipt is below."
+    ),
+    "refunded": N_("This payment was paid and then refunded, so there is nothing to cancel."),
+    "processing": N_(
         "The payment provider is confirming this payment right now, so it can no longer be "
         "cancelled. This page shows the provider's answer as soon as it arrives."
     ),
-    "failed": "The payment provider declined this payment: nothing was charged, nothing to cancel.",
-    "expired": "This payment was not completed in time: nothing was charged, nothing to cancel.",
+    "failed": N_(
+        "The payment provider declined this payment: nothing was charged, nothing to cancel."
+    ),
+    "expired": N_(
+        "This payment was not completed in time: nothing was charged, nothing to cancel."
+    ),
 }
 
 
 def cancel_refusal(payment_status: str | None) -> str:
-    """What the patient reads when a cancel changed nothing; ``None``: the page expired."""
+    """What the patient reads when a cancel changed nothing, in the request's language;
+    ``None``: the page expired."""
     if payment_status is None:
-        return CANCEL_PAGE_EXPIRED
-    return CANCEL_REFUSED.get(str(payment_status), PAGES[errors.InvalidTransition].message)
+        return gettext(CANCEL_PAGE_EXPIRED)
+    if str(payment_status) in CANCEL_REFUSED:
+        return gettext(CANCEL_REFUSED[str(payment_status)])
+    return str(PAGES[errors.InvalidTransition].message)

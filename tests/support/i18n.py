@@ -67,8 +67,23 @@ def extract_msgids(tmp_dir: Path) -> set[str]:
     return {m.id for m in read_catalog(out) if m.id}
 
 
+def pot_ids() -> set[str | tuple[str, ...]]:
+    """The template's message ids: a string, or (singular, plural) for an ngettext."""
+    return {m.id for m in read_catalog(POT) if m.id}
+
+
 def english_msgids() -> set[str]:
-    return {m.id for m in read_catalog(POT) if m.id and isinstance(m.id, str)}
+    """Every English text of the template, a plural's forms each on their own."""
+    texts = set()
+    for msgid in pot_ids():
+        texts.update(msgid if isinstance(msgid, tuple) else (msgid,))
+    return texts
+
+
+def untranslated(message) -> bool:
+    """No translation, or a plural with a form left empty."""
+    forms = message.string if isinstance(message.string, tuple) else (message.string,)
+    return not all(forms)
 
 
 # English function words that are not also common Filipino or Indonesian words.
