@@ -2,11 +2,16 @@
 
 Each page is read as the browser shows it (visible text nodes, button values, the title)
 and checked by tests/support/i18n.py's ``english_leftovers``: no node may be one of our
-English msgids or read as an English sentence. Names and numbers pass. Phase 2 adds the
-checkout, payment and staff pages to ``PAGES`` once their templates are wrapped.
+English msgids or read as an English sentence. Names and numbers pass.
 
-Screenshots of the login and sandbox pages in each language, at a phone's and a desktop's
-size, go to test-artifacts/screenshots/ (docs/screenshots/ with UPDATE_DOCS_SCREENSHOTS=1).
+The pages: login and its errors, error pages, the provider's sandbox page, the checkout
+(and the flash after a cancel), the payment page while pending and
+after it is paid (with the receipt), and the staff invoice list, invoice detail, refund
+confirmation and attention page. axe-core checks the translated checkout and invoice.
+
+Screenshots of the login, sandbox and checkout pages in each language, at a phone's and a
+desktop's size, go to test-artifacts/screenshots/ (docs/screenshots/ with
+UPDATE_DOCS_SCREENSHOTS=1; docs/translations.md shows the checkout ones).
 """
 
 from __future__ import annotations
@@ -17,10 +22,12 @@ import shutil
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import ARTIFACTS
+from app.extensions import db
+from app.models import Invoice
+from tests.browser.conftest import ARTIFACTS, assert_accessible
 from tests.support.factory import PASSWORD
 from tests.support.i18n import VISIBLE_TEXT_JS, english_leftovers
-from tests.support.lifecycle import create_payment
+from tests.support.lifecycle import confirm, create_payment
 from tests.support.live import ROOT
 
 pytestmark = pytest.mark.browser
@@ -38,11 +45,11 @@ def leftovers(page: Page) -> list[str]:
     return english_leftovers(page.evaluate(VISIBLE_TEXT_JS), ALLOWED)
 
 
-def shoot(page: Page, name: str) -> None:
+def shoot(page: Page, name: str, *, for_docs: bool = True) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
     path = SHOTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
-    if os.environ.get("UPDATE_DOCS_SCREENSHOTS") == "1":
+    if for_docs and os.environ.get("UPDATE_DOCS_SCREENSHOTS") == "1":
         DOCS.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, DOCS / path.name)
 
@@ -136,3 +143,124 @@ def test_the_switch_changes_the_language_without_javascript(new_context, live_se
     # Saved on the account: the choice holds on the next page too.
     page.goto("/no-such-page")
     expect(page.locator("html")).to_have_attribute("lang", "fil")
+
+
+# --- phase 2: the checkout, the payment and the staff pages ----------------------------------
+
+#: The Pay button in each language: the amount in pesos, grouped the language's way.
+PAY_BUTTON = {
+    "en": "Continue to payment · ₱1,250.00",
+    "id": "Lanjut ke pembayaran · ₱1.250,00",
+    "fil": "Magpatuloy sa pagbabayad · ₱1,250.00",
+}
+
+
+def read_in(page: Page, locale: str, what: str) -> None:
+    """The page is in ``locale`` and has no English sentence left."""
+    expect(page.locator("html")).to_have_attribute("lang", locale)
+    assert leftovers(page) == [], what
+
+
+def invoice_number(live_app, payment_id: int) -> str:
+    with live_app.app_context():
+        number = db.session.scalar(
+            db.select(Invoice.invoice_number).where(Invoice.payment_id == payment_id)
+        )
+        db.session.rollback()
+    return number
+
+
+def test_the_checkout_and_payment_pages_read_in_the_language(
+    localized: Page, locale, factory, live_app
+):
+    page = localized
+    patient = factory.patient()
+    log_in_by_form(page, patient)
+
+    to_pay = factory.consultation(patient, fee="1250", doctor="Dr. Ana Cruz")
+    page.goto(f"/consultations/{to_pay.id}/checkout")
+    expect(page.locator(".pay-button")).to_have_text(PAY_BUTTON[locale])
+    read_in(page, locale, "checkout")
+    assert_accessible(page, f"checkout ({locale})")
+
+    # Pending: the payment page offers the provider and a cancel; cancelling flashes.
+    pending = factory.consultation(patient, fee="1250", doctor="Dr. Ben Reyes")
+    pending_id = create_payment(live_app.test_client(), patient, pending.id)
+    page.goto(f"/payments/{pending_id}")
+    expect(page.locator(".cancel-form button")).to_be_visible()
+    read_in(page, locale, "payment, pending")
+    page.locator(".cancel-form button").click()
+    expect(page.locator(".flash-notice")).to_be_visible()
+    read_in(page, locale, "checkout after a cancel")
+    page.goto(f"/payments/{pending_id}")  # cancelled: nothing was charged, pay again
+    read_in(page, locale, "payment, cancelled")
+    shoot(page, f"cancelled-{locale}-phone", for_docs=False)
+
+    # Paid: the success panel and the official receipt.
+    paid = factory.consultation(patient, fee="1250", doctor="Dr. Carla Lim")
+    paid_id = create_payment(live_app.test_client(), patient, paid.id)
+    page.goto(f"/gateway/sandbox/{paid_id}")
+    read_in(page, locale, "provider")
+    staff = factory.staff()
+    assert (
+        confirm(live_app.test_client(), staff, paid_id, transaction_id=f"t_{paid_id}").status_code
+        == 200
+    )
+    page.goto(f"/payments/{paid_id}")
+    expect(page.locator("#receipt")).to_be_visible()
+    read_in(page, locale, "payment, paid, with the receipt")
+    shoot(page, f"paid-{locale}-phone", for_docs=False)
+    page.goto("/")
+    read_in(page, locale, "my consultations")
+
+
+def test_the_staff_pages_read_in_the_language(localized: Page, locale, factory, live_app):
+    page = localized
+    patient = factory.patient()
+    paid = factory.consultation(patient, fee="1250", doctor="Dr. Ana Cruz")
+    paid_id = create_payment(live_app.test_client(), patient, paid.id)
+    staff = factory.staff()
+    assert (
+        confirm(live_app.test_client(), staff, paid_id, transaction_id=f"t_{paid_id}").status_code
+        == 200
+    )
+    number = invoice_number(live_app, paid_id)
+
+    page.set_viewport_size(VIEWPORTS["desktop"])
+    log_in_by_form(page, staff)
+    page.goto(f"/staff/invoices?number={number}")
+    expect(page.locator(f"tr[data-invoice-number='{number}']")).to_be_visible()
+    read_in(page, locale, "invoice list")
+    shoot(page, f"staff-list-{locale}-desktop", for_docs=False)
+    page.goto("/staff/invoices?issued_from=2026-13-01")  # a bad filter: its message
+    expect(page.locator(".filter-errors")).to_be_visible()
+    read_in(page, locale, "invoice list, bad filter")
+
+    page.goto(f"/staff/invoices/{number}")
+    read_in(page, locale, "invoice detail")
+    assert_accessible(page, f"invoice detail ({locale})")
+    page.locator("#reason").fill("Dr. Ana Cruz")  # a name: passes in any language
+    page.locator("form .danger").click()
+    read_in(page, locale, "refund confirmation")
+    page.locator("form.confirm-actions .danger").click()
+    expect(page.locator(".refund-sentence")).to_be_visible()
+    read_in(page, locale, "invoice detail, refunded")
+    shoot(page, f"staff-refunded-{locale}-desktop", for_docs=False)
+    page.goto("/staff/attention")
+    read_in(page, locale, "needs attention")
+
+
+@pytest.mark.parametrize("language", ["en", "id", "fil"])
+def test_checkout_screenshots_in_each_language(new_context, live_server, factory, language):
+    """The checkout as a patient reading English, Indonesian or Filipino sees it."""
+    accept = {"en": "en-PH", **{code: tag for code, (tag, _) in LOCALES.items()}}[language]
+    context = new_context(base_url=live_server.url, locale=accept, viewport=VIEWPORTS["phone"])
+    page = context.new_page()
+    patient = factory.patient()
+    consultation = factory.consultation(patient, fee="1250", doctor="Dr. Ana Cruz")
+    log_in_by_form(page, patient)
+    page.goto(f"/consultations/{consultation.id}/checkout")
+    expect(page.locator(".pay-button")).to_have_text(PAY_BUTTON[language])
+    for size, viewport in VIEWPORTS.items():
+        page.set_viewport_size(viewport)
+        shoot(page, f"checkout-{language}-{size}")
