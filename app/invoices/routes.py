@@ -44,7 +44,7 @@ from app.invoices.forms import DeleteForm, RefundForm
 from app.models import PaymentMethod, PaymentStatus
 from app.pages import page_for
 from app.payments import lifecycle
-from app.payments.errors import PaymentError
+from app.payments.errors import InvalidTransition, PaymentError, PaymentNotDeletable
 
 RESULTS_TARGET = "invoice-results"
 #: Sent by the filter's text boxes while typing (templates/invoices/_filter_form.html).
@@ -256,10 +256,32 @@ def _change_payment(number: str, form, form_name: str, change, said: tuple[str, 
             detail.invoice.payment_id, form.reason.data, actor=current_user._get_current_object()
         )
     except PaymentError as error:
-        flash(translated(error.detail), "error")
+        flash(_refusal(error), "error")
         return show_invoice(number, **{form_name: form}, status=page_for(error).status)
     flash(gettext(said[0] if done.changed else said[1]), "info")
     return redirect(url_for("invoices.show_invoice", number=detail.invoice.invoice_number), 303)
+
+
+def _refusal(error: PaymentError) -> str:
+    """Why the lifecycle refused, in the staff member's language. The service's own words
+    (app/payments/lifecycle.py) are English and name the status; the same sentences here
+    are msgids, with the status as a word of the reader's language."""
+    status, payment_id = error.extra.get("payment_status"), error.extra.get("payment_id")
+    if status is None or payment_id is None:
+        return translated(error.detail)
+    words = {"id": payment_id, "status": status_word(str(status))}
+    if isinstance(error, PaymentNotDeletable):
+        text = gettext(
+            "Payment %(id)s is %(status)s: only a payment that moved no money "
+            "(failed, expired or cancelled) can be deleted.",
+            **words,
+        )
+        if status == PaymentStatus.COMPLETED:
+            text += " " + gettext("Refund it instead.")
+        return text
+    if isinstance(error, InvalidTransition):
+        return gettext("Payment %(id)s is %(status)s and cannot be refunded.", **words)
+    return translated(error.detail)
 
 
 def _detail_or_404(number: str) -> queries.InvoiceDetail:

@@ -189,3 +189,63 @@ def test_the_api_follows_accept_language_not_the_saved_choice(app, factory):
     )
     assert body["title"] == "Bad request body"
     assert body["detail"] == "Isi permintaan harus berupa objek JSON."
+
+
+# --- the staff pages' refusals and filter errors ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("accept", "deleted", "refunded"),
+    [
+        (
+            "fil",
+            "Binura ang bayad: hindi na ito lumalabas sa listahan o sa mga kabuuan.",
+            "ay natapos: ang bayad lang na walang nailipat na pera (tinanggihan, nag-expire o "
+            "kinansela) ang puwedeng burahin. I-refund na lang ito.",
+        ),
+        (
+            "en",
+            "Payment deleted: it no longer appears in the list or the totals.",
+            "is completed: only a payment that moved no money (failed, expired or cancelled) "
+            "can be deleted. Refund it instead.",
+        ),
+    ],
+)
+def test_the_staff_refusals_and_flashes_follow_the_language(
+    app, factory, accept, deleted, refunded
+):
+    """The lifecycle's refusal (English in the service) reaches staff in their language, with
+    the status as a word of it; a done delete flashes in it too."""
+    from tests.integration.test_staff_invoices import login
+    from tests.support.invoices import InvoiceSpec, add_invoices
+
+    staff = factory.staff()
+    paid, void = add_invoices(
+        app, factory.patient(), [InvoiceSpec(status="paid"), InvoiceSpec(status="void")]
+    )
+    client = login(app, staff)
+    headers = {"Accept-Language": accept}
+    refused = client.post(f"/staff/invoices/{paid}/delete", data={"reason": "x"}, headers=headers)
+    assert refused.status_code == 409
+    assert lang(refused) == accept
+    assert refunded in refused.text
+    done = client.post(
+        f"/staff/invoices/{void}/delete",
+        data={"reason": "x"},
+        headers=headers,
+        follow_redirects=True,
+    )
+    assert deleted in done.text
+
+
+def test_a_bad_staff_filter_is_explained_in_the_language(app, factory):
+    from tests.integration.test_staff_invoices import login
+
+    client = login(app, factory.staff())
+    response = client.get(
+        "/staff/invoices?issued_from=2026-13-01", headers={"Accept-Language": "id"}
+    )
+    assert response.status_code == 400
+    assert (
+        "Diterbitkan dari: Gunakan tanggal seperti 2026-11-26 (tahun-bulan-hari)." in response.text
+    )
