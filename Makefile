@@ -5,7 +5,7 @@ PORT ?= 5000
 BIN := $(VENV)/bin
 export FLASK_APP := app
 
-.PHONY: install dev test system-deps lint bench bench-quick clean mutate
+.PHONY: install dev test system-deps lint bench bench-quick clean mutate messages translations
 
 PY_VERSION := $(shell $(PY) -c 'import sys; print("%d.%d" % sys.version_info[:2])')
 # A venv built by another Python (another machine, an upgrade) is rebuilt, not half-used.
@@ -27,9 +27,22 @@ $(VENV)/.installed: pyproject.toml $(VENV_STAMP)
 	$(BIN)/pip install -q -e '.[test]'
 	touch $@ $(VENV)/.installed-app
 
-install: $(VENV)/.installed
+install: $(VENV)/.installed translations
 
-dev: $(VENV)/.installed-app
+# The catalogs (docs/translations.md): `make messages` re-extracts the strings into
+# translations/messages.pot and merges them into each .po; `make translations` compiles the
+# .po files into the .mo files the app reads (not committed). No line numbers in the
+# catalogs: they would change, and conflict, on every edit of the code around a string.
+EXTRACT := $(BIN)/pybabel extract -F babel.cfg -k lazy_gettext --no-location --sort-output
+
+messages: $(VENV)/.installed-app
+	$(EXTRACT) --omit-header -o translations/messages.pot .
+	$(BIN)/pybabel update -i translations/messages.pot -d translations --ignore-obsolete --no-fuzzy-matching
+
+translations: $(VENV)/.installed-app
+	$(BIN)/pybabel compile -d translations --statistics
+
+dev: $(VENV)/.installed-app translations
 	APP_ENV=development $(BIN)/flask db upgrade
 	APP_ENV=development $(BIN)/flask demo seed
 	APP_ENV=development $(BIN)/flask run --host 127.0.0.1 --port $(PORT)
@@ -37,7 +50,7 @@ dev: $(VENV)/.installed-app
 system-deps:
 	bash .ci/system-deps.sh
 
-test: system-deps install
+test: system-deps install translations
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 # Each curated mutant of the guarantee's code (mutate/mutants.py) must fail its tests

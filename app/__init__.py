@@ -95,8 +95,12 @@ def _trust_proxies(app: Flask) -> None:
 
 
 def _init_extensions(app: Flask) -> None:
+    from flask_babel import gettext
+
+    from app import i18n
     from app.db import install_sqlite_write_serialization, install_transaction_timeouts
     from app.extensions import csrf, db, limiter, login_manager, migrate
+    from app.i18n import N_
     from app.payments.cache import init_redis
 
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
@@ -116,9 +120,12 @@ def _init_extensions(app: Flask) -> None:
     csrf.init_app(app)
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
-    login_manager.login_message = "Please log in to continue."
+    # Flashed as text in the page's language (a lazy string cannot go into the session).
+    login_manager.login_message = N_("Please log in to continue.")
+    login_manager.localize_callback = gettext
     from app import htmx  # noqa: F401  (registers the login manager's unauthorized handler)
 
+    i18n.init_app(app)
     init_redis(app)
     _configure_rate_limits(app)
     limiter.init_app(app)

@@ -21,6 +21,8 @@ ROOT = Path(__file__).resolve().parent.parent
 INSTANCE = ROOT / "instance"
 
 POOLERS = ("none", "pgbouncer")
+# The languages the pages are translated into (app/i18n.py, docs/translations.md).
+LOCALES = ("en", "id", "fil")
 
 
 class ConfigError(RuntimeError):
@@ -172,6 +174,12 @@ class Config:
         self.TAX_RATE = _tax_rate()
         # Philippine prices are quoted VAT-inclusive: the fee is what the patient pays.
         self.PRICES_INCLUDE_VAT = _bool("PRICES_INCLUDE_VAT", "1")
+        # The language when neither the user's choice nor the browser's names one of LOCALES.
+        self.DEFAULT_LOCALE = os.environ.get("DEFAULT_LOCALE") or "en"
+        if self.DEFAULT_LOCALE not in LOCALES:
+            raise ConfigError(
+                f"DEFAULT_LOCALE must be one of {', '.join(LOCALES)}; got {self.DEFAULT_LOCALE!r}"
+            )
         self.CLINIC_TIMEZONE = os.environ.get("CLINIC_TIMEZONE", "Asia/Manila")
         clinic_timezone(self.CLINIC_TIMEZONE)  # fail at start-up, not on the first page
         self.PAYMENT_PENDING_TTL = _int("PAYMENT_PENDING_TTL", 30 * 60)

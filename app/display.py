@@ -2,9 +2,14 @@
 
 Templates use these through the Jinja filters registered by ``register``; the CSV
 export and the sandbox provider page call them directly. Formatting comes from
-Babel (CLDR data), so the later translation work changes a locale here, not the
-callers. Times are stored in UTC (``app.models.UTCDateTime``) and shown in the
-clinic's zone, ``CLINIC_TIMEZONE``, always with the offset written out.
+Babel (CLDR data) in the request's locale (``app.i18n``: en, id or fil), and the
+words from the catalogs. Times are stored in UTC (``app.models.UTCDateTime``) and
+shown in the clinic's zone, ``CLINIC_TIMEZONE``, always with the offset written out.
+
+Money is always pesos: the locale chooses the digit grouping and where the sign
+goes (``₱1,250.00`` in en and fil, ``₱1.250,00`` in id), never the currency. CLDR's
+Indonesian data writes the peso as ``PHP``; it is shown as ``₱`` like everywhere
+else in the clinic, on the provider's page and on the patient's e-wallet.
 """
 
 from __future__ import annotations
@@ -16,14 +21,16 @@ from functools import cache
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_datetime
-from babel.numbers import format_currency
+from babel.numbers import format_currency, get_currency_symbol
 from flask import Flask, current_app
+from flask_babel import gettext
 
 from app.config import clinic_timezone
+from app.i18n import N_, current_locale
 from app.models import CURRENCY, Payment, TaxRecord, money
 from app.payments.vat import VatBreakdown
 
-LOCALE = "en_PH"
+PESO_SIGN = "₱"
 # ``1 Dec 2026, 10:30 +08:00``: the offset is part of every time a person reads.
 TIME_PATTERN = "d MMM yyyy, HH:mm xxx"
 DAY_PATTERN = "d MMM yyyy"
@@ -40,24 +47,28 @@ def clinic_tz() -> ZoneInfo:
 
 
 def format_money(value: Decimal | int | str | None) -> str:
-    """``₱1,250.00``: pesos (not centavos), half-up to the centavo; ``""`` for None."""
+    """``₱1,250.00`` (en, fil), ``₱1.250,00`` (id): pesos (not centavos), half-up to the
+    centavo, in the request's locale; ``""`` for None."""
     if value is None:
         return ""
-    return format_currency(money(value), CURRENCY, locale=LOCALE)
+    locale = current_locale()
+    text = format_currency(money(value), CURRENCY, locale=locale)
+    return text.replace(get_currency_symbol(CURRENCY, locale), PESO_SIGN)
 
 
 def format_when(value: datetime | None) -> str:
-    """``1 Dec 2026, 10:30 +08:00`` in clinic time; ``—`` for None."""
+    """``1 Dec 2026, 10:30 +08:00`` (id ``1 Des 2026``, fil ``1 Dis 2026``) in clinic time;
+    ``—`` for None."""
     if value is None:
         return "—"
-    return format_datetime(value, TIME_PATTERN, tzinfo=clinic_tz(), locale=LOCALE)
+    return format_datetime(value, TIME_PATTERN, tzinfo=clinic_tz(), locale=current_locale())
 
 
 def format_day(value: datetime | None) -> str:
     """``1 Dec 2026``: the clinic-time calendar day of ``value``; ``—`` for None."""
     if value is None:
         return "—"
-    return format_datetime(value, DAY_PATTERN, tzinfo=clinic_tz(), locale=LOCALE)
+    return format_datetime(value, DAY_PATTERN, tzinfo=clinic_tz(), locale=current_locale())
 
 
 def local_iso(value: datetime | None) -> str:
@@ -74,14 +85,15 @@ def percent(rate: Decimal) -> str:
 
 # --- payment states in words ----------------------------------------------------------
 
+# English msgids; the functions below answer in the request's language.
 PAYMENT_STATES = {
-    "pending": "Payment pending",
-    "processing": "Payment pending",
-    "completed": "Paid",
-    "failed": "Payment declined",
-    "expired": "Payment expired",
-    "cancelled": "Payment cancelled",
-    "refunded": "Refunded",
+    "pending": N_("Payment pending"),
+    "processing": N_("Payment pending"),
+    "completed": N_("Paid"),
+    "failed": N_("Payment declined"),
+    "expired": N_("Payment expired"),
+    "cancelled": N_("Payment cancelled"),
+    "refunded": N_("Refunded"),
 }
 # Money actually taken from the patient: only these say "Amount charged".
 CHARGED = frozenset({"completed", "refunded"})
@@ -91,8 +103,10 @@ NOT_CHARGED = frozenset({"failed", "expired", "cancelled"})
 def payment_state(status: str, stale: bool = False) -> str:
     """The badge: ``completed`` reads "Paid"; a pending payment past its time "Payment expired"."""
     if stale and status == "pending":
-        return PAYMENT_STATES["expired"]
-    return PAYMENT_STATES.get(status, status.replace("_", " ").capitalize())
+        return gettext(PAYMENT_STATES["expired"])
+    if status in PAYMENT_STATES:
+        return gettext(PAYMENT_STATES[status])
+    return status.replace("_", " ").capitalize()
 
 
 def badge_status(status: str, stale: bool = False) -> str:
@@ -103,10 +117,33 @@ def badge_status(status: str, stale: bool = False) -> str:
 def amount_label(status: str, stale: bool = False) -> str:
     """ "Amount charged" for money taken, "Amount due" while pending, "Not charged" otherwise."""
     if status in CHARGED:
-        return "Amount charged"
+        return gettext("Amount charged")
     if status in NOT_CHARGED or stale:
-        return "Not charged"
-    return "Amount due"
+        return gettext("Not charged")
+    return gettext("Amount due")
+
+
+#: The status words of the staff pages' badges and filter (invoice, payment and VAT record
+#: statuses, lower case as stored): English msgids, answered in the request's language.
+STATUS_WORDS = {
+    "pending": N_("pending"),
+    "processing": N_("processing"),
+    "completed": N_("completed"),
+    "paid": N_("paid"),
+    "failed": N_("failed"),
+    "expired": N_("expired"),
+    "cancelled": N_("cancelled"),
+    "void": N_("void"),
+    "refunded": N_("refunded"),
+    "deleted": N_("deleted"),
+    "reversed": N_("reversed"),
+}
+
+
+def status_word(status: str) -> str:
+    """``paid`` (en), ``lunas`` (id), ``bayad`` (fil): a stored status for staff; an unknown
+    status as stored."""
+    return gettext(STATUS_WORDS[status]) if status in STATUS_WORDS else status
 
 
 @dataclass(frozen=True)
@@ -127,12 +164,25 @@ class RefundNote:
 
     @property
     def sentence(self) -> str:
-        verb = "returned" if self.returned else "to be returned"
-        by = f" by {self.by}" if self.by else ""
-        return (
-            f"Refunded on {format_when(self.at)}{by}: {format_money(self.amount)} "
-            f"{verb} by {self.method}."
-        )
+        words = {
+            "when": format_when(self.at),
+            "amount": format_money(self.amount),
+            "method": self.method,
+            "by": self.by,
+        }
+        # Four whole sentences (not pieces glued together): word order differs by language.
+        if self.by and self.returned:
+            return gettext(
+                "Refunded on %(when)s by %(by)s: %(amount)s returned by %(method)s.", **words
+            )
+        if self.by:
+            return gettext(
+                "Refunded on %(when)s by %(by)s: %(amount)s to be returned by %(method)s.",
+                **words,
+            )
+        if self.returned:
+            return gettext("Refunded on %(when)s: %(amount)s returned by %(method)s.", **words)
+        return gettext("Refunded on %(when)s: %(amount)s to be returned by %(method)s.", **words)
 
 
 def refund_of(payment: Payment) -> RefundNote | None:
@@ -145,7 +195,7 @@ def refund_of(payment: Payment) -> RefundNote | None:
         at=event.created_at if event is not None else payment.updated_at,
         amount=Decimal(data.get("amount") or payment.amount),
         method=payment.method_label,
-        reason=str(data.get("reason") or "No reason recorded."),
+        reason=str(data.get("reason") or gettext("No reason recorded.")),
         returned=any(
             r.kind == "refund" and r.state == "succeeded" for r in payment.provider_requests
         ),
@@ -174,6 +224,7 @@ def register(app: Flask) -> None:
         payment_state=payment_state,
         badge_status=badge_status,
         amount_label=amount_label,
+        status_word=status_word,
         refund_of=refund_of,
         vat_of=vat_of,
     )

@@ -17,22 +17,39 @@ from werkzeug.exceptions import HTTPException
 from app.api.problems import http_problem
 from app.extensions import limiter
 from app.htmx import current_page, is_htmx, login_url, redirect_to
+from app.i18n import N_, translated
 
 log = logging.getLogger("app.errors")
 _APP_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
+# English msgids: the API's problem detail and the page's text, each in the request's
+# language when shown (app.i18n.translated).
 MESSAGES = {
-    400: "The request could not be understood.",
-    401: "Please log in.",
-    403: "You are not allowed to do that.",
-    404: "We could not find that page.",
-    405: "That action is not allowed here.",
-    413: "The request is too large.",
-    415: "Unsupported content type.",
-    429: "Too many requests. Please wait a moment and try again.",
-    500: "Something went wrong on our side. Nothing was charged; please try again.",
-    503: "We are busy right now. Please try again in a moment.",
+    400: N_("The request could not be understood."),
+    401: N_("Please log in."),
+    403: N_("You are not allowed to do that."),
+    404: N_("We could not find that page."),
+    405: N_("That action is not allowed here."),
+    413: N_("The request is too large."),
+    415: N_("Unsupported content type."),
+    429: N_("Too many requests. Please wait a moment and try again."),
+    500: N_("Something went wrong on our side. Nothing was charged; please try again."),
+    503: N_("We are busy right now. Please try again in a moment."),
 }
+# A page's heading, for a person. The API keeps the HTTP status text as its stable title.
+PAGE_TITLES = {
+    400: N_("Something is wrong with this request"),
+    401: N_("Please log in"),
+    403: N_("Not allowed"),
+    404: N_("Not found"),
+    405: N_("Not allowed here"),
+    413: N_("Too large"),
+    415: N_("Unsupported content type"),
+    429: N_("Too many requests"),
+    500: N_("Something went wrong"),
+    503: N_("Busy right now"),
+}
+PAGE_EXPIRED_TITLE = N_("Page expired")
 
 
 def _wants_json() -> bool:
@@ -40,13 +57,20 @@ def _wants_json() -> bool:
 
 
 def _render(status: int, title: str, detail: str, retry_after: str | None = None):
+    """problem+json (English title, translated detail) or the error page, all translated."""
     if _wants_json():
         extra = {"retry_after": int(retry_after)} if retry_after else {}
         return http_problem(status, title, detail, **extra)
+    if title != PAGE_EXPIRED_TITLE:
+        title = PAGE_TITLES.get(status, title)
     # htmx swaps an error answer into its target (base.html): a message, not a second page.
     template = "_htmx_error.html" if is_htmx() else "error.html"
     response = render_template(
-        template, status=status, title=title, detail=detail, reload_url=current_page() or "/"
+        template,
+        status=status,
+        title=translated(title),
+        detail=translated(detail),
+        reload_url=current_page() or "/",
     )
     headers = {"Retry-After": retry_after} if retry_after else {}
     return response, status, headers
@@ -60,8 +84,8 @@ def register(app: Flask) -> None:
             return redirect_to(login_url())
         return _render(
             400,
-            "Page expired",
-            "This page has expired or was opened elsewhere. Reload the page and try again.",
+            PAGE_EXPIRED_TITLE,
+            N_("This page has expired or was opened elsewhere. Reload the page and try again."),
         )
 
     @app.errorhandler(HTTPException)

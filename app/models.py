@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from flask_babel import gettext
 from flask_login import UserMixin
 from sqlalchemy import (
     JSON,
@@ -32,6 +33,7 @@ from sqlalchemy.types import TypeDecorator
 from werkzeug.security import generate_password_hash
 
 from app.extensions import db
+from app.i18n import N_
 
 CENT = Decimal("0.01")
 CURRENCY = "PHP"
@@ -89,12 +91,16 @@ class PaymentMethod(enum.StrEnum):
 
     @property
     def label(self) -> str:
-        return {
-            "stripe": "Credit or debit card (Stripe)",
-            "gcash": "GCash",
-            "bank_transfer": "Bank transfer",
-            "e_wallet": "E-wallet",
-        }[self.value]
+        """The method's name in the request's language (English outside a request)."""
+        return gettext(_METHOD_LABELS[self.value])
+
+
+_METHOD_LABELS = {
+    "stripe": N_("Credit or debit card (Stripe)"),
+    "gcash": N_("GCash"),
+    "bank_transfer": N_("Bank transfer"),
+    "e_wallet": N_("E-wallet"),
+}
 
 
 class PaymentStatus(enum.StrEnum):
@@ -150,6 +156,9 @@ class User(UserMixin, db.Model):
     # a new one ends every session of this user at once. API tokens are separate.
     session_token: Mapped[str] = mapped_column(String(64), default=new_session_token)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: The language the user chose with the footer's switch (``en``, ``id``, ``fil``);
+    #: None: the browser's Accept-Language decides (app/i18n.py).
+    locale: Mapped[str | None] = mapped_column(String(8))
 
     @property
     def is_staff(self) -> bool:

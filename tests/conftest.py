@@ -48,6 +48,14 @@ settings.register_profile("explore", deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
+def pytest_configure(config):
+    """The app reads compiled catalogs (.mo, not committed): build any older than its .po,
+    as `make translations` does, so a bare `pytest` tests the catalogs as they are."""
+    from tests.support.i18n import compile_if_stale
+
+    compile_if_stale()
+
+
 def pytest_terminal_summary(terminalreporter):
     """Report how many generated bad-input cases ran (docs/testing.md quotes this number),
     and how many API answers were checked against the OpenAPI document."""

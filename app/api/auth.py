@@ -11,6 +11,7 @@ from app.api.keys import MalformedKeyHeader, header_key
 from app.api.problems import problem
 from app.auth.tokens import user_for_token
 from app.extensions import db
+from app.i18n import N_
 from app.models import User
 from app.payments.guards import current_guard
 from app.payments.idempotency import hash_key
@@ -30,7 +31,7 @@ def token_required(view: Callable) -> Callable:
             response = problem(
                 401,
                 "Authentication required",
-                "Send a valid API token as 'Authorization: Bearer <token>'.",
+                N_("Send a valid API token as 'Authorization: Bearer <token>'."),
                 "unauthorized",
             )
             response.headers["WWW-Authenticate"] = 'Bearer realm="api"'

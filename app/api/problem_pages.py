@@ -36,6 +36,7 @@ def problem_page(slug: str) -> Response:
     else:
         response = Response(render_template("problem.html", kind=kind))
     response.vary.add("Accept")
+    response.vary.add("Accept-Language")  # the page's footer is in the reader's language
     response.cache_control.public = True
     response.cache_control.max_age = 3600
     return response

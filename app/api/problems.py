@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 
 from flask import Response
 
+from app.i18n import translated
 from app.payments import errors
 from app.payments.errors import PaymentError, most_specific
 from app.payments.idempotency import encode_body
@@ -366,7 +367,9 @@ def json_response(body: Any, status: int, headers: dict[str, str] | None = None)
 
 
 def problem(status: int, title: str, detail: str, slug: str, **extra: Any) -> Response:
-    body = {"type": type_uri(slug), "title": title, "status": status, "detail": detail}
+    """problem+json: ``title`` stays English (clients match on it, with ``type``); ``detail``
+    is for a person and follows the request's Accept-Language (app.i18n)."""
+    body = {"type": type_uri(slug), "title": title, "status": status, "detail": translated(detail)}
     return _problem_response(body, extra)
 
 
@@ -374,7 +377,7 @@ def http_problem(status: int, title: str, detail: str, **extra: Any) -> Response
     """An app-wide HTTP error: its registered type by status text, else ``about:blank``."""
     slug = title.lower().replace(" ", "-")
     kind = PROBLEM_TYPES[slug].uri if slug in PROBLEM_TYPES else ABOUT_BLANK
-    body = {"type": kind, "title": title, "status": status, "detail": detail}
+    body = {"type": kind, "title": title, "status": status, "detail": translated(detail)}
     return _problem_response(body, extra)
 
 

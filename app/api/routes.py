@@ -12,6 +12,7 @@ from app.api.auth import api_user, api_user_id, token_required
 from app.api.keys import MalformedKeyHeader, header_key
 from app.api.problems import from_error, json_response, problem
 from app.extensions import csrf, db
+from app.i18n import N_
 from app.payments import access, lifecycle, service
 from app.payments.errors import PaymentError
 from app.payments.ratelimit import payment_limit
@@ -36,7 +37,7 @@ def json_body() -> dict:
     if not request.mimetype or not (
         request.mimetype == "application/json" or request.mimetype.endswith("+json")
     ):
-        raise BadBody(415, "Send the body as application/json.")
+        raise BadBody(415, N_("Send the body as application/json."))
     try:
         body = json.loads(
             request.get_data(cache=True) or b"",
@@ -44,12 +45,12 @@ def json_body() -> dict:
             parse_constant=_reject_constant,
         )
     except ValueError:
-        raise BadBody(400, "The body is not valid JSON.") from None
+        raise BadBody(400, N_("The body is not valid JSON.")) from None
     except RecursionError:
         # A few kilobytes of "[[[[" nest deeper than the decoder's stack: bad input, not a 500.
-        raise BadBody(400, "The body nests too deeply.") from None
+        raise BadBody(400, N_("The body nests too deeply.")) from None
     if not isinstance(body, dict):
-        raise BadBody(400, "The body must be a JSON object.")
+        raise BadBody(400, N_("The body must be a JSON object."))
     return body
 
 

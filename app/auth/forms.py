@@ -1,15 +1,30 @@
+from flask_babel import lazy_gettext
 from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, SubmitField
 from wtforms.validators import DataRequired, Length, Regexp
 
 # PostgreSQL text cannot hold NUL, and no address contains control characters: refuse them
 # here, as a form error, before they reach a query.
-_NO_CONTROL_CHARACTERS = Regexp(r"^[^\x00-\x1f\x7f]*$", message="Enter a valid email address.")
+_NO_CONTROL_CHARACTERS = Regexp(
+    r"^[^\x00-\x1f\x7f]*$", message=lazy_gettext("Enter a valid email address.")
+)
+_REQUIRED = DataRequired(message=lazy_gettext("This field is required."))
 
 
 class LoginForm(FlaskForm):
     email = EmailField(
-        "Email", validators=[DataRequired(), Length(max=254), _NO_CONTROL_CHARACTERS]
+        lazy_gettext("Email"),
+        validators=[
+            _REQUIRED,
+            Length(max=254, message=lazy_gettext("Enter at most %(max)d characters.")),
+            _NO_CONTROL_CHARACTERS,
+        ],
     )
-    password = PasswordField("Password", validators=[DataRequired(), Length(max=200)])
-    submit = SubmitField("Log in")
+    password = PasswordField(
+        lazy_gettext("Password"),
+        validators=[
+            _REQUIRED,
+            Length(max=200, message=lazy_gettext("Enter at most %(max)d characters.")),
+        ],
+    )
+    submit = SubmitField(lazy_gettext("Log in"))

@@ -6,6 +6,7 @@ import hashlib
 from urllib.parse import urlsplit
 
 from flask import current_app, flash, redirect, render_template, request, session, url_for
+from flask_babel import gettext
 from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy import select
 from werkzeug.security import check_password_hash
@@ -14,6 +15,7 @@ from app.auth import bp
 from app.auth.forms import LoginForm
 from app.db import transaction
 from app.extensions import db, limiter, login_manager
+from app.i18n import SESSION_KEY, known
 from app.models import User
 
 # Checked when the email is unknown, so both failures take the same time.
@@ -63,12 +65,17 @@ def login():
         if user is None:
             check_password_hash(_DUMMY_HASH, form.password.data)
         elif check_password_hash(user.password_hash, form.password.data):
-            target = _safe_next(request.args.get("next"))
-            # A new session on login: nothing from before the login carries over.
+            target = safe_next(request.args.get("next"))
+            # A new session on login: nothing from before the login carries over, except
+            # the language chosen before signing in, which the account keeps if it has none.
+            chosen = known(session.get(SESSION_KEY))
             session.clear()
+            if chosen and user.locale is None:
+                with transaction():
+                    user.locale = chosen
             login_user(user)
             return redirect(target or home_url(user))
-        flash("Wrong email or password.", "error")
+        flash(gettext("Wrong email or password."), "error")
     # A form that does not validate is bad input: 422, with the field errors on the page.
     return render_template("auth/login.html", form=form), 422 if form.errors else 200
 
@@ -82,7 +89,8 @@ def logout():
         current_user.end_all_sessions()
     logout_user()
     session.clear()
-    flash("You are logged out.", "info")
+    # In the language of the page being left: the session (and its choice) is gone.
+    flash(gettext("You are logged out."), "info")
     return redirect(url_for("auth.login"))
 
 
@@ -91,8 +99,10 @@ def home_url(user: User) -> str:
     return url_for("invoices.list_invoices") if user.is_staff else url_for("checkout.index")
 
 
-def _safe_next(target: str | None) -> str | None:
-    if not target:
+def safe_next(target: str | None) -> str | None:
+    """``target`` if it is a path on this site (``/payments/3?x=1``), else None. Browsers
+    read ``\\`` as ``/``, so ``/\\evil.example`` is another site too."""
+    if not target or "\\" in target:
         return None
     parts = urlsplit(target)
     if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):

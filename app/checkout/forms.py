@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flask_babel import LazyString, lazy_gettext
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, RadioField
 from wtforms.fields import SelectChoice
@@ -9,18 +10,22 @@ from wtforms.validators import AnyOf, InputRequired
 
 from app.models import PaymentMethod
 
-METHOD_CHOICES = [SelectChoice(m.value, m.label) for m in PaymentMethod]
+# Each label is read when the form renders, in that request's language.
+METHOD_CHOICES = [SelectChoice(m.value, LazyString(lambda m=m: m.label)) for m in PaymentMethod]
 
 
 class CheckoutForm(FlaskForm):
     # validate_choice=False: AnyOf below says the same thing in words a patient reads.
     payment_method = RadioField(
-        "Payment method",
+        lazy_gettext("Payment method"),
         choices=METHOD_CHOICES,
         validate_choice=False,
         validators=[
-            InputRequired(message="Choose how you want to pay."),
-            AnyOf([c.value for c in METHOD_CHOICES], message="Choose one of the listed methods."),
+            InputRequired(message=lazy_gettext("Choose how you want to pay.")),
+            AnyOf(
+                [c.value for c in METHOD_CHOICES],
+                message=lazy_gettext("Choose one of the listed methods."),
+            ),
         ],
     )
     checkout_token = HiddenField()

@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from flask import Response, flash, redirect, render_template, request, url_for
+from flask_babel import lazy_gettext
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import TooManyRequests
@@ -31,6 +32,7 @@ from app.checkout.tokens import CheckoutTokenError, current_tokens
 from app.errors import seconds_until_the_limit_resets
 from app.extensions import db
 from app.gateway.provider import current_gateway
+from app.i18n import translated
 from app.models import Consultation, Payment, PaymentStatus
 from app.pages import FORM_INVALID, NOT_YOURS, page_for
 from app.payments.errors import (
@@ -44,10 +46,13 @@ from app.payments.lifecycle import is_stale
 from app.payments.service import Outcome
 from app.payments.vat import current_vat
 
-ALREADY_PAID_NOTICE = "This consultation already has a payment, so no new one was made. Here it is."
+# Shown in the request's language (lazy: each becomes text as it is rendered or flashed).
+ALREADY_PAID_NOTICE = lazy_gettext(
+    "This consultation already has a payment, so no new one was made. Here it is."
+)
 #: Marks a response body as the app's own fragment (static/js/checkout.js checks it).
 FRAGMENT_HEADER = "X-Checkout-Fragment"
-PAGE_EXPIRED = "This page has expired. Reload the page, then press Pay again."
+PAGE_EXPIRED = lazy_gettext("This page has expired. Reload the page, then press Pay again.")
 
 
 @dataclass(frozen=True)
@@ -67,7 +72,9 @@ def _refusal_for(error: Exception) -> Refusal:
     if isinstance(error, TooManyRequests):
         return Refusal(
             429,
-            "Too many payment attempts in a short time. Wait a minute, then press Pay again.",
+            lazy_gettext(
+                "Too many payment attempts in a short time. Wait a minute, then press Pay again."
+            ),
             retry_after=seconds_until_the_limit_resets(),
         )
     if isinstance(error, CSRFError):
@@ -75,7 +82,9 @@ def _refusal_for(error: Exception) -> Refusal:
     if isinstance(error, CheckoutTokenError):
         return Refusal(400, PAGE_EXPIRED if error.expired else FORM_INVALID, offer_reload=True)
     return Refusal(
-        400, "We could not take this payment. Reload the page and try again.", offer_reload=True
+        400,
+        lazy_gettext("We could not take this payment. Reload the page and try again."),
+        offer_reload=True,
     )
 
 
@@ -113,7 +122,7 @@ def after_payment(outcome: Outcome) -> Response:
     page, with a notice for the 409.
     """
     if outcome.status == 409:
-        flash(ALREADY_PAID_NOTICE, "notice")
+        flash(str(ALREADY_PAID_NOTICE), "notice")
     else:
         payment = db.session.get(Payment, outcome.payment_id)
         if payment.status == PaymentStatus.PENDING and not is_stale(payment):
@@ -197,7 +206,7 @@ def payment_error(error: PaymentError):
         return _not_found_or_forbidden(error)
     if isinstance(error, ConsultationRefunded):
         # Closed for payment: the checkout page says why, with the refund, and no Pay form.
-        flash(error.detail, "error")
+        flash(translated(error.detail), "error")
         return go_to(url_for("checkout.checkout", consultation_id=error.extra["consultation_id"]))
     return _refused_pay(error)
 

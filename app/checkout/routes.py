@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Response, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext
 from flask_login import current_user, login_required
 
 from app.auth.sessions import session_user_id
@@ -174,9 +175,9 @@ def cancel(payment_id: int):
         flash(cancel_refusal(refused.extra.get("payment_status")), "error")
         return go_to(here)
     except PaymentsBusy as busy:
-        flash(page_for(busy).message, "error")
+        flash(str(page_for(busy).message), "error")
         return go_to(here)
-    flash(PAYMENT_CANCELLED, "notice")
+    flash(gettext(PAYMENT_CANCELLED), "notice")
     return go_to(url_for("checkout.checkout", consultation_id=found.consultation_id))
 
 

@@ -1,3 +1,4 @@
+from flask_babel import lazy_gettext
 from flask_wtf import FlaskForm
 from wtforms import SubmitField
 
@@ -7,9 +8,9 @@ from app.gateway.sandbox import Decision
 class SandboxDecisionForm(FlaskForm):
     """The sandbox provider's buttons; one form, so one CSRF token covers all three."""
 
-    approve = SubmitField("Approve")
-    decline = SubmitField("Decline")
-    approve_twice = SubmitField("Approve twice")
+    approve = SubmitField(lazy_gettext("Approve"))
+    decline = SubmitField(lazy_gettext("Decline"))
+    approve_twice = SubmitField(lazy_gettext("Approve twice"))
 
     def decision(self) -> Decision | None:
         """The button that was pressed, if any."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import abort, current_app, flash, redirect, render_template, request
+from flask_babel import gettext
 from flask_login import current_user, login_required
 
 from app import metrics
@@ -12,6 +13,7 @@ from app.gateway import bp, webhooks
 from app.gateway.forms import SandboxDecisionForm
 from app.gateway.provider import current_gateway
 from app.gateway.sandbox import Decision, simulate
+from app.i18n import N_, translated
 from app.models import Payment, PaymentStatus
 from app.pages import page_for
 from app.payments import access
@@ -86,13 +88,17 @@ def _return_url(payment_id: int) -> str:
 
 
 def _message(decision: Decision, receipts: list[webhooks.Receipt]) -> tuple[str, str]:
+    """The flash after a decision, in the patient's language (flashes are stored as text)."""
     first = receipts[0]
     texts = {
-        "confirmed": ("The payment provider approved your payment.", "info"),
-        "failed": ("The payment provider declined your payment. Nothing was charged.", "error"),
-        "unchanged": ("The payment provider had already reported this payment.", "info"),
+        "confirmed": (N_("The payment provider approved your payment."), "info"),
+        "failed": (N_("The payment provider declined your payment. Nothing was charged."), "error"),
+        "unchanged": (N_("The payment provider had already reported this payment."), "info"),
     }
-    text, category = texts.get(first.outcome, (first.detail or "Nothing changed.", "error"))
+    text, category = texts.get(first.outcome, (first.detail or N_("Nothing changed."), "error"))
+    text = translated(text)
     if decision is Decision.APPROVE_TWICE and receipts[-1].outcome == "already_processed":
-        text += " It sent the same notification twice; the second was recognised and ignored."
+        text += " " + gettext(
+            "It sent the same notification twice; the second was recognised and ignored."
+        )
     return text, category

@@ -20,10 +20,12 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from flask_babel import gettext
 from sqlalchemy import Row, select
 
-from app.display import format_money
+from app.display import format_money, status_word
 from app.extensions import db
+from app.i18n import N_
 from app.models import (
     GatewayEvent,
     Invoice,
@@ -37,15 +39,21 @@ from app.payments.lifecycle import stale_cutoff
 
 LIMIT = 100
 
-# Why a reported charge could not complete its payment, as staff read it.
+# Why a reported charge could not complete its payment, as staff read it (English msgids;
+# every sentence of this page is in the staff member's language).
 DUPLICATE_REASONS = {
-    "already_completed": "The payment was already paid by another transaction.",
-    "payment_refunded": "The payment had already been refunded.",
-    "consultation_refunded": "The consultation had already been refunded.",
-    "late_success_after_failed": "The payment had been declined, and the patient then paid again.",
-    "late_success_after_expired": "The payment had expired, and the patient then paid again.",
-    "late_success_after_cancelled": "The payment had been cancelled, and the patient then paid again.",
+    "already_completed": N_("The payment was already paid by another transaction."),
+    "payment_refunded": N_("The payment had already been refunded."),
+    "consultation_refunded": N_("The consultation had already been refunded."),
+    "late_success_after_failed": N_(
+        "The payment had been declined, and the patient then paid again."
+    ),
+    "late_success_after_expired": N_("The payment had expired, and the patient then paid again."),
+    "late_success_after_cancelled": N_(
+        "The payment had been cancelled, and the patient then paid again."
+    ),
 }
+_OTHER_CHARGE = N_("Another charge was already recorded for this consultation.")
 
 
 @dataclass(frozen=True)
@@ -128,17 +136,27 @@ def _charge_events() -> tuple[list[Item], list[Item]]:
 def _duplicate_item(row: Row, data: dict[str, Any]) -> Item:
     amount = _decimal(data.get("amount")) or row.amount
     transaction = _optional_text(data.get("transaction_id"))
-    which = f" (transaction {transaction})" if transaction else ""
-    what = "The payment provider reported a charge we could not apply. " + DUPLICATE_REASONS.get(
-        str(data.get("reason")), "Another charge was already recorded for this consultation."
+    reason = DUPLICATE_REASONS.get(str(data.get("reason")), _OTHER_CHARGE)
+    what = (
+        gettext("The payment provider reported a charge we could not apply.")
+        + " "
+        + gettext(reason)
     )
+    money_words = {"amount": format_money(amount), "transaction": transaction}
+    if transaction:
+        action = gettext(
+            "Refund %(amount)s (transaction %(transaction)s) at the payment provider.",
+            **money_words,
+        )
+    else:
+        action = gettext("Refund %(amount)s at the payment provider.", **money_words)
     return Item(
         at=row.created_at,
         invoice_number=row.invoice_number,
         patient_name=row.patient_name,
         payment_status=row.payment_status,
         what=what,
-        action=f"Refund {format_money(amount)}{which} at the payment provider.",
+        action=action,
         transaction_id=transaction,
         amount=amount,
     )
@@ -152,11 +170,15 @@ def _mismatch_item(row: Row, data: dict[str, Any]) -> Item:
         invoice_number=row.invoice_number,
         patient_name=row.patient_name,
         payment_status=row.payment_status,
-        what=(
-            f"The payment provider reported a charge of {reported} for a payment of "
-            f"{expected}. It was not applied."
+        what=gettext(
+            "The payment provider reported a charge of %(reported)s for a payment of "
+            "%(expected)s. It was not applied.",
+            reported=reported,
+            expected=expected,
         ),
-        action="Check the charge at the payment provider; refund it or charge the difference.",
+        action=gettext(
+            "Check the charge at the payment provider; refund it or charge the difference."
+        ),
         transaction_id=_optional_text(data.get("transaction_id")),
         amount=_decimal(data.get("reported_amount")),
     )
@@ -185,17 +207,24 @@ def _unapplied_events() -> list[Item]:
     items = []
     for row in db.session.execute(stmt):
         if row.event_type == "payment.declined":
-            what = (
-                f"The payment provider reported a decline for a payment that is "
-                f"{row.payment_status}. Nothing was changed."
+            what = gettext(
+                "The payment provider reported a decline for a payment that is "
+                "%(status)s. Nothing was changed.",
+                status=status_word(str(row.payment_status)),
             )
-            action = "Check the payment at the provider: was the money taken or not?"
+            action = gettext("Check the payment at the provider: was the money taken or not?")
         elif row.event_type == "refund.succeeded":
-            what = f"The payment provider reported a refund we did not ask for: {row.note}"
-            action = "Check the refund at the payment provider."
+            what = gettext(
+                "The payment provider reported a refund we did not ask for: %(note)s",
+                note=row.note,
+            )
+            action = gettext("Check the refund at the payment provider.")
         else:
-            what = f"The payment provider reported a charge we could not apply: {row.note}"
-            action = "Check the charge at the payment provider."
+            what = gettext(
+                "The payment provider reported a charge we could not apply: %(note)s",
+                note=row.note,
+            )
+            action = gettext("Check the charge at the payment provider.")
         items.append(
             Item(
                 at=row.received_at,

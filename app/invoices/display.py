@@ -13,20 +13,31 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+from flask_babel import gettext
+
+from app.i18n import N_
 from app.models import Payment, PaymentEvent, User
 
+# English msgids, shown in the staff member's language.
 EVENT_LABELS = {
-    "created": "Payment created",
-    "replayed": "Repeated request answered with the first result",
-    "refused": "Another payment attempt refused",
-    "confirmed": "Payment confirmed",
-    "failed": "Payment failed",
-    "expired": "Expired unpaid",
-    "duplicate_charge": "Duplicate charge flagged",
-    "refunded": "Refunded",
-    "refunded_at_provider": "Refund returned by the payment provider",
-    "refund_refused": "Payment provider refused the refund",
-    "deleted": "Deleted by staff (it moved no money)",
+    "created": N_("Payment created"),
+    "replayed": N_("Repeated request answered with the first result"),
+    "refused": N_("Another payment attempt refused"),
+    "confirmed": N_("Payment confirmed"),
+    "failed": N_("Payment failed"),
+    "expired": N_("Expired unpaid"),
+    "duplicate_charge": N_("Duplicate charge flagged"),
+    "refunded": N_("Refunded"),
+    "refunded_at_provider": N_("Refund returned by the payment provider"),
+    "refund_refused": N_("Payment provider refused the refund"),
+    "deleted": N_("Deleted by staff (it moved no money)"),
+}
+#: Who acted: a user's role, or the part of the system (``system:checkout``).
+ACTOR_WORDS = {
+    "patient": N_("patient"),
+    "staff": N_("staff"),
+    "system": N_("System"),
+    "gateway": N_("Gateway"),
 }
 # Events that need a person's eye get a warning style in the history.
 WARNING_EVENTS = frozenset({"refused", "duplicate_charge", "failed", "refund_refused"})
@@ -47,7 +58,9 @@ class HistoryEntry:
 
 def event_label(event_type: str) -> str:
     """A friendly label for any event type, including ones added later."""
-    return EVENT_LABELS.get(event_type) or event_type.replace("_", " ").strip().capitalize()
+    if event_type in EVENT_LABELS:
+        return gettext(EVENT_LABELS[event_type])
+    return event_type.replace("_", " ").strip().capitalize()
 
 
 def actor_user_ids(events: Iterable[PaymentEvent]) -> set[int]:
@@ -65,10 +78,14 @@ def actor_label(actor: str, users: dict[int, User]) -> str:
     kind, _, rest = actor.partition(":")
     if kind == "user" and rest.isdigit() and int(rest) in users:
         user = users[int(rest)]
-        return f"{user.name} ({user.role})"
+        return f"{user.name} ({_word(user.role)})"
     if kind in ("system", "gateway", "staff") and rest:
-        return f"{kind.capitalize()} ({rest})"
+        return f"{_word(kind).capitalize()} ({rest})"
     return actor
+
+
+def _word(word: str) -> str:
+    return gettext(ACTOR_WORDS[word]) if word in ACTOR_WORDS else word
 
 
 def actor_name(actor: str, users: dict[int, User]) -> str:

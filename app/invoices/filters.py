@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
+from app.i18n import N_, Phrase
 from app.models import InvoiceStatus, PaymentMethod
 from app.payments.requests import MAX_ID
 
@@ -25,14 +26,16 @@ MAX_NUMBER_LENGTH = 64
 EARLIEST = date(2000, 1, 1)
 LATEST = date(2999, 12, 31)
 MAX_PAGE = 100_000
+# English msgids; the list page shows them (and the errors, Phrases) in the staff member's
+# language (app.i18n.translated).
 FIELD_LABELS = {
-    "status": "Status",
-    "method": "Payment method",
-    "issued_from": "Issued from",
-    "issued_to": "Issued to",
-    "patient": "Patient",
-    "number": "Invoice number",
-    "page": "Page",
+    "status": N_("Status"),
+    "method": N_("Payment method"),
+    "issued_from": N_("Issued from"),
+    "issued_to": N_("Issued to"),
+    "patient": N_("Patient"),
+    "number": N_("Invoice number"),
+    "page": N_("Page"),
 }
 _PRINTABLE = re.compile(r"^[^\x00-\x1f\x7f]*$")
 INVOICE_NUMBER = re.compile(r"^[A-Za-z0-9-]{1,64}$")
@@ -109,7 +112,7 @@ def parse_filter(args: Mapping[str, str]) -> InvoiceFilter:
     issued_from = _date(args, "issued_from", errors)
     issued_to = _date(args, "issued_to", errors)
     if issued_from and issued_to and issued_from > issued_to:
-        errors["issued_to"] = "The end date is before the start date."
+        errors["issued_to"] = Phrase(N_("The end date is before the start date."))
     patient = _text(args, "patient", MAX_PATIENT_LENGTH, errors)
     number = _number(args, errors)
     if errors:
@@ -126,7 +129,9 @@ def parse_page(args: Mapping[str, str]) -> int:
     if not raw:
         return 1
     if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE:
-        raise InvalidFilter({"page": f"Use a whole number from 1 to {MAX_PAGE:,}."})
+        raise InvalidFilter(
+            {"page": Phrase(N_("Use a whole number from 1 to %(max)s."), max=f"{MAX_PAGE:,}")}
+        )
     return int(raw)
 
 
@@ -159,7 +164,7 @@ def _choice(args, name: str, allowed: tuple[str, ...], errors: dict[str, str]) -
     if not raw:
         return None
     if raw not in allowed:
-        errors[name] = f"Choose one of: {', '.join(allowed)}."
+        errors[name] = Phrase(N_("Choose one of: %(choices)s."), choices=", ".join(allowed))
         return None
     return raw
 
@@ -173,10 +178,14 @@ def _date(args, name: str, errors: dict[str, str]) -> date | None:
     except ValueError:
         value = None
     if value is None:
-        errors[name] = "Use a date such as 2026-11-26 (year-month-day)."
+        errors[name] = Phrase(N_("Use a date such as 2026-11-26 (year-month-day)."))
         return None
     if not EARLIEST <= value <= LATEST:
-        errors[name] = f"Use a date between {EARLIEST} and {LATEST}."
+        errors[name] = Phrase(
+            N_("Use a date between %(earliest)s and %(latest)s."),
+            earliest=str(EARLIEST),
+            latest=str(LATEST),
+        )
         return None
     return value
 
@@ -186,10 +195,10 @@ def _text(args, name: str, max_length: int, errors: dict[str, str]) -> str | Non
     if not raw:
         return None
     if len(raw) > max_length:
-        errors[name] = f"Use at most {max_length} characters."
+        errors[name] = Phrase(N_("Use at most %(max)s characters."), max=max_length)
         return None
     if not _PRINTABLE.match(raw):
-        errors[name] = "Remove the control characters (tabs, line breaks and the like)."
+        errors[name] = Phrase(N_("Remove the control characters (tabs, line breaks and the like)."))
         return None
     return raw
 
@@ -199,12 +208,15 @@ def _number(args, errors: dict[str, str]) -> str | None:
     if not raw:
         return None
     if not INVOICE_NUMBER.match(raw):
-        errors["number"] = (
-            "Type the start of an invoice number (INV-20261126…) or the payment number at its end (42)."
+        errors["number"] = Phrase(
+            N_(
+                "Type the start of an invoice number (INV-20261126…) "
+                "or the payment number at its end (42)."
+            )
         )
         return None
     digits = _PAYMENT_NUMBER.match(raw)
     if digits and not 1 <= int(digits.group(1)) <= MAX_ID:
-        errors["number"] = f"A payment number is from 1 to {MAX_ID:,}."
+        errors["number"] = Phrase(N_("A payment number is from 1 to %(max)s."), max=f"{MAX_ID:,}")
         return None
     return raw.upper()

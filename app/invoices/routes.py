@@ -20,11 +20,13 @@ from flask import (
     stream_with_context,
     url_for,
 )
+from flask_babel import gettext
 from flask_login import current_user
 
-from app.display import RefundNote, clinic_tz, refund_of
+from app.display import RefundNote, clinic_tz, refund_of, status_word
 from app.extensions import login_manager
 from app.htmx import current_page, is_htmx
+from app.i18n import N_, translated
 from app.invoices import bp, display, export, queries
 from app.invoices.attention import needs_attention, refunds_not_returned
 from app.invoices.filters import (
@@ -42,7 +44,7 @@ from app.invoices.forms import DeleteForm, RefundForm
 from app.models import PaymentMethod, PaymentStatus
 from app.pages import page_for
 from app.payments import lifecycle
-from app.payments.errors import PaymentError
+from app.payments.errors import InvalidTransition, PaymentError, PaymentNotDeletable
 
 RESULTS_TARGET = "invoice-results"
 #: Sent by the filter's text boxes while typing (templates/invoices/_filter_form.html).
@@ -193,7 +195,13 @@ def confirm_refund(number: str):
         return show_invoice(number, refund_form=form, status=422)
     payment = detail.invoice.payment
     if payment.status != PaymentStatus.COMPLETED:
-        flash(f"This payment is {payment.status} and cannot be refunded.", "error")
+        flash(
+            gettext(
+                "This payment is %(status)s and cannot be refunded.",
+                status=status_word(payment.status),
+            ),
+            "error",
+        )
         return show_invoice(number, refund_form=form, status=409)
     return render_template("invoices/refund_confirm.html", invoice=detail.invoice, form=form)
 
@@ -212,7 +220,7 @@ def refund(number: str):
         RefundForm(),
         "refund_form",
         lifecycle.refund,
-        ("Payment refunded.", "This payment was already refunded."),
+        (N_("Payment refunded."), N_("This payment was already refunded.")),
     )
 
 
@@ -230,8 +238,8 @@ def delete(number: str):
         "delete_form",
         lifecycle.delete,
         (
-            "Payment deleted: it no longer appears in the list or the totals.",
-            "This payment was already deleted.",
+            N_("Payment deleted: it no longer appears in the list or the totals."),
+            N_("This payment was already deleted."),
         ),
     )
 
@@ -248,10 +256,32 @@ def _change_payment(number: str, form, form_name: str, change, said: tuple[str, 
             detail.invoice.payment_id, form.reason.data, actor=current_user._get_current_object()
         )
     except PaymentError as error:
-        flash(error.detail, "error")
+        flash(_refusal(error), "error")
         return show_invoice(number, **{form_name: form}, status=page_for(error).status)
-    flash(said[0] if done.changed else said[1], "info")
+    flash(gettext(said[0] if done.changed else said[1]), "info")
     return redirect(url_for("invoices.show_invoice", number=detail.invoice.invoice_number), 303)
+
+
+def _refusal(error: PaymentError) -> str:
+    """Why the lifecycle refused, in the staff member's language. The service's own words
+    (app/payments/lifecycle.py) are English and name the status; the same sentences here
+    are msgids, with the status as a word of the reader's language."""
+    status, payment_id = error.extra.get("payment_status"), error.extra.get("payment_id")
+    if status is None or payment_id is None:
+        return translated(error.detail)
+    words = {"id": payment_id, "status": status_word(str(status))}
+    if isinstance(error, PaymentNotDeletable):
+        text = gettext(
+            "Payment %(id)s is %(status)s: only a payment that moved no money "
+            "(failed, expired or cancelled) can be deleted.",
+            **words,
+        )
+        if status == PaymentStatus.COMPLETED:
+            text += " " + gettext("Refund it instead.")
+        return text
+    if isinstance(error, InvalidTransition):
+        return gettext("Payment %(id)s is %(status)s and cannot be refunded.", **words)
+    return translated(error.detail)
 
 
 def _detail_or_404(number: str) -> queries.InvoiceDetail:
@@ -269,8 +299,11 @@ def export_csv():
     try:
         invoice_filter = parse_filter(request.args)
     except InvalidFilter as exc:
-        detail = " ".join(f"{FIELD_LABELS[field]}: {msg}" for field, msg in exc.errors.items())
-        return render_template("error.html", title="Invalid filter", detail=detail), 400
+        detail = " ".join(
+            f"{translated(FIELD_LABELS[field])}: {translated(msg)}"
+            for field, msg in exc.errors.items()
+        )
+        return render_template("error.html", title=N_("Invalid filter"), detail=detail), 400
     rows = queries.export_rows(invoice_filter)
     filename = f"invoices-{datetime.now(clinic_tz()):%Y-%m-%d}.csv"
     return Response(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
+from app.i18n import N_, Phrase
 from app.models import Consultation, Payment, User
 from app.payments.errors import ConsultationNotFound, NotYourConsultation, PaymentNotFound
 from app.payments.requests import MAX_ID
@@ -28,7 +29,7 @@ def visible_payment(session: Session, user: User, payment_id: int) -> Payment:
     """
     payment = session.get(Payment, payment_id) if 1 <= payment_id <= MAX_ID else None
     if payment is None or not may_see(user, payment):
-        raise PaymentNotFound(f"Payment {payment_id} does not exist.")
+        raise PaymentNotFound(Phrase(N_("Payment %(id)s does not exist."), id=payment_id))
     return payment
 
 
@@ -46,5 +47,7 @@ def payable_consultation(session: Session, user: User | int, consultation_id: in
         return consultation
     someone = session.get(User, user_id) if isinstance(user, int) else user
     if consultation is None or someone is None or not someone.is_staff:
-        raise ConsultationNotFound(f"Consultation {consultation_id} does not exist.")
-    raise NotYourConsultation("Staff cannot pay for a patient's consultation.")
+        raise ConsultationNotFound(
+            Phrase(N_("Consultation %(id)s does not exist."), id=consultation_id)
+        )
+    raise NotYourConsultation(N_("Staff cannot pay for a patient's consultation."))

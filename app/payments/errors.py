@@ -6,7 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
-BUSY_DETAIL = "Payments are busy right now. Please try again in a moment."
+from app.i18n import N_
+
+# Details are English; each interface shows them in the reader's language
+# (app.i18n.translated): constants are marked N_, details with values are Phrases.
+BUSY_DETAIL = N_("Payments are busy right now. Please try again in a moment.")
 
 
 class PaymentError(Exception):

@@ -8,6 +8,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import urlsplit
 
+from app.i18n import N_
 from app.models import MIN_FEE, PaymentMethod, money
 from app.payments.errors import ConsultationNotFound, InvalidPaymentRequest
 
@@ -66,7 +67,7 @@ def parse_payment_request(
         )
     if cid > MAX_ID:
         # Not echoed: str() of an int past 4300 digits raises, and no such id can exist.
-        raise ConsultationNotFound("That consultation does not exist.")
+        raise ConsultationNotFound(N_("That consultation does not exist."))
     return PaymentRequest(cid, payment_method, parsed_amount, key)
 
 

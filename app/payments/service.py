@@ -33,6 +33,7 @@ from werkzeug.http import http_date
 from app import metrics
 from app.db import transaction
 from app.extensions import db
+from app.i18n import N_, Phrase
 from app.models import (
     Consultation,
     Payment,
@@ -202,7 +203,7 @@ def _count_first_replay(checkout: Checkout, outcome: Outcome) -> None:
     cache.put_response(checkout.user_id, checkout.key_hash, text)
 
 
-_MISMATCH_DETAIL = (
+_MISMATCH_DETAIL = N_(
     "This idempotency key was already used for a different payment request. "
     "Use a new key for a new request."
 )
@@ -259,8 +260,13 @@ def _consultation_and_active_payment(
     amount = checkout.req.amount
     if amount is not None and amount != total:
         what = "consultation fee" if total == consultation.fee else "fee plus VAT"
+        detail = (
+            N_("The amount must equal the consultation fee of %(total)s PHP.")
+            if total == consultation.fee
+            else N_("The amount must equal the fee plus VAT of %(total)s PHP.")
+        )
         raise InvalidPaymentRequest(
-            f"The amount must equal the {what} of {total} PHP.",
+            Phrase(detail, total=total),
             errors={"amount": f"Must equal the {what} ({total})."},
         )
     return consultation, visible
@@ -313,8 +319,10 @@ def _claim_or_replay(session: Session, checkout: Checkout, trace: _Trace) -> Out
     except OperationalError as exc:
         if dberrors.is_lock_timeout(exc):
             raise PaymentInProgress(
-                "A payment with this idempotency key is still being processed. "
-                "Try again in a moment.",
+                N_(
+                    "A payment with this idempotency key is still being processed. "
+                    "Try again in a moment."
+                ),
                 retry_after=PaymentInProgress.retry_after,
             ) from exc
         raise
@@ -346,7 +354,7 @@ _ACTIVE_PAYMENT = (
     .execution_options(populate_existing=True)
 )
 
-REFUNDED_DETAIL = (
+REFUNDED_DETAIL = N_(
     "The payment for this consultation was refunded, so it cannot be paid again here. "
     "Please contact the clinic if you want to book or pay again."
 )

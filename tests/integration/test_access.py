@@ -83,6 +83,7 @@ ROUTES: dict[tuple[str, str], Expect] = {
     ("GET", "/login"):                         Expect(200, 302, 302, 302, 302),
     ("POST", "/login"):                        Expect(302, 302, 302, 302, 302, form=LOGIN_AS_A, csrf_as="anon"),
     ("POST", "/logout"):                       Expect(302, 302, 302, 302, 302),
+    ("POST", "/language"):                     Expect(303, 303, 303, 303, 303, form={"locale": "id", "next": "/"}),
     ("POST", "/api/v1/payments"):              Expect(401, 201, 404, 403, 404, json=PAY),
     ("GET", "/api/v1/payments/<int:payment_id>"): Expect(401, 200, 404, 200, 404),
     ("POST", "/api/v1/payments/<int:payment_id>/confirm"): Expect(401, 403, 403, 200, 403, json={"transaction_id": "txn_access_1"}),
