@@ -13,10 +13,6 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-# The guard names live with the guards; "unguarded" needs ALLOW_UNGUARDED_BENCHMARK=1.
-from app.payments.guards import BENCHMARK_ONLY_GUARDS
-from app.payments.guards import GUARD_NAMES as GUARDS
-
 ROOT = Path(__file__).resolve().parent.parent
 INSTANCE = ROOT / "instance"
 
@@ -154,6 +150,11 @@ class Config:
         self.METRICS_ENABLED = os.environ.get("METRICS_ENABLED", "0") == "1"
         self.METRICS_ALLOW = os.environ.get("METRICS_ALLOW", "127.0.0.1/8,::1")
         self.METRICS_TOKEN = os.environ.get("METRICS_TOKEN") or None
+        # The guard names live with the guards (imported here: they import the models, and
+        # the models this module); "unguarded" needs ALLOW_UNGUARDED_BENCHMARK=1.
+        from app.payments.guards import BENCHMARK_ONLY_GUARDS
+        from app.payments.guards import GUARD_NAMES as GUARDS
+
         self.PAYMENT_GUARD = os.environ.get("PAYMENT_GUARD", "hybrid")
         allowed = GUARDS + (
             BENCHMARK_ONLY_GUARDS if os.environ.get("ALLOW_UNGUARDED_BENCHMARK") == "1" else ()

@@ -21,6 +21,10 @@ from sqlalchemy.orm import Session
 from app.models import IdempotencyKey, utcnow
 from app.payments.upsert import dialect_of, insert_if_absent
 
+# The answer header that says until when a key is honoured (on every answer to a keyed
+# request; the API's OpenAPI document names it too).
+KEY_EXPIRES_HEADER = "Idempotency-Key-Expires"
+
 
 def hash_key(key: str) -> str:
     """What we store and log instead of the key itself."""

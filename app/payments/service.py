@@ -50,7 +50,7 @@ from app.payments.errors import (
     PaymentsBusy,
 )
 from app.payments.guards import Guard, current_guard
-from app.payments.idempotency import Outcome
+from app.payments.idempotency import KEY_EXPIRES_HEADER, Outcome
 from app.payments.records import (
     add_records,
     invoice_json,
@@ -69,7 +69,6 @@ RETRYABLE_SQLSTATES = {dberrors.SERIALIZATION_FAILURE, dberrors.DEADLOCK_DETECTE
 
 # Where a created payment can be read (the Location of a 201).
 PAYMENT_PATH = "/api/v1/payments/{id}"
-KEY_EXPIRES_HEADER = "Idempotency-Key-Expires"
 
 
 @dataclass(frozen=True)

@@ -17,9 +17,9 @@ import redis as redis_lib
 from sqlalchemy import func, select, update
 from werkzeug.http import parse_date
 
-from app.config import GUARDS
 from app.extensions import db
 from app.models import IdempotencyKey, PaymentEvent
+from app.payments.guards import GUARD_NAMES as GUARDS
 from tests.integration.checkout_helpers import logged_in, open_form, submit
 from tests.integration.test_api_payments import counts
 from tests.support.api import PAYMENTS, ApiClient
