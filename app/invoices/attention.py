@@ -21,7 +21,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from flask_babel import gettext
-from sqlalchemy import Row, select
+from sqlalchemy import Row, Select, select
 
 from app.display import format_money, status_word
 from app.extensions import db
@@ -104,20 +104,32 @@ def needs_attention(pending_ttl_seconds: int) -> Attention:
     )
 
 
-def _charge_events() -> tuple[list[Item], list[Item]]:
-    stmt = (
+def _about_its_payment(payment_id: Any, *columns: Any) -> Select:
+    """``columns`` of an event table, with its payment's status, invoice number and patient
+    name (``payment_status``, ``invoice_number``, ``patient_name``; None when the event names
+    no payment), joined through the event's ``payment_id`` column."""
+    return (
         select(
-            PaymentEvent.event_type,
-            PaymentEvent.created_at,
-            PaymentEvent.data,
+            *columns,
             Payment.status.label("payment_status"),
-            Payment.amount,
             Invoice.invoice_number,
             User.name.label("patient_name"),
         )
-        .outerjoin(Payment, Payment.id == PaymentEvent.payment_id)
-        .outerjoin(Invoice, Invoice.payment_id == PaymentEvent.payment_id)
+        .outerjoin(Payment, Payment.id == payment_id)
+        .outerjoin(Invoice, Invoice.payment_id == payment_id)
         .outerjoin(User, User.id == Payment.user_id)
+    )
+
+
+def _charge_events() -> tuple[list[Item], list[Item]]:
+    stmt = (
+        _about_its_payment(
+            PaymentEvent.payment_id,
+            PaymentEvent.event_type,
+            PaymentEvent.created_at,
+            PaymentEvent.data,
+            Payment.amount,
+        )
         .where(PaymentEvent.event_type.in_(("duplicate_charge", "amount_mismatch")))
         .order_by(PaymentEvent.created_at.desc(), PaymentEvent.id.desc())
         .limit(2 * LIMIT)
@@ -186,19 +198,14 @@ def _mismatch_item(row: Row, data: dict[str, Any]) -> Item:
 
 def _unapplied_events() -> list[Item]:
     stmt = (
-        select(
+        _about_its_payment(
+            GatewayEvent.payment_id,
             GatewayEvent.received_at,
             GatewayEvent.event_id,
             GatewayEvent.event_type,
             GatewayEvent.note,
             GatewayEvent.payload,
-            Payment.status.label("payment_status"),
-            Invoice.invoice_number,
-            User.name.label("patient_name"),
         )
-        .outerjoin(Payment, Payment.id == GatewayEvent.payment_id)
-        .outerjoin(Invoice, Invoice.payment_id == GatewayEvent.payment_id)
-        .outerjoin(User, User.id == Payment.user_id)
         # duplicate_charge and amount_mismatch events are listed above, once per charge.
         .where(GatewayEvent.outcome.in_(("refused", "refund_unmatched")))
         .order_by(GatewayEvent.received_at.desc(), GatewayEvent.id.desc())
