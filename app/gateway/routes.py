@@ -68,7 +68,9 @@ def sandbox_decide(payment_id: int):
         receipts = simulate(payment, decision)
     except PaymentError as error:
         abort(page_for(error).status)
-    flash(*_message(decision, receipts))
+    message = _message(decision, receipts)
+    if message is not None:
+        flash(*message)
     return redirect(_return_url(payment_id), 303)  # Post/Redirect/Get
 
 
@@ -87,9 +89,14 @@ def _return_url(payment_id: int) -> str:
     return f"/payments/{payment_id}"
 
 
-def _message(decision: Decision, receipts: list[webhooks.Receipt]) -> tuple[str, str]:
-    """The flash after a decision, in the patient's language (flashes are stored as text)."""
+def _message(decision: Decision, receipts: list[webhooks.Receipt]) -> tuple[str, str] | None:
+    """The flash after a decision, in the patient's language (flashes are stored as text);
+    None when the payment page says it all (paid: "Payment successful"; declined: "nothing
+    was charged"), so the patient does not read the outcome twice."""
     first = receipts[0]
+    twice = decision is Decision.APPROVE_TWICE and receipts[-1].outcome == "already_processed"
+    if first.outcome in ("confirmed", "failed") and not twice:
+        return None
     texts = {
         "confirmed": (N_("The payment provider approved your payment."), "info"),
         "failed": (N_("The payment provider declined your payment. Nothing was charged."), "error"),
@@ -97,7 +104,7 @@ def _message(decision: Decision, receipts: list[webhooks.Receipt]) -> tuple[str,
     }
     text, category = texts.get(first.outcome, (first.detail or N_("Nothing changed."), "error"))
     text = translated(text)
-    if decision is Decision.APPROVE_TWICE and receipts[-1].outcome == "already_processed":
+    if twice:
         text += " " + gettext(
             "It sent the same notification twice; the second was recognised and ignored."
         )

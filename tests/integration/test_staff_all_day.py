@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 from app.extensions import db
-from app.models import Invoice, Payment, PaymentEvent
+from app.models import Consultation, Invoice, Payment, PaymentEvent
 from app.payments import lifecycle
 from app.payments.errors import Forbidden, PaymentNotDeletable
 from tests.integration.test_staff_invoices import login, rows
@@ -201,6 +201,15 @@ def test_error_pages_offer_a_way_on_that_fits_who_is_reading(app, clinic):
     assert "Back to the invoices" in client.get("/staff/invoices/INV-1-1").text
     patient_page = login(app, patient).get("/staff/invoices").text
     assert "Back to my consultations" in patient_page
+    # the checkout's in-place refusal (htmx) too: staff do not pay, and go back to the invoices
+    with app.app_context():
+        consultation_id = db.session.scalar(select(Consultation.id).limit(1))
+    fragment = client.post(
+        f"/consultations/{consultation_id}/checkout", headers={"HX-Request": "true"}
+    )
+    assert fragment.status_code == 403, fragment.text
+    assert "Back to the invoices" in fragment.text
+    assert "Back to my consultations" not in fragment.text
 
 
 def test_the_429_page_offers_a_logged_out_person_the_login(make_app, factory):
