@@ -25,9 +25,9 @@ from playwright.sync_api import Page, expect
 from app.extensions import db
 from app.models import Invoice
 from tests.browser.conftest import ARTIFACTS, assert_accessible
+from tests.support.api import ApiClient
 from tests.support.factory import PASSWORD
 from tests.support.i18n import VISIBLE_TEXT_JS, english_leftovers
-from tests.support.lifecycle import confirm, create_payment
 from tests.support.live import ROOT
 
 pytestmark = pytest.mark.browser
@@ -111,7 +111,7 @@ def test_the_sandbox_page_reads_in_the_language(localized: Page, locale, factory
     page = localized
     patient = factory.patient()
     consultation = factory.consultation(patient, fee="1250", doctor="Dr. Ana Cruz")
-    payment_id = create_payment(live_app.test_client(), patient, consultation.id)
+    payment_id = ApiClient(live_app).new_payment(patient, consultation, method="stripe")
     log_in_by_form(page, patient)
     page.goto(f"/gateway/sandbox/{payment_id}")
     expect(page.locator("html")).to_have_attribute("lang", locale)
@@ -185,7 +185,7 @@ def test_the_checkout_and_payment_pages_read_in_the_language(
 
     # Pending: the payment page offers the provider and a cancel; cancelling flashes.
     pending = factory.consultation(patient, fee="1250", doctor="Dr. Ben Reyes")
-    pending_id = create_payment(live_app.test_client(), patient, pending.id)
+    pending_id = ApiClient(live_app).new_payment(patient, pending, method="stripe")
     page.goto(f"/payments/{pending_id}")
     expect(page.locator(".cancel-form button")).to_be_visible()
     read_in(page, locale, "payment, pending")
@@ -198,14 +198,11 @@ def test_the_checkout_and_payment_pages_read_in_the_language(
 
     # Paid: the success panel and the official receipt.
     paid = factory.consultation(patient, fee="1250", doctor="Dr. Carla Lim")
-    paid_id = create_payment(live_app.test_client(), patient, paid.id)
+    paid_id = ApiClient(live_app).new_payment(patient, paid, method="stripe")
     page.goto(f"/gateway/sandbox/{paid_id}")
     read_in(page, locale, "provider")
     staff = factory.staff()
-    assert (
-        confirm(live_app.test_client(), staff, paid_id, transaction_id=f"t_{paid_id}").status_code
-        == 200
-    )
+    assert ApiClient(live_app).confirm(staff, paid_id, f"t_{paid_id}").status_code == 200
     page.goto(f"/payments/{paid_id}")
     expect(page.locator("#receipt")).to_be_visible()
     read_in(page, locale, "payment, paid, with the receipt")
@@ -218,12 +215,9 @@ def test_the_staff_pages_read_in_the_language(localized: Page, locale, factory, 
     page = localized
     patient = factory.patient()
     paid = factory.consultation(patient, fee="1250", doctor="Dr. Ana Cruz")
-    paid_id = create_payment(live_app.test_client(), patient, paid.id)
+    paid_id = ApiClient(live_app).new_payment(patient, paid, method="stripe")
     staff = factory.staff()
-    assert (
-        confirm(live_app.test_client(), staff, paid_id, transaction_id=f"t_{paid_id}").status_code
-        == 200
-    )
+    assert ApiClient(live_app).confirm(staff, paid_id, f"t_{paid_id}").status_code == 200
     number = invoice_number(live_app, paid_id)
 
     page.set_viewport_size(VIEWPORTS["desktop"])
