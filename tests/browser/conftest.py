@@ -7,9 +7,12 @@ nothing else, and each checks the database for exactly one payment.
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 import redis as redis_lib
@@ -26,6 +29,17 @@ from tests.support.invariants import check_invariants
 from tests.support.live import ROOT, LiveServer
 
 ARTIFACTS = ROOT / "test-artifacts"
+DOCS_SCREENSHOTS = ROOT / "docs" / "screenshots"
+
+
+def keep_for_docs(shot: Path, name: str | None = None) -> None:
+    """With ``UPDATE_DOCS_SCREENSHOTS=1``, copy the screenshot ``shot`` into docs/screenshots/
+    (as ``name``, else its own name): the copies the README and docs/ show."""
+    if os.environ.get("UPDATE_DOCS_SCREENSHOTS") == "1":
+        DOCS_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(shot, DOCS_SCREENSHOTS / (name or shot.name))
+
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",  # the tests run as root

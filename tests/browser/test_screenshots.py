@@ -7,9 +7,7 @@ docs/screenshots/ for the README and docs/.
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 
 import pytest
 from playwright.sync_api import Page, Route, expect
@@ -20,6 +18,7 @@ from tests.browser.conftest import (
     ARTIFACTS,
     assert_accessible,
     at_the_provider,
+    keep_for_docs,
     log_in,
     open_checkout,
     pay_button,
@@ -27,7 +26,6 @@ from tests.browser.conftest import (
     wait_until,
 )
 from tests.support.lifecycle import age_payment
-from tests.support.live import ROOT
 from tests.support.payments import set_status
 
 pytestmark = pytest.mark.browser
@@ -37,7 +35,6 @@ VIEWPORTS = {
     "desktop": {"width": 1280, "height": 800},
 }
 SHOTS = ARTIFACTS / "screenshots"
-DOCS = ROOT / "docs" / "screenshots"
 # The README and docs/ show these; the others stay test artifacts.
 FOR_DOCS = {
     "checkout-desktop",
@@ -63,9 +60,8 @@ def shoot(page: Page, name: str) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
     path = SHOTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
-    if name in FOR_DOCS and os.environ.get("UPDATE_DOCS_SCREENSHOTS") == "1":
-        DOCS.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path, DOCS / path.name)
+    if name in FOR_DOCS:
+        keep_for_docs(path)
 
 
 def fits_the_viewport(page: Page, width: int) -> None:

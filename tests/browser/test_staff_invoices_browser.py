@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import ARTIFACTS
+from tests.browser.conftest import ARTIFACTS, keep_for_docs
 from tests.support.factory import PASSWORD, Factory
 from tests.support.invoices import InvoiceSpec, add_event, add_invoices
 from tests.support.live import LiveServer
@@ -119,6 +119,7 @@ def test_staff_find_open_and_print_an_invoice(page: Page, live, clinic, console_
     expect(page.locator("tbody tr[data-invoice-number]")).to_have_count(12)
     expect(page.locator(".totals-all")).to_contain_text("12 invoices")
     page.screenshot(path=str(ARTIFACTS / "staff-invoices-list.png"))
+    keep_for_docs(ARTIFACTS / "staff-invoices-list.png", "staff-invoices.png")
     page.evaluate("window.notReloaded = true")
 
     # when filtering by status and patient (htmx swaps the results, the URL follows)

@@ -16,19 +16,15 @@ UPDATE_DOCS_SCREENSHOTS=1; docs/translations.md shows the checkout ones).
 
 from __future__ import annotations
 
-import os
-import shutil
-
 import pytest
 from playwright.sync_api import Page, expect
 
 from app.extensions import db
 from app.models import Invoice
-from tests.browser.conftest import ARTIFACTS, assert_accessible
+from tests.browser.conftest import ARTIFACTS, assert_accessible, keep_for_docs
 from tests.support.api import ApiClient
 from tests.support.factory import PASSWORD
 from tests.support.i18n import VISIBLE_TEXT_JS, english_leftovers
-from tests.support.live import ROOT
 
 pytestmark = pytest.mark.browser
 
@@ -36,7 +32,6 @@ pytestmark = pytest.mark.browser
 LOCALES = {"id": ("id-ID", "Masuk"), "fil": ("fil-PH", "Mag-log in")}
 VIEWPORTS = {"phone": {"width": 390, "height": 844}, "desktop": {"width": 1280, "height": 800}}
 SHOTS = ARTIFACTS / "screenshots"
-DOCS = ROOT / "docs" / "screenshots"
 # Shown as they are in every language: the language names in the switch.
 ALLOWED = {"English", "Bahasa Indonesia", "Filipino"}
 
@@ -49,9 +44,8 @@ def shoot(page: Page, name: str, *, for_docs: bool = True) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
     path = SHOTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
-    if for_docs and os.environ.get("UPDATE_DOCS_SCREENSHOTS") == "1":
-        DOCS.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path, DOCS / path.name)
+    if for_docs:
+        keep_for_docs(path)
 
 
 def log_in_by_form(page: Page, user) -> None:

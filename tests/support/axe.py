@@ -1,8 +1,9 @@
 """axe-core in Chromium: every patient page is checked for serious or critical violations.
 
-``axe-core-4.14.1.min.js`` is the npm package's ``axe.min.js`` (Deque Systems, MPL-2.0, its
-licence header kept), vendored so the suite runs offline; to update it:
-``npm pack axe-core@4 && tar xzf axe-core-*.tgz package/axe.min.js`` and rename.
+``vendor/axe.min.js`` is the npm package's ``axe.min.js``, version ``AXE_VERSION`` (Deque
+Systems, MPL-2.0: its licence header kept, the full text in ``vendor/axe-core.LICENSE``),
+vendored so the suite runs offline. To update it: ``npm pack axe-core@4``, extract
+``package/axe.min.js`` over it, and change ``AXE_VERSION``.
 
 The file is served to the page from the page's own origin by a Playwright route, so it
 runs under the app's real Content-Security-Policy (``script-src 'self'``): no
@@ -16,7 +17,8 @@ from pathlib import Path
 
 from playwright.sync_api import Page
 
-AXE_FILE = Path(__file__).with_name("axe-core-4.14.1.min.js")
+AXE_VERSION = "4.14.1"
+AXE_FILE = Path(__file__).with_name("vendor") / "axe.min.js"
 AXE_PATH = "/__test-only__/axe-core.js"
 # What fails a test: axe's two highest impacts.
 FAILING_IMPACTS = ("serious", "critical")
@@ -25,6 +27,8 @@ FAILING_IMPACTS = ("serious", "critical")
 def _serve_axe(page: Page) -> None:
     if getattr(page, "_axe_routed", False):
         return
+    with AXE_FILE.open(encoding="utf-8") as vendored:
+        assert vendored.read(20).startswith(f"/*! axe v{AXE_VERSION}"), "not the pinned axe-core"
     page.route(
         f"**{AXE_PATH}",
         lambda route: route.fulfill(path=str(AXE_FILE), content_type="application/javascript"),
