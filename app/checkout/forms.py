@@ -28,7 +28,10 @@ class CheckoutForm(FlaskForm):
             ),
         ],
     )
-    checkout_token = HiddenField()
+    # A label of its own (never shown): without one WTForms translates a made-up label,
+    # which asks the locale, which loads the user, on the repeated submit that Redis
+    # answers without reading the users table.
+    checkout_token = HiddenField(label="")
 
 
 class CancelForm(FlaskForm):
