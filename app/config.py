@@ -212,6 +212,10 @@ class Config:
         self.REMEMBER_COOKIE_HTTPONLY = True
         self.REMEMBER_COOKIE_SAMESITE = "Lax"
         self.WTF_CSRF_TIME_LIMIT = _int("WTF_CSRF_TIME_LIMIT", 3600)
+        # WTForms ships no Indonesian or Filipino catalog and every message our forms show is
+        # our own (translated by Flask-Babel): Flask-WTF's lookup would only load an empty
+        # catalog from disk on every form request, and the user with it, to pick a locale.
+        self.WTF_I18N_ENABLED = False
         for name in CLINIC_SETTINGS:
             setattr(self, name, os.environ.get(name) or self.default_clinic(name))
 

@@ -33,6 +33,8 @@ def summarize(collapsed: Path, top: int = 25) -> str:
     total = 0
     for line in collapsed.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
+        if not count.isdigit():  # a wrapped line of a frame name with spaces in it
+            continue
         n = int(count)
         frames = stack.split(";")
         total += n
