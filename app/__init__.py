@@ -6,8 +6,10 @@ import logging
 import warnings
 
 from flask import Flask
+from werkzeug.routing import IntegerConverter
 
 from app.config import ROOT, engine_options, load_config, normalize_database_url
+from app.payments.requests import MAX_ID
 
 
 def create_app(test_config: dict | None = None) -> Flask:
@@ -152,7 +154,17 @@ def _configure_rate_limits(app: Flask) -> None:
     app.config.setdefault("RATELIMIT_SWALLOW_ERRORS", True)
 
 
+class RowIdConverter(IntegerConverter):
+    """``<int:...>`` bounded to the ids a row can have (1 to ``MAX_ID``)."""
+
+    def __init__(self, url_map, fixed_digits=0, min=1, max=MAX_ID, signed=False):
+        super().__init__(url_map, fixed_digits, min, max, signed)
+
+
 def _register_blueprints(app: Flask) -> None:
+    # Every <int:...> in a route is a row id: past PostgreSQL's INTEGER it is a 404 at
+    # routing, never a query (SQLite raises OverflowError past 2**63, a 500).
+    app.url_map.converters["int"] = RowIdConverter
     from app.api import bp as api_bp
     from app.api.problem_pages import bp as problems_bp
     from app.auth import bp as auth_bp
