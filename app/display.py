@@ -28,6 +28,7 @@ from flask_babel import gettext
 from app.config import clinic_timezone
 from app.i18n import N_, current_locale
 from app.models import CURRENCY, Payment, TaxRecord, money
+from app.payments import lifecycle
 from app.payments.vat import VatBreakdown
 
 PESO_SIGN = "₱"
@@ -114,13 +115,29 @@ def badge_status(status: str, stale: bool = False) -> str:
     return "expired" if stale and status == "pending" else status
 
 
-def amount_label(status: str, stale: bool = False) -> str:
-    """ "Amount charged" for money taken, "Amount due" while pending, "Not charged" otherwise."""
+def amount_label(status: str, stale: bool = False, charged_anyway: bool = False) -> str:
+    """ "Amount charged" for money taken, "Amount due" while pending, "Not charged" otherwise;
+    "Charged, to be refunded" for a closed payment the provider charged after all
+    (``charged_anyway``: ``extra_charges``)."""
     if status in CHARGED:
         return gettext("Amount charged")
+    if charged_anyway:
+        return gettext("Charged, to be refunded")
     if status in NOT_CHARGED or stale:
         return gettext("Not charged")
     return gettext("Amount due")
+
+
+def extra_charges(payment: Payment) -> Decimal | None:
+    """The total (pesos) of the charges the provider reported on ``payment`` that could not
+    be applied to it: money the clinic owes back (``lifecycle.reported_charges``); None if none.
+    """
+    found = lifecycle.reported_charges(payment)
+    if not found:
+        return None
+    data = [e.data if isinstance(e.data, dict) else {} for e in found]
+    amounts = [d.get("amount") or d.get("reported_amount") for d in data]
+    return sum((money(a) if a else payment.amount for a in amounts), Decimal("0.00"))
 
 
 #: The status words of the staff pages' badges and filter (invoice, payment and VAT record
@@ -224,6 +241,7 @@ def register(app: Flask) -> None:
         payment_state=payment_state,
         badge_status=badge_status,
         amount_label=amount_label,
+        extra_charges=extra_charges,
         status_word=status_word,
         refund_of=refund_of,
         vat_of=vat_of,

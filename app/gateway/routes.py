@@ -95,7 +95,8 @@ def _message(decision: Decision, receipts: list[webhooks.Receipt]) -> tuple[str,
     was charged"), so the patient does not read the outcome twice."""
     first = receipts[0]
     twice = decision is Decision.APPROVE_TWICE and receipts[-1].outcome == "already_processed"
-    if first.outcome in ("confirmed", "failed") and not twice:
+    # duplicate_charge: the payment page shows the charge to be refunded.
+    if first.outcome in ("confirmed", "failed", "duplicate_charge") and not twice:
         return None
     texts = {
         "confirmed": (N_("The payment provider approved your payment."), "info"),

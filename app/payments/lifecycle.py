@@ -207,7 +207,8 @@ def delete(payment_id: int, reason: Any, actor: Actor) -> Transition:
 
     :raise Forbidden: 403, the actor is not staff.  :raise PaymentNotFound: 404.
     :raise InvalidPaymentRequest: 422, no usable reason.
-    :raise PaymentNotDeletable: 409, pending, processing, completed or refunded.
+    :raise PaymentNotDeletable: 409, pending, processing, completed or refunded, or the
+        provider reported money taken for it (``reported_charges``).
     :raise PaymentsBusy: 503.
     """
     label = actor_label(actor, "delete")
@@ -415,10 +416,31 @@ def refund_locked(session: Session, payment: Payment, *, reason: str, actor: str
     return _snapshot(session, payment, "refunded")
 
 
+# Money the provider reported on a payment that could not be applied to it: recorded for
+# staff (the attention page), never dropped.
+UNAPPLIED_CHARGE_EVENTS = ("duplicate_charge", "amount_mismatch")
+
+
+def reported_charges(payment: Payment) -> list[PaymentEvent]:
+    """The payment's recorded charges that staff must refund or settle (events, oldest first)."""
+    return [e for e in payment.events if e.event_type in UNAPPLIED_CHARGE_EVENTS]
+
+
 def delete_locked(session: Session, payment: Payment, *, reason: str, actor: str) -> Transition:
     """Decide and apply a soft delete on a locked payment."""
     if payment.deleted_at is not None:
         return _snapshot(session, payment, "unchanged")
+    if payment.status in UNCHARGED_ENDS and reported_charges(payment):
+        return _refused(
+            session,
+            payment,
+            PaymentNotDeletable(
+                f"Payment {payment.id} is {payment.status}, but the provider reported money "
+                "taken for it: refund that charge instead of deleting the payment.",
+                payment_id=payment.id,
+                payment_status=payment.status,
+            ),
+        )
     if payment.status not in UNCHARGED_ENDS:
         return _refused(
             session,

@@ -203,3 +203,30 @@ def test_each_state_says_charged_due_or_not_charged(
     assert f"Payment #{payment_id}" not in page
     if setup != "paid":
         assert "Amount charged" not in page
+
+
+def test_a_cancelled_payment_the_provider_charged_anyway_reads_charged_to_be_refunded(
+    api, app, patient, patient_client, staff, staff_client, consultation
+):
+    # given a payment cancelled while its provider page stayed open, and a new one started
+    cancelled = pay(patient_client, consultation, method="stripe")
+    with app.app_context():
+        lifecycle.cancel(cancelled, user=patient)
+    current = pay(patient_client, consultation, method="gcash")
+    # when the provider reports the old page's charge (recorded for staff, not applied)
+    late = api.confirm(staff, cancelled, transaction_id="txn_stale_tab")
+    assert late.status_code == 409 and late.json["type"] == "/problems/duplicate-charge"
+    # then the patient is not told "nothing was charged" about money that was taken
+    page = patient_client.get(f"/payments/{cancelled}").text
+    assert "A charge to be refunded" in page
+    assert f"took ₱{TOTAL} for this payment after it was closed" in page
+    assert "Charged, to be refunded" in page
+    assert "nothing was charged" not in page.lower()
+    assert f'href="/payments/{current}"' in page
+    # nor are staff, who cannot delete it as a payment that "moved no money"
+    number = re.search(r"INV-\d+-\d+", page).group(0)
+    invoice = staff_client.get(f"/staff/invoices/{number}").text
+    assert "Charged, to be refunded" in invoice
+    assert "Not charged" not in invoice
+    with app.app_context(), pytest.raises(lifecycle.PaymentNotDeletable):
+        lifecycle.delete(cancelled, reason="tidy up", actor=staff)
