@@ -44,7 +44,7 @@ translations: $(VENV)/.installed-app
 
 dev: $(VENV)/.installed-app translations
 	APP_ENV=development $(BIN)/flask db upgrade
-	APP_ENV=development $(BIN)/flask demo seed
+	APP_ENV=development PORT=$(PORT) $(BIN)/flask demo seed
 	APP_ENV=development $(BIN)/flask run --host 127.0.0.1 --port $(PORT)
 
 system-deps:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
@@ -175,7 +176,8 @@ def demo_seed() -> None:
                 )
     if any(u.email == DEMO_PATIENT_2[0] for u in created):
         _demo_payments(DEMO_PATIENT_2[0])
-    click.echo("Demo data ready. Log in at http://127.0.0.1:5000/login with:")
+    port = os.environ.get("PORT", "5000")  # make dev PORT=...
+    click.echo(f"Demo data ready. Log in at http://127.0.0.1:{port}/login with:")
     click.echo(f"  patient: {DEMO_PATIENT[0]} / {DEMO_PATIENT[1]}")
     click.echo(f"  patient: {DEMO_PATIENT_2[0]} / {DEMO_PATIENT_2[1]}")
     click.echo(f"  staff:   {DEMO_STAFF[0]} / {DEMO_STAFF[1]}")

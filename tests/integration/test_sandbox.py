@@ -85,7 +85,7 @@ def test_approve_confirms_through_the_webhook_and_returns_to_the_payment_page(
     assert "Payment successful" in client.get(f"/payments/{payment_id}").get_data(as_text=True)
     # the page now says there is nothing left to pay
     html = client.get(page(payment_id)).get_data(as_text=True)
-    assert "This payment is paid: there is nothing to pay here." in html
+    assert "This payment's status: paid. There is nothing to pay here." in html
     assert 'value="Approve"' not in html
     # and it says who is being paid, with the patient's one reference: the invoice number
     assert "Pay Demo Family Clinic" in html and "TIN 000-123-456-00000" in html
