@@ -56,12 +56,18 @@ def test_an_api_replay_from_redis_reads_no_database_row(make_app, factory, token
         assert len(later_replays) == 3 and all("FROM users" in s for s in later_replays)
 
 
-def test_a_repeated_form_submit_from_redis_reads_only_its_payment_row(make_app, factory):
+@pytest.fixture
+def form_checkout(make_app, factory):
+    """A hybrid-guarded app, a signed-in patient's client, a consultation and its Pay form."""
     app = make_app(PAYMENT_GUARD="hybrid")
     patient = factory.patient()
     consultation = factory.consultation(patient)
     client = logged_in(app, patient)
-    form = open_form(client, consultation)
+    return app, client, consultation, open_form(client, consultation)
+
+
+def test_a_repeated_form_submit_from_redis_reads_only_its_payment_row(form_checkout):
+    app, client, consultation, form = form_checkout
     first = submit(client, consultation, form)
     submit(client, consultation, form)  # the first replay marks the key
     with counting_queries(app) as statements:
@@ -138,12 +144,8 @@ def test_a_token_of_a_deleted_user_is_refused_once_its_cache_entry_ends(
     assert client.get(URL + "/1", headers=auth(patient)).status_code == 401
 
 
-def test_a_copied_cookie_gets_no_cached_answer_once_its_session_ended(make_app, factory):
-    app = make_app(PAYMENT_GUARD="hybrid")
-    patient = factory.patient()
-    consultation = factory.consultation(patient)
-    client = logged_in(app, patient)
-    form = open_form(client, consultation)
+def test_a_copied_cookie_gets_no_cached_answer_once_its_session_ended(form_checkout):
+    app, client, consultation, form = form_checkout
     first = submit(client, consultation, form)  # caches the session's user id
     thief = app.test_client()
     thief.set_cookie("session", client.get_cookie("session").value)
