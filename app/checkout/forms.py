@@ -28,10 +28,7 @@ class CheckoutForm(FlaskForm):
             ),
         ],
     )
-    # A label of its own (never shown): without one WTForms translates a made-up label,
-    # which asks the locale, which loads the user, on the repeated submit that Redis
-    # answers without reading the users table.
-    checkout_token = HiddenField(label="")
+    checkout_token = HiddenField()
 
 
 class CancelForm(FlaskForm):
