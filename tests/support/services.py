@@ -20,6 +20,12 @@ from pathlib import Path
 PG_BIN_CANDIDATES = ["/usr/lib/postgresql/15/bin", "/usr/lib/postgresql/16/bin", "/usr/local/bin"]
 
 
+# The servers keep the machine's clock when the suite runs under libfaketime (docs/testing.md:
+# the date-independence runs). The app reads only its own clock (app.models.utcnow), never the
+# database's, so faking the Python processes is enough; Redis and PgBouncer do not start under it.
+SERVER_ENV = {k: v for k, v in os.environ.items() if k not in ("LD_PRELOAD", "FAKETIME")}
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -79,7 +85,9 @@ class PostgresServer:
         return f"postgresql+psycopg://{self.user}@127.0.0.1:{self.port}/{database}"
 
     def _run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        return subprocess.run([*self._as_user, *args], check=check, capture_output=True, text=True)
+        return subprocess.run(
+            [*self._as_user, *args], check=check, capture_output=True, text=True, env=SERVER_ENV
+        )
 
     def start(self) -> PostgresServer:
         if not self.data.exists():
@@ -168,6 +176,7 @@ class RedisServer:
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            env=SERVER_ENV,
         )
         _wait_port(self.port)
         return self
@@ -249,6 +258,7 @@ class PgBouncerServer:
             group=self._run_as,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            env=SERVER_ENV,
         )
         _wait_port(self.port)
         return self
@@ -300,6 +310,7 @@ class RedisSentinelGroup:
             [binary, str(config), "--sentinel"],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            env=SERVER_ENV,
         )
         _wait_port(self.sentinel_port)
         self._until(lambda: self._replica_known(), "the sentinel to see the replica in sync")
