@@ -1,15 +1,16 @@
 """Which payment provider the app talks to (configuration picks it; only the sandbox exists).
 
-Kept apart from ``base`` (the interface) and the adapters, so the modules form a
-line rather than a cycle: base <- webhooks <- sandbox <- provider <- routes.
+The port it returns is ``app.payments.provider.PaymentGateway``; the adapters implement it.
+Only the edges (routes, the CLI) ask for the configured one: the payments core receives a
+gateway as an argument, so it never imports this module.
 """
 
 from __future__ import annotations
 
 from flask import current_app
 
-from app.gateway.base import PaymentGateway
 from app.gateway.sandbox import SandboxGateway
+from app.payments.provider import PaymentGateway
 
 
 def current_gateway() -> PaymentGateway:

@@ -30,7 +30,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from app.extensions import db
 from app.gateway import signing, webhooks
-from app.gateway.base import (
+from app.models import Payment, SandboxRefund, money, utcnow
+from app.payments.errors import MalformedWebhook, PaymentError
+from app.payments.provider import (
     HANDLED_KINDS,
     PAYMENT_DECLINED,
     PAYMENT_SUCCEEDED,
@@ -42,8 +44,6 @@ from app.gateway.base import (
     ProviderUnavailable,
     RefundResult,
 )
-from app.models import Payment, SandboxRefund, money, utcnow
-from app.payments.errors import MalformedWebhook, PaymentError
 from app.payments.requests import MAX_ID
 
 _PRINTABLE = re.compile(r"^[\x20-\x7e]+$")

@@ -20,16 +20,16 @@ from typing import Any
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from app.gateway.base import (
+from app.models import GatewayEvent, Payment, utcnow
+from app.payments import lifecycle, outbox
+from app.payments.errors import InvalidPaymentRequest, MalformedWebhook
+from app.payments.provider import (
     HANDLED_KINDS,
     PAYMENT_SUCCEEDED,
     REFUND_SUCCEEDED,
     PaymentGateway,
     ProviderEvent,
 )
-from app.models import GatewayEvent, Payment, utcnow
-from app.payments import lifecycle, outbox
-from app.payments.errors import InvalidPaymentRequest, MalformedWebhook
 from app.payments.requests import ConfirmRequest, parse_confirm_request
 from app.payments.upsert import dialect_of, insert_if_absent
 

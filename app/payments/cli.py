@@ -7,7 +7,8 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
-from app.payments import idempotency, lifecycle, outbox
+from app.gateway.provider import current_gateway
+from app.payments import idempotency, lifecycle, refund_worker
 
 payments_cli = AppGroup("payments", help="Payment lifecycle commands.")
 
@@ -61,7 +62,7 @@ def send_outbox(forever: bool, interval: float | None, limit: int) -> None:
     attention page.
     """
     if not forever:
-        click.echo(outbox.send_pending(limit=limit).summary())
+        click.echo(refund_worker.send_pending(current_gateway(), limit=limit).summary())
         return
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -70,5 +71,11 @@ def send_outbox(forever: bool, interval: float | None, limit: int) -> None:
     click.echo(
         f"Sending the outbox every {seconds:g}s when idle; SIGTERM stops after the current row."
     )
-    outbox.run_forever(interval=min(max(seconds, 0.1), 60), limit=limit, stop=stop, echo=click.echo)
+    refund_worker.run_forever(
+        current_gateway(),
+        interval=min(max(seconds, 0.1), 60),
+        limit=limit,
+        stop=stop,
+        echo=click.echo,
+    )
     click.echo("Stopped.")

@@ -8,7 +8,8 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from app.payments import outbox
+from app.gateway.provider import current_gateway
+from app.payments import refund_worker
 from tests.browser.conftest import log_in
 from tests.browser.test_screenshots import VIEWPORTS, fits_the_viewport, shoot
 from tests.integration.test_staff_refund import invoice_number
@@ -64,4 +65,4 @@ def test_a_refund_reads_requested_then_returned(
             assert box["x"] >= 0 and box["x"] + box["width"] <= size["width"], box
             shoot(desk, f"refund-attention-{viewport}")
             with live_app.app_context():
-                assert outbox.send_pending().total >= 1
+                assert refund_worker.send_pending(current_gateway()).total >= 1

@@ -11,7 +11,7 @@ from app.extensions import db
 from app.gateway.sandbox import SandboxGateway
 from app.invoices.attention import needs_attention
 from app.models import Payment
-from app.payments import outbox
+from app.payments import refund_worker
 from tests.support.invariants import check_payment_states
 from tests.support.lifecycle import deliver, events
 from tests.support.outbox import ledger, make_due, paid_payment, refund_now, requests_of
@@ -178,6 +178,6 @@ def test_the_provider_is_never_called_inside_a_transaction(app, refunded):
             return super().refund(payment, amount, idempotency_key)
 
     with app.app_context():
-        report = outbox.send_pending(gateway=Spy(app.config["GATEWAY_WEBHOOK_SECRET"]))
+        report = refund_worker.send_pending(Spy(app.config["GATEWAY_WEBHOOK_SECRET"]))
     assert report.total == 1
     assert seen == [False]

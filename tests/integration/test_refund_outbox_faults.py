@@ -20,7 +20,7 @@ from app.gateway import webhooks
 from app.gateway.provider import current_gateway
 from app.gateway.sandbox import SandboxGateway
 from app.models import Payment, ProviderRequest, utcnow
-from app.payments import lifecycle, outbox
+from app.payments import lifecycle, refund_worker
 from tests.support.invariants import check_payment_states
 from tests.support.lifecycle import (
     age_payment,
@@ -98,7 +98,7 @@ class CountingGateway(SandboxGateway):
         return super().refund(payment, amount, idempotency_key)
 
 
-def unguarded_claim() -> outbox.Claim | None:
+def unguarded_claim() -> refund_worker.Claim | None:
     """``claim_next`` without FOR UPDATE SKIP LOCKED and without the lease: the bug to catch."""
     with transaction() as session:
         request = session.scalars(
@@ -112,7 +112,7 @@ def unguarded_claim() -> outbox.Claim | None:
             return None
         payment = session.get(Payment, request.payment_id)
         time.sleep(0.01)
-        claim = outbox.Claim(
+        claim = refund_worker.Claim(
             request.id, payment.id, payment, request.amount, request.idempotency_key, "-", 1
         )
         session.expunge(payment)
@@ -127,7 +127,7 @@ def test_workers_racing_on_the_same_rows_call_the_provider_once_per_row(
     for _ in range(rows):
         refund_now(app, paid_payment(app, factory))
     if not guarded:
-        monkeypatch.setattr(outbox, "claim_next", unguarded_claim)
+        monkeypatch.setattr(refund_worker, "claim_next", unguarded_claim)
     gateway = CountingGateway(app.config["GATEWAY_WEBHOOK_SECRET"])
     start = threading.Barrier(workers)
     errors: list[BaseException] = []
@@ -136,7 +136,7 @@ def test_workers_racing_on_the_same_rows_call_the_provider_once_per_row(
         try:
             with app.app_context():
                 start.wait(10)
-                outbox.send_pending(gateway=gateway)
+                refund_worker.send_pending(gateway)
         except BaseException as exc:  # surfaced below
             errors.append(exc)
 
@@ -228,7 +228,7 @@ def test_a_refund_and_a_late_success_in_either_order_lose_no_money(app, api, fac
     # for payment, before it the other payment is the active one. Staff refund it by hand.
     assert money_kept(app, late, paid) == "flagged as duplicate charge"
     with app.app_context():
-        outbox.send_pending()
+        refund_worker.send_pending(current_gateway())
     assert len(ledger(app, paid)) == 1 and ledger(app, late) == []
     check_payment_states(app)
 
@@ -260,6 +260,6 @@ def test_a_refund_racing_a_late_success_loses_no_money(app, api, factory):
     # Whichever commits first, the late charge meets an active or a refunded payment.
     assert outcomes == {"flagged as duplicate charge": rounds}
     with app.app_context():
-        outbox.send_pending()
+        refund_worker.send_pending(current_gateway())
     assert len(ledger(app)) == rounds  # one refund per refunded payment, none for the late ones
     check_payment_states(app)

@@ -1,11 +1,12 @@
-"""What the app needs from a payment provider, in the app's own terms.
+"""The provider port: what the payments core needs from a payment provider, in its own terms.
 
-A provider adapter does three things: it tells the checkout where to send the
-patient to pay, it turns a provider's notification (raw body and headers)
-into a verified ``ProviderEvent``, and it asks the provider to refund (always
-with an idempotency key, see ``app.payments.outbox``). Applying the event is
-provider-neutral and lives in ``app.gateway.webhooks``; which provider is
-configured, in ``app.gateway.provider``.
+A provider adapter (``app.gateway.sandbox`` today) does three things: it tells the checkout
+where to send the patient to pay, it turns a provider's notification (raw body and headers)
+into a verified ``ProviderEvent``, and it asks the provider to refund (always with an
+idempotency key, see ``app.payments.refund_worker``). Applying the event is provider-neutral
+and lives in ``app.gateway.webhooks``; which provider is configured, in
+``app.gateway.provider``. This module imports nothing from the app at run time, so every
+adapter and the core can depend on it without a cycle.
 """
 
 from __future__ import annotations
