@@ -6,9 +6,22 @@ import logging
 import warnings
 
 from flask import Flask
+from flask_babel import gettext
+from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
+from app import cli, display, errors, health, htmx, i18n, metrics, redis_client, security
+from app.api import bp as api_bp
+from app.api.problem_pages import bp as problems_bp
+from app.auth import bp as auth_bp
+from app.checkout import bp as checkout_bp
 from app.config import ROOT, engine_options, load_config, normalize_database_url
+from app.db import install_sqlite_write_serialization, install_transaction_timeouts
+from app.extensions import csrf, db, limiter, login_manager, migrate
+from app.gateway import bp as gateway_bp
+from app.i18n import N_
+from app.invoices import bp as invoices_bp
+from app.payments import guards
 from app.payments.requests import MAX_ID
 
 
@@ -39,23 +52,14 @@ def create_app(test_config: dict | None = None) -> Flask:
     )
     _configure_logging(app)
     _trust_proxies(app)
+    guards.init_app(app)
     _init_extensions(app)
     _register_blueprints(app)
-
-    from app.metrics import init_metrics
-
-    init_metrics(app)
-
-    from app import display, errors, security
-
+    metrics.init_app(app)
     display.register(app)
-
     errors.register(app)
     security.register(app)
-
-    from app.cli import register_cli
-
-    register_cli(app)
+    cli.init_app(app)
     return app
 
 
@@ -91,20 +95,10 @@ def _trust_proxies(app: Flask) -> None:
     limit counts clients, not the load balancer. With 0 the headers are ignored."""
     hops = app.config["TRUSTED_PROXY_HOPS"]
     if hops:
-        from werkzeug.middleware.proxy_fix import ProxyFix
-
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
 
 
 def _init_extensions(app: Flask) -> None:
-    from flask_babel import gettext
-
-    from app import i18n
-    from app.db import install_sqlite_write_serialization, install_transaction_timeouts
-    from app.extensions import csrf, db, limiter, login_manager, migrate
-    from app.i18n import N_
-    from app.payments.cache import init_redis
-
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         # Numeric(12, 2) round-trips exactly through SQLite's REAL for any fee we accept.
         warnings.filterwarnings("ignore", message=".*does \\*not\\* support Decimal.*")
@@ -125,17 +119,14 @@ def _init_extensions(app: Flask) -> None:
     # Flashed as text in the page's language (a lazy string cannot go into the session).
     login_manager.login_message = N_("Please log in to continue.")
     login_manager.localize_callback = gettext
-    from app import htmx  # noqa: F401  (registers the login manager's unauthorized handler)
-
+    htmx.init_app(app)
     i18n.init_app(app)
-    init_redis(app)
+    redis_client.init_app(app)
     _configure_rate_limits(app)
     limiter.init_app(app)
 
 
 def _configure_rate_limits(app: Flask) -> None:
-    from app.redis_urls import limiter_storage
-
     redis_url = app.config["REDIS_URL"]
     if not redis_url:
         app.config.setdefault("RATELIMIT_STORAGE_URI", "memory://")
@@ -143,7 +134,7 @@ def _configure_rate_limits(app: Flask) -> None:
         # Bounded like every other Redis call (redis-py waits 5 s by default): a paused Redis
         # must not hold each request that long. While Redis is gone the limits are counted
         # in this process's memory, and Redis is probed again with a backoff.
-        uri, options = limiter_storage(redis_url, app.config["REDIS_TIMEOUT"])
+        uri, options = redis_client.limiter_storage(redis_url, app.config["REDIS_TIMEOUT"])
         app.config.setdefault("RATELIMIT_STORAGE_URI", uri)
         app.config.setdefault("RATELIMIT_STORAGE_OPTIONS", options)
         app.config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
@@ -165,18 +156,10 @@ def _register_blueprints(app: Flask) -> None:
     # Every <int:...> in a route is a row id: past PostgreSQL's INTEGER it is a 404 at
     # routing, never a query (SQLite raises OverflowError past 2**63, a 500).
     app.url_map.converters["int"] = RowIdConverter
-    from app.api import bp as api_bp
-    from app.api.problem_pages import bp as problems_bp
-    from app.auth import bp as auth_bp
-    from app.checkout import bp as checkout_bp
-    from app.gateway import bp as gateway_bp
-    from app.health import bp as health_bp
-    from app.invoices import bp as invoices_bp
-
     app.register_blueprint(auth_bp)
     app.register_blueprint(checkout_bp)
     app.register_blueprint(gateway_bp)
     app.register_blueprint(api_bp, url_prefix="/api/v1")
     app.register_blueprint(problems_bp)
     app.register_blueprint(invoices_bp)
-    app.register_blueprint(health_bp)
+    health.init_app(app)

@@ -14,7 +14,11 @@ from werkzeug.security import generate_password_hash
 
 from app.auth.tokens import rotate_token
 from app.db import transaction
+from app.extensions import db
 from app.models import MIN_FEE, Consultation, Role, User, money, utcnow
+from app.payments import lifecycle, service
+from app.payments.cli import payments_cli
+from app.payments.requests import parse_payment_request
 
 users_cli = AppGroup("users", help="Create users and API tokens.")
 consultations_cli = AppGroup("consultations", help="Create consultations.")
@@ -32,8 +36,6 @@ def create_user(email: str, password: str, role: str, name: str | None = None) -
         raise click.BadParameter("not an email address", param_hint="--email")
     if len(password) < 8:
         raise click.BadParameter("use at least 8 characters", param_hint="--password")
-    from app.extensions import db
-
     if db.session.execute(select(User.id).where(User.email == email)).first():
         raise click.ClickException(f"A user with email {email} already exists.")
     user = User(
@@ -47,8 +49,6 @@ def create_user(email: str, password: str, role: str, name: str | None = None) -
 
 
 def _user_by_email(email: str) -> User:
-    from app.extensions import db
-
     user = db.session.execute(
         select(User).where(User.email == email.strip().lower())
     ).scalar_one_or_none()
@@ -151,8 +151,6 @@ DEMO_CONSULTATIONS = [
 @demo_cli.command("seed")
 def demo_seed() -> None:
     """Create the demo users and consultations; running it again changes nothing."""
-    from app.extensions import db
-
     with transaction() as session:
         created = []
         for email, password, name in (DEMO_PATIENT, DEMO_PATIENT_2):
@@ -187,9 +185,6 @@ def _demo_payments(email: str) -> None:
     """Give staff invoices to look at: the second demo patient paid one consultation
     (confirmed by the sandbox provider) and started paying another, both through the
     same service calls a real checkout makes."""
-    from app.payments import lifecycle, service
-    from app.payments.requests import parse_payment_request
-
     patient = _user_by_email(email)
     consultation_ids = sorted(c.id for c in patient_consultations(patient.id))
     for cid, method, confirm in zip(
@@ -208,17 +203,14 @@ def _demo_payments(email: str) -> None:
 
 
 def patient_consultations(patient_id: int) -> list[Consultation]:
-    from app.extensions import db
-
     return list(
         db.session.scalars(select(Consultation).where(Consultation.patient_id == patient_id))
     )
 
 
-def register_cli(app: Flask) -> None:
+def init_app(app: Flask) -> None:
+    """Add the ``flask`` command groups."""
     app.cli.add_command(users_cli)
     app.cli.add_command(consultations_cli)
     app.cli.add_command(demo_cli)
-    from app.payments.cli import payments_cli
-
     app.cli.add_command(payments_cli)

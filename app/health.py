@@ -1,9 +1,14 @@
-"""Readiness for load balancers: ``/readyz`` (``/healthz`` stays a dependency-free liveness check).
+"""What operators and load balancers ask: ``/healthz`` (liveness), ``/readyz``, ``/metrics``.
+
+``/healthz`` answers 200 without touching any dependency (and is the benchmark's ceiling).
 
 ``/readyz`` answers 200 while PostgreSQL answers ``SELECT 1`` within ``READINESS_TIMEOUT``
 seconds, and 503 problem+json when it does not, so a balancer stops sending patients to an
 instance whose database is gone. Redis is an accelerator: when it is away the body says
 ``"redis": "degraded"`` and the answer stays 200.
+
+``/metrics`` (Prometheus text) exists only with ``METRICS_ENABLED=1``; who may read it is
+``app.metrics.scrape_allowed`` (module docstring of ``app.metrics``).
 """
 
 from __future__ import annotations
@@ -13,9 +18,11 @@ from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 
 import redis
-from flask import Blueprint, current_app
+from flask import Blueprint, Flask, Response, current_app
+from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import text
 
+from app import metrics
 from app.api.problems import json_response, problem
 from app.extensions import db
 
@@ -24,6 +31,20 @@ log = logging.getLogger("app.health")
 
 # One probe thread per process: a hung probe is abandoned at the bound, never awaited twice.
 _probes = ThreadPoolExecutor(max_workers=2, thread_name_prefix="readyz")
+
+
+def init_app(app: Flask) -> None:
+    """Register ``/healthz`` and ``/readyz``; ``/metrics`` too with ``METRICS_ENABLED`` (else
+    there is no such route: 404)."""
+    app.register_blueprint(bp)
+    if app.config["METRICS_ENABLED"]:
+        app.add_url_rule("/metrics", "metrics", metrics_view, methods=["GET"])
+
+
+@bp.get("/healthz")
+def healthz():
+    """200 ``{"status": "ok"}``: the process answers (no dependency is asked)."""
+    return {"status": "ok"}
 
 
 def _ping_database(engine) -> None:
@@ -70,3 +91,18 @@ def readyz():
         )
     status = "ready" if redis_now != "degraded" else "degraded"
     return json_response({"status": status, "database": "ok", "redis": redis_now}, 200)
+
+
+def metrics_view():
+    """200 text/plain exposition, or 403 problem+json outside ``METRICS_ALLOW`` without the token."""
+    if not metrics.scrape_allowed():
+        return problem(
+            403,
+            "Forbidden",
+            "Metrics are served only to allowed networks or with the metrics token.",
+            "forbidden",
+        )
+    response = Response(metrics.exposition(), 200, mimetype=None)
+    response.headers["Content-Type"] = CONTENT_TYPE_LATEST
+    response.headers["Cache-Control"] = "no-store"
+    return response

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from urllib.parse import urlencode, urlsplit
 
-from flask import Response, flash, redirect, request, url_for
+from flask import Flask, Response, flash, redirect, request, url_for
 from flask_babel import gettext
 
 from app.extensions import login_manager
@@ -64,7 +64,11 @@ def redirect_to(url: str) -> Response:
     return response
 
 
-@login_manager.unauthorized_handler
+def init_app(app: Flask) -> None:
+    """Make ``unauthorized`` Flask-Login's answer for a logged-out visitor."""
+    login_manager.unauthorized_handler(unauthorized)
+
+
 def unauthorized() -> Response:
     """Every ``login_required`` (and the staff pages' own check) ends here when logged out.
 

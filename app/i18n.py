@@ -1,4 +1,4 @@
-"""Which language a request reads, and the footer's switch that saves the choice.
+"""Which language a request reads (the footer's switch that saves a choice is ``auth.routes``).
 
 Locales: ``en`` (the msgids themselves), ``id`` (Indonesian), ``fil`` (Filipino); the
 catalogs are ``translations/<locale>/LC_MESSAGES/messages.po`` (docs/translations.md).
@@ -20,27 +20,16 @@ import logging
 from typing import Any
 
 from babel import Locale
-from flask import (
-    Blueprint,
-    Flask,
-    abort,
-    current_app,
-    has_app_context,
-    has_request_context,
-    redirect,
-    request,
-    session,
-)
+from flask import Flask, current_app, has_app_context, has_request_context, request, session
 from flask_babel import Babel, LazyString, gettext
 from flask_babel import get_locale as babel_locale
 from flask_login import current_user
 
-from app.config import LOCALES as LOCALE_CODES
-from app.config import ROOT
+from app.config import ROOT, ConfigError
 
-#: Each locale and its name in its own language (the switch shows these).
+#: The languages the pages are translated into, each with its name in its own language (the
+#: switch shows these; docs/translations.md).
 LOCALES: dict[str, str] = {"en": "English", "id": "Bahasa Indonesia", "fil": "Filipino"}
-assert tuple(LOCALES) == LOCALE_CODES
 DEFAULT_LOCALE = "en"
 TRANSLATIONS = ROOT / "translations"
 #: Accept-Language tags that mean one of ours.
@@ -50,7 +39,6 @@ _MACHINE_PREFIXES = ("/api/", "/webhooks/")
 
 log = logging.getLogger("app.i18n")
 babel = Babel()
-bp = Blueprint("i18n", __name__)
 
 
 def N_(msgid: str) -> str:
@@ -146,27 +134,17 @@ def html_lang() -> str:
     return str(current_locale()).replace("_", "-")
 
 
-@bp.post("/language")
-def choose_language():
-    """The footer's switch (a CSRF-protected form; no JavaScript): save the choice on the
-    signed-in user, else in the session, and go back to the page it was sent from.
-
-    :raise 400: a locale we do not have (nothing is saved).
-    """
-    from app.auth.routes import safe_next
-    from app.db import transaction
-
-    locale = known(request.form.get("locale"))
-    if locale is None:
-        abort(400)
-    if current_user.is_authenticated:
-        with transaction():
-            current_user.locale = locale
-    session[SESSION_KEY] = locale
-    return redirect(safe_next(request.form.get("next")) or "/", 303)
-
-
 def init_app(app: Flask) -> None:
+    """Flask-Babel with ``select_locale``, and the language switch's template globals.
+
+    :raise ConfigError: ``DEFAULT_LOCALE`` is not one of ``LOCALES``.
+    """
+    app.config.setdefault("DEFAULT_LOCALE", DEFAULT_LOCALE)
+    if app.config["DEFAULT_LOCALE"] not in LOCALES:
+        raise ConfigError(
+            f"DEFAULT_LOCALE must be one of {', '.join(LOCALES)}; "
+            f"got {app.config['DEFAULT_LOCALE']!r}"
+        )
     for code in LOCALES:
         mo = TRANSLATIONS / code / "LC_MESSAGES" / "messages.mo"
         if code != "en" and not mo.exists():
@@ -176,11 +154,9 @@ def init_app(app: Flask) -> None:
                 mo.relative_to(ROOT),
                 code,
             )
-    app.config.setdefault("DEFAULT_LOCALE", DEFAULT_LOCALE)
     app.config["BABEL_DEFAULT_LOCALE"] = app.config["DEFAULT_LOCALE"]
     app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(TRANSLATIONS)
     babel.init_app(app, locale_selector=select_locale)
-    app.register_blueprint(bp)
 
     app.jinja_env.globals["translated"] = translated
 

@@ -39,7 +39,6 @@ import time
 
 from flask import Flask, Response, current_app, g, request
 from prometheus_client import (
-    CONTENT_TYPE_LATEST,
     REGISTRY,
     CollectorRegistry,
     Counter,
@@ -47,6 +46,8 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+
+from app.config import ConfigError
 
 DEFAULT_ALLOW = "127.0.0.1/8,::1"
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -122,13 +123,11 @@ def parse_networks(raw: str) -> tuple[Network, ...]:
     )
 
 
-def init_metrics(app: Flask) -> None:
-    """With ``METRICS_ENABLED``: time every request and serve ``/metrics``. Without it there
-    is no route at all (404). :raise ConfigError: METRICS_ALLOW is not a list of networks."""
+def init_app(app: Flask) -> None:
+    """With ``METRICS_ENABLED``: time every request (``/metrics`` itself is served by
+    ``app.health``). :raise ConfigError: METRICS_ALLOW is not a list of networks."""
     if not app.config["METRICS_ENABLED"]:
         return
-    from app.config import ConfigError
-
     try:
         app.extensions["metrics_allow"] = parse_networks(app.config["METRICS_ALLOW"])
     except ValueError as exc:
@@ -138,7 +137,6 @@ def init_metrics(app: Flask) -> None:
     # First of all: a request refused by an earlier hook (CSRF, rate limit) is timed too.
     app.before_request_funcs.setdefault(None, []).insert(0, _start_timer)
     app.after_request(_observe_request)
-    app.add_url_rule("/metrics", "metrics", _metrics_view, methods=["GET"])
 
 
 def _start_timer() -> None:
@@ -155,7 +153,8 @@ def _observe_request(response: Response) -> Response:
     return response
 
 
-def _allowed() -> bool:
+def scrape_allowed() -> bool:
+    """This request may read ``/metrics``: the token, or a client in ``METRICS_ALLOW``."""
     token = current_app.config["METRICS_TOKEN"]
     scheme, _, given = request.headers.get("Authorization", "").partition(" ")
     if (
@@ -186,22 +185,3 @@ def exposition() -> bytes:
         multiprocess.MultiProcessCollector(registry)
         return generate_latest(registry)
     return generate_latest(REGISTRY)
-
-
-def _metrics_view():
-    """200 text/plain exposition, or 403 problem+json outside ``METRICS_ALLOW`` without the token."""
-    if not _allowed():
-        # Imported here: the payments package counts into this module, and the API
-        # package (which defines problem answers) imports the payments service.
-        from app.api.problems import problem
-
-        return problem(
-            403,
-            "Forbidden",
-            "Metrics are served only to allowed networks or with the metrics token.",
-            "forbidden",
-        )
-    response = Response(exposition(), 200, mimetype=None)
-    response.headers["Content-Type"] = CONTENT_TYPE_LATEST
-    response.headers["Cache-Control"] = "no-store"
-    return response

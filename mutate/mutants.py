@@ -162,8 +162,8 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         "expiry.cache_without_ttl",
         "app/payments/cache.py",
-        '    _call("cache write", lambda r: r.set(_cache_key(user_id, key_hash), text, ex=ttl))',
-        '    _call("cache write", lambda r: r.set(_cache_key(user_id, key_hash), text))',
+        '    redis_client.call("cache write", lambda r: r.set(_cache_key(user_id, key_hash), text, ex=ttl))',
+        '    redis_client.call("cache write", lambda r: r.set(_cache_key(user_id, key_hash), text))',
         "the Redis copy of a key outlives the key",
         (f"{GUARD_STEPS}::test_the_redis_copy_of_a_key_expires_with_the_key",),
     ),

@@ -1,11 +1,11 @@
-"""Login and logout for the HTML pages (the API uses bearer tokens)."""
+"""Login, logout and the language switch for the HTML pages (the API uses bearer tokens)."""
 
 from __future__ import annotations
 
 import hashlib
 from urllib.parse import urlsplit
 
-from flask import current_app, flash, redirect, render_template, request, session, url_for
+from flask import abort, current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext
 from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy import select
@@ -108,3 +108,20 @@ def safe_next(target: str | None) -> str | None:
     if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
         return None
     return target
+
+
+@bp.post("/language")
+def choose_language():
+    """The footer's switch (a CSRF-protected form; no JavaScript): save the choice on the
+    signed-in user, else in the session, and go back to the page it was sent from.
+
+    :raise 400: a locale we do not have (nothing is saved).
+    """
+    locale = known(request.form.get("locale"))
+    if locale is None:
+        abort(400)
+    if current_user.is_authenticated:
+        with transaction():
+            current_user.locale = locale
+    session[SESSION_KEY] = locale
+    return redirect(safe_next(request.form.get("next")) or "/", 303)

@@ -3,7 +3,7 @@
 A session cookie names the user's session token (``User.get_id``), not the user id. The
 checkout's repeated-submit path (``app/checkout/routes.py``) asks ``session_user_id`` and
 answers from Redis alone when it can. The token's user id is cached like an API token's
-(``cache.remember_token``, ``API_TOKEN_CACHE_TTL`` seconds, keyed by a SHA-256), and the
+(``token_cache.remember_token``, ``API_TOKEN_CACHE_TTL`` seconds, keyed by a SHA-256), and the
 rule is the same: a rotated session token (logout, a password change, by any code path
 that assigns ``User.session_token``) is tombstoned in Redis as soon as the rotation
 commits, so a logged-out cookie stops working from the cache at once.
@@ -18,10 +18,10 @@ from sqlalchemy import event, select
 from sqlalchemy.orm import Session, object_session
 from sqlalchemy.orm.base import NEVER_SET, NO_VALUE
 
+from app.auth import token_cache
 from app.auth.tokens import hash_token
 from app.extensions import db
 from app.models import User
-from app.payments import cache
 
 log = logging.getLogger("app.auth")
 
@@ -46,14 +46,14 @@ def _lookup(session_token: object) -> int | None:
     if not isinstance(session_token, str) or not session_token or len(session_token) > 64:
         return None
     key = _cache_key(session_token)
-    cached = cache.token_user(key)
+    cached = token_cache.token_user(key)
     if cached is False:
         return None
     if cached is not None:
         return cached
     user_id = db.session.scalar(select(User.id).where(User.session_token == session_token))
     if user_id is not None:
-        cache.remember_token(key, user_id)
+        token_cache.remember_token(key, user_id)
     return user_id
 
 
@@ -72,7 +72,7 @@ def _revoke_ended_sessions(owner: Session) -> None:
     if not ended or not has_app_context():
         return
     for token in ended:
-        if not cache.revoke_token(_cache_key(token)):
+        if not token_cache.revoke_token(_cache_key(token)):
             log.warning(
                 "session.revoke_failed: an ended session may replay cached checkout answers "
                 "for up to API_TOKEN_CACHE_TTL seconds"

@@ -8,10 +8,10 @@ import secrets
 
 from sqlalchemy import select
 
+from app.auth import token_cache
 from app.db import transaction
 from app.extensions import db
 from app.models import User
-from app.payments import cache
 
 log = logging.getLogger("app.auth")
 
@@ -35,7 +35,7 @@ def rotate_token(user: User) -> str:
     old_hash = user.api_token_hash
     with transaction():
         token = issue_token(user)
-    if old_hash and not cache.revoke_token(old_hash):
+    if old_hash and not token_cache.revoke_token(old_hash):
         log.warning(
             "token.revoke_failed: the old token may work for up to API_TOKEN_CACHE_TTL seconds"
         )
@@ -46,14 +46,14 @@ def user_for_token(token: str, key_hash: str | None = None) -> tuple[int, User |
     """``(user id, user)`` for a valid token, else None. From Redis (``user`` None: not read)
     within API_TOKEN_CACHE_TTL of the token's last database read, otherwise from the
     database (one read, then cached). With ``key_hash`` (an idempotency key's), that user's
-    cached answer is fetched in the same Redis round trip (``cache.token_and_response``)."""
+    cached answer is fetched in the same Redis round trip (``token_cache.token_and_response``)."""
     if not token or len(token) > 200:
         return None
     token_hash = hash_token(token)
     if key_hash is None:
-        cached = cache.token_user(token_hash)
+        cached = token_cache.token_user(token_hash)
     else:
-        cached = cache.token_and_response(token_hash, key_hash)
+        cached = token_cache.token_and_response(token_hash, key_hash)
     if cached is False:
         return None
     if cached is not None:
@@ -63,5 +63,5 @@ def user_for_token(token: str, key_hash: str | None = None) -> tuple[int, User |
     ).scalar_one_or_none()
     if user is None:
         return None
-    cache.remember_token(token_hash, user.id)
+    token_cache.remember_token(token_hash, user.id)
     return user.id, user

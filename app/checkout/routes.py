@@ -211,9 +211,3 @@ def favicon():
     response.cache_control.public = True
     response.cache_control.max_age = 86400  # a day, in seconds
     return response
-
-
-@bp.get("/healthz")
-def healthz():
-    """A trivial endpoint: liveness, and the benchmark's ceiling."""
-    return {"status": "ok"}

@@ -1,4 +1,4 @@
-"""The seed's four solutions as one strategy each (``PAYMENT_GUARD``), chosen once per request.
+"""The ways to make concurrent checkouts of one consultation take turns (``PAYMENT_GUARD``).
 
 Every guard keeps the durable idempotency claim and the partial unique index;
 they differ only in ``serialize``: what makes two requests for one consultation
@@ -7,17 +7,24 @@ take turns before the index would have to.
 
 from __future__ import annotations
 
-from contextlib import ExitStack
+import logging
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 
-from flask import current_app
+import redis
+from flask import Flask, current_app
 from sqlalchemy import bindparam, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
+from app import redis_client
+from app.config import ConfigError
 from app.models import Consultation
-from app.payments import cache, dberrors
+from app.payments import dberrors
 from app.payments.errors import PaymentsBusy
+
+log = logging.getLogger("app.payments.guards")
 
 # Built once (SQLAlchemy memoizes a statement's cache key on the object).
 # A Core statement on the table, run on the session's connection: nothing is loaded.
@@ -47,14 +54,56 @@ def _row_lock(session: Session, consultation_id: int, after_commit: ExitStack) -
 
 
 def _redis_lock(session: Session, consultation_id: int, after_commit: ExitStack) -> None:
-    """A redis-py Lock per consultation, released after the commit (the seed's Solution 3).
+    """A redis-py Lock per consultation, released after the commit.
 
     :raise PaymentsBusy: another request held it past ``PAYMENT_LOCK_TIMEOUT_MS``.
     """
     try:
-        after_commit.enter_context(cache.consultation_lock(consultation_id))
-    except cache.LockNotAcquired as exc:
+        after_commit.enter_context(consultation_lock(consultation_id))
+    except LockNotAcquired as exc:
         raise PaymentsBusy() from exc
+
+
+class LockNotAcquired(Exception):
+    """Another request held the consultation's Redis lock past the wait bound."""
+
+
+@contextmanager
+def consultation_lock(consultation_id: int) -> Iterator[bool]:
+    """The ``redis_lock`` guard's lock, redis-py's own ``Lock``.
+
+    Its release is a token-checked Lua script, so an expired lock is never
+    deleted out from under its new owner. Yields True when held, False when
+    Redis is unreachable (the database guards alone then). Raises
+    ``LockNotAcquired`` when another request holds it past the wait bound.
+    """
+    health = redis_client.health()
+    if not health.available():
+        yield False
+        return
+    cfg = current_app.config
+    lock = redis_client.client().lock(
+        f"lock:v1:consultation:{consultation_id}",
+        timeout=cfg["REDIS_LOCK_TIMEOUT"],
+        blocking_timeout=cfg["PAYMENT_LOCK_TIMEOUT_MS"] / 1000,
+        sleep=0.005,
+    )
+    try:
+        acquired = lock.acquire()
+    except redis.RedisError as exc:
+        health.failed("lock acquire", exc)
+        yield False
+        return
+    if not acquired:
+        raise LockNotAcquired(consultation_id)
+    try:
+        yield True
+    finally:
+        try:
+            lock.release()
+        except (redis.RedisError, redis.exceptions.LockError) as exc:
+            # Expired or Redis gone: the database already decided; nothing to undo.
+            log.warning("redis lock release failed: %s", type(exc).__name__)
 
 
 @dataclass(frozen=True)
@@ -81,9 +130,23 @@ GUARDS = {
     # Benchmark baseline only (config refuses it without ALLOW_UNGUARDED_BENCHMARK=1).
     "unguarded": Guard("unguarded", use_key=False, check_active=False, benchmark_only=True),
 }
-# The names PAYMENT_GUARD accepts (app.config reads these; there is no other list).
+# The names PAYMENT_GUARD accepts (there is no other list).
 GUARD_NAMES = tuple(name for name, guard in GUARDS.items() if not guard.benchmark_only)
 BENCHMARK_ONLY_GUARDS = tuple(name for name, guard in GUARDS.items() if guard.benchmark_only)
+
+
+def init_app(app: Flask) -> None:
+    """Check ``PAYMENT_GUARD`` once, when the app is created.
+
+    :raise ConfigError: not one of ``GUARD_NAMES``; or a benchmark-only guard without
+        ``ALLOW_UNGUARDED_BENCHMARK``.
+    """
+    name = app.config["PAYMENT_GUARD"]
+    allowed = GUARD_NAMES + (
+        BENCHMARK_ONLY_GUARDS if app.config["ALLOW_UNGUARDED_BENCHMARK"] else ()
+    )
+    if name not in allowed:
+        raise ConfigError(f"PAYMENT_GUARD must be one of {', '.join(GUARD_NAMES)}; got {name!r}")
 
 
 def current_guard() -> Guard:

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.orm import Session
 
+from app.db import transaction
 from app.models import IdempotencyKey, utcnow
 from app.payments.upsert import dialect_of, insert_if_absent
 
@@ -281,8 +282,6 @@ def count_first_replay(session: Session, *, user_id: int, key_hash: str) -> None
 
 def purge_expired() -> int:
     """Delete every key past its expiry; returns how many. Commits on its own."""
-    from app.db import transaction
-
     with transaction() as session:
         result = session.execute(
             delete(IdempotencyKey).where(IdempotencyKey.expires_at <= utcnow())

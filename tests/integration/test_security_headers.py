@@ -47,7 +47,7 @@ def test_every_kind_of_answer_carries_the_security_headers(
 @pytest.mark.parametrize("path", ["/healthz", "/api/v1/payments/1"])
 def test_an_unexpected_error_is_a_clear_500_with_the_security_headers(app, factory, path):
     # given a view that crashes (the API one after authenticating)
-    endpoint = "checkout.healthz" if path == "/healthz" else "api.get_payment"
+    endpoint = "health.healthz" if path == "/healthz" else "api.get_payment"
     original = app.view_functions[endpoint]
     app.view_functions[endpoint] = lambda **kw: _boom()
     try:

@@ -97,7 +97,7 @@ def test_fifty_threads_without_keys_make_one_payment(make_app):
 def test_the_storm_harness_sees_duplicates_when_the_guards_are_removed(make_app, monkeypatch):
     """Sensitivity: the same storm, with a no-op guard and the partial index dropped."""
     # given a guard that claims no key, takes no lock and checks nothing
-    app = make_app(PAYMENT_GUARD="unguarded")
+    app = make_app(PAYMENT_GUARD="unguarded", ALLOW_UNGUARDED_BENCHMARK=True)
     assert GUARDS["unguarded"].check_active is False
     with app.app_context():
         db.session.execute(text("DROP INDEX uq_payments_one_active_per_consultation"))

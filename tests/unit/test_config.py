@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from flask import Flask
 
 from app.config import (
     CLINIC_SETTINGS,
@@ -12,6 +13,7 @@ from app.config import (
     load_config,
     normalize_database_url,
 )
+from app.payments import guards
 
 
 @pytest.fixture
@@ -88,20 +90,28 @@ def test_testing_needs_no_secret(env):
     assert load_config({"APP_ENV": "testing"}).SECRET_KEY
 
 
+def _check_guard() -> str:
+    """The environment's PAYMENT_GUARD as the app's start-up check sees it."""
+    app = Flask(__name__)
+    app.config.from_object(load_config())
+    guards.init_app(app)
+    return app.config["PAYMENT_GUARD"]
+
+
 def test_an_unknown_guard_is_refused(env):
     env.setenv("APP_ENV", "testing")
     env.setenv("PAYMENT_GUARD", "yolo")
     with pytest.raises(ConfigError, match="PAYMENT_GUARD"):
-        load_config()
+        _check_guard()
 
 
 def test_the_unguarded_benchmark_path_needs_its_explicit_flag(env):
     env.setenv("APP_ENV", "testing")
     env.setenv("PAYMENT_GUARD", "unguarded")
     with pytest.raises(ConfigError):
-        load_config()
+        _check_guard()
     env.setenv("ALLOW_UNGUARDED_BENCHMARK", "1")
-    assert load_config().PAYMENT_GUARD == "unguarded"
+    assert _check_guard() == "unguarded"
 
 
 @pytest.mark.parametrize("rate", ["abc", "1.5", "-0.1"])

@@ -6,7 +6,7 @@ import pytest
 from redis.sentinel import SentinelConnectionPool
 
 from app.config import ConfigError
-from app.redis_urls import limiter_storage, make_client, parse_sentinel_url
+from app.redis_client import limiter_storage, make_client, parse_sentinel_url
 
 
 def test_a_sentinel_url_names_its_sentinels_service_and_db():

@@ -15,8 +15,7 @@ from flask import Flask
 from flask_babel import Babel, force_locale
 
 from app import display
-from app.config import LOCALES
-from app.i18n import N_, Phrase, translated
+from app.i18n import LOCALES, N_, Phrase, translated
 from tests.support.i18n import (
     POT,
     TRANSLATED,

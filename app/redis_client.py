@@ -1,6 +1,12 @@
-"""One ``REDIS_URL`` for the cache, the ``redis_lock`` guard and the rate limiter.
+"""The app's one Redis: its client, the ``REDIS_URL`` forms, and the backoff after a failure.
 
-Accepted forms (anything else stops the app at start with ``ConfigError``):
+Redis is an accelerator (the answer cache, the token caches, the ``redis_lock`` guard, the
+rate limiter), never the guarantee: every call through ``call`` is bounded by
+``REDIS_TIMEOUT`` seconds and a failure is swallowed with a warning. After a failure Redis
+is skipped for ``SKIP_SECONDS_AFTER_FAILURE`` seconds, so a dead or paused server costs one
+timeout per process, not one per request.
+
+Accepted ``REDIS_URL`` forms (anything else stops the app at start with ``ConfigError``):
 
 - ``redis://[:password@]host:port/db`` and ``rediss://...`` (TLS): one server;
 - ``redis+sentinel://[:password@]host:port[,host:port...]/service_name[/db]``: Redis Sentinel;
@@ -8,18 +14,29 @@ Accepted forms (anything else stops the app at start with ``ConfigError``):
   so after a failover the app follows the promoted replica. The password, if any, is the
   data servers'; the sentinels are asked without one.
 
-Every socket operation is bounded by ``timeout`` seconds (``REDIS_TIMEOUT``).
+Without ``REDIS_URL`` the app runs on an in-process stand-in (fakeredis): state per process.
 """
 
 from __future__ import annotations
 
+import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 from urllib.parse import unquote, urlsplit
 
 import redis
+from flask import Flask, current_app
 from redis.sentinel import Sentinel
 
+from app import metrics
 from app.config import ConfigError
+
+log = logging.getLogger("app.redis")
+
+SKIP_SECONDS_AFTER_FAILURE = 2.0
+T = TypeVar("T")
 
 SENTINEL_SCHEME = "redis+sentinel"
 
@@ -97,3 +114,65 @@ def limiter_storage(url: str, timeout: float) -> tuple[str, dict]:
     if target.password:
         options["password"] = target.password
     return f"{SENTINEL_SCHEME}://{hosts}/{target.service_name}", options
+
+
+def init_app(app: Flask) -> None:
+    """Connect ``app`` to ``REDIS_URL`` (no round trip yet), or to an in-process stand-in."""
+    url = app.config.get("REDIS_URL")
+    if url:
+        redis_client = make_client(url, app.config["REDIS_TIMEOUT"])
+    else:
+        # fakeredis is a test dependency too: imported only when it is the client.
+        import fakeredis
+
+        redis_client = fakeredis.FakeRedis()
+        log.warning(
+            "REDIS_URL is unset: using an in-process Redis stand-in; its state is per process"
+        )
+    app.extensions["redis"] = redis_client
+    app.extensions["redis_health"] = RedisHealth()
+
+
+class RedisHealth:
+    """Remembers a recent failure so the next requests skip Redis instead of waiting."""
+
+    def __init__(self) -> None:
+        self.skip_until = 0.0
+
+    def available(self) -> bool:
+        return time.monotonic() >= self.skip_until
+
+    def failed(self, what: str, exc: Exception) -> None:
+        self.skip_until = time.monotonic() + SKIP_SECONDS_AFTER_FAILURE
+        metrics.redis_failure(what)
+        log.warning(
+            "redis unavailable during %s: %s; continuing without it",
+            what,
+            type(exc).__name__,
+            extra={"event": "redis_unavailable"},
+        )
+
+
+def client() -> redis.Redis:
+    """The current app's client."""
+    return current_app.extensions["redis"]
+
+
+def health() -> RedisHealth:
+    """The current app's record of Redis failures."""
+    return current_app.extensions["redis_health"]
+
+
+def call(what: str, command: Callable[[redis.Redis], T]) -> T | None:
+    """``command(client)``, or None when Redis is skipped or fails (then skipped a while).
+
+    ``what`` names the operation in the log and in ``checkout_redis_failures_total``.
+    """
+    recent = health()
+    if not recent.available():
+        return None
+    try:
+        return command(client())
+    except redis.RedisError as exc:
+        recent.failed(what, exc)
+        return None
