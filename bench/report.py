@@ -9,12 +9,10 @@ import platform
 import shutil
 import subprocess
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from bench import load
-
-if TYPE_CHECKING:
-    from bench.run import Bench, Profile
+from bench import load, stack
+from bench.model import Bench, Profile
 
 GUARDED = ("hybrid", "pessimistic", "optimistic", "redis_lock")
 
@@ -232,8 +230,6 @@ def targets(
 
 
 def build(bench: Bench, profile: Profile, elapsed: float, machine: dict) -> dict[str, Any]:
-    from bench import stack
-
     scenarios = {name: summarize(name, runs) for name, runs in bench.runs.items()}
     unavailable = bench.extra.get("hybrid_html_unavailable")
     if unavailable:
