@@ -1,7 +1,7 @@
 """``make mutate``: apply each curated mutant (mutate/mutants.py) and run the tests that must kill it.
 
-Each mutant is applied in one temporary copy of the tree (the working tree is never
-touched), its tests run with ``pytest -x -q`` against one throwaway PostgreSQL and Redis
+Each mutant is applied in one temporary copy of the tree (every file git tracks or would
+track, ``tracked_files``; the working tree is never touched), its tests run with ``pytest -x -q`` against one throwaway PostgreSQL and Redis
 started here for the whole run (the suite's own ``tests/support/services.py``), and the
 file is restored before the next mutant. Exit status 1 when any mutant survives, a
 snippet is missing, or the unmutated tree fails the tests.
@@ -23,7 +23,6 @@ from pathlib import Path
 from mutate.mutants import MUTANTS, Mutant
 
 ROOT = Path(__file__).resolve().parent.parent
-COPIED = ("app", "tests", "migrations", "templates", "static", "pyproject.toml", "gunicorn.conf.py")
 
 
 def check_snippets(mutants=MUTANTS, root: Path = ROOT) -> list[str]:
@@ -44,14 +43,26 @@ def check_snippets(mutants=MUTANTS, root: Path = ROOT) -> list[str]:
     return problems
 
 
-def _copy_tree(target: Path) -> None:
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".hypothesis", "test-artifacts")
-    for name in COPIED:
-        source = ROOT / name
-        if source.is_dir():
-            shutil.copytree(source, target / name, ignore=ignore)
-        elif source.exists():
-            shutil.copy2(source, target / name)
+def tracked_files(root: Path = ROOT) -> list[str]:
+    """The working tree's files as git sees them: tracked, plus new ones not ignored (a file
+    not yet added is part of the code being tested). Paths relative to ``root``; files
+    deleted from the working tree are left out. Built from git rather than a list of
+    folders, so a new folder (``translations/``, say) is copied without anyone noticing."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=root,
+        check=True,
+        capture_output=True,
+    ).stdout.decode()
+    return sorted({name for name in listed.split("\0") if name and (root / name).is_file()})
+
+
+def copy_tree(target: Path, root: Path = ROOT) -> None:
+    """Copy ``tracked_files`` of ``root`` into ``target`` (which may exist)."""
+    for name in tracked_files(root):
+        destination = target / name
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(root / name, destination)
 
 
 def _pytest(tree: Path, tests, env) -> tuple[int, str]:
@@ -63,11 +74,6 @@ def _pytest(tree: Path, tests, env) -> tuple[int, str]:
 def _last_line(output: str) -> str:
     lines = [line for line in output.strip().splitlines() if line.strip()]
     return lines[-1] if lines else ""
-
-
-def _first_error(output: str) -> str:
-    """The first assertion line pytest printed (``E   ...``): why the mutant was killed."""
-    return next((line for line in output.splitlines() if line.startswith("E ")), "")
 
 
 def _first_error(output: str) -> str:
@@ -97,7 +103,7 @@ def main(argv: list[str]) -> int:
     try:
         with tempfile.TemporaryDirectory(prefix="mutate-") as tmp:
             tree = Path(tmp)
-            _copy_tree(tree)
+            copy_tree(tree)
             env = {
                 **os.environ,
                 "TEST_DATABASE_URL": postgres.url,
