@@ -404,7 +404,7 @@ MUTANTS: tuple[Mutant, ...] = (
     # --- the index predicate -----------------------------------------------------------------
     Mutant(
         "predicate.completed_not_active",
-        "app/models.py",
+        "app/models/payments.py",
         "ACTIVE_STATUSES = (PaymentStatus.PENDING, PaymentStatus.PROCESSING, PaymentStatus.COMPLETED)",
         "ACTIVE_STATUSES = (PaymentStatus.PENDING, PaymentStatus.PROCESSING)",
         "'active' (queries and the index's predicate) leaves out completed payments",

@@ -1,19 +1,15 @@
-"""The data model. Money is ``Decimal`` quantized to centavos; times are aware UTC."""
+"""A consultation's payments and what hangs off them: invoice, tax record, history, keys."""
 
 from __future__ import annotations
 
 import enum
-import secrets
-from datetime import UTC, datetime
-from decimal import ROUND_HALF_UP, Decimal
+from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from flask_babel import gettext
-from flask_login import UserMixin
 from sqlalchemy import (
-    JSON,
     CheckConstraint,
-    DateTime,
     ForeignKey,
     Index,
     Integer,
@@ -25,62 +21,14 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.hybrid import hybrid_method, hybrid_property
-from sqlalchemy.orm import Mapped, backref, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 from sqlalchemy.sql.elements import ColumnElement
-from sqlalchemy.types import TypeDecorator
-from werkzeug.security import generate_password_hash
 
 from app.extensions import db
 from app.i18n import N_
-
-CENT = Decimal("0.01")
-CURRENCY = "PHP"
-MIN_FEE = Decimal("1000")
-
-
-def money(value: Decimal | int | str) -> Decimal:
-    """Quantize to centavos, half-up: the one rounding rule for stored or shown money."""
-    return Decimal(value).quantize(CENT, rounding=ROUND_HALF_UP)
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-class UTCDateTime(TypeDecorator):
-    """A timezone-aware timestamp, stored as UTC on every dialect, that comes back aware.
-
-    Every aware value is converted to UTC before it is bound: SQLite keeps no offset,
-    so ``10:30+08:00`` stored as given would read back as ``10:30 UTC``.
-    PostgreSQL's ``timestamptz`` converts by itself; converting here too makes both
-    dialects store the same instant. Naive values are refused (``ValueError``).
-    """
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value, dialect):
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given; use app.models.utcnow()")
-        return value.astimezone(UTC)
-
-    def process_result_value(self, value, dialect):
-        if value is not None and value.tzinfo is None:
-            value = value.replace(tzinfo=UTC)
-        return value
-
-
-Money = Numeric(12, 2, asdecimal=True)
-JSONType = JSON().with_variant(JSONB(), "postgresql")
-
-
-class Role(enum.StrEnum):
-    PATIENT = "patient"
-    STAFF = "staff"
+from app.models.columns import CURRENCY, JSONType, Money, UTCDateTime, one_of, utcnow
+from app.models.people import Consultation, User
 
 
 class PaymentMethod(enum.StrEnum):
@@ -115,16 +63,11 @@ class PaymentStatus(enum.StrEnum):
     REFUNDED = "refunded"
 
 
-def _in(column: str, values) -> str:
-    return f"{column} IN ({', '.join(repr(str(v)) for v in values)})"
-
-
-# The one definition of an "active" payment: at most one per consultation.
 ACTIVE_STATUSES = (PaymentStatus.PENDING, PaymentStatus.PROCESSING, PaymentStatus.COMPLETED)
 # The partial unique index's predicate, the same text on PostgreSQL and SQLite:
 # "status IN ('pending', 'processing', 'completed') AND deleted_at IS NULL".
 # ``Payment.is_active`` is the same condition for queries and instances.
-ACTIVE_PAYMENT_PREDICATE = f"{_in('status', ACTIVE_STATUSES)} AND deleted_at IS NULL"
+ACTIVE_PAYMENT_PREDICATE = f"{one_of('status', ACTIVE_STATUSES)} AND deleted_at IS NULL"
 
 
 class InvoiceStatus(enum.StrEnum):
@@ -134,77 +77,11 @@ class InvoiceStatus(enum.StrEnum):
     REFUNDED = "refunded"
 
 
-def new_session_token() -> str:
-    """A fresh random session token (43 URL-safe characters, 256 bits)."""
-    return secrets.token_urlsafe(32)
-
-
-class User(UserMixin, db.Model):
-    __tablename__ = "users"
-    __table_args__ = (
-        CheckConstraint(_in("role", Role), name="ck_users_role"),
-        UniqueConstraint("session_token", name="uq_users_session_token"),
-    )
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    email: Mapped[str] = mapped_column(String(254), unique=True)
-    name: Mapped[str] = mapped_column(String(120))
-    password_hash: Mapped[str] = mapped_column(String(255))
-    role: Mapped[str] = mapped_column(String(16), default=Role.PATIENT)
-    api_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
-    # What a session cookie names instead of the id (Flask-Login's alternative-id recipe):
-    # a new one ends every session of this user at once. API tokens are separate.
-    session_token: Mapped[str] = mapped_column(String(64), default=new_session_token)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    #: The language the user chose with the footer's switch (``en``, ``id``, ``fil``);
-    #: None: the browser's Accept-Language decides (app/i18n.py).
-    locale: Mapped[str | None] = mapped_column(String(8))
-
-    @property
-    def is_staff(self) -> bool:
-        return self.role == Role.STAFF
-
-    def get_id(self) -> str:
-        """Flask-Login's identifier for the session cookie: the session token, not the id."""
-        return self.session_token
-
-    def end_all_sessions(self) -> None:
-        """Rotate the session token: every session cookie issued so far, in every browser,
-        stops working (the next request is anonymous). The caller commits."""
-        self.session_token = new_session_token()
-
-    def set_password(self, password: str) -> None:
-        """Store a new password hash and end all sessions. The caller commits."""
-        self.password_hash = generate_password_hash(password)
-        self.end_all_sessions()
-
-    def __repr__(self) -> str:
-        return f"<User {self.id} {self.role}>"
-
-
-class Consultation(db.Model):
-    __tablename__ = "consultations"
-    __table_args__ = (
-        CheckConstraint("fee >= 1000", name="ck_consultations_fee_min"),
-        CheckConstraint(f"currency = '{CURRENCY}'", name="ck_consultations_currency"),
-    )
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    patient_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
-    doctor_name: Mapped[str] = mapped_column(String(120))
-    scheduled_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    fee: Mapped[Decimal] = mapped_column(Money)
-    currency: Mapped[str] = mapped_column(String(3), default=CURRENCY)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-
-    patient: Mapped[User] = relationship()
-
-
 class Payment(db.Model):
     __tablename__ = "payments"
     __table_args__ = (
-        CheckConstraint(_in("status", PaymentStatus), name="ck_payments_status"),
-        CheckConstraint(_in("payment_method", PaymentMethod), name="ck_payments_method"),
+        CheckConstraint(one_of("status", PaymentStatus), name="ck_payments_status"),
+        CheckConstraint(one_of("payment_method", PaymentMethod), name="ck_payments_method"),
         CheckConstraint("amount >= 1000", name="ck_payments_amount_min"),
         CheckConstraint(f"currency = '{CURRENCY}'", name="ck_payments_currency"),
         # The last line of defence: at most one active payment per consultation,
@@ -301,7 +178,7 @@ class Payment(db.Model):
 class Invoice(db.Model):
     __tablename__ = "invoices"
     __table_args__ = (
-        CheckConstraint(_in("status", InvoiceStatus), name="ck_invoices_status"),
+        CheckConstraint(one_of("status", InvoiceStatus), name="ck_invoices_status"),
         Index("ix_invoices_issued_at", "issued_at"),
         Index("ix_invoices_status_issued_at", "status", "issued_at"),
         # Staff search by the start of an invoice number in any case:
@@ -395,101 +272,3 @@ class PaymentEvent(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     payment: Mapped[Payment | None] = relationship(back_populates="events")
-
-
-class GatewayEvent(db.Model):
-    """Each provider notification is applied once: its id is unique."""
-
-    __tablename__ = "gateway_events"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    event_id: Mapped[str] = mapped_column(String(255), unique=True)
-    event_type: Mapped[str] = mapped_column(String(64))
-    payment_id: Mapped[int | None] = mapped_column(ForeignKey("payments.id"))
-    payload: Mapped[dict[str, Any]] = mapped_column(JSONType)
-    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    # What applying it did: confirmed, failed, unchanged, or one of NOT_APPLIED_OUTCOMES.
-    outcome: Mapped[str | None] = mapped_column(String(32), index=True)
-    note: Mapped[str | None] = mapped_column(Text)
-
-
-class ProviderRequestState(enum.StrEnum):
-    PENDING = "pending"  # to send, or being sent (a lease is held), or waiting to retry
-    SUCCEEDED = "succeeded"  # the provider did it; ``completed_at`` is when, by its clock
-    FAILED = "failed"  # the provider refused for good; a person must act
-
-
-class ProviderRequest(db.Model):
-    """The outbox: a money operation the provider must perform, sent by ``send-outbox``.
-
-    Written in the same transaction as the decision (a refund), so the decision and
-    the request to carry it out exist together or not at all. The worker sends it
-    with ``idempotency_key`` every time, so the provider acts at most once however
-    often it is sent. See ``app.payments.outbox``.
-    """
-
-    __tablename__ = "provider_requests"
-    __table_args__ = (
-        CheckConstraint(_in("state", ProviderRequestState), name="ck_provider_requests_state"),
-        CheckConstraint("kind IN ('refund')", name="ck_provider_requests_kind"),
-        CheckConstraint("amount > 0", name="ck_provider_requests_amount_positive"),
-        # What the worker scans: pending rows by due time.
-        Index(
-            "ix_provider_requests_pending_due",
-            "next_attempt_at",
-            postgresql_where=text("state = 'pending'"),
-            sqlite_where=text("state = 'pending'"),
-        ),
-    )
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    kind: Mapped[str] = mapped_column(String(16))
-    payment_id: Mapped[int] = mapped_column(ForeignKey("payments.id"), index=True)
-    amount: Mapped[Decimal] = mapped_column(Money)
-    currency: Mapped[str] = mapped_column(String(3), default=CURRENCY)
-    reason: Mapped[str] = mapped_column(Text)
-    # "<kind>-payment-<payment id>-<n>-<random>": fixed when the row is written, sent every attempt.
-    idempotency_key: Mapped[str] = mapped_column(String(64), unique=True)
-    state: Mapped[str] = mapped_column(String(16), default=ProviderRequestState.PENDING)
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    # A worker sending the row holds it until then; past it, another worker may take it.
-    leased_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    lease_token: Mapped[str | None] = mapped_column(String(32))
-    last_error: Mapped[str | None] = mapped_column(Text)
-    provider_reference: Mapped[str | None] = mapped_column(String(255))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
-    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-
-    # A backref, so the Payment class itself is untouched: payment.provider_requests.
-    payment: Mapped[Payment] = relationship(
-        backref=backref("provider_requests", order_by="ProviderRequest.id")
-    )
-
-
-class SandboxRefund(db.Model):
-    """The sandbox provider's own ledger of refunds: what a real provider keeps on its side.
-
-    Only ``app.gateway.sandbox`` writes it, on its own connection. No foreign key to
-    our tables: the provider knows charges by its transaction id, not our rows.
-    """
-
-    __tablename__ = "sandbox_refunds"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    refund_id: Mapped[str] = mapped_column(String(64), unique=True)
-    charge_id: Mapped[str] = mapped_column(String(255), index=True)
-    payment_id: Mapped[int] = mapped_column(Integer)
-    amount: Mapped[Decimal] = mapped_column(Money)
-    currency: Mapped[str] = mapped_column(String(3))
-    # NULL when the caller sent none (or the sandbox was told to ignore keys).
-    idempotency_key: Mapped[str | None] = mapped_column(String(255), unique=True)
-    # How many calls were answered with this refund (the first plus idempotent replays).
-    calls: Mapped[int] = mapped_column(Integer, default=1)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-
-
-# A provider event with one of these outcomes was not applied: staff must look at it
-# (the attention page lists them all).
-NOT_APPLIED_OUTCOMES = ("duplicate_charge", "amount_mismatch", "refused", "refund_unmatched")

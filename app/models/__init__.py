@@ -1,0 +1,73 @@
+"""The database tables, by area; every name is importable from ``app.models``.
+
+- ``columns``: money (``Decimal`` centavos), aware UTC times, the column types;
+- ``people``: users (patients, staff) and their consultations;
+- ``payments``: payments, invoices, tax records, payment history, idempotency keys;
+- ``provider``: the provider's notifications, the refund outbox, the sandbox's refunds.
+
+Callers import from here (``from app.models import Payment``): the area modules are how the
+code is laid out, not part of the interface.
+"""
+
+from app.models.columns import (
+    CENT,
+    CURRENCY,
+    MIN_FEE,
+    JSONType,
+    Money,
+    UTCDateTime,
+    money,
+    one_of,
+    utcnow,
+)
+from app.models.payments import (
+    ACTIVE_PAYMENT_PREDICATE,
+    ACTIVE_STATUSES,
+    IdempotencyKey,
+    Invoice,
+    InvoiceStatus,
+    Payment,
+    PaymentEvent,
+    PaymentMethod,
+    PaymentStatus,
+    TaxRecord,
+)
+from app.models.people import Consultation, Role, User, new_session_token
+from app.models.provider import (
+    NOT_APPLIED_OUTCOMES,
+    GatewayEvent,
+    ProviderRequest,
+    ProviderRequestState,
+    SandboxRefund,
+)
+
+__all__ = [
+    "ACTIVE_PAYMENT_PREDICATE",
+    "ACTIVE_STATUSES",
+    "CENT",
+    "CURRENCY",
+    "MIN_FEE",
+    "NOT_APPLIED_OUTCOMES",
+    "Consultation",
+    "GatewayEvent",
+    "IdempotencyKey",
+    "Invoice",
+    "InvoiceStatus",
+    "JSONType",
+    "Money",
+    "Payment",
+    "PaymentEvent",
+    "PaymentMethod",
+    "PaymentStatus",
+    "ProviderRequest",
+    "ProviderRequestState",
+    "Role",
+    "SandboxRefund",
+    "TaxRecord",
+    "UTCDateTime",
+    "User",
+    "money",
+    "new_session_token",
+    "one_of",
+    "utcnow",
+]
