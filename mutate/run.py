@@ -117,16 +117,22 @@ def main(argv: list[str]) -> int:
         postgres.destroy()
 
 
-def _imports_the_copy(tree: Path, env: dict) -> bool:
-    """The copy's ``app`` is the one imported (not the editable install's working tree)."""
+def _copy_import_problem(tree: Path, env: dict) -> str | None:
+    """Why the copy's ``app`` is not the one Python imports there (the editable install's
+    working tree, or an import error), or None when it is."""
     probe = [sys.executable, "-c", "import app; print(app.__file__)"]
     done = subprocess.run(probe, cwd=tree, env=env, capture_output=True, text=True)
-    return done.returncode == 0 and Path(done.stdout.strip()).is_relative_to(tree.resolve())
+    if done.returncode != 0:
+        return f"`import app` fails in the copy:\n{done.stderr[-2000:]}"
+    if not Path(done.stdout.strip()).is_relative_to(tree.resolve()):
+        return f"Python in the copy imports app from {done.stdout.strip()}; mutants would not apply"
+    return None
 
 
 def _run(tree: Path, mutants: list[Mutant], env: dict, started: float) -> int:
-    if not _imports_the_copy(tree, env):
-        print("mutate: Python in the copy imports app from elsewhere; mutants would not apply")
+    problem = _copy_import_problem(tree, env)
+    if problem:
+        print(f"mutate: {problem}")
         return 1
     every_test = sorted({t for m in mutants for t in m.tests})
     code, output = _pytest(tree, every_test, env)
