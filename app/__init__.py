@@ -10,10 +10,9 @@ from flask_babel import gettext
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
-from app import cli, display, errors, health, htmx, i18n, metrics, redis_client, security
+from app import auth, cli, errors, formatting, health, htmx, i18n, metrics, redis_client, security
 from app.api import bp as api_bp
 from app.api.problem_pages import bp as problems_bp
-from app.auth import bp as auth_bp
 from app.checkout import bp as checkout_bp
 from app.config import ROOT, engine_options, load_config, normalize_database_url
 from app.db import install_sqlite_write_serialization, install_transaction_timeouts
@@ -56,7 +55,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     _init_extensions(app)
     _register_blueprints(app)
     metrics.init_app(app)
-    display.register(app)
+    formatting.init_app(app)
     errors.register(app)
     security.register(app)
     cli.init_app(app)
@@ -156,7 +155,7 @@ def _register_blueprints(app: Flask) -> None:
     # Every <int:...> in a route is a row id: past PostgreSQL's INTEGER it is a 404 at
     # routing, never a query (SQLite raises OverflowError past 2**63, a 500).
     app.url_map.converters["int"] = RowIdConverter
-    app.register_blueprint(auth_bp)
+    auth.init_app(app)
     app.register_blueprint(checkout_bp)
     app.register_blueprint(gateway_bp)
     app.register_blueprint(api_bp, url_prefix="/api/v1")

@@ -9,6 +9,9 @@ target (a login page with a second site header inside the results table). So, ap
 - refused (403, an expired CSRF token, any error page): a small message that htmx swaps
   in place (``templates/_htmx_error.html``), never a whole page (``app/errors.py``).
 
+Where a page may send the browser back to (``next=``, the language switch) is checked once,
+by ``same_site_path``.
+
 htmx sends ``HX-Request: true`` on every request it makes (https://htmx.org/reference/#request_headers).
 """
 
@@ -39,8 +42,20 @@ def current_page() -> str | None:
         target = request.full_path
     else:
         target = request.referrer or ""
+    return same_site_path(target, request.host)
+
+
+def same_site_path(target: str | None, host: str | None = None) -> str | None:
+    """``target`` as a path and query on this site (``/payments/3?x=1``), else None: where a
+    ``next=`` may send the browser without making this site an open redirect.
+
+    A full URL counts only when its host is ``host`` (the request's own). Browsers read
+    ``\\`` as ``/``, so ``/\\evil.example`` is another site; so is ``//evil.example``.
+    """
+    if not target or "\\" in target:
+        return None
     parts = urlsplit(target)
-    if parts.netloc and parts.netloc != request.host:
+    if (parts.scheme or parts.netloc) and (host is None or parts.netloc != host):
         return None
     path = parts.path + (f"?{parts.query}" if parts.query else "")
     return path if path.startswith("/") and not path.startswith("//") else None

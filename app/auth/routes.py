@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-from urllib.parse import urlsplit
 
 from flask import abort, current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext
@@ -14,7 +13,8 @@ from werkzeug.security import check_password_hash
 from app.auth import bp
 from app.auth.forms import LoginForm
 from app.db import transaction
-from app.extensions import db, limiter, login_manager
+from app.extensions import db, limiter
+from app.htmx import same_site_path
 from app.i18n import SESSION_KEY, known
 from app.models import User
 
@@ -25,7 +25,6 @@ _DUMMY_HASH = (
 )
 
 
-@login_manager.user_loader
 def load_user(session_token: str) -> User | None:
     """The user whose current session token the cookie names; None (anonymous) once that
     token was rotated by a logout or a password change, in this browser or another."""
@@ -65,7 +64,7 @@ def login():
         if user is None:
             check_password_hash(_DUMMY_HASH, form.password.data)
         elif check_password_hash(user.password_hash, form.password.data):
-            target = safe_next(request.args.get("next"))
+            target = same_site_path(request.args.get("next"))
             # A new session on login: nothing from before the login carries over, except
             # the language chosen before signing in, which the account keeps if it has none.
             chosen = known(session.get(SESSION_KEY))
@@ -99,17 +98,6 @@ def home_url(user: User) -> str:
     return url_for("invoices.list_invoices") if user.is_staff else url_for("checkout.index")
 
 
-def safe_next(target: str | None) -> str | None:
-    """``target`` if it is a path on this site (``/payments/3?x=1``), else None. Browsers
-    read ``\\`` as ``/``, so ``/\\evil.example`` is another site too."""
-    if not target or "\\" in target:
-        return None
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
-        return None
-    return target
-
-
 @bp.post("/language")
 def choose_language():
     """The footer's switch (a CSRF-protected form; no JavaScript): save the choice on the
@@ -124,4 +112,4 @@ def choose_language():
         with transaction():
             current_user.locale = locale
     session[SESSION_KEY] = locale
-    return redirect(safe_next(request.form.get("next")) or "/", 303)
+    return redirect(same_site_path(request.form.get("next")) or "/", 303)

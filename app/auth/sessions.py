@@ -57,7 +57,6 @@ def _lookup(session_token: object) -> int | None:
     return user_id
 
 
-@event.listens_for(User.session_token, "set")
 def _note_ended_session(user: User, value: str, old: object, initiator) -> None:
     if old in (NO_VALUE, NEVER_SET, None) or old == value:
         return
@@ -66,7 +65,6 @@ def _note_ended_session(user: User, value: str, old: object, initiator) -> None:
         owner.info.setdefault(_ENDED, set()).add(old)
 
 
-@event.listens_for(Session, "after_commit")
 def _revoke_ended_sessions(owner: Session) -> None:
     ended = owner.info.pop(_ENDED, ())
     if not ended or not has_app_context():
@@ -79,6 +77,20 @@ def _revoke_ended_sessions(owner: Session) -> None:
             )
 
 
-@event.listens_for(Session, "after_rollback")
 def _forget_ended_sessions(owner: Session) -> None:
     owner.info.pop(_ENDED, None)
+
+
+_LISTENERS = (
+    (User.session_token, "set", _note_ended_session),
+    (Session, "after_commit", _revoke_ended_sessions),
+    (Session, "after_rollback", _forget_ended_sessions),
+)
+
+
+def listen_for_ended_sessions() -> None:
+    """Tombstone a rotated session token's cache entry once its rotation commits (every
+    SQLAlchemy session of the process; installed once however many apps are created)."""
+    for target, name, listener in _LISTENERS:
+        if not event.contains(target, name, listener):
+            event.listen(target, name, listener)

@@ -32,6 +32,7 @@ from app.checkout.tokens import CheckoutTokenError, current_tokens
 from app.errors import seconds_until_the_limit_resets
 from app.extensions import db
 from app.gateway.provider import current_gateway
+from app.htmx import is_htmx
 from app.i18n import translated
 from app.models import Consultation, Payment, PaymentStatus
 from app.pages import FORM_INVALID, NOT_YOURS, page_for
@@ -86,11 +87,6 @@ def _refusal_for(error: Exception) -> Refusal:
         lazy_gettext("We could not take this payment. Reload the page and try again."),
         offer_reload=True,
     )
-
-
-def is_htmx() -> bool:
-    """A request htmx made (and not a boosted navigation, which we do not use)."""
-    return request.headers.get("HX-Request") == "true"
 
 
 def go_to(url: str) -> Response:

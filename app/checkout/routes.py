@@ -24,7 +24,7 @@ from app.checkout.responses import (
     go_to,
 )
 from app.checkout.tokens import CheckoutTokenError, current_tokens, idempotency_key
-from app.display import refund_of
+from app.formatting import refund_of
 from app.gateway.provider import current_gateway
 from app.models import Payment, PaymentStatus
 from app.pages import PAYMENT_CANCELLED, cancel_refusal, page_for

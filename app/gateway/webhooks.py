@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from app.models import GatewayEvent, Payment, utcnow
 from app.payments import lifecycle, outbox
 from app.payments.errors import InvalidPaymentRequest, MalformedWebhook
+from app.payments.insert_once import dialect_of, insert_if_absent
 from app.payments.provider import (
     HANDLED_KINDS,
     PAYMENT_SUCCEEDED,
@@ -31,7 +32,6 @@ from app.payments.provider import (
     ProviderEvent,
 )
 from app.payments.requests import ConfirmRequest, parse_confirm_request
-from app.payments.upsert import dialect_of, insert_if_absent
 
 
 @dataclass(frozen=True)

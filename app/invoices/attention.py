@@ -23,8 +23,8 @@ from typing import Any
 from flask_babel import gettext
 from sqlalchemy import Row, Select, select
 
-from app.display import format_money, status_word
 from app.extensions import db
+from app.formatting import format_money, status_word
 from app.i18n import N_
 from app.models import (
     GatewayEvent,

@@ -16,7 +16,7 @@ from decimal import Decimal
 
 from sqlalchemy import Row
 
-from app.display import local_iso
+from app.formatting import local_iso
 from app.models import money
 
 HEADER = (

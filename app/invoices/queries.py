@@ -16,10 +16,10 @@ from decimal import Decimal
 from sqlalchemy import Row, Select, func, select
 from sqlalchemy.orm import aliased, joinedload
 
-from app.display import clinic_tz
 from app.extensions import db
-from app.invoices.display import actor_user_ids
+from app.formatting import clinic_tz
 from app.invoices.filters import DELETED, InvoiceFilter
+from app.invoices.history import actor_user_ids
 from app.models import (
     Consultation,
     Invoice,

@@ -23,11 +23,11 @@ from flask import (
 from flask_babel import gettext
 from flask_login import current_user
 
-from app.display import RefundNote, clinic_tz, refund_of, status_word
 from app.extensions import login_manager
+from app.formatting import RefundNote, clinic_tz, refund_of, status_word
 from app.htmx import current_page, is_htmx
 from app.i18n import N_, translated
-from app.invoices import bp, display, export, queries
+from app.invoices import bp, export, history, queries
 from app.invoices.attention import needs_attention, refunds_not_returned
 from app.invoices.filters import (
     EARLIEST,
@@ -151,8 +151,8 @@ def show_invoice(
     return render_template(
         "invoices/detail.html",
         invoice=detail.invoice,
-        history=display.history(detail.events, detail.actors),
-        receipt_url=display.receipt_link(detail.invoice.payment),
+        history=history.history(detail.events, detail.actors),
+        receipt_url=history.receipt_link(detail.invoice.payment),
         refund_note=_refund_note(detail),
         deleted=_deleted_note(detail),
         refund_form=refund_form or RefundForm(),
@@ -163,19 +163,19 @@ def show_invoice(
 def _refund_note(detail: queries.InvoiceDetail) -> RefundNote | None:
     """The refund sentence with the name of the staff member who refunded it."""
     note = refund_of(detail.invoice.payment)
-    event = display.last_event(detail.events, "refunded")
+    event = history.last_event(detail.events, "refunded")
     if note is None or event is None:
         return note
-    return replace(note, by=display.actor_name(event.actor, detail.actors))
+    return replace(note, by=history.actor_name(event.actor, detail.actors))
 
 
 def _deleted_note(detail: queries.InvoiceDetail) -> dict | None:
-    event = display.last_event(detail.events, "deleted")
+    event = history.last_event(detail.events, "deleted")
     if detail.invoice.payment.deleted_at is None or event is None:
         return None
     return {
         "at": detail.invoice.payment.deleted_at,
-        "by": display.actor_name(event.actor, detail.actors),
+        "by": history.actor_name(event.actor, detail.actors),
         "reason": (event.data or {}).get("reason", ""),
     }
 

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from app.db import transaction
 from app.models import IdempotencyKey, utcnow
-from app.payments.upsert import dialect_of, insert_if_absent
+from app.payments.insert_once import dialect_of, insert_if_absent
 
 # The answer header that says until when a key is honoured (on every answer to a keyed
 # request; the API's OpenAPI document names it too).

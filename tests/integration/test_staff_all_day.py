@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from app.display import format_when
 from app.extensions import db
+from app.formatting import format_when
 from app.models import Consultation, Invoice, Payment, PaymentEvent
 from app.payments import lifecycle
 from app.payments.errors import Forbidden, PaymentNotDeletable

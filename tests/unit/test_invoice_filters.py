@@ -8,9 +8,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from app.invoices.display import actor_label, event_label, receipt_link
 from app.invoices.export import HEADER, csv_lines
 from app.invoices.filters import InvalidFilter, InvoiceFilter, parse_filter, parse_page
+from app.invoices.history import actor_label, event_label, receipt_link
 
 
 def test_an_empty_query_string_is_no_filter_and_the_first_page():

@@ -14,7 +14,7 @@ from babel.messages.checkers import python_format
 from flask import Flask
 from flask_babel import Babel, force_locale
 
-from app import display
+from app import formatting
 from app.i18n import LOCALES, N_, Phrase, translated
 from tests.support.i18n import (
     POT,
@@ -132,28 +132,28 @@ def babel_app():
 )
 def test_money_is_pesos_and_times_clinic_time_in_each_locale(babel_app, locale, amount, when):
     with force_locale(locale):
-        assert display.format_money(Decimal("1250")) == amount
-        assert display.format_when(datetime(2026, 12, 1, 2, 30, tzinfo=UTC)) == when
+        assert formatting.format_money(Decimal("1250")) == amount
+        assert formatting.format_when(datetime(2026, 12, 1, 2, 30, tzinfo=UTC)) == when
 
 
 @pytest.mark.parametrize("locale", LOCALES)
 @pytest.mark.parametrize("value", ["1000", "1234567.895", "0.5", "99999999.99"])
 def test_no_locale_writes_another_currency(babel_app, locale, value):
     with force_locale(locale):
-        text = display.format_money(Decimal(value))
+        text = formatting.format_money(Decimal(value))
     assert text.startswith("₱") and "Rp" not in text and "IDR" not in text and "PHP" not in text
     digits = "".join(c for c in text if c.isdigit())
-    assert digits == f"{display.money(value):f}".replace(".", "")  # same amount, any grouping
+    assert digits == f"{formatting.money(value):f}".replace(".", "")  # same amount, any grouping
 
 
 def test_state_words_follow_the_locale(babel_app):
     with force_locale("id"):
-        assert display.payment_state("completed") == "Lunas"
-        assert display.amount_label("failed") == "Tidak ditagih"
+        assert formatting.payment_state("completed") == "Lunas"
+        assert formatting.amount_label("failed") == "Tidak ditagih"
     with force_locale("fil"):
-        assert display.payment_state("pending", stale=True) == "Nag-expire ang bayad"
-        assert display.amount_label("refunded") == "Halagang siningil"
-        note = display.RefundNote(
+        assert formatting.payment_state("pending", stale=True) == "Nag-expire ang bayad"
+        assert formatting.amount_label("refunded") == "Halagang siningil"
+        note = formatting.RefundNote(
             at=datetime(2026, 12, 1, 2, 30, tzinfo=UTC),
             amount=Decimal("1250"),
             method="GCash",

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app import display
+from app import formatting
 from app.config import ConfigError, clinic_timezone
 from app.payments.vat import vat_breakdown
 
@@ -56,16 +56,16 @@ def test_a_rate_of_one_or_more_is_refused():
 
 def test_times_read_in_clinic_time_with_the_offset(clinic_time):
     at = datetime(2026, 12, 1, 2, 30, tzinfo=UTC)
-    assert display.format_when(at) == "1 Dec 2026, 10:30 +08:00"
-    assert display.format_day(datetime(2026, 11, 30, 16, 0, tzinfo=UTC)) == "1 Dec 2026"
-    assert display.local_iso(at) == "2026-12-01T10:30:00+08:00"
-    assert display.format_when(None) == "—"
+    assert formatting.format_when(at) == "1 Dec 2026, 10:30 +08:00"
+    assert formatting.format_day(datetime(2026, 11, 30, 16, 0, tzinfo=UTC)) == "1 Dec 2026"
+    assert formatting.local_iso(at) == "2026-12-01T10:30:00+08:00"
+    assert formatting.format_when(None) == "—"
 
 
 def test_money_reads_as_pesos_half_up():
-    assert display.format_money(Decimal("5000")) == "₱5,000.00"
-    assert display.format_money(Decimal("1234567.895")) == "₱1,234,567.90"
-    assert display.format_money(None) == ""
+    assert formatting.format_money(Decimal("5000")) == "₱5,000.00"
+    assert formatting.format_money(Decimal("1234567.895")) == "₱1,234,567.90"
+    assert formatting.format_money(None) == ""
 
 
 @pytest.mark.parametrize(
@@ -82,8 +82,8 @@ def test_money_reads_as_pesos_half_up():
     ],
 )
 def test_amount_words_match_the_state(status, stale, label, badge):
-    assert display.amount_label(status, stale) == label
-    assert display.payment_state(status, stale) == badge
+    assert formatting.amount_label(status, stale) == label
+    assert formatting.payment_state(status, stale) == badge
 
 
 @pytest.mark.parametrize("name", ["Asia/Manilla", "", "UTC+8", " Asia/Manila", "../etc/passwd"])

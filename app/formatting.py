@@ -1,6 +1,6 @@
 """How money, times and payment states read to people: the one home for that wording.
 
-Templates use these through the Jinja filters registered by ``register``; the CSV
+Templates use these through the Jinja filters registered by ``init_app``; the CSV
 export and the sandbox provider page call them directly. Formatting comes from
 Babel (CLDR data) in the request's locale (``app.i18n``: en, id or fil), and the
 words from the catalogs. Times are stored in UTC (``app.models.UTCDateTime``) and
@@ -230,7 +230,7 @@ def vat_of(record: TaxRecord) -> VatBreakdown:
     )
 
 
-def register(app: Flask) -> None:
+def init_app(app: Flask) -> None:
     """The template filters: ``money``/``peso``, ``when``, ``day``, ``percent``, state words."""
     app.jinja_env.filters.update(
         peso=format_money,
