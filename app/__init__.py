@@ -57,7 +57,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     metrics.init_app(app)
     formatting.init_app(app)
     errors.register(app)
-    security.register(app)
+    security.init_app(app)
     cli.init_app(app)
     return app
 

@@ -1,4 +1,4 @@
-"""Prometheus metrics at ``/metrics`` (prometheus-client), off unless ``METRICS_ENABLED=1``.
+"""Prometheus metrics (prometheus-client), off unless ``METRICS_ENABLED=1``; ``app.health`` serves them.
 
 What is counted (names as exported; counters gain ``_total``):
 

@@ -11,7 +11,7 @@ CSP = (
 )
 
 
-def register(app: Flask) -> None:
+def init_app(app: Flask) -> None:
     @app.after_request
     def headers(response: Response) -> Response:
         response.headers.setdefault("Content-Security-Policy", CSP)
