@@ -12,9 +12,10 @@ import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import redis
-from flask import Flask, current_app, g
+from flask import Flask, current_app
 
 from app import metrics
 from app.payments.idempotency import Outcome
@@ -70,28 +71,40 @@ def _health() -> RedisHealth:
     return current_app.extensions["redis_health"]
 
 
-def _cache_key(user_id: int, key_hash: str) -> str:
-    # v3: one entry is ``Outcome.cache_text`` (app/payments/idempotency.py). The prefix is
-    # spelled again in _TOKEN_AND_RESPONSE's arguments.
+def answer_key(user_id: int | str, key_hash: str) -> str:
+    """The Redis key of the copy of a user's idempotency key's answer; its value is an
+    ``Outcome.cache_text`` (app/payments/idempotency.py). The only place the name is built:
+    the token script (``token_and_response``) fills in the user id it reads."""
     return f"idem:v3:{user_id}:{key_hash}"
 
 
-def get_response(user_id: int, key_hash: str) -> tuple[Outcome, str, bool] | None:
+@dataclass(frozen=True)
+class PrefetchedAnswer:
+    """The Redis copy of ``user_id``'s answer for ``key_hash``, read ahead in another round
+    trip (``token_and_response``); ``raw`` is None when Redis held none."""
+
+    user_id: int
+    key_hash: str
+    raw: bytes | None
+
+
+def get_response(
+    user_id: int, key_hash: str, prefetched: PrefetchedAnswer | None = None
+) -> tuple[Outcome, str, bool] | None:
     """The cached answer of a finished key as ``(outcome, fingerprint, replay_counted)``,
-    or None (a miss, an unreadable entry, or Redis trouble). Read already in this request
-    by ``token_and_response``: not read again."""
-    prefetched = g.get("idempotency_prefetch")
-    if prefetched is not None and prefetched[0] == (user_id, key_hash):
-        raw = prefetched[1]
+    or None (a miss, an unreadable entry, or Redis trouble). ``prefetched``, when it is this
+    user's copy of this key, is used instead of reading Redis again."""
+    if prefetched is not None and (prefetched.user_id, prefetched.key_hash) == (user_id, key_hash):
+        raw = prefetched.raw
     else:
-        raw = _call("cache read", lambda r: r.get(_cache_key(user_id, key_hash)))
+        raw = _call("cache read", lambda r: r.get(answer_key(user_id, key_hash)))
     return None if raw is None else Outcome.from_cache_text(raw)
 
 
 def put_response(user_id: int, key_hash: str, text: str) -> None:
     """Cache ``text`` (``Outcome.cache_text``) for as long as the key is honoured."""
     ttl = current_app.config["IDEMPOTENCY_TTL"]
-    _call("cache write", lambda r: r.set(_cache_key(user_id, key_hash), text, ex=ttl))
+    _call("cache write", lambda r: r.set(answer_key(user_id, key_hash), text, ex=ttl))
 
 
 # API tokens: the user id a token hash belongs to, for API_TOKEN_CACHE_TTL seconds. A
@@ -117,18 +130,23 @@ def token_user(token_hash: str) -> int | bool | None:
         return None
 
 
-# The token's user id and, in the same round trip, that user's cached answer for a key.
+# The token's user id and, in the same round trip, that user's cached answer for a key:
+# its name is ``answer_key`` split where the user id goes (ARGV[1] .. uid .. ARGV[3]).
 _TOKEN_AND_RESPONSE = """
 local uid = redis.call('GET', KEYS[1])
 if (not uid) or uid == ARGV[2] then return {uid} end
-return {uid, redis.call('GET', ARGV[1] .. uid .. ':' .. ARGV[3])}
+return {uid, redis.call('GET', ARGV[1] .. uid .. ARGV[3])}
 """
+_USER_SLOT = "\x00user\x00"
 
 
-def token_and_response(token_hash: str, key_hash: str) -> int | bool | None:
+def token_and_response(
+    token_hash: str, key_hash: str
+) -> tuple[int | bool | None, PrefetchedAnswer | None]:
     """``token_user``, and the cached answer of ``key_hash`` for that user read in the same
     round trip (one Lua script): a replay of a create then costs one Redis call in all.
-    The answer is kept for this request's ``get_response``."""
+    The answer (``PrefetchedAnswer``) is for the caller to hand to ``get_response``."""
+    before, after = answer_key(_USER_SLOT, key_hash).split(_USER_SLOT)
 
     def run(r: redis.Redis):
         script = current_app.extensions.get("redis_token_and_response")
@@ -136,19 +154,18 @@ def token_and_response(token_hash: str, key_hash: str) -> int | bool | None:
             script = current_app.extensions["redis_token_and_response"] = r.register_script(
                 _TOKEN_AND_RESPONSE
             )
-        return script(keys=[_token_key(token_hash)], args=["idem:v3:", _REVOKED, key_hash])
+        return script(keys=[_token_key(token_hash)], args=[before, _REVOKED, after])
 
     found = _call("token and cache read", run)
     if not found or found[0] is None:
-        return None
+        return None, None
     if found[0] == _REVOKED:
-        return False
+        return False, None
     try:
         user_id = int(found[0])
     except ValueError:
-        return None
-    g.idempotency_prefetch = ((user_id, key_hash), found[1] if len(found) > 1 else None)
-    return user_id
+        return None, None
+    return user_id, PrefetchedAnswer(user_id, key_hash, found[1] if len(found) > 1 else None)
 
 
 def remember_token(token_hash: str, user_id: int) -> None:

@@ -51,7 +51,7 @@ from app.models import (
     User,
     utcnow,
 )
-from app.payments import dberrors, hooks
+from app.payments import dberrors, hooks, outbox
 from app.payments.confirmation import confirm_locked
 from app.payments.decisions import CONFIRMABLE, Reported
 from app.payments.errors import (
@@ -69,14 +69,17 @@ from app.payments.requests import (
     parse_refund_reason,
 )
 from app.payments.transitions import (
+    UNCHANGED,
     Transition,
     cancel_locked,
+    cannot,
     delete_locked,
     fail_locked,
     record_event,
-    refund_locked,
     refunded_payment_for,
+    refused,
     reported_charges,
+    snapshot,
 )
 
 # The lifecycle's whole surface: the calls below, and the locked steps and names the
@@ -279,6 +282,29 @@ def lock_payment(session: Session, payment_id: int) -> Payment:
     _refresh_children(session, payment_id)
     hooks.reached(hooks.AFTER_TRANSITION_LOCK, payment_id=payment_id)
     return payment
+
+
+def refund_locked(session: Session, payment: Payment, *, reason: str, actor: str) -> Transition:
+    """Decide and apply a refund on a locked payment."""
+    if payment.status == PaymentStatus.REFUNDED:
+        return snapshot(session, payment, UNCHANGED)
+    if payment.status != PaymentStatus.COMPLETED:
+        return refused(session, payment, cannot(payment, "refunded"))
+    payment.status = PaymentStatus.REFUNDED
+    payment.invoice.status = InvoiceStatus.REFUNDED
+    if payment.tax_record is not None:
+        payment.tax_record.status = "reversed"
+    record_event(
+        session,
+        payment,
+        PaymentEventType.REFUNDED,
+        actor,
+        reason=reason,
+        amount=str(payment.amount),
+    )
+    # The provider is asked by `flask payments send-outbox`, never inside this transaction.
+    outbox.add_refund(session, payment, reason)
+    return snapshot(session, payment, PaymentEventType.REFUNDED)
 
 
 def run(payment_id: int, step: Callable[[Session, Payment], T]) -> T:

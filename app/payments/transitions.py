@@ -1,4 +1,5 @@
-"""The locked steps of a payment's transitions, other than a confirmation (``confirmation.py``).
+"""The locked steps of a payment's transitions, other than a confirmation (``confirmation.py``)
+and a refund (``lifecycle.refund_locked``, which queues the provider's refund).
 
 Each ``..._locked`` function runs on a payment its caller has locked (``lifecycle.run``,
 or the webhook's own transaction), decides from what the payment is now and writes the
@@ -15,7 +16,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.models import InvoiceStatus, Payment, PaymentEvent, PaymentStatus, utcnow
-from app.payments import outbox
 from app.payments.decisions import UNCHARGED_ENDS, Verdict, decide_decline
 from app.payments.errors import (
     InvalidTransition,
@@ -94,29 +94,6 @@ def _close_uncharged(
     kind = PaymentEventType(status)
     record_event(session, payment, kind, actor, **data)
     return snapshot(session, payment, kind)
-
-
-def refund_locked(session: Session, payment: Payment, *, reason: str, actor: str) -> Transition:
-    """Decide and apply a refund on a locked payment."""
-    if payment.status == PaymentStatus.REFUNDED:
-        return snapshot(session, payment, UNCHANGED)
-    if payment.status != PaymentStatus.COMPLETED:
-        return refused(session, payment, cannot(payment, "refunded"))
-    payment.status = PaymentStatus.REFUNDED
-    payment.invoice.status = InvoiceStatus.REFUNDED
-    if payment.tax_record is not None:
-        payment.tax_record.status = "reversed"
-    record_event(
-        session,
-        payment,
-        PaymentEventType.REFUNDED,
-        actor,
-        reason=reason,
-        amount=str(payment.amount),
-    )
-    # The provider is asked by `flask payments send-outbox`, never inside this transaction.
-    outbox.add_refund(session, payment, reason)
-    return snapshot(session, payment, PaymentEventType.REFUNDED)
 
 
 def reported_charges(payment: Payment) -> list[PaymentEvent]:
