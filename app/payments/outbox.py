@@ -48,6 +48,7 @@ from app.gateway.base import (
 )
 from app.models import Payment, ProviderRequest, ProviderRequestState, money, utcnow
 from app.payments.errors import MalformedWebhook, PaymentsBusy
+from app.payments.events import PaymentEventType
 from app.payments.records import add_event
 
 log = logging.getLogger("app.payments.outbox")
@@ -276,7 +277,7 @@ def _record_failure(
         request.next_attempt_at = utcnow() + backoff(request.attempts)
         return "retrying"
     request.state = ProviderRequestState.FAILED
-    _event(session, request, "refund_refused", WORKER, detail=request.last_error)
+    _event(session, request, PaymentEventType.REFUND_REFUSED, WORKER, detail=request.last_error)
     return "refused"
 
 
@@ -289,7 +290,7 @@ def _succeeded(
     request.leased_until = None
     request.lease_token = None
     request.last_error = None
-    _event(session, request, "refunded_at_provider", actor, refund_id=reference)
+    _event(session, request, PaymentEventType.REFUNDED_AT_PROVIDER, actor, refund_id=reference)
 
 
 def _event(session: Session, request: ProviderRequest, kind: str, actor: str, **data: Any) -> None:
@@ -370,4 +371,4 @@ def apply_refund_notice(
     if request.state == ProviderRequestState.SUCCEEDED:
         return "unchanged", ""
     _succeeded(session, request, notice.refund_id, notice.created_at, actor=actor)
-    return "refunded_at_provider", ""
+    return PaymentEventType.REFUNDED_AT_PROVIDER, ""

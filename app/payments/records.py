@@ -18,6 +18,7 @@ from app.models import (
     money,
     utcnow,
 )
+from app.payments.events import PaymentEventType
 from app.payments.vat import VatBreakdown
 
 # Core inserts (no unit of work, no flush): the checkout knows every value it writes, so
@@ -158,7 +159,7 @@ def _records_statement():
         select(
             payment.c.id,
             b("consultation_id", ec.consultation_id.type),
-            literal("created"),
+            literal(PaymentEventType.CREATED.value),
             b("actor", ec.actor.type),
             b("data", ec.data.type),
             now,
@@ -198,7 +199,7 @@ def add_records(session: Session, payment: Payment, vat: VatBreakdown, *, actor:
         invoice = add_invoice(session, payment)
         insert_event(
             session,
-            "created",
+            PaymentEventType.CREATED,
             actor=actor,
             payment_id=payment.id,
             consultation_id=payment.consultation_id,

@@ -8,6 +8,7 @@ from itertools import product
 
 import pytest
 
+from app.invoices.attention import DUPLICATE_REASONS
 from app.models import PaymentStatus
 from app.payments.decisions import (
     CheckoutFacts,
@@ -228,3 +229,19 @@ CHECKOUTS = [
 def test_a_checkout_under_the_guard_leads_to_one_decision(active, refunded, verdict):
     facts = CheckoutFacts(active_payment_id=active, refunded=refunded)
     assert decide_checkout(facts) == verdict
+
+
+# --- the names the pages read ---------------------------------------------------------------
+
+
+def test_every_duplicate_charge_reason_has_words_for_staff():
+    assert set(DUPLICATE_REASONS) == set(Why)
+
+
+def test_a_late_success_is_named_for_each_uncharged_end_and_nothing_else():
+    for status in PaymentStatus:
+        if status in (P.FAILED, P.EXPIRED, P.CANCELLED):
+            assert Why.late_success_after(status) == f"late_success_after_{status}"
+        else:
+            with pytest.raises(ValueError):
+                Why.late_success_after(status)
