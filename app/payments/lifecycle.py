@@ -15,7 +15,8 @@ Every transition runs the same way:
    checkout locks the consultation too), so two transitions never wait for each
    other in opposite orders;
 2. re-read the payment (``populate_existing``) and decide from what it is now,
-   not from what the caller saw before the lock;
+   not from what the caller saw before the lock (the rules: ``decisions.py``; the
+   steps: ``transitions.py`` and, for a reported success, ``confirmation.py``);
 3. change it, write a payment event, and let ``version_id_col`` bump the version;
 4. commit through ``transaction()``. A refusal that must leave a trace (a
    duplicate charge) is committed first and raised afterwards.
@@ -315,8 +316,8 @@ def run(payment_id: int, step: Callable[[Session, Payment], T]) -> T:
     No lost race on the one-active-payment index can reach here: every checkout's
     insert takes a key-share lock on its consultation (the foreign key), which waits
     for, and is waited for by, the consultation lock ``lock_payment`` takes, so a
-    late success always sees a new payment committed first (make mutate showed a
-    retry here could never run; tests/integration/test_guard_steps.py shows the wait).
+    late success always sees a new payment committed first, and a retry here would
+    never run (tests/integration/test_guard_steps.py shows the wait).
     """
     try:
         with transaction() as session:
