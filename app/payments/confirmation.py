@@ -23,7 +23,13 @@ from app.payments.decisions import (
     Verdict,
     decide_confirmation,
 )
-from app.payments.errors import AmountMismatch, DuplicateCharge, StaleVersion, TransactionIdInUse
+from app.payments.errors import (
+    AmountMismatch,
+    DuplicateCharge,
+    PaymentError,
+    StaleVersion,
+    TransactionIdInUse,
+)
 from app.payments.events import PaymentEventType
 from app.payments.requests import ConfirmRequest
 from app.payments.transitions import (
@@ -124,42 +130,27 @@ def _complete(session: Session, payment: Payment, req: ConfirmRequest, actor: st
 def _duplicate_charge(
     session: Session, payment: Payment, req: ConfirmRequest, actor: str, decision: Decision
 ) -> Transition:
-    _alert_once(
-        session,
-        payment,
-        PaymentEventType.DUPLICATE_CHARGE,
-        actor,
-        transaction_id=req.transaction_id,
-        amount=str(payment.amount),
-        currency=payment.currency,
-        completed_transaction_id=payment.transaction_id,
-        action="refund this charge at the provider",
-        reason=decision.reason,
-        **decision.details,
-    )
     error = DuplicateCharge(
         f"Payment {payment.id} is {payment.status}; the provider reported another charge "
         f"({req.transaction_id}). Staff have been alerted to refund it.",
         payment_id=payment.id,
         payment_status=payment.status,
     )
-    return snapshot(session, payment, PaymentEventType.DUPLICATE_CHARGE, refusal=error)
+    data = {
+        "amount": str(payment.amount),
+        "currency": payment.currency,
+        "completed_transaction_id": payment.transaction_id,
+        "action": "refund this charge at the provider",
+        "reason": decision.reason,
+        **decision.details,
+    }
+    kind = PaymentEventType.DUPLICATE_CHARGE
+    return _unapplied(session, payment, kind, actor, req.transaction_id, error, data)
 
 
 def _amount_mismatch(
     session: Session, payment: Payment, req: ConfirmRequest, actor: str, reported: dict[str, str]
 ) -> Transition:
-    _alert_once(
-        session,
-        payment,
-        PaymentEventType.AMOUNT_MISMATCH,
-        actor,
-        transaction_id=req.transaction_id,
-        expected_amount=str(payment.amount),
-        expected_currency=payment.currency,
-        **reported,
-        action="check the charge at the provider; it was not applied",
-    )
     error = AmountMismatch(
         f"The provider reported {reported['reported_amount']} {reported['reported_currency']} "
         f"for payment {payment.id}, which is {payment.amount} {payment.currency}. "
@@ -167,21 +158,30 @@ def _amount_mismatch(
         payment_id=payment.id,
         payment_status=payment.status,
     )
-    return snapshot(session, payment, PaymentEventType.AMOUNT_MISMATCH, refusal=error)
+    data = {
+        "expected_amount": str(payment.amount),
+        "expected_currency": payment.currency,
+        **reported,
+        "action": "check the charge at the provider; it was not applied",
+    }
+    kind = PaymentEventType.AMOUNT_MISMATCH
+    return _unapplied(session, payment, kind, actor, req.transaction_id, error, data)
 
 
-def _alert_once(
+def _unapplied(
     session: Session,
     payment: Payment,
     kind: PaymentEventType,
     actor: str,
-    *,
     transaction_id: str,
-    **data: Any,
-) -> None:
-    """An event for staff, once per reported charge: providers repeat their reports."""
+    error: PaymentError,
+    data: dict[str, Any],
+) -> Transition:
+    """Money the provider reported that cannot be applied: an event for staff, once per
+    reported charge (providers repeat their reports), and the refusal ``error``."""
     if not _recorded(session, payment.id, kind, transaction_id):
         record_event(session, payment, kind, actor, transaction_id=transaction_id, **data)
+    return snapshot(session, payment, kind, refusal=error)
 
 
 def _stale(payment: Payment, req: ConfirmRequest) -> StaleVersion:

@@ -24,6 +24,7 @@ from app.payments.decisions import (
     decide_key,
 )
 from app.payments.events import DuplicateChargeReason as Why
+from app.payments.events import PaymentEventType
 
 AMOUNT = Decimal("1250.00")
 RECORDED = "txn_recorded"  # the transaction id the payment holds (set once it completed)
@@ -245,3 +246,12 @@ def test_a_late_success_is_named_for_each_uncharged_end_and_nothing_else():
         else:
             with pytest.raises(ValueError):
                 Why.late_success_after(status)
+
+
+def test_the_stored_event_names_stay_the_strings_already_in_the_database():
+    # Renaming a member's value would orphan every row written before: no migration does it.
+    assert sorted(PaymentEventType) == sorted(
+        ["created", "confirmed", "failed", "expired", "cancelled", "refunded", "deleted"]
+        + ["duplicate_charge", "amount_mismatch", "refunded_at_provider", "refund_refused"]
+        + ["replayed", "refused"]
+    )
