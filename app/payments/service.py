@@ -1,13 +1,16 @@
 """Create a payment exactly once. The HTML checkout and the JSON API both call this.
 
 Order of a request (``create_payment`` reads top to bottom; each step is a function below):
-1. the request, built once (``Checkout``): who, what, its key's hash and fingerprint;
-2. replay a finished key from Redis (the fast path: no database at all);
-3. in one transaction: read the consultation with its active payment (404 / 403 / 422);
-   a payment already visible there is refused at once (its key stores the 409, no lock);
-   otherwise claim the key durably, let the guard serialize (the row lock), re-check for
-   an active or refunded payment, create payment + tax record + invoice + event, and
-   store the final answer on the key;
+1. the request, built once (``Checkout``, create_request.py): who, what, its key's hash
+   and fingerprint;
+2. replay a finished key from Redis (replay.py; the fast path: no database at all);
+3. in one transaction (``_create_once``), phases that each return the answer or the next
+   phase (``Step``): read the consultation with its active payment (404 / 403 / 422);
+   refuse a payment already visible there at once (its key stores the 409, no lock);
+   claim the key durably (``decide_key``: owned, taken over, replayed or mismatched); let
+   the guard serialize (the row lock), re-check for an active or refunded payment
+   (``decide_checkout``), create payment + tax record + invoice + event, and store the
+   final answer on the key;
 4. after commit, cache the answer in Redis.
 
 What decides is always the database: the claim, the lock, the re-check and the partial
@@ -218,8 +221,9 @@ def _claim_key(session: Session, checkout: Checkout, trace: CreateTrace) -> Step
     if not checkout.key_hash:
         return NEXT_PHASE
     record = _claim_or_read(session, checkout, trace)
-    facts = KeyFacts(claimed=record is None)
-    if record is not None:
+    if record is None:
+        facts = KeyFacts(claimed=True)
+    else:
         facts = KeyFacts(
             claimed=False,
             expired=record.expires_at <= utcnow(),
