@@ -29,6 +29,7 @@ from app.config import clinic_timezone
 from app.i18n import N_, current_locale
 from app.models import CURRENCY, Payment, TaxRecord, money
 from app.payments import lifecycle
+from app.payments.events import PaymentEventType
 from app.payments.vat import VatBreakdown
 
 PESO_SIGN = "₱"
@@ -206,7 +207,9 @@ def refund_of(payment: Payment) -> RefundNote | None:
     """The refund of a refunded payment, read from its ``refunded`` event; else None."""
     if payment.status != "refunded":
         return None
-    event = next((e for e in reversed(payment.events) if e.event_type == "refunded"), None)
+    event = next(
+        (e for e in reversed(payment.events) if e.event_type == PaymentEventType.REFUNDED), None
+    )
     data = event.data if event is not None and isinstance(event.data, dict) else {}
     return RefundNote(
         at=event.created_at if event is not None else payment.updated_at,

@@ -13,6 +13,7 @@ from app.auth.tokens import user_for_token
 from app.extensions import db
 from app.i18n import N_
 from app.models import User
+from app.payments.cache import PrefetchedAnswer
 from app.payments.guards import current_guard
 from app.payments.idempotency import hash_key
 
@@ -36,7 +37,7 @@ def token_required(view: Callable) -> Callable:
             )
             response.headers["WWW-Authenticate"] = 'Bearer realm="api"'
             return response
-        g.api_user_id, g.api_user = found
+        g.api_user_id, g.api_user, g.api_prefetched_answer = found
         return view(*args, **kwargs)
 
     return wrapper
@@ -58,6 +59,11 @@ def _replay_key_hash() -> str | None:
 def api_user_id() -> int:
     """The authenticated user's id: known without reading the user's row."""
     return g.api_user_id
+
+
+def api_prefetched_answer() -> PrefetchedAnswer | None:
+    """The Redis copy of this create's key answer, read with the token; None if not read."""
+    return g.api_prefetched_answer
 
 
 def api_user() -> User:

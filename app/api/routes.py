@@ -8,7 +8,7 @@ from decimal import Decimal
 from flask import Response, current_app, request
 
 from app.api import bp, openapi
-from app.api.auth import api_user, api_user_id, token_required
+from app.api.auth import api_prefetched_answer, api_user, api_user_id, token_required
 from app.api.keys import MalformedKeyHeader, header_key
 from app.api.problems import from_error, json_response, problem
 from app.extensions import csrf, db
@@ -105,7 +105,7 @@ def create_payment():
         header_idempotency_key=from_header,
     )
     # The id only: a replay from Redis then reads no database row at all.
-    outcome = service.create_payment(api_user_id(), req)
+    outcome = service.create_payment(api_user_id(), req, prefetched=api_prefetched_answer())
     response = Response(outcome.body, status=outcome.status)
     for name, value in outcome.headers:
         response.headers[name] = value

@@ -9,9 +9,10 @@ moment before cannot cache it again. Like every Redis use, an accelerator: calls
 from __future__ import annotations
 
 import redis
-from flask import current_app, g
+from flask import current_app
 
 from app import redis_client
+from app.payments.cache import PrefetchedAnswer, answer_key
 
 _REVOKED = b"revoked"
 
@@ -33,18 +34,23 @@ def token_user(token_hash: str) -> int | bool | None:
         return None
 
 
-# The token's user id and, in the same round trip, that user's cached answer for a key.
+# The token's user id and, in the same round trip, that user's cached answer for a key:
+# its name is ``answer_key`` split where the user id goes (ARGV[1] .. uid .. ARGV[3]).
 _TOKEN_AND_RESPONSE = """
 local uid = redis.call('GET', KEYS[1])
 if (not uid) or uid == ARGV[2] then return {uid} end
-return {uid, redis.call('GET', ARGV[1] .. uid .. ':' .. ARGV[3])}
+return {uid, redis.call('GET', ARGV[1] .. uid .. ARGV[3])}
 """
+_USER_SLOT = "\x00user\x00"
 
 
-def token_and_response(token_hash: str, key_hash: str) -> int | bool | None:
+def token_and_response(
+    token_hash: str, key_hash: str
+) -> tuple[int | bool | None, PrefetchedAnswer | None]:
     """``token_user``, and the cached answer of ``key_hash`` for that user read in the same
     round trip (one Lua script): a replay of a create then costs one Redis call in all.
-    The answer is kept for this request's ``app.payments.cache.get_response``."""
+    The answer (``PrefetchedAnswer``) is for the caller to hand to ``get_response``."""
+    before, after = answer_key(_USER_SLOT, key_hash).split(_USER_SLOT)
 
     def run(r: redis.Redis):
         script = current_app.extensions.get("redis_token_and_response")
@@ -52,19 +58,18 @@ def token_and_response(token_hash: str, key_hash: str) -> int | bool | None:
             script = current_app.extensions["redis_token_and_response"] = r.register_script(
                 _TOKEN_AND_RESPONSE
             )
-        return script(keys=[_token_key(token_hash)], args=["idem:v3:", _REVOKED, key_hash])
+        return script(keys=[_token_key(token_hash)], args=[before, _REVOKED, after])
 
     found = redis_client.call("token and cache read", run)
     if not found or found[0] is None:
-        return None
+        return None, None
     if found[0] == _REVOKED:
-        return False
+        return False, None
     try:
         user_id = int(found[0])
     except ValueError:
-        return None
-    g.idempotency_prefetch = ((user_id, key_hash), found[1] if len(found) > 1 else None)
-    return user_id
+        return None, None
+    return user_id, PrefetchedAnswer(user_id, key_hash, found[1] if len(found) > 1 else None)
 
 
 def remember_token(token_hash: str, user_id: int) -> None:

@@ -12,6 +12,7 @@ from app.auth import token_cache
 from app.db import transaction
 from app.extensions import db
 from app.models import User
+from app.payments.cache import PrefetchedAnswer
 
 log = logging.getLogger("app.auth")
 
@@ -42,26 +43,30 @@ def rotate_token(user: User) -> str:
     return token
 
 
-def user_for_token(token: str, key_hash: str | None = None) -> tuple[int, User | None] | None:
-    """``(user id, user)`` for a valid token, else None. From Redis (``user`` None: not read)
-    within API_TOKEN_CACHE_TTL of the token's last database read, otherwise from the
-    database (one read, then cached). With ``key_hash`` (an idempotency key's), that user's
-    cached answer is fetched in the same Redis round trip (``token_cache.token_and_response``)."""
+def user_for_token(
+    token: str, key_hash: str | None = None
+) -> tuple[int, User | None, PrefetchedAnswer | None] | None:
+    """``(user id, user, prefetched)`` for a valid token, else None. From Redis (``user``
+    None: not read) within API_TOKEN_CACHE_TTL of the token's last database read, otherwise
+    from the database (one read, then cached). With ``key_hash`` (an idempotency key's),
+    that user's cached answer is fetched in the same Redis round trip
+    (``token_cache.token_and_response``) and returned as ``prefetched`` for ``create_payment``."""
     if not token or len(token) > 200:
         return None
     token_hash = hash_token(token)
+    prefetched = None
     if key_hash is None:
         cached = token_cache.token_user(token_hash)
     else:
-        cached = token_cache.token_and_response(token_hash, key_hash)
+        cached, prefetched = token_cache.token_and_response(token_hash, key_hash)
     if cached is False:
         return None
     if cached is not None:
-        return cached, None
+        return cached, None, prefetched
     user = db.session.execute(
         select(User).where(User.api_token_hash == token_hash)
     ).scalar_one_or_none()
     if user is None:
         return None
     token_cache.remember_token(token_hash, user.id)
-    return user.id, user
+    return user.id, user, None

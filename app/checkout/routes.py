@@ -30,6 +30,7 @@ from app.models import Payment, PaymentStatus
 from app.pages import PAYMENT_CANCELLED, cancel_refusal, page_for
 from app.payments import lifecycle, service
 from app.payments.errors import InvalidPaymentRequest, InvalidTransition, PaymentsBusy
+from app.payments.events import PaymentEventType
 from app.payments.lifecycle import is_stale
 from app.payments.ratelimit import payment_limit
 from app.payments.requests import parse_payment_request
@@ -199,7 +200,7 @@ def _payment_context(found: Payment) -> dict:
         "can_pay_again": current is None and refunded_payment(found.consultation) is None,
         "refund": refund_of(found),
         "paid_after_cancel": found.status == PaymentStatus.COMPLETED
-        and any(e.event_type == "cancelled" for e in found.events),
+        and any(e.event_type == PaymentEventType.CANCELLED for e in found.events),
         "cancel_form": CancelForm(),
     }
 

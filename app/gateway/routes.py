@@ -18,6 +18,7 @@ from app.models import Payment, PaymentStatus
 from app.pages import page_for
 from app.payments import access
 from app.payments.errors import PaymentError, PaymentNotFound
+from app.payments.events import PaymentEventType as Event
 
 OPEN_STATUSES = (PaymentStatus.PENDING, PaymentStatus.PROCESSING)
 
@@ -96,11 +97,14 @@ def _message(decision: Decision, receipts: list[webhooks.Receipt]) -> tuple[str,
     first = receipts[0]
     twice = decision is Decision.APPROVE_TWICE and receipts[-1].outcome == "already_processed"
     # duplicate_charge: the payment page shows the charge to be refunded.
-    if first.outcome in ("confirmed", "failed", "duplicate_charge") and not twice:
+    if first.outcome in (Event.CONFIRMED, Event.FAILED, Event.DUPLICATE_CHARGE) and not twice:
         return None
     texts = {
-        "confirmed": (N_("The payment provider approved your payment."), "info"),
-        "failed": (N_("The payment provider declined your payment. Nothing was charged."), "error"),
+        Event.CONFIRMED: (N_("The payment provider approved your payment."), "info"),
+        Event.FAILED: (
+            N_("The payment provider declined your payment. Nothing was charged."),
+            "error",
+        ),
         "unchanged": (N_("The payment provider had already reported this payment."), "info"),
     }
     text, category = texts.get(first.outcome, (first.detail or N_("Nothing changed."), "error"))

@@ -35,6 +35,8 @@ from app.models import (
     ProviderRequestState,
     User,
 )
+from app.payments.events import UNAPPLIED_CHARGE_EVENTS, PaymentEventType
+from app.payments.events import DuplicateChargeReason as Why
 from app.payments.lifecycle import stale_cutoff
 
 LIMIT = 100
@@ -42,14 +44,14 @@ LIMIT = 100
 # Why a reported charge could not complete its payment, as staff read it (English msgids;
 # every sentence of this page is in the staff member's language).
 DUPLICATE_REASONS = {
-    "already_completed": N_("The payment was already paid by another transaction."),
-    "payment_refunded": N_("The payment had already been refunded."),
-    "consultation_refunded": N_("The consultation had already been refunded."),
-    "late_success_after_failed": N_(
+    Why.ALREADY_COMPLETED: N_("The payment was already paid by another transaction."),
+    Why.PAYMENT_REFUNDED: N_("The payment had already been refunded."),
+    Why.CONSULTATION_REFUNDED: N_("The consultation had already been refunded."),
+    Why.LATE_SUCCESS_AFTER_FAILED: N_(
         "The payment had been declined, and the patient then paid again."
     ),
-    "late_success_after_expired": N_("The payment had expired, and the patient then paid again."),
-    "late_success_after_cancelled": N_(
+    Why.LATE_SUCCESS_AFTER_EXPIRED: N_("The payment had expired, and the patient then paid again."),
+    Why.LATE_SUCCESS_AFTER_CANCELLED: N_(
         "The payment had been cancelled, and the patient then paid again."
     ),
 }
@@ -130,7 +132,7 @@ def _charge_events() -> tuple[list[Item], list[Item]]:
             PaymentEvent.data,
             Payment.amount,
         )
-        .where(PaymentEvent.event_type.in_(("duplicate_charge", "amount_mismatch")))
+        .where(PaymentEvent.event_type.in_(UNAPPLIED_CHARGE_EVENTS))
         .order_by(PaymentEvent.created_at.desc(), PaymentEvent.id.desc())
         .limit(2 * LIMIT)
     )
@@ -138,7 +140,7 @@ def _charge_events() -> tuple[list[Item], list[Item]]:
     mismatches: list[Item] = []
     for row in db.session.execute(stmt):
         data = row.data if isinstance(row.data, dict) else {}
-        if row.event_type == "duplicate_charge":
+        if row.event_type == PaymentEventType.DUPLICATE_CHARGE:
             duplicates.append(_duplicate_item(row, data))
         else:
             mismatches.append(_mismatch_item(row, data))

@@ -1,7 +1,7 @@
 """How a payment's history and links are shown to staff.
 
-Event types come from several parts of the app (checkout, confirmation, refunds,
-webhooks); any type renders, known ones with a friendly label.
+Event types are named in ``app/payments/events.py``; any type renders, known ones with a
+friendly label.
 """
 
 from __future__ import annotations
@@ -17,20 +17,21 @@ from flask_babel import gettext
 
 from app.i18n import N_
 from app.models import Payment, PaymentEvent, User
+from app.payments.events import PaymentEventType
 
 # English msgids, shown in the staff member's language.
 EVENT_LABELS = {
-    "created": N_("Payment created"),
-    "replayed": N_("Repeated request answered with the first result"),
-    "refused": N_("Another payment attempt refused"),
-    "confirmed": N_("Payment confirmed"),
-    "failed": N_("Payment failed"),
-    "expired": N_("Expired unpaid"),
-    "duplicate_charge": N_("Duplicate charge flagged"),
-    "refunded": N_("Refunded"),
-    "refunded_at_provider": N_("Refund returned by the payment provider"),
-    "refund_refused": N_("Payment provider refused the refund"),
-    "deleted": N_("Deleted by staff (it moved no money)"),
+    PaymentEventType.CREATED: N_("Payment created"),
+    PaymentEventType.REPLAYED: N_("Repeated request answered with the first result"),
+    PaymentEventType.REFUSED: N_("Another payment attempt refused"),
+    PaymentEventType.CONFIRMED: N_("Payment confirmed"),
+    PaymentEventType.FAILED: N_("Payment failed"),
+    PaymentEventType.EXPIRED: N_("Expired unpaid"),
+    PaymentEventType.DUPLICATE_CHARGE: N_("Duplicate charge flagged"),
+    PaymentEventType.REFUNDED: N_("Refunded"),
+    PaymentEventType.REFUNDED_AT_PROVIDER: N_("Refund returned by the payment provider"),
+    PaymentEventType.REFUND_REFUSED: N_("Payment provider refused the refund"),
+    PaymentEventType.DELETED: N_("Deleted by staff (it moved no money)"),
 }
 #: Who acted: a user's role, or the part of the system (``system:checkout``).
 ACTOR_WORDS = {
@@ -40,7 +41,14 @@ ACTOR_WORDS = {
     "gateway": N_("Gateway"),
 }
 # Events that need a person's eye get a warning style in the history.
-WARNING_EVENTS = frozenset({"refused", "duplicate_charge", "failed", "refund_refused"})
+WARNING_EVENTS = frozenset(
+    {
+        PaymentEventType.REFUSED,
+        PaymentEventType.DUPLICATE_CHARGE,
+        PaymentEventType.FAILED,
+        PaymentEventType.REFUND_REFUSED,
+    }
+)
 
 
 @dataclass(frozen=True)

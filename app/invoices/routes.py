@@ -45,6 +45,7 @@ from app.models import PaymentMethod, PaymentStatus
 from app.pages import page_for
 from app.payments import lifecycle
 from app.payments.errors import InvalidTransition, PaymentError, PaymentNotDeletable
+from app.payments.events import PaymentEventType
 
 RESULTS_TARGET = "invoice-results"
 #: Sent by the filter's text boxes while typing (templates/invoices/_filter_form.html).
@@ -163,14 +164,14 @@ def show_invoice(
 def _refund_note(detail: queries.InvoiceDetail) -> RefundNote | None:
     """The refund sentence with the name of the staff member who refunded it."""
     note = refund_of(detail.invoice.payment)
-    event = history.last_event(detail.events, "refunded")
+    event = history.last_event(detail.events, PaymentEventType.REFUNDED)
     if note is None or event is None:
         return note
     return replace(note, by=history.actor_name(event.actor, detail.actors))
 
 
 def _deleted_note(detail: queries.InvoiceDetail) -> dict | None:
-    event = history.last_event(detail.events, "deleted")
+    event = history.last_event(detail.events, PaymentEventType.DELETED)
     if detail.invoice.payment.deleted_at is None or event is None:
         return None
     return {

@@ -8,31 +8,46 @@ exactly-once.
 
 from __future__ import annotations
 
-from flask import current_app, g
+from dataclasses import dataclass
+
+from flask import current_app
 
 from app import redis_client
 from app.payments.idempotency import Outcome
 
 
-def _cache_key(user_id: int, key_hash: str) -> str:
-    # v3: one entry is ``Outcome.cache_text`` (app/payments/idempotency.py). The prefix is
-    # spelled again in app/auth/token_cache.py's script arguments.
+def answer_key(user_id: int | str, key_hash: str) -> str:
+    """The Redis key of the copy of a user's idempotency key's answer; its value is an
+    ``Outcome.cache_text`` (app/payments/idempotency.py). The only place the name is built:
+    the token script (``app.auth.token_cache.token_and_response``) fills in the user id it
+    reads."""
     return f"idem:v3:{user_id}:{key_hash}"
 
 
-def get_response(user_id: int, key_hash: str) -> tuple[Outcome, str, bool] | None:
+@dataclass(frozen=True)
+class PrefetchedAnswer:
+    """The Redis copy of ``user_id``'s answer for ``key_hash``, read ahead in another round
+    trip (``token_and_response``); ``raw`` is None when Redis held none."""
+
+    user_id: int
+    key_hash: str
+    raw: bytes | None
+
+
+def get_response(
+    user_id: int, key_hash: str, prefetched: PrefetchedAnswer | None = None
+) -> tuple[Outcome, str, bool] | None:
     """The cached answer of a finished key as ``(outcome, fingerprint, replay_counted)``,
-    or None (a miss, an unreadable entry, or Redis trouble). Read already in this request
-    by ``token_cache.token_and_response``: not read again."""
-    prefetched = g.get("idempotency_prefetch")
-    if prefetched is not None and prefetched[0] == (user_id, key_hash):
-        raw = prefetched[1]
+    or None (a miss, an unreadable entry, or Redis trouble). ``prefetched``, when it is this
+    user's copy of this key, is used instead of reading Redis again."""
+    if prefetched is not None and (prefetched.user_id, prefetched.key_hash) == (user_id, key_hash):
+        raw = prefetched.raw
     else:
-        raw = redis_client.call("cache read", lambda r: r.get(_cache_key(user_id, key_hash)))
+        raw = redis_client.call("cache read", lambda r: r.get(answer_key(user_id, key_hash)))
     return None if raw is None else Outcome.from_cache_text(raw)
 
 
 def put_response(user_id: int, key_hash: str, text: str) -> None:
     """Cache ``text`` (``Outcome.cache_text``) for as long as the key is honoured."""
     ttl = current_app.config["IDEMPOTENCY_TTL"]
-    redis_client.call("cache write", lambda r: r.set(_cache_key(user_id, key_hash), text, ex=ttl))
+    redis_client.call("cache write", lambda r: r.set(answer_key(user_id, key_hash), text, ex=ttl))

@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 
 from app.models import Payment, ProviderRequest, ProviderRequestState, money, utcnow
 from app.payments.errors import MalformedWebhook
+from app.payments.events import PaymentEventType
 from app.payments.provider import ProviderEvent
 from app.payments.records import add_event
 
@@ -79,7 +80,9 @@ def mark_succeeded(
     request.leased_until = None
     request.lease_token = None
     request.last_error = None
-    add_request_event(session, request, "refunded_at_provider", actor, refund_id=reference)
+    add_request_event(
+        session, request, PaymentEventType.REFUNDED_AT_PROVIDER, actor, refund_id=reference
+    )
 
 
 def add_request_event(
@@ -163,4 +166,4 @@ def apply_refund_notice(
     if request.state == ProviderRequestState.SUCCEEDED:
         return "unchanged", ""
     mark_succeeded(session, request, notice.refund_id, notice.created_at, actor=actor)
-    return "refunded_at_provider", ""
+    return PaymentEventType.REFUNDED_AT_PROVIDER, ""

@@ -16,8 +16,8 @@ from app.models import (
     PaymentStatus,
     TaxRecord,
     money,
-    utcnow,
 )
+from app.payments.events import PaymentEventType
 from app.payments.vat import VatBreakdown
 
 # Core inserts (no unit of work, no flush): the checkout knows every value it writes, so
@@ -158,7 +158,7 @@ def _records_statement():
         select(
             payment.c.id,
             b("consultation_id", ec.consultation_id.type),
-            literal("created"),
+            literal(PaymentEventType.CREATED.value),
             b("actor", ec.actor.type),
             b("data", ec.data.type),
             now,
@@ -188,24 +188,46 @@ _INSERT_RECORDS = _records_statement()
 def add_records(session: Session, payment: Payment, vat: VatBreakdown, *, actor: str) -> Invoice:
     """Insert the new (transient) ``payment`` and what travels with it: its tax record, its
     invoice and its "created" event. Sets ``payment.id``; returns the invoice (transient,
-    with its id). On PostgreSQL one statement, elsewhere four.
+    with its id). On PostgreSQL one statement (``insert_records_at_once``), elsewhere four
+    (``insert_records_one_by_one``); both write the same rows
+    (tests/integration/test_payment_records.py).
 
     :raise IntegrityError: the partial unique index refused a second active payment.
     """
-    if session.get_bind().dialect.name != "postgresql":
-        insert_payment(session, payment)
-        add_tax_record(session, payment, vat)
-        invoice = add_invoice(session, payment)
-        insert_event(
-            session,
-            "created",
-            actor=actor,
-            payment_id=payment.id,
-            consultation_id=payment.consultation_id,
-            method=payment.payment_method,
-            amount=str(payment.amount),
-        )
-        return invoice
+    if session.get_bind().dialect.name == "postgresql":
+        return insert_records_at_once(session, payment, vat, actor=actor)
+    return insert_records_one_by_one(session, payment, vat, actor=actor)
+
+
+def _created_event_data(payment: Payment) -> dict[str, str]:
+    return {"method": payment.payment_method, "amount": str(payment.amount)}
+
+
+def insert_records_one_by_one(
+    session: Session, payment: Payment, vat: VatBreakdown, *, actor: str
+) -> Invoice:
+    """``add_records`` as four Core inserts, for any database."""
+    insert_payment(session, payment)
+    add_tax_record(session, payment, vat)
+    invoice = add_invoice(session, payment)
+    session.execute(
+        _INSERT_EVENT,
+        {
+            "payment_id": payment.id,
+            "consultation_id": payment.consultation_id,
+            "event_type": PaymentEventType.CREATED,
+            "actor": actor,
+            "data": _created_event_data(payment),
+            "created_at": payment.created_at,
+        },
+    )
+    return invoice
+
+
+def insert_records_at_once(
+    session: Session, payment: Payment, vat: VatBreakdown, *, actor: str
+) -> Invoice:
+    """``add_records`` as one PostgreSQL statement (``_records_statement``)."""
     prefix = invoice_number(payment.created_at, 0)[:-1]  # "INV-<issued>-", the id follows
     payment.id, invoice_id = (
         session.connection()
@@ -223,7 +245,7 @@ def add_records(session: Session, payment: Payment, vat: VatBreakdown, *, actor:
                 "prices_include_vat": vat.prices_include_vat,
                 "rate": vat.rate,
                 "actor": actor,
-                "data": {"method": payment.payment_method, "amount": str(payment.amount)},
+                "data": _created_event_data(payment),
                 "invoice_prefix": prefix,
                 "now": payment.created_at,
             },
@@ -231,23 +253,6 @@ def add_records(session: Session, payment: Payment, vat: VatBreakdown, *, actor:
         .one()
     )
     return _new_invoice(payment, invoice_id)
-
-
-def insert_event(
-    session: Session, event_type: str, *, actor: str, payment_id: int, consultation_id: int, **data
-) -> None:
-    """``add_event`` as one Core insert, for a path that keeps no event object."""
-    session.execute(
-        _INSERT_EVENT,
-        {
-            "payment_id": payment_id,
-            "consultation_id": consultation_id,
-            "event_type": event_type,
-            "actor": actor,
-            "data": data,
-            "created_at": utcnow(),
-        },
-    )
 
 
 def add_event(

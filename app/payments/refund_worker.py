@@ -32,6 +32,7 @@ from app.extensions import db
 from app.models import Payment, ProviderRequest, ProviderRequestState, money, utcnow
 from app.payments import lifecycle
 from app.payments.errors import PaymentsBusy
+from app.payments.events import PaymentEventType
 from app.payments.outbox import add_request_event, mark_succeeded
 from app.payments.provider import PaymentGateway, ProviderCallError, RefundResult
 
@@ -223,5 +224,7 @@ def _record_failure(
         request.next_attempt_at = utcnow() + backoff(request.attempts)
         return "retrying"
     request.state = ProviderRequestState.FAILED
-    add_request_event(session, request, "refund_refused", WORKER, detail=request.last_error)
+    add_request_event(
+        session, request, PaymentEventType.REFUND_REFUSED, WORKER, detail=request.last_error
+    )
     return "refused"

@@ -1,13 +1,16 @@
 """Create a payment exactly once. The HTML checkout and the JSON API both call this.
 
 Order of a request (``create_payment`` reads top to bottom; each step is a function below):
-1. the request, built once (``Checkout``): who, what, its key's hash and fingerprint;
-2. replay a finished key from Redis (the fast path: no database at all);
-3. in one transaction: read the consultation with its active payment (404 / 403 / 422);
-   a payment already visible there is refused at once (its key stores the 409, no lock);
-   otherwise claim the key durably, let the guard serialize (the row lock), re-check for
-   an active or refunded payment, create payment + tax record + invoice + event, and
-   store the final answer on the key;
+1. the request, built once (``Checkout``, create_request.py): who, what, its key's hash
+   and fingerprint;
+2. replay a finished key from Redis (replay.py; the fast path: no database at all);
+3. in one transaction (``_create_once``), phases that each return the answer or the next
+   phase (``Step``): read the consultation with its active payment (404 / 403 / 422);
+   refuse a payment already visible there at once (its key stores the 409, no lock);
+   claim the key durably (``decide_key``: owned, taken over, replayed or mismatched); let
+   the guard serialize (the row lock), re-check for an active or refunded payment
+   (``decide_checkout``), create payment + tax record + invoice + event, and store the
+   final answer on the key;
 4. after commit, cache the answer in Redis.
 
 What decides is always the database: the claim, the lock, the re-check and the partial
@@ -21,27 +24,32 @@ import time
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
 
-from flask import current_app
 from sqlalchemy import and_, bindparam, or_, select
-from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
-from werkzeug.http import http_date
 
-from app import metrics
 from app.db import transaction
 from app.extensions import db
 from app.i18n import N_, Phrase
 from app.models import (
     Consultation,
+    IdempotencyKey,
     Payment,
     PaymentStatus,
     User,
     utcnow,
 )
 from app.payments import access, cache, dberrors, hooks, idempotency, lifecycle
+from app.payments.create_request import KEY_MISMATCH_DETAIL, Checkout, answer, conflict_body
+from app.payments.decisions import (
+    CheckoutFacts,
+    CheckoutVerdict,
+    KeyFacts,
+    KeyVerdict,
+    decide_checkout,
+    decide_key,
+)
 from app.payments.errors import (
     ConsultationRefunded,
     InvalidPaymentRequest,
@@ -49,14 +57,15 @@ from app.payments.errors import (
     PaymentInProgress,
     PaymentsBusy,
 )
-from app.payments.guards import Guard, current_guard
-from app.payments.idempotency import KEY_EXPIRES_HEADER, Outcome
+from app.payments.idempotency import Outcome
 from app.payments.records import (
     add_records,
     invoice_json,
     payment_json,
 )
+from app.payments.replay import replay_cached, replay_from_cache
 from app.payments.requests import PaymentRequest
+from app.payments.trace import CreateTrace
 from app.payments.vat import current_vat
 
 __all__ = ["Outcome", "create_payment", "replay_from_cache"]
@@ -67,65 +76,16 @@ MAX_ATTEMPTS = 3
 # A fresh transaction can succeed where these failed.
 RETRYABLE_SQLSTATES = {dberrors.SERIALIZATION_FAILURE, dberrors.DEADLOCK_DETECTED}
 
-# Where a created payment can be read (the Location of a 201).
-PAYMENT_PATH = "/api/v1/payments/{id}"
 
-
-@dataclass(frozen=True)
-class Checkout:
-    """One create request, built once: everything the steps below need to know about it.
-
-    ``key_hash`` is None when no key was sent or the guard keeps none; ``expires`` is when
-    a key claimed by this request stops being honoured (UTC).
-    """
-
-    user_id: int
-    req: PaymentRequest
-    guard: Guard
-    key_hash: str | None
-    fingerprint: str
-    expires: datetime | None
-
-    @classmethod
-    def build(cls, user_id: int, req: PaymentRequest) -> Checkout:
-        guard = current_guard()
-        keyed = req.idempotency_key is not None and guard.use_key
-        return cls(
-            user_id,
-            req,
-            guard,
-            idempotency.hash_key(req.idempotency_key) if keyed else None,
-            idempotency.fingerprint(req.fingerprint_parts()),
-            idempotency.expires_at(current_app.config["IDEMPOTENCY_TTL"]) if keyed else None,
-        )
-
-    @property
-    def consultation_id(self) -> int:
-        return self.req.consultation_id
-
-    @property
-    def cached(self) -> bool:
-        """Whether Redis may answer (and learn) this request's outcome."""
-        return self.key_hash is not None and self.guard.use_cache
-
-
-def answer(
-    status: int, body: dict[str, Any], payment_id: int | None, expires: datetime | None
+def create_payment(
+    user: User | int, req: PaymentRequest, *, prefetched: cache.PrefetchedAnswer | None = None
 ) -> Outcome:
-    """Render an outcome once, to the text and headers every replay will repeat."""
-    headers = [("Content-Type", idempotency.content_type(status))]
-    if status == 201 and payment_id is not None:
-        headers.append(("Location", PAYMENT_PATH.format(id=payment_id)))
-    if expires is not None:
-        headers.append((KEY_EXPIRES_HEADER, http_date(expires)))
-    return Outcome(status, idempotency.encode_body(body), tuple(headers), payment_id)
-
-
-def create_payment(user: User | int, req: PaymentRequest) -> Outcome:
     """Create the payment for ``req`` at most once; repeats get the first outcome.
 
     ``user``: the paying user, or only their id (a replay from Redis then reads nothing
     else; the user row is read only if a consultation is not theirs, to tell 403 from 404).
+    ``prefetched``: the Redis copy of this key's answer, when the caller read it already
+    (the API reads it with the token, ``cache.token_and_response``): not read again.
 
     :raise InvalidPaymentRequest: 422, the amount does not match the fee.
     :raise ConsultationNotFound: 404.  :raise NotYourConsultation: 403.
@@ -135,10 +95,10 @@ def create_payment(user: User | int, req: PaymentRequest) -> Outcome:
     :raise PaymentsBusy: 503, the database stayed locked or unavailable past its bound.
     """
     checkout = Checkout.build(user if isinstance(user, int) else user.id, req)
-    trace = _Trace(checkout)
+    trace = CreateTrace(checkout.user_id, checkout.consultation_id, checkout.key_hash)
     try:
-        outcome = _replay_cached(checkout, trace) if checkout.cached else None
-        if outcome is None:
+        outcome = replay_cached(checkout, trace, prefetched) if checkout.cached else None
+        if outcome is None:  # nothing in Redis: the database answers
             outcome = _with_retries(lambda: _create_once(checkout, trace), checkout)
             if checkout.cached:
                 # A database replay has counted the key's replay already.
@@ -151,79 +111,35 @@ def create_payment(user: User | int, req: PaymentRequest) -> Outcome:
     return outcome
 
 
-def replay_from_cache(user_id: int, req: PaymentRequest) -> Outcome | None:
-    """The stored answer of ``req``'s key from Redis, or None: no database round trip.
+@dataclass(frozen=True)
+class Step:
+    """What a phase of a create leads to: the request's answer (``outcome``), or, when it
+    has none, the next phase."""
 
-    For a door that can skip its own reads when the answer is already known (the HTML
-    form skips loading the session's user). None when there is no key, the guard keeps
-    no cache, or Redis has nothing.
+    outcome: Outcome | None = None
 
-    :raise KeyReuseMismatch: 422, the key was used for a different request.
-    """
-    checkout = Checkout.build(user_id, req)
-    if not checkout.cached:
-        return None
-    trace = _Trace(checkout)
-    try:
-        outcome = _replay_cached(checkout, trace)
-    except KeyReuseMismatch as exc:
-        trace.refused(exc)
-        raise
-    if outcome is not None:
-        trace.done(outcome)
-    return outcome
+    @property
+    def answered(self) -> bool:
+        return self.outcome is not None
 
 
-def _replay_cached(checkout: Checkout, trace: _Trace) -> Outcome | None:
-    found = cache.get_response(checkout.user_id, checkout.key_hash)
-    if found is None:
-        return None
-    outcome, fingerprint, counted = found
-    if fingerprint != checkout.fingerprint:
-        raise KeyReuseMismatch(_MISMATCH_DETAIL)
-    if not counted:
-        _count_first_replay(checkout, outcome)
-    trace.source = "redis"
-    return outcome.again()
+NEXT_PHASE = Step()
 
 
-def _count_first_replay(checkout: Checkout, outcome: Outcome) -> None:
-    """A key's first replay from Redis marks its row (once); later ones touch no database."""
-    try:
-        with transaction() as session:
-            idempotency.count_first_replay(
-                session, user_id=checkout.user_id, key_hash=checkout.key_hash
-            )
-    except SQLAlchemyError as exc:
-        # The answer is already known; losing the count must not fail the replay.
-        log.warning("payment.replay_count_lost error=%s", type(exc).__name__)
-        return
-    text = outcome.cache_text(checkout.fingerprint, replay_counted=True)
-    cache.put_response(checkout.user_id, checkout.key_hash, text)
-
-
-_MISMATCH_DETAIL = N_(
-    "This idempotency key was already used for a different payment request. "
-    "Use a new key for a new request."
-)
-
-
-def _create_once(checkout: Checkout, trace: _Trace) -> Outcome:
+def _create_once(checkout: Checkout, trace: CreateTrace) -> Outcome:
+    """One transaction, its phases in order; each returns the answer or the next phase."""
     # after_commit: what a guard holds until the transaction is over (the redis_lock).
     with ExitStack() as after_commit, transaction() as session:
         consultation, visible = _consultation_and_active_payment(session, checkout)
-        if visible is not None and not lifecycle.is_stale(visible):
-            refused = _refuse_early(session, checkout, visible, trace)
-            if refused is not None:
-                return refused
-        if checkout.key_hash:
-            replay = _claim_or_replay(session, checkout, trace)
-            if replay is not None:
-                return replay
-            hooks.reached(hooks.AFTER_CLAIM, consultation_id=consultation.id)
+        step = _refuse_early(session, checkout, visible, trace)
+        if step.answered:
+            return step.outcome
+        step = _claim_key(session, checkout, trace)
+        if step.answered:
+            return step.outcome
         hooks.reached(hooks.BEFORE_LOCK, consultation_id=consultation.id)
         checkout.guard.serialize(session, consultation.id, after_commit)
-        outcome = _decide(session, checkout, consultation)
+        outcome = _create_under_guard(session, checkout, consultation)
         if checkout.key_hash:
             idempotency.finish(
                 session, user_id=checkout.user_id, key_hash=checkout.key_hash, outcome=outcome
@@ -272,13 +188,17 @@ def _consultation_and_active_payment(
 
 
 def _refuse_early(
-    session: Session, checkout: Checkout, existing: Payment, trace: _Trace
-) -> Outcome | None:
+    session: Session, checkout: Checkout, visible: Payment | None, trace: CreateTrace
+) -> Step:
     """Refuse a request for a consultation whose payment is already committed, without
     taking its lock: nothing would be written but the refusal. With a key, the refusal is
-    stored on it in the claim itself (one statement); None when the key already exists
-    (a repeat, or its first request still running): the claim path then answers."""
-    outcome = answer(409, conflict_body(existing), existing.id, checkout.expires)
+    stored on it in the claim itself (one statement); the next phase when the key already
+    exists (a repeat, or its first request still running): the claim then answers."""
+    active = visible if visible is not None and not lifecycle.is_stale(visible) else None
+    facts = CheckoutFacts(active_payment_id=active.id if active is not None else None)
+    if decide_checkout(facts) is not CheckoutVerdict.CONFLICT:
+        return NEXT_PHASE  # a refund, if any, is for the re-check under the guard
+    outcome = answer(409, conflict_body(active), active.id, checkout.expires)
     if checkout.key_hash and not idempotency.store_refusal(
         session,
         user_id=checkout.user_id,
@@ -287,14 +207,51 @@ def _refuse_early(
         expires=checkout.expires,
         outcome=outcome,
     ):
-        return None
+        return NEXT_PHASE
     trace.source = "committed"
-    return outcome
+    return Step(outcome)
 
 
-def _claim_or_replay(session: Session, checkout: Checkout, trace: _Trace) -> Outcome | None:
-    """Own the key until ``checkout.expires`` (None), or return the outcome the key's first
-    request finished with."""
+def _claim_key(session: Session, checkout: Checkout, trace: CreateTrace) -> Step:
+    """Own the key until ``checkout.expires`` (the next phase), or answer with the outcome
+    the key's first request finished with (``decide_key``).
+
+    :raise KeyReuseMismatch: 422.  :raise PaymentInProgress: 409.
+    """
+    if not checkout.key_hash:
+        return NEXT_PHASE
+    record = _claim_or_read(session, checkout, trace)
+    if record is None:
+        facts = KeyFacts(claimed=True)
+    else:
+        facts = KeyFacts(
+            claimed=False,
+            expired=record.expires_at <= utcnow(),
+            same_fingerprint=record.fingerprint == checkout.fingerprint,
+        )
+    match decide_key(facts):
+        case KeyVerdict.MISMATCH:
+            raise KeyReuseMismatch(KEY_MISMATCH_DETAIL)
+        case KeyVerdict.REPLAY:
+            idempotency.count_replay(record)
+            trace.source = "database"
+            return Step(idempotency.stored_outcome(record))
+        case KeyVerdict.TAKE_OVER:
+            idempotency.take_over_expired(
+                record, fingerprint=checkout.fingerprint, expires=checkout.expires
+            )
+    hooks.reached(hooks.AFTER_CLAIM, consultation_id=checkout.consultation_id)
+    return NEXT_PHASE
+
+
+def _claim_or_read(
+    session: Session, checkout: Checkout, trace: CreateTrace
+) -> IdempotencyKey | None:
+    """Claim the key (None), or read its existing row under the row's lock, waiting for
+    its first request to finish.
+
+    :raise PaymentInProgress: the first request still holds it past the wait bound.
+    """
     wait_started = time.perf_counter()
     user_id, key_hash, fingerprint = checkout.user_id, checkout.key_hash, checkout.fingerprint
     try:
@@ -326,14 +283,7 @@ def _claim_or_replay(session: Session, checkout: Checkout, trace: _Trace) -> Out
             ) from exc
         raise
     trace.waited_ms = (time.perf_counter() - wait_started) * 1000
-    if record.expires_at <= utcnow():
-        idempotency.take_over_expired(record, fingerprint=fingerprint, expires=checkout.expires)
-        return None
-    if record.fingerprint != fingerprint:
-        raise KeyReuseMismatch(_MISMATCH_DETAIL)
-    idempotency.count_replay(record)
-    trace.source = "database"
-    return idempotency.stored_outcome(record)
+    return record
 
 
 # The re-check after the guard serialized: the consultation's active payment and any
@@ -359,9 +309,11 @@ REFUNDED_DETAIL = N_(
 )
 
 
-def _decide(session: Session, checkout: Checkout, consultation: Consultation) -> Outcome:
-    """Under the guard: refuse for an active payment, refuse a refunded consultation, or
-    create the payment."""
+def _create_under_guard(
+    session: Session, checkout: Checkout, consultation: Consultation
+) -> Outcome:
+    """Under the guard: re-read the consultation's payments, then refuse for an active
+    payment, refuse a refunded consultation, or create the payment (``decide_checkout``)."""
     if not checkout.guard.check_active:
         return _insert_payment(session, checkout, consultation)
     found = session.scalars(_ACTIVE_OR_REFUNDED, {"consultation_id": consultation.id}).all()
@@ -373,10 +325,15 @@ def _decide(session: Session, checkout: Checkout, consultation: Consultation) ->
         and lifecycle.expire(session, existing, actor="system:checkout")
     ):
         existing = None
-    if existing is not None:
-        return answer(409, conflict_body(existing), existing.id, checkout.expires)
-    if any(p.status == PaymentStatus.REFUNDED for p in found):
-        raise ConsultationRefunded(REFUNDED_DETAIL, consultation_id=consultation.id)
+    facts = CheckoutFacts(
+        active_payment_id=existing.id if existing is not None else None,
+        refunded=any(p.status == PaymentStatus.REFUNDED for p in found),
+    )
+    match decide_checkout(facts):
+        case CheckoutVerdict.CONFLICT:
+            return answer(409, conflict_body(existing), existing.id, checkout.expires)
+        case CheckoutVerdict.REFUNDED:
+            raise ConsultationRefunded(REFUNDED_DETAIL, consultation_id=consultation.id)
     return _insert_payment(session, checkout, consultation)
 
 
@@ -385,20 +342,6 @@ def active_payment_for(session: Session, consultation_id: int) -> Payment | None
     return session.execute(
         _ACTIVE_PAYMENT, {"consultation_id": consultation_id}
     ).scalar_one_or_none()
-
-
-def conflict_body(existing: Payment) -> dict[str, Any]:
-    return {
-        "type": "/problems/payment-exists",
-        "title": "This consultation already has a payment",
-        "status": 409,
-        "detail": (
-            f"Consultation {existing.consultation_id} already has a {existing.status} "
-            f"payment (#{existing.id})."
-        ),
-        "existing_payment_id": existing.id,
-        "existing_payment_status": existing.status,
-    }
 
 
 def _insert_payment(session: Session, checkout: Checkout, consultation: Consultation) -> Outcome:
@@ -459,55 +402,3 @@ def _conflict_after_race(checkout: Checkout) -> Outcome:
     if existing is None:
         raise PaymentsBusy()
     return answer(409, conflict_body(existing), existing.id, None)
-
-
-class _Trace:
-    """One structured log line per outcome: ids, a key hash prefix, the duration."""
-
-    def __init__(self, checkout: Checkout):
-        self.user_id = checkout.user_id
-        self.consultation_id = checkout.consultation_id
-        self.key = checkout.key_hash[:16] if checkout.key_hash else "-"
-        self.started = time.perf_counter()
-        self.source = None
-        self.waited_ms = 0.0
-
-    def _emit(self, level: int, outcome: str, payment_id: Any = "-", **more: Any) -> None:
-        duration = (time.perf_counter() - self.started) * 1000
-        metrics.payment_outcome(outcome, more.get("source"), duration, self.waited_ms)
-        extra = "".join(f" {k}={v}" for k, v in more.items())
-        log.log(
-            level,
-            "payment.outcome outcome=%s payment_id=%s consultation_id=%s user_id=%s "
-            "key_hash=%s duration_ms=%.1f%s",
-            outcome,
-            payment_id,
-            self.consultation_id,
-            self.user_id,
-            self.key,
-            duration,
-            extra,
-        )
-
-    def done(self, outcome: Outcome) -> None:
-        if outcome.replayed:
-            name = "replayed"
-        elif outcome.created:
-            name = "created"
-        else:
-            name = "conflict"
-        more: dict[str, Any] = {"status": outcome.status}
-        if self.source:
-            more["source"] = self.source
-        if self.waited_ms > 50:
-            more["waited_ms"] = f"{self.waited_ms:.0f}"
-        self._emit(logging.INFO, name, outcome.payment_id, **more)
-
-    def refused(self, exc: Exception) -> None:
-        names = {
-            KeyReuseMismatch: "key_mismatch",
-            PaymentInProgress: "in_progress",
-            PaymentsBusy: "lock_timeout",
-        }
-        name = next((n for cls, n in names.items() if isinstance(exc, cls)), "refused")
-        self._emit(logging.WARNING, name, error=type(exc).__name__)

@@ -1,0 +1,78 @@
+"""Answering a repeated create from the Redis copy of its key's answer: no database read.
+
+The copy is only ever what the database committed (``service.create_payment`` writes it
+after the commit); a miss sends the request to the database.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from app.db import transaction
+from app.payments import cache, idempotency
+from app.payments.create_request import KEY_MISMATCH_DETAIL, Checkout
+from app.payments.errors import KeyReuseMismatch
+from app.payments.idempotency import Outcome
+from app.payments.requests import PaymentRequest
+from app.payments.trace import CreateTrace
+
+log = logging.getLogger("app.payments")
+
+
+def replay_from_cache(user_id: int, req: PaymentRequest) -> Outcome | None:
+    """The stored answer of ``req``'s key from Redis, or None: no database round trip.
+
+    For a door that can skip its own reads when the answer is already known (the HTML
+    form skips loading the session's user). None when there is no key, the guard keeps
+    no cache, or Redis has nothing.
+
+    :raise KeyReuseMismatch: 422, the key was used for a different request.
+    """
+    checkout = Checkout.build(user_id, req)
+    if not checkout.cached:
+        return None
+    trace = CreateTrace(checkout.user_id, checkout.consultation_id, checkout.key_hash)
+    try:
+        outcome = replay_cached(checkout, trace)
+    except KeyReuseMismatch as exc:
+        trace.refused(exc)
+        raise
+    if outcome is not None:
+        trace.done(outcome)
+    return outcome
+
+
+def replay_cached(
+    checkout: Checkout, trace: CreateTrace, prefetched: cache.PrefetchedAnswer | None = None
+) -> Outcome | None:
+    """The answer Redis holds for the checkout's key, or None (a miss).
+
+    :raise KeyReuseMismatch: the key was used for a different request.
+    """
+    found = cache.get_response(checkout.user_id, checkout.key_hash, prefetched)
+    if found is None:
+        return None
+    outcome, fingerprint, counted = found
+    if fingerprint != checkout.fingerprint:
+        raise KeyReuseMismatch(KEY_MISMATCH_DETAIL)
+    if not counted:
+        _count_first_replay(checkout, outcome)
+    trace.source = "redis"
+    return outcome.again()
+
+
+def _count_first_replay(checkout: Checkout, outcome: Outcome) -> None:
+    """A key's first replay from Redis marks its row (once); later ones touch no database."""
+    try:
+        with transaction() as session:
+            idempotency.count_first_replay(
+                session, user_id=checkout.user_id, key_hash=checkout.key_hash
+            )
+    except SQLAlchemyError as exc:
+        # The answer is already known; losing the count must not fail the replay.
+        log.warning("payment.replay_count_lost error=%s", type(exc).__name__)
+        return
+    text = outcome.cache_text(checkout.fingerprint, replay_counted=True)
+    cache.put_response(checkout.user_id, checkout.key_hash, text)
