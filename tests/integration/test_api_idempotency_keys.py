@@ -20,9 +20,9 @@ from werkzeug.http import parse_date
 from app.extensions import db
 from app.models import IdempotencyKey, PaymentEvent
 from app.payments.guards import GUARD_NAMES as GUARDS
-from tests.integration.checkout_helpers import logged_in, open_form, submit
 from tests.integration.test_api_payments import counts
 from tests.support.api import PAYMENTS, ApiClient
+from tests.support.checkout import logged_in, open_form, submit
 from tests.support.factory import auth
 
 # The headers that belong to the answer: a replay repeats them exactly.

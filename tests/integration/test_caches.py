@@ -17,8 +17,8 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import IdempotencyKey, User
-from tests.integration.checkout_helpers import logged_in, open_form, submit
 from tests.integration.test_staff_invoices import counting_queries
+from tests.support.checkout import logged_in, open_form, submit
 from tests.support.factory import auth
 from tests.support.pg import raw_connection
 

@@ -11,7 +11,7 @@ import pytest
 
 from app.models import PaymentStatus
 from app.payments import lifecycle
-from tests.integration.checkout_helpers import (
+from tests.support.checkout import (
     HTMX,
     checkout_url,
     logged_in,

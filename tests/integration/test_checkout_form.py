@@ -11,7 +11,7 @@ from sqlalchemy.engine import make_url
 
 from app.checkout.tokens import SALT, CheckoutTokens, idempotency_key
 from app.payments.idempotency import hash_key
-from tests.integration.checkout_helpers import (
+from tests.support.checkout import (
     HTMX,
     checkout_url,
     logged_in,

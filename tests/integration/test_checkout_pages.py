@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from app.models import PaymentStatus
-from tests.integration.checkout_helpers import checkout_url, logged_in, pay
+from tests.support.checkout import checkout_url, logged_in, pay
 from tests.support.lifecycle import age_payment
 from tests.support.payments import set_status
 

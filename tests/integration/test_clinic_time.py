@@ -15,7 +15,7 @@ from sqlalchemy import text
 from app.cli import AT_EXAMPLE
 from app.extensions import db
 from app.models import Consultation
-from tests.integration.checkout_helpers import logged_in
+from tests.support.checkout import logged_in
 from tests.support.factory import Factory
 
 

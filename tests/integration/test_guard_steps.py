@@ -25,8 +25,8 @@ from app.models import utcnow
 from app.payments import hooks
 from app.payments.guards import GUARD_NAMES
 from app.payments.lifecycle import confirm, expire_stale
-from tests.integration.checkout_helpers import logged_in, open_form, submit
 from tests.support.api import ApiClient
+from tests.support.checkout import logged_in, open_form, submit
 from tests.support.factory import Factory
 from tests.support.invariants import check_invariants, row_counts
 from tests.support.lifecycle import age_payment, deliver, events, provider_event

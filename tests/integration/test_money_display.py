@@ -10,7 +10,7 @@ import re
 import pytest
 
 from app.payments import lifecycle
-from tests.integration.checkout_helpers import (
+from tests.support.checkout import (
     checkout_url,
     logged_in,
     open_form,

@@ -20,8 +20,8 @@ from sqlalchemy import select
 from app.extensions import db
 from app.models import Payment, PaymentEvent, PaymentStatus
 from app.payments import lifecycle
-from tests.integration.checkout_helpers import logged_in
 from tests.support.api import ApiClient
+from tests.support.checkout import logged_in
 from tests.support.invariants import check_payment_states
 from tests.support.lifecycle import (
     age_payment,
