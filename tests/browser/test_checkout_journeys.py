@@ -12,7 +12,8 @@ import re
 import pytest
 from playwright.sync_api import Error, Route, expect
 
-from tests.browser.conftest import (
+from tests.support.api import ApiClient
+from tests.support.browser import (
     PROVIDER_URL,
     at_the_provider,
     checkout_path,
@@ -22,7 +23,6 @@ from tests.browser.conftest import (
     the_one_payment,
     wait_until,
 )
-from tests.support.api import ApiClient
 
 pytestmark = pytest.mark.browser
 

@@ -14,18 +14,20 @@ import pytest
 from playwright.sync_api import Page, Route, expect
 
 from app.payments import lifecycle
-from tests.browser.conftest import (
-    assert_accessible,
+from tests.support.axe import assert_accessible
+from tests.support.browser import (
+    VIEWPORTS,
     at_the_provider,
+    fits_the_viewport,
     log_in,
     open_checkout,
     pay_button,
     payment_count,
+    shoot,
     the_one_active_payment,
     the_one_payment,
     wait_until,
 )
-from tests.browser.test_screenshots import VIEWPORTS, fits_the_viewport, shoot
 
 pytestmark = pytest.mark.browser
 

@@ -11,7 +11,7 @@ import re
 import pytest
 from playwright.sync_api import Page, Request, Route, expect
 
-from tests.browser.conftest import at_the_provider, log_in, open_checkout, pay_button
+from tests.support.browser import at_the_provider, log_in, open_checkout, pay_button
 
 pytestmark = pytest.mark.browser
 

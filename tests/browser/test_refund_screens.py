@@ -9,10 +9,9 @@ import pytest
 from playwright.sync_api import expect
 
 from app.payments import outbox
-from tests.browser.conftest import log_in
-from tests.browser.test_screenshots import VIEWPORTS, fits_the_viewport, shoot
-from tests.integration.test_staff_refund import invoice_number
 from tests.support.api import ApiClient
+from tests.support.browser import VIEWPORTS, fits_the_viewport, log_in, shoot
+from tests.support.invoices import invoice_number_of
 from tests.support.outbox import refund_now
 
 pytestmark = pytest.mark.browser
@@ -29,7 +28,7 @@ def test_a_refund_reads_requested_then_returned(
     payment_id = api.new_payment(patient, consultation, method="stripe")
     assert api.confirm(staff, payment_id, transaction_id=f"sbx_txn_{payment_id}").status_code == 200
     refund_now(live_app, payment_id, "Doctor unavailable on the day")
-    number = invoice_number(live_app, payment_id)
+    number = invoice_number_of(live_app, payment_id)
     mine = new_context(base_url=live_server.url, viewport=size).new_page()
     log_in(mine, patient)
     desk = new_context(base_url=live_server.url, viewport=size).new_page()

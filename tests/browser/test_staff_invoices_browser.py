@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import ARTIFACTS, keep_for_docs
+from tests.support.browser import ARTIFACTS, keep_for_docs
 from tests.support.factory import PASSWORD, Factory
 from tests.support.invoices import InvoiceSpec, add_event, add_invoices
 from tests.support.live import LiveServer

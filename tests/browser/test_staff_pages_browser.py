@@ -14,7 +14,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import ARTIFACTS, assert_accessible
+from tests.support.axe import assert_accessible
+from tests.support.browser import ARTIFACTS
 from tests.support.factory import PASSWORD
 from tests.support.invoices import InvoiceSpec, add_event, add_invoices
 

@@ -21,8 +21,9 @@ from playwright.sync_api import Page, expect
 
 from app.extensions import db
 from app.models import Invoice
-from tests.browser.conftest import ARTIFACTS, assert_accessible, keep_for_docs
 from tests.support.api import ApiClient
+from tests.support.axe import assert_accessible
+from tests.support.browser import ARTIFACTS, keep_for_docs
 from tests.support.factory import PASSWORD
 from tests.support.i18n import VISIBLE_TEXT_JS, english_leftovers
 

@@ -17,10 +17,10 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import IdempotencyKey, User
-from tests.integration.test_staff_invoices import counting_queries
 from tests.support.checkout import logged_in, open_form, submit
 from tests.support.factory import auth
 from tests.support.pg import raw_connection
+from tests.support.queries import counting_queries
 
 URL = "/api/v1/payments"
 

@@ -6,19 +6,18 @@ import csv
 import io
 import json
 import re
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import select
 
-from app.db import TIMEOUTS_STATEMENT_START
 from app.extensions import db
 from app.models import GatewayEvent, PaymentEvent
 from app.payments import service
 from app.payments.requests import parse_payment_request
 from tests.support.factory import PASSWORD, Factory
-from tests.support.invoices import InvoiceSpec, add_event, add_invoice, add_invoices
+from tests.support.invoices import InvoiceSpec, add_event, add_invoice, add_invoices, rows
+from tests.support.queries import counting_queries
 
 NOV = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
 
@@ -28,13 +27,6 @@ def login(app, user):
     response = client.post("/login", data={"email": user.email, "password": PASSWORD})
     assert response.status_code == 302, response.text
     return client
-
-
-def rows(response) -> list[str]:
-    """Invoice numbers of the table rows, in page order."""
-    html = response.text
-    marker = 'tr data-invoice-number="'
-    return [part.split('"', 1)[0] for part in html.split(marker)[1:]]
 
 
 @pytest.fixture
@@ -606,24 +598,6 @@ def _section(html: str, section_id: str) -> str:
 
 
 # --- a fixed number of queries per page -------------------------------------------------------
-
-
-@contextmanager
-def counting_queries(app):
-    statements: list[str] = []
-
-    def count(conn, cursor, statement, *args):
-        # each transaction's SET LOCAL timeouts (app/db.py) is not the page's work
-        if not statement.startswith(TIMEOUTS_STATEMENT_START):
-            statements.append(statement)
-
-    with app.app_context():
-        engine = db.engine
-    event.listen(engine, "before_cursor_execute", count)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
 
 
 def queries_for(app, client, url: str) -> int:

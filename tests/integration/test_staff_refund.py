@@ -3,22 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import select
 
-from app.extensions import db
-from app.models import Invoice
 from tests.support.factory import PASSWORD
 from tests.support.invariants import check_invariants
+from tests.support.invoices import invoice_number_of
 from tests.support.lifecycle import state
-
-
-def invoice_number(app, payment_id: int) -> str:
-    with app.app_context():
-        number = db.session.scalar(
-            select(Invoice.invoice_number).where(Invoice.payment_id == payment_id)
-        )
-        db.session.rollback()
-        return number
 
 
 def login(app, user):
@@ -36,7 +25,7 @@ def paid(api, app, client, factory):
     consultation = factory.consultation(patient)
     payment_id = api.new_payment(patient, consultation, method="stripe")
     assert api.confirm(staff, payment_id, transaction_id="txn_refund_1").status_code == 200
-    number = invoice_number(app, payment_id)
+    number = invoice_number_of(app, payment_id)
     return payment_id, number, login(app, staff), patient
 
 
@@ -92,7 +81,7 @@ def test_patients_cannot_refund(app, paid):
 def test_a_pending_payment_shows_no_refund_form_and_cannot_be_refunded(app, api, factory):
     patient, staff = factory.patient(), factory.staff()
     payment_id = api.new_payment(patient, factory.consultation(patient).id)
-    number = invoice_number(app, payment_id)
+    number = invoice_number_of(app, payment_id)
     staff_client = login(app, staff)
     assert "Refund payment" not in staff_client.get(f"/staff/invoices/{number}").text
     response = staff_client.post(f"/staff/invoices/{number}/refund", data={"reason": "x"})

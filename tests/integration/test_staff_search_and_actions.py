@@ -14,10 +14,10 @@ from app.extensions import db
 from app.models import Consultation, Invoice, Payment, PaymentEvent
 from app.payments import lifecycle
 from app.payments.errors import Forbidden, PaymentNotDeletable
-from tests.integration.test_staff_invoices import login, rows
+from tests.integration.test_staff_invoices import login
 from tests.support.factory import PASSWORD
 from tests.support.invariants import check_invariants
-from tests.support.invoices import InvoiceSpec, add_invoices
+from tests.support.invoices import InvoiceSpec, add_invoices, rows
 from tests.support.lifecycle import state
 
 NOV = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
