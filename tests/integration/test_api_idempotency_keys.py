@@ -21,7 +21,8 @@ from app.extensions import db
 from app.models import IdempotencyKey, PaymentEvent
 from app.payments.guards import GUARD_NAMES as GUARDS
 from tests.support.api import PAYMENTS, ApiClient
-from tests.support.checkout import logged_in, open_form, submit
+from tests.support.auth import AuthActions
+from tests.support.checkout import open_form, submit
 from tests.support.factory import auth
 from tests.support.invariants import payment_row_counts
 
@@ -197,7 +198,7 @@ def test_the_checkout_form_replays_the_same_stored_answer(
     app = make_app(PAYMENT_GUARD=guard)
     patient = factory.patient()
     consultation = factory.consultation(patient)
-    client = logged_in(app, patient)
+    client = AuthActions(app).session_for(patient)
     form = open_form(client, consultation)
     first = submit(client, consultation, form)
     warm = submit(client, consultation, form)

@@ -17,7 +17,8 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import IdempotencyKey, User
-from tests.support.checkout import logged_in, open_form, submit
+from tests.support.auth import AuthActions
+from tests.support.checkout import open_form, submit
 from tests.support.factory import auth
 from tests.support.pg import raw_connection
 from tests.support.queries import counting_queries
@@ -62,7 +63,7 @@ def form_checkout(make_app, factory):
     app = make_app(PAYMENT_GUARD="hybrid")
     patient = factory.patient()
     consultation = factory.consultation(patient)
-    client = logged_in(app, patient)
+    client = AuthActions(app).session_for(patient)
     return app, client, consultation, open_form(client, consultation)
 
 

@@ -15,18 +15,12 @@ from app.extensions import db
 from app.models import GatewayEvent, PaymentEvent
 from app.payments import service
 from app.payments.requests import parse_payment_request
-from tests.support.factory import PASSWORD, Factory
+from tests.support.auth import AuthActions
+from tests.support.factory import Factory
 from tests.support.invoices import InvoiceSpec, add_event, add_invoice, add_invoices, rows
 from tests.support.queries import counting_queries
 
 NOV = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
-
-
-def login(app, user):
-    client = app.test_client()
-    response = client.post("/login", data={"email": user.email, "password": PASSWORD})
-    assert response.status_code == 302, response.text
-    return client
 
 
 @pytest.fixture
@@ -46,7 +40,7 @@ def staff(factory):
 
 @pytest.fixture
 def staff_client(app, staff):
-    return login(app, staff)
+    return AuthActions(app).client_for(staff)
 
 
 # --- who may see the pages -------------------------------------------------------------
@@ -67,9 +61,9 @@ def visitors(app, patient_a, patient_b, staff):
     number = add_invoice(app, patient_a, status="paid")
     clients = {
         "anonymous": app.test_client(),
-        "patient A (owner)": login(app, patient_a),
-        "patient B": login(app, patient_b),
-        "staff": login(app, staff),
+        "patient A (owner)": AuthActions(app).client_for(patient_a),
+        "patient B": AuthActions(app).client_for(patient_b),
+        "staff": AuthActions(app).client_for(staff),
     }
     return clients, number
 
@@ -525,7 +519,7 @@ def test_attention_lists_duplicate_charges_stale_pending_and_unapplied_provider_
 ):
     # given a 30-minute pending TTL
     app = make_app(PAYMENT_PENDING_TTL=1800)
-    client = login(app, staff)
+    client = AuthActions(app).client_for(staff)
     now = datetime.now(UTC)
     charged = add_invoice(app, patient_a, status="paid")
     add_event(
@@ -652,7 +646,7 @@ def test_every_staff_page_works_on_the_sqlite_default(sqlite_app):
     factory = Factory(sqlite_app)
     patient = factory.patient(name="Maria Santos")
     number = add_invoice(sqlite_app, patient, status="paid", issued_at=NOV)
-    client = login(sqlite_app, factory.staff())
+    client = AuthActions(sqlite_app).client_for(factory.staff())
     # when / then
     listed = client.get("/staff/invoices?patient=maria&status=paid&issued_from=2026-11-01")
     assert rows(listed) == [number]
