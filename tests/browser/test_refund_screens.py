@@ -32,10 +32,7 @@ def test_a_refund_reads_requested_then_returned(
     mine = new_context(base_url=live_server.url, viewport=size).new_page()
     log_in(mine, patient)
     desk = new_context(base_url=live_server.url, viewport=size).new_page()
-    desk.goto("/login")
-    desk.get_by_label("Email").fill(staff.email)
-    desk.get_by_label("Password").fill("correct-horse-battery")
-    desk.get_by_role("button", name="Log in").click()
+    log_in(desk, staff, "/staff/invoices")
     for moment in ("requested", "returned"):
         mine.goto(f"/payments/{payment_id}")
         # The payment page titles its next-step card "Refund" once the payment is refunded.

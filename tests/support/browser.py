@@ -82,13 +82,19 @@ def fits_the_viewport(page: Page, width: int) -> None:
             assert box["height"] >= 44, (button.inner_text(), box)
 
 
-def log_in(page: Page, user) -> None:
-    """Log in through the login page, as a patient would."""
-    page.goto("/login")
-    page.get_by_label("Email").fill(user.email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    expect(page.get_by_role("heading", name="My consultations")).to_be_visible()
+def log_in(page: Page, user, lands_on: str | None = None, *, base: str = "") -> None:
+    """Log ``user`` in through the login page as a person would, in any language (the fields
+    by id, the form's own button), and wait until they land: on the path ``lands_on`` (say
+    "/staff/invoices"), or by default on the patient's "My consultations" heading (English).
+    ``base``: the server's URL, for a page opened without a ``base_url``."""
+    page.goto(f"{base}/login")
+    page.locator("#email").fill(user.email)
+    page.locator("#password").fill(PASSWORD)
+    page.locator("main form button[type=submit]").click()
+    if lands_on is None:
+        expect(page.get_by_role("heading", name="My consultations")).to_be_visible()
+    else:
+        page.wait_for_url(re.compile(re.escape(base + lands_on) + "$"))
 
 
 def checkout_path(consultation) -> str:
