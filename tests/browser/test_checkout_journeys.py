@@ -14,6 +14,8 @@ from playwright.sync_api import Error, Route, expect
 
 from tests.support.api import ApiClient
 from tests.support.browser import (
+    CHECKOUT_URL,
+    PAYMENT_URL,
     PROVIDER_URL,
     at_the_provider,
     checkout_path,
@@ -26,8 +28,6 @@ from tests.support.browser import (
 
 pytestmark = pytest.mark.browser
 
-PAYMENT_URL = re.compile(r"/payments/\d+$")
-CHECKOUT_URL = re.compile(r"/consultations/\d+/checkout$")
 ALREADY = "This consultation already has a payment"
 
 

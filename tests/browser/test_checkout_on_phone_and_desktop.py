@@ -16,6 +16,8 @@ from playwright.sync_api import Page, Route, expect
 from app.payments import lifecycle
 from tests.support.axe import assert_accessible
 from tests.support.browser import (
+    CHECKOUT_URL,
+    PAYMENT_URL,
     VIEWPORTS,
     at_the_provider,
     fits_the_viewport,
@@ -31,8 +33,6 @@ from tests.support.browser import (
 
 pytestmark = pytest.mark.browser
 
-CHECKOUT_URL = re.compile(r"/consultations/\d+/checkout$")
-PAYMENT_URL = re.compile(r"/payments/\d+$")
 UNREACHABLE = "We could not reach the clinic"
 SAFE = "It is safe: this form never pays twice."
 BAD_GATEWAY = "<html><body><h1>502 Bad Gateway</h1><p>nginx</p></body></html>"

@@ -9,6 +9,12 @@ from tests.support.invoices import invoice_number_of
 
 
 @pytest.fixture
+def patient_client(app, patient):
+    """A client whose session is the ``patient`` fixture's (the module's own, if it has one)."""
+    return AuthActions(app).session_for(patient)
+
+
+@pytest.fixture
 def paid(api, app, client, factory):
     """A completed payment, its invoice number, and a logged-in staff client."""
     patient, staff = factory.patient(), factory.staff()

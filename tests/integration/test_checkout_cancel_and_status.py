@@ -27,11 +27,6 @@ from tests.support.payments import set_status
 
 
 @pytest.fixture
-def patient_client(app, patient):
-    return AuthActions(app).session_for(patient)
-
-
-@pytest.fixture
 def background():
     threads = Background()
     yield threads

@@ -25,11 +25,6 @@ from tests.support.html import hidden_inputs
 from tests.support.invariants import check_invariants
 
 
-@pytest.fixture
-def patient_client(app, patient):
-    return AuthActions(app).session_for(patient)
-
-
 def text(response) -> str:
     return response.get_data(as_text=True)
 

@@ -25,11 +25,6 @@ def consultation(factory, patient):
     return factory.consultation(patient, fee="5000", doctor="Dr. Ana Cruz")
 
 
-@pytest.fixture
-def patient_client(app, patient):
-    return AuthActions(app).session_for(patient)
-
-
 def text(response) -> str:
     return response.get_data(as_text=True)
 

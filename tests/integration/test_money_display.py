@@ -35,11 +35,6 @@ def consultation(factory, patient):
 
 
 @pytest.fixture
-def patient_client(app, patient):
-    return AuthActions(app).session_for(patient)
-
-
-@pytest.fixture
 def staff_client(app, staff):
     return AuthActions(app).session_for(staff)
 

@@ -114,6 +114,8 @@ def pay_button(page: Page):
     return page.get_by_role("button", name=re.compile(r"^Continue to payment · ₱[\d,]+\.\d\d$"))
 
 
+CHECKOUT_URL = re.compile(r"/consultations/\d+/checkout$")
+PAYMENT_URL = re.compile(r"/payments/\d+$")
 PROVIDER_URL = re.compile(r"/gateway/sandbox/\d+$")
 
 
