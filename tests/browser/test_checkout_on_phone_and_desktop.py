@@ -1,4 +1,4 @@
-"""The patient's checkout as smooth as a hosted checkout, on a phone and a desktop (issue 13).
+"""The patient's checkout as smooth as a hosted checkout, on a phone and a desktop.
 
 Each journey ends by asserting exactly one active payment for the consultation, and runs
 axe-core on every page the patient sees (no serious or critical violation). Screenshots go

@@ -1,4 +1,4 @@
-"""The API keeps its word on idempotency keys (issue 16), on real PostgreSQL and Redis.
+"""The API keeps its word on idempotency keys, on real PostgreSQL and Redis.
 
 - a replay is the first answer byte for byte: from Redis, from the database after
   FLUSHALL, under every PAYMENT_GUARD, for a 201 and for a 409;

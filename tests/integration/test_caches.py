@@ -1,4 +1,5 @@
-"""Cheap repeats and cheap guards (issue 19), on real PostgreSQL and Redis.
+"""The caches that make repeats and guards cheap (answers, API tokens, sessions), on real
+PostgreSQL and Redis.
 
 - a repeat answered from Redis reads no database row, from the API and from the form
   (only a key's first replay marks its row, once);
