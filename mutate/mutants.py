@@ -397,7 +397,7 @@ MUTANTS: tuple[Mutant, ...] = (
         "    ended = ()",
         "a logged-out session's cached user id keeps answering repeated submits",
         (
-            "tests/integration/test_cheap_repeats.py::"
+            "tests/integration/test_caches.py::"
             "test_a_copied_cookie_gets_no_cached_answer_once_its_session_ended",
         ),
     ),

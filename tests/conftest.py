@@ -23,6 +23,7 @@ from app.config import ROOT
 from app.extensions import db
 from app.payments import hooks
 from tests.support.api import ApiClient
+from tests.support.auth import AuthActions
 from tests.support.factory import Factory
 from tests.support.fuzz import CASES
 from tests.support.openapi import CHECKED, CheckedClient
@@ -214,6 +215,12 @@ def client(app):
 @pytest.fixture
 def runner(app):
     return app.test_cli_runner()
+
+
+@pytest.fixture
+def auth_actions(app):
+    """Log people in to ``app``: ``auth_actions.client_for(staff)`` (tests/support/auth.py)."""
+    return AuthActions(app)
 
 
 @pytest.fixture

@@ -12,7 +12,10 @@ import re
 import pytest
 from playwright.sync_api import Error, Route, expect
 
-from tests.browser.conftest import (
+from tests.support.api import ApiClient
+from tests.support.browser import (
+    CHECKOUT_URL,
+    PAYMENT_URL,
     PROVIDER_URL,
     at_the_provider,
     checkout_path,
@@ -22,12 +25,9 @@ from tests.browser.conftest import (
     the_one_payment,
     wait_until,
 )
-from tests.support.api import ApiClient
 
 pytestmark = pytest.mark.browser
 
-PAYMENT_URL = re.compile(r"/payments/\d+$")
-CHECKOUT_URL = re.compile(r"/consultations/\d+/checkout$")
 ALREADY = "This consultation already has a payment"
 
 

@@ -7,7 +7,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import (
+from tests.support.browser import (
     ARTIFACTS,
     at_the_provider,
     log_in,

@@ -11,11 +11,9 @@ import re
 import pytest
 from playwright.sync_api import Page, Request, Route, expect
 
-from tests.browser.conftest import at_the_provider, log_in, open_checkout, pay_button
+from tests.support.browser import CHECKOUT_URL, at_the_provider, log_in, open_checkout, pay_button
 
 pytestmark = pytest.mark.browser
-
-CHECKOUT_URL = re.compile(r"/consultations/\d+/checkout$")
 
 
 def is_checkout_post(request: Request) -> bool:

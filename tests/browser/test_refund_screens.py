@@ -10,10 +10,9 @@ from playwright.sync_api import expect
 
 from app.gateway.provider import current_gateway
 from app.payments import refund_worker
-from tests.browser.conftest import log_in
-from tests.browser.test_screenshots import VIEWPORTS, fits_the_viewport, shoot
-from tests.integration.test_staff_refund import invoice_number
 from tests.support.api import ApiClient
+from tests.support.browser import VIEWPORTS, fits_the_viewport, log_in, shoot
+from tests.support.invoices import invoice_number_of
 from tests.support.outbox import refund_now
 
 pytestmark = pytest.mark.browser
@@ -30,14 +29,11 @@ def test_a_refund_reads_requested_then_returned(
     payment_id = api.new_payment(patient, consultation, method="stripe")
     assert api.confirm(staff, payment_id, transaction_id=f"sbx_txn_{payment_id}").status_code == 200
     refund_now(live_app, payment_id, "Doctor unavailable on the day")
-    number = invoice_number(live_app, payment_id)
+    number = invoice_number_of(live_app, payment_id)
     mine = new_context(base_url=live_server.url, viewport=size).new_page()
     log_in(mine, patient)
     desk = new_context(base_url=live_server.url, viewport=size).new_page()
-    desk.goto("/login")
-    desk.get_by_label("Email").fill(staff.email)
-    desk.get_by_label("Password").fill("correct-horse-battery")
-    desk.get_by_role("button", name="Log in").click()
+    log_in(desk, staff, "/staff/invoices")
     for moment in ("requested", "returned"):
         mine.goto(f"/payments/{payment_id}")
         # The payment page titles its next-step card "Refund" once the payment is refunded.

@@ -10,18 +10,19 @@ from __future__ import annotations
 import re
 
 import pytest
-from playwright.sync_api import Page, Route, expect
+from playwright.sync_api import Route, expect
 
 from app.models import PaymentStatus
 from app.payments import lifecycle
-from tests.browser.conftest import (
-    ARTIFACTS,
-    assert_accessible,
+from tests.support.axe import assert_accessible
+from tests.support.browser import (
+    VIEWPORTS,
     at_the_provider,
-    keep_for_docs,
+    fits_the_viewport,
     log_in,
     open_checkout,
     pay_button,
+    shoot,
     the_one_payment,
     wait_until,
 )
@@ -29,53 +30,6 @@ from tests.support.lifecycle import age_payment
 from tests.support.payments import set_status
 
 pytestmark = pytest.mark.browser
-
-VIEWPORTS = {
-    "phone": {"width": 390, "height": 844},
-    "desktop": {"width": 1280, "height": 800},
-}
-SHOTS = ARTIFACTS / "screenshots"
-# The README and docs/ show these; the others stay test artifacts.
-FOR_DOCS = {
-    "checkout-desktop",
-    "checkout-phone",
-    "checkout-processing-phone",
-    "payment-desktop",
-    "payment-phone",
-    "money-refunded-phone",
-    "money-declined-phone",
-    "money-paid-desktop",
-    # issue 13: the provider, the success panel, cancel, the failure alert
-    "provider-phone",
-    "paid-phone",
-    "paid-desktop",
-    "payment-pending-phone",
-    "checkout-after-cancel-phone",
-    "checkout-unreachable-phone",
-    "money-cancelled-phone",
-}
-
-
-def shoot(page: Page, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    path = SHOTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
-    if name in FOR_DOCS:
-        keep_for_docs(path)
-
-
-def fits_the_viewport(page: Page, width: int) -> None:
-    """Readable: nothing scrolls sideways, text is at least 16px, buttons are thumb-sized."""
-    # Measured once the stylesheet has loaded: right after a click, a busy machine can lay
-    # the new page out unstyled for a moment (a 19 px "button").
-    page.wait_for_load_state("load")
-    assert page.evaluate("document.documentElement.scrollWidth") <= width
-    assert page.evaluate("parseFloat(getComputedStyle(document.body).fontSize)") >= 16
-    for button in page.locator("main .button.primary, main button.primary").all():
-        if button.is_visible():
-            box = button.bounding_box()
-            assert box["x"] >= 0 and box["x"] + box["width"] <= width, box
-            assert box["height"] >= 44, (button.inner_text(), box)
 
 
 @pytest.mark.parametrize("viewport", VIEWPORTS)

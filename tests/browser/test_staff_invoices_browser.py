@@ -12,8 +12,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import ARTIFACTS, keep_for_docs
-from tests.support.factory import PASSWORD, Factory
+from tests.support.browser import ARTIFACTS, keep_for_docs, log_in
+from tests.support.factory import Factory
 from tests.support.invoices import InvoiceSpec, add_event, add_invoices
 from tests.support.live import LiveServer
 
@@ -102,19 +102,11 @@ def console_errors(page: Page) -> list[str]:
     return errors
 
 
-def log_in(page: Page, base: str, email: str) -> None:
-    page.goto(base + "/login")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(base + "/staff/invoices")  # staff land on the invoice list
-
-
 def test_staff_find_open_and_print_an_invoice(page: Page, live, clinic, console_errors):
     staff, maria_numbers, jose_numbers = clinic
     page.set_viewport_size({"width": 1280, "height": 900})
     # given a logged-in staff member on the invoice list
-    log_in(page, live.url, staff.email)
+    log_in(page, staff, "/staff/invoices", base=live.url)
     page.get_by_role("link", name="Invoices").click()
     expect(page.locator("tbody tr[data-invoice-number]")).to_have_count(12)
     expect(page.locator(".totals-all")).to_contain_text("12 invoices")
@@ -182,7 +174,7 @@ def test_the_attention_page_says_what_to_refund_in_staff_words(
     for name, size in (("desktop", (1280, 900)), ("phone", (390, 844))):
         page.set_viewport_size({"width": size[0], "height": size[1]})
         if name == "desktop":
-            log_in(page, live.url, staff.email)
+            log_in(page, staff, "/staff/invoices", base=live.url)
         page.goto(live.url + "/staff/attention")
         charges = page.locator("#duplicate-charges")
         expect(charges).to_contain_text("reported a charge we could not apply")

@@ -21,9 +21,9 @@ from playwright.sync_api import Page, expect
 
 from app.extensions import db
 from app.models import Invoice
-from tests.browser.conftest import ARTIFACTS, assert_accessible, keep_for_docs
 from tests.support.api import ApiClient
-from tests.support.factory import PASSWORD
+from tests.support.axe import assert_accessible
+from tests.support.browser import ARTIFACTS, keep_for_docs, log_in
 from tests.support.i18n import VISIBLE_TEXT_JS, english_leftovers
 
 pytestmark = pytest.mark.browser
@@ -46,15 +46,6 @@ def shoot(page: Page, name: str, *, for_docs: bool = True) -> None:
     page.screenshot(path=str(path), full_page=True)
     if for_docs:
         keep_for_docs(path)
-
-
-def log_in_by_form(page: Page, user) -> None:
-    """Log in through the form whatever its language (fields by id, the form's own button)."""
-    page.goto("/login")
-    page.locator("#email").fill(user.email)
-    page.locator("#password").fill(PASSWORD)
-    page.locator("main form button[type=submit]").click()
-    page.wait_for_url(lambda url: "/login" not in url)
 
 
 @pytest.fixture(params=sorted(LOCALES))
@@ -96,7 +87,7 @@ def test_error_pages_read_in_the_language(localized: Page, locale, factory):
     assert response.status == 404
     expect(page.locator("html")).to_have_attribute("lang", locale)
     assert leftovers(page) == []
-    log_in_by_form(page, factory.patient())
+    log_in(page, factory.patient(), "/")
     assert page.goto("/staff/invoices").status == 403
     assert leftovers(page) == []
 
@@ -106,7 +97,7 @@ def test_the_sandbox_page_reads_in_the_language(localized: Page, locale, factory
     patient = factory.patient()
     consultation = factory.consultation(patient, fee="1250", doctor="Dr. Ana Cruz")
     payment_id = ApiClient(live_app).new_payment(patient, consultation, method="stripe")
-    log_in_by_form(page, patient)
+    log_in(page, patient, "/")
     page.goto(f"/gateway/sandbox/{payment_id}")
     expect(page.locator("html")).to_have_attribute("lang", locale)
     # Pesos in every language; Indonesian groups the digits its own way.
@@ -128,7 +119,7 @@ def test_the_english_page_is_flagged_so_the_check_can_fail(page: Page):
 def test_the_switch_changes_the_language_without_javascript(new_context, live_server, factory):
     context = new_context(base_url=live_server.url, java_script_enabled=False, locale="en-US")
     page = context.new_page()
-    log_in_by_form(page, factory.patient())
+    log_in(page, factory.patient(), "/")
     page.goto("/")
     page.get_by_label("Language").select_option("fil")
     page.get_by_role("button", name="Change").click()
@@ -169,7 +160,7 @@ def test_the_checkout_and_payment_pages_read_in_the_language(
 ):
     page = localized
     patient = factory.patient()
-    log_in_by_form(page, patient)
+    log_in(page, patient, "/")
 
     to_pay = factory.consultation(patient, fee="1250", doctor="Dr. Ana Cruz")
     page.goto(f"/consultations/{to_pay.id}/checkout")
@@ -215,7 +206,7 @@ def test_the_staff_pages_read_in_the_language(localized: Page, locale, factory, 
     number = invoice_number(live_app, paid_id)
 
     page.set_viewport_size(VIEWPORTS["desktop"])
-    log_in_by_form(page, staff)
+    log_in(page, staff, "/staff/invoices")
     page.goto(f"/staff/invoices?number={number}")
     expect(page.locator(f"tr[data-invoice-number='{number}']")).to_be_visible()
     read_in(page, locale, "invoice list")
@@ -246,7 +237,7 @@ def test_checkout_screenshots_in_each_language(new_context, live_server, factory
     page = context.new_page()
     patient = factory.patient()
     consultation = factory.consultation(patient, fee="1250", doctor="Dr. Ana Cruz")
-    log_in_by_form(page, patient)
+    log_in(page, patient, "/")
     page.goto(f"/consultations/{consultation.id}/checkout")
     expect(page.locator(".pay-button")).to_have_text(PAY_BUTTON[language])
     for size, viewport in VIEWPORTS.items():

@@ -3,21 +3,14 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from app.extensions import db
-from app.models import IdempotencyKey, Invoice, Payment, PaymentEvent, TaxRecord
+from app.models import IdempotencyKey, Payment, PaymentEvent
 from app.payments.idempotency import hash_key
 from tests.support.api import ApiClient
 from tests.support.factory import auth
-
-
-def counts(app) -> dict[str, int]:
-    with app.app_context():
-        return {
-            model.__tablename__: db.session.scalar(select(func.count()).select_from(model))
-            for model in (Payment, Invoice, TaxRecord, IdempotencyKey)
-        }
+from tests.support.invariants import payment_row_counts
 
 
 def test_duplicate_request_with_idempotency_key_returns_the_same_payment(
@@ -34,7 +27,7 @@ def test_duplicate_request_with_idempotency_key_returns_the_same_payment(
     assert "Idempotent-Replayed" not in first.headers
     assert first.json["data"]["payment"]["id"] == second.json["data"]["payment"]["id"]
     assert second.json == first.json
-    assert counts(app)["payments"] == 1
+    assert payment_row_counts(app)["payments"] == 1
 
 
 def test_rapid_requests_without_a_key_give_409_on_the_second(app, api, patient, consultation):
@@ -47,7 +40,7 @@ def test_rapid_requests_without_a_key_give_409_on_the_second(app, api, patient, 
     assert second.json["existing_payment_id"] == first.json["data"]["payment"]["id"]
     assert second.json["existing_payment_status"] == "pending"
     assert "already has a pending payment" in second.json["detail"]
-    assert counts(app)["payments"] == 1
+    assert payment_row_counts(app)["payments"] == 1
 
 
 def test_created_payment_has_its_invoice_tax_record_and_event(app, api, patient, consultation):
@@ -89,20 +82,20 @@ def test_same_key_for_a_different_request_is_422_and_writes_nothing(
     app, api, patient, consultation, change
 ):
     api.pay(patient, consultation.id, idempotency_key="reused")
-    before = counts(app)
+    before = payment_row_counts(app)
     response = api.pay(patient, consultation.id, idempotency_key="reused", **change)
     assert response.status_code == 422
     assert response.json["type"] == "/problems/idempotency-key-reused"
-    assert counts(app) == before
+    assert payment_row_counts(app) == before
 
 
 def test_same_key_for_another_consultation_is_422(app, api, factory, patient, consultation):
     other = factory.consultation(patient, fee="1500")
     api.pay(patient, consultation.id, idempotency_key="reused")
-    before = counts(app)
+    before = payment_row_counts(app)
     response = api.pay(patient, other.id, idempotency_key="reused")
     assert response.status_code == 422
-    assert counts(app) == before
+    assert payment_row_counts(app) == before
 
 
 def test_key_of_another_user_does_not_replay_their_response(app, api, factory):
@@ -113,7 +106,7 @@ def test_key_of_another_user_does_not_replay_their_response(app, api, factory):
     assert ra.status_code == rb.status_code == 201
     assert "Idempotent-Replayed" not in rb.headers
     assert ra.json["data"]["payment"]["id"] != rb.json["data"]["payment"]["id"]
-    assert counts(app)["payments"] == 2
+    assert payment_row_counts(app)["payments"] == 2
 
 
 @pytest.mark.parametrize(
@@ -142,13 +135,13 @@ def test_key_of_another_user_does_not_replay_their_response(app, api, factory):
 def test_bad_input_gets_a_clear_4xx_and_changes_nothing(
     app, api, patient, consultation, body, status
 ):
-    before = counts(app)
+    before = payment_row_counts(app)
     response = api.pay(patient, consultation, **body)
     assert response.status_code == status
     assert response.mimetype == "application/problem+json"
     assert response.json["status"] == status
     assert response.json["detail"]
-    assert counts(app) == before
+    assert payment_row_counts(app) == before
 
 
 @pytest.mark.parametrize(
@@ -166,13 +159,13 @@ def test_bad_input_gets_a_clear_4xx_and_changes_nothing(
 def test_malformed_bodies_are_refused(
     app, client, patient, consultation, data, content_type, status
 ):
-    before = counts(app)
+    before = payment_row_counts(app)
     response = client.post(
         "/api/v1/payments", data=data, content_type=content_type, headers=auth(patient)
     )
     assert response.status_code == status
     assert response.mimetype == "application/problem+json"
-    assert counts(app) == before
+    assert payment_row_counts(app) == before
 
 
 def test_body_over_the_size_limit_is_413(app, client, patient, consultation):
@@ -198,7 +191,7 @@ def test_another_patients_consultation_is_404_and_staff_get_403(app, api, factor
     assert api.pay(stranger, consultation.id).status_code == 404
     response = api.pay(staff, consultation.id)
     assert response.status_code == 403
-    assert counts(app)["payments"] == 0
+    assert payment_row_counts(app)["payments"] == 0
 
 
 def test_get_payment_shows_invoice_tax_and_events_to_owner_and_staff_only(

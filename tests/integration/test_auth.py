@@ -7,32 +7,28 @@ import pytest
 from tests.support.factory import PASSWORD
 
 
-def login(client, email, password=PASSWORD):
-    return client.post("/login", data={"email": email, "password": password})
-
-
-def test_the_demo_patient_logs_in_and_sees_their_consultations(app, client, factory):
+def test_the_demo_patient_logs_in_and_sees_their_consultations(auth_actions, app, client, factory):
     patient = factory.patient(email="maria@example.test")
     factory.consultation(patient, fee="5000", doctor="Dr. Ana Cruz")
-    response = login(client, "MARIA@example.test")
+    response = auth_actions.attempt(client, "MARIA@example.test")
     assert response.status_code == 302
     page = client.get("/").get_data(as_text=True)
     assert "Dr. Ana Cruz" in page and "₱5,000.00" in page
 
 
-def test_a_wrong_password_is_refused_with_a_clear_message(client, factory):
+def test_a_wrong_password_is_refused_with_a_clear_message(auth_actions, client, factory):
     patient = factory.patient()
-    response = login(client, patient.email, "wrong-password")
+    response = auth_actions.attempt(client, patient.email, "wrong-password")
     assert response.status_code == 200
     assert "Wrong email or password." in response.get_data(as_text=True)
     assert client.get("/").status_code == 302
 
 
-def test_login_starts_a_new_session_and_sets_safe_cookie_flags(client, factory):
+def test_login_starts_a_new_session_and_sets_safe_cookie_flags(auth_actions, client, factory):
     patient = factory.patient()
     client.get("/login")
     client.set_cookie("session", "attacker-fixed-value")
-    response = login(client, patient.email)
+    response = auth_actions.attempt(client, patient.email)
     cookie = response.headers["Set-Cookie"]
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
     assert "attacker-fixed-value" not in cookie
@@ -46,9 +42,9 @@ def test_login_ignores_an_offsite_next_parameter(client, factory):
     assert response.headers["Location"] == "/"
 
 
-def test_logout_is_a_post_and_ends_the_session(client, factory):
+def test_logout_is_a_post_and_ends_the_session(auth_actions, client, factory):
     patient = factory.patient()
-    login(client, patient.email)
+    auth_actions.attempt(client, patient.email)
     assert client.get("/logout").status_code == 405
     assert client.post("/logout").status_code == 302
     assert client.get("/").status_code == 302
@@ -71,47 +67,53 @@ def test_pages_carry_the_security_headers(client):
 @pytest.mark.parametrize(
     "email", ["a\x00b@example.test", "a\tb@example.test", "x\x7f@example.test"]
 )
-def test_control_characters_in_the_email_are_a_form_error_not_a_500(client, factory, email):
+def test_control_characters_in_the_email_are_a_form_error_not_a_500(
+    auth_actions, client, factory, email
+):
     factory.patient()
-    response = login(client, email)
+    response = auth_actions.attempt(client, email)
     assert response.status_code == 422
     assert "Enter a valid email address." in response.get_data(as_text=True)
     assert client.get("/").status_code == 302
 
 
-def test_nothing_from_before_the_login_survives_it(client, factory):
+def test_nothing_from_before_the_login_survives_it(auth_actions, client, factory):
     # given an anonymous session holding something (say, planted by an attacker)
     patient = factory.patient()
     with client.session_transaction() as session:
         session["planted"] = "x"
     # when the patient logs in
-    login(client, patient.email)
+    auth_actions.attempt(client, patient.email)
     # then the session is a new one: only the login is in it
     with client.session_transaction() as session:
         assert "planted" not in session
         assert session["_user_id"] == patient.session_token
 
 
-def test_logout_empties_the_session(client, factory):
+def test_logout_empties_the_session(auth_actions, client, factory):
     patient = factory.patient()
-    login(client, patient.email)
+    auth_actions.attempt(client, patient.email)
     client.post("/logout")
     with client.session_transaction() as session:
         assert "_user_id" not in session
 
 
-def test_session_cookies_are_secure_when_served_over_https(make_app, factory, monkeypatch):
+def test_session_cookies_are_secure_when_served_over_https(
+    auth_actions, make_app, factory, monkeypatch
+):
     patient = factory.patient()
     monkeypatch.setenv("SESSION_COOKIE_SECURE", "1")
     client = make_app().test_client()
-    cookie = login(client, patient.email).headers["Set-Cookie"]
+    cookie = auth_actions.attempt(client, patient.email).headers["Set-Cookie"]
     assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie
 
 
-def test_session_cookies_are_not_marked_secure_by_default(make_app, factory, monkeypatch):
+def test_session_cookies_are_not_marked_secure_by_default(
+    auth_actions, make_app, factory, monkeypatch
+):
     patient = factory.patient()
     monkeypatch.delenv("SESSION_COOKIE_SECURE", raising=False)
-    cookie = login(make_app().test_client(), patient.email).headers["Set-Cookie"]
+    cookie = auth_actions.attempt(make_app().test_client(), patient.email).headers["Set-Cookie"]
     assert "Secure" not in cookie
 
 

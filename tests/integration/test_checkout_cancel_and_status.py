@@ -11,10 +11,10 @@ import pytest
 
 from app.models import PaymentStatus
 from app.payments import lifecycle
-from tests.integration.checkout_helpers import (
+from tests.support.auth import AuthActions
+from tests.support.checkout import (
     HTMX,
     checkout_url,
-    logged_in,
     open_form,
     pay,
     payments_for,
@@ -24,11 +24,6 @@ from tests.support.invariants import check_invariants
 from tests.support.lifecycle import age_payment, deliver, provider_event, state
 from tests.support.locks import Background, PauseHolder, wait_for_lock_waiters
 from tests.support.payments import set_status
-
-
-@pytest.fixture
-def patient_client(app, patient):
-    return logged_in(app, patient)
 
 
 @pytest.fixture
@@ -108,7 +103,7 @@ def test_a_paid_payment_cannot_be_cancelled_and_the_page_says_why(
 def test_only_the_patient_who_made_it_may_cancel(app, factory, patient_client, consultation):
     payment_id = pay(patient_client, consultation)
     for someone in (factory.patient(), factory.staff()):
-        client = logged_in(app, someone)
+        client = AuthActions(app).session_for(someone)
         home = client.get("/", follow_redirects=True)  # staff land on the invoice list
         token = hidden_inputs(home.get_data(as_text=True))["csrf_token"]
         response = client.post(f"/payments/{payment_id}/cancel", data={"csrf_token": token})
@@ -120,7 +115,7 @@ def test_a_cancel_without_its_csrf_token_changes_nothing(make_app, factory):
     # given CSRF protection on, as in production
     app = make_app(WTF_CSRF_ENABLED=True)
     patient = factory.patient()
-    client = logged_in(app, patient)
+    client = AuthActions(app).session_for(patient)
     payment_id = pay(client, factory.consultation(patient))
     # when the cancel comes without its token, or with a stale one
     for data in ({}, {"csrf_token": "stale"}):
@@ -259,7 +254,7 @@ def test_the_live_status_is_only_for_whoever_may_see_the_payment(
     app, factory, patient_client, consultation
 ):
     payment_id = pay(patient_client, consultation)
-    assert status(logged_in(app, factory.patient()), payment_id, 1).status_code == 404
+    assert status(AuthActions(app).session_for(factory.patient()), payment_id, 1).status_code == 404
     assert status(app.test_client(), payment_id, 1).status_code in (302, 401)
 
 

@@ -11,10 +11,10 @@ from sqlalchemy.engine import make_url
 
 from app.checkout.tokens import SALT, CheckoutTokens, idempotency_key
 from app.payments.idempotency import hash_key
-from tests.integration.checkout_helpers import (
+from tests.support.auth import AuthActions
+from tests.support.checkout import (
     HTMX,
     checkout_url,
-    logged_in,
     open_form,
     payment_count,
     payments_for,
@@ -23,11 +23,6 @@ from tests.integration.checkout_helpers import (
 from tests.support.factory import Factory
 from tests.support.html import hidden_inputs
 from tests.support.invariants import check_invariants
-
-
-@pytest.fixture
-def patient_client(app, patient):
-    return logged_in(app, patient)
 
 
 def text(response) -> str:
@@ -216,7 +211,7 @@ def test_an_expired_csrf_token_offers_a_reload_then_the_new_form_pays(make_app, 
     app = make_app(WTF_CSRF_ENABLED=True)
     patient = factory.patient()
     consultation = factory.consultation(patient)
-    client = logged_in(app, patient)
+    client = AuthActions(app).session_for(patient)
     fields = open_form(client, consultation)
     # when the CSRF token is no longer valid
     refused = submit(client, consultation, {**fields, "csrf_token": "expired"})
@@ -245,7 +240,7 @@ def test_a_busy_database_gives_503_with_please_try_again(make_app, factory, pg):
     app = make_app(PAYMENT_LOCK_TIMEOUT_MS=300)
     patient = factory.patient()
     consultation = factory.consultation(patient)
-    client = logged_in(app, patient)
+    client = AuthActions(app).session_for(patient)
     fields = open_form(client, consultation)
     pg.execute("SELECT id FROM consultations WHERE id = %s FOR UPDATE", [consultation.id])
     # when the patient pays
@@ -267,7 +262,7 @@ def test_a_submit_still_running_elsewhere_gives_409_wait_a_moment(make_app, fact
     app = make_app(PAYMENT_LOCK_TIMEOUT_MS=300)
     patient = factory.patient()
     consultation = factory.consultation(patient)
-    client = logged_in(app, patient)
+    client = AuthActions(app).session_for(patient)
     fields = open_form(client, consultation)
     nonce = CheckoutTokens(app.config["SECRET_KEY"], 3600).verify(
         fields["checkout_token"], patient.id, consultation.id
@@ -288,7 +283,7 @@ def test_a_submit_still_running_elsewhere_gives_409_wait_a_moment(make_app, fact
 
 
 def test_another_patients_consultation_cannot_be_paid(app, factory, consultation):
-    stranger = logged_in(app, factory.patient())
+    stranger = AuthActions(app).session_for(factory.patient())
     response = submit(stranger, consultation, {"checkout_token": "whatever"})
     assert response.status_code == 404
     htmx = submit(stranger, consultation, {"checkout_token": "whatever"}, headers=HTMX)
@@ -298,7 +293,7 @@ def test_another_patients_consultation_cannot_be_paid(app, factory, consultation
 
 
 def test_staff_cannot_pay(app, factory, consultation):
-    staff = logged_in(app, factory.staff())
+    staff = AuthActions(app).session_for(factory.staff())
     response = submit(staff, consultation, {"checkout_token": "whatever"})
     assert response.status_code == 403
     assert payment_count(app) == 0
@@ -309,7 +304,7 @@ def test_the_checkout_works_on_sqlite_as_make_dev_runs_it(sqlite_app):
     factory = Factory(sqlite_app)
     patient = factory.patient()
     consultation = factory.consultation(patient, fee="2750.50")
-    client = logged_in(sqlite_app, patient)
+    client = AuthActions(sqlite_app).session_for(patient)
     # when the same form is submitted twice and a second tab pays too
     fields = open_form(client, consultation)
     other_tab = open_form(client, consultation)

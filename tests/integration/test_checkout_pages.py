@@ -9,7 +9,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from app.models import PaymentStatus
-from tests.integration.checkout_helpers import checkout_url, logged_in, pay
+from tests.support.auth import AuthActions
+from tests.support.checkout import checkout_url, pay
 from tests.support.lifecycle import age_payment
 from tests.support.payments import set_status
 
@@ -22,11 +23,6 @@ def patient(factory):
 @pytest.fixture
 def consultation(factory, patient):
     return factory.consultation(patient, fee="5000", doctor="Dr. Ana Cruz")
-
-
-@pytest.fixture
-def patient_client(app, patient):
-    return logged_in(app, patient)
 
 
 def text(response) -> str:
@@ -119,7 +115,7 @@ def test_checkout_vat_line_follows_the_configured_rate(make_app, factory):
     patient = factory.patient()
     consultation = factory.consultation(patient, fee="2750.50")
     # when the patient opens the checkout
-    page = text(logged_in(app, patient).get(checkout_url(consultation)))
+    page = text(AuthActions(app).session_for(patient).get(checkout_url(consultation)))
     # then the VAT in the fee is 2750.50 × 0.05 / 1.05 = 130.976… → 130.98 (half-up)
     assert "VAT (5%)" in page
     assert "₱130.98" in page and "₱2,619.52" in page
@@ -170,7 +166,7 @@ def test_checkout_after_a_pending_payment_went_stale_offers_pay_again(
 
 
 def test_another_patients_checkout_is_not_found(app, factory, consultation):
-    stranger = logged_in(app, factory.patient())
+    stranger = AuthActions(app).session_for(factory.patient())
     assert stranger.get(checkout_url(consultation)).status_code == 404
 
 
@@ -179,7 +175,7 @@ def test_an_unknown_consultation_is_not_found(patient_client):
 
 
 def test_staff_get_no_checkout(app, factory, consultation):
-    staff = logged_in(app, factory.staff())
+    staff = AuthActions(app).session_for(factory.staff())
     response = staff.get(checkout_url(consultation))
     assert response.status_code == 403
     assert "Staff cannot pay" in text(response)
@@ -243,7 +239,7 @@ def test_a_stale_pending_payment_page_offers_to_start_again(app, patient_client,
 
 def test_another_patients_payment_page_is_not_found(app, factory, patient_client, consultation):
     payment_id = pay(patient_client, consultation)
-    stranger = logged_in(app, factory.patient())
+    stranger = AuthActions(app).session_for(factory.patient())
     assert stranger.get(f"/payments/{payment_id}").status_code == 404
     assert stranger.get("/payments/999999").status_code == 404
 
@@ -252,7 +248,7 @@ def test_staff_may_open_any_payment_page_but_never_see_a_way_to_pay(
     app, factory, patient_client, consultation
 ):
     payment_id = pay(patient_client, consultation)
-    staff = logged_in(app, factory.staff())
+    staff = AuthActions(app).session_for(factory.staff())
     response = staff.get(f"/payments/{payment_id}")
     page = text(response)
     assert response.status_code == 200

@@ -15,7 +15,7 @@ from sqlalchemy import text
 from app.cli import AT_EXAMPLE
 from app.extensions import db
 from app.models import Consultation
-from tests.integration.checkout_helpers import logged_in
+from tests.support.auth import AuthActions
 from tests.support.factory import Factory
 
 
@@ -70,7 +70,7 @@ def test_the_cli_example_is_accepted_and_stored_as_that_instant(any_app):
         assert c.scheduled_at == datetime(2026, 12, 1, 2, 30, tzinfo=UTC)
         db.session.rollback()
     # and the patient reads it back in clinic time, zone shown
-    page = logged_in(any_app, patient).get(f"/consultations/{cid}/checkout").text
+    page = AuthActions(any_app).session_for(patient).get(f"/consultations/{cid}/checkout").text
     assert "1 Dec 2026, 10:30 +08:00" in page
 
 

@@ -25,8 +25,9 @@ from app.models import utcnow
 from app.payments import hooks
 from app.payments.guards import GUARD_NAMES
 from app.payments.lifecycle import confirm, expire_stale
-from tests.integration.checkout_helpers import logged_in, open_form, submit
 from tests.support.api import ApiClient
+from tests.support.auth import AuthActions
+from tests.support.checkout import open_form, submit
 from tests.support.factory import Factory
 from tests.support.invariants import check_invariants, row_counts
 from tests.support.lifecycle import age_payment, deliver, events, provider_event
@@ -264,7 +265,7 @@ def test_a_payment_completed_while_a_checkout_waits_for_the_lock_is_named(make_a
 def test_the_form_on_a_completed_consultation_goes_to_the_completed_payment(app, factory):
     patient = factory.patient()
     consultation = factory.consultation(patient)
-    browser = logged_in(app, patient)
+    browser = AuthActions(app).session_for(patient)
     fields = open_form(browser, consultation)  # a second tab, opened before the payment
     paid = _completed_payment(app, patient, consultation)
 

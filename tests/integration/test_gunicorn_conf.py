@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from tests.integration.test_http_storms import (
+from tests.support.factory import Factory
+from tests.support.invariants import check_invariants
+from tests.support.live import ROOT, LiveServer
+from tests.support.storm import (
     assert_many_keys_storm,
     assert_one_key_storm,
     http_storm,
 )
-from tests.support.factory import Factory
-from tests.support.invariants import check_invariants
-from tests.support.live import ROOT, LiveServer
 
 
 def test_the_production_config_preloads_forks_and_still_makes_one_payment_per_storm(

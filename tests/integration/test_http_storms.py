@@ -4,7 +4,6 @@ then with Redis stopped, flushed, unreachable or paused. Real PostgreSQL and Red
 from __future__ import annotations
 
 import time
-from collections import Counter
 
 import pytest
 import redis as redis_lib
@@ -13,7 +12,13 @@ from tests.support.factory import Factory
 from tests.support.invariants import check_invariants
 from tests.support.live import LiveServer
 from tests.support.services import RedisServer, free_port
-from tests.support.storm import pay_over_http, storm
+from tests.support.storm import (
+    assert_many_keys_storm,
+    assert_one_key_storm,
+    http_storm,
+    pay_over_http,
+    storm,
+)
 
 N = 50
 
@@ -30,27 +35,6 @@ def servers(database_url):
     yield start
     for server in started:
         server.stop()
-
-
-def http_storm(urls: list[str], patient, consultation_id, key_for, n: int = N):
-    def call(i):
-        url = urls[i % len(urls)]
-        return pay_over_http(url, patient, consultation_id, key=key_for(i), method="bank_transfer")
-
-    return storm(n, call)
-
-
-def assert_one_key_storm(results):
-    statuses = Counter(r.status for r in results)
-    assert statuses == {201: len(results)}, statuses
-    assert len({r.body["data"]["payment"]["id"] for r in results}) == 1
-
-
-def assert_many_keys_storm(results):
-    statuses = Counter(r.status for r in results)
-    assert statuses == {201: 1, 409: len(results) - 1}, statuses
-    winner = next(r.body["data"]["payment"]["id"] for r in results if r.status == 201)
-    assert {r.body["existing_payment_id"] for r in results if r.status == 409} == {winner}
 
 
 def test_storms_against_three_gunicorn_workers_make_one_payment_each(app, servers, redis_url):

@@ -12,6 +12,7 @@ import pytest
 
 from app.extensions import db
 from app.models import User
+from tests.support.auth import AuthActions
 from tests.support.factory import PASSWORD, auth
 from tests.support.html import hidden_inputs
 
@@ -216,14 +217,13 @@ def test_the_staff_refusals_and_flashes_follow_the_language(
 ):
     """The lifecycle's refusal (English in the service) reaches staff in their language, with
     the status as a word of it; a done delete flashes in it too."""
-    from tests.integration.test_staff_invoices import login
     from tests.support.invoices import InvoiceSpec, add_invoices
 
     staff = factory.staff()
     paid, void = add_invoices(
         app, factory.patient(), [InvoiceSpec(status="paid"), InvoiceSpec(status="void")]
     )
-    client = login(app, staff)
+    client = AuthActions(app).client_for(staff)
     headers = {"Accept-Language": accept}
     refused = client.post(f"/staff/invoices/{paid}/delete", data={"reason": "x"}, headers=headers)
     assert refused.status_code == 409
@@ -239,9 +239,7 @@ def test_the_staff_refusals_and_flashes_follow_the_language(
 
 
 def test_a_bad_staff_filter_is_explained_in_the_language(app, factory):
-    from tests.integration.test_staff_invoices import login
-
-    client = login(app, factory.staff())
+    client = AuthActions(app).client_for(factory.staff())
     response = client.get(
         "/staff/invoices?issued_from=2026-13-01", headers={"Accept-Language": "id"}
     )

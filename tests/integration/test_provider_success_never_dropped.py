@@ -20,8 +20,8 @@ from sqlalchemy import select
 from app.extensions import db
 from app.models import Payment, PaymentEvent, PaymentStatus
 from app.payments import lifecycle
-from tests.integration.checkout_helpers import logged_in
 from tests.support.api import ApiClient
+from tests.support.auth import AuthActions
 from tests.support.invariants import check_payment_states
 from tests.support.lifecycle import (
     age_payment,
@@ -198,7 +198,7 @@ def test_money_reported_as_captured_is_on_a_completed_payment_or_on_the_attentio
         outcome = None if response.status_code == 200 else response.json["type"]
     # then
     check_payment_states(world.app)
-    attention = logged_in(world.app, world.staff).get("/staff/attention").text
+    attention = AuthActions(world.app).session_for(world.staff).get("/staff/attention").text
     if report.success:
         _assert_charge_accounted_for(world, report, attention)
     elif outcome == "refused":

@@ -6,16 +6,16 @@ import re
 
 import pytest
 
-from tests.integration.test_staff_refund import login, paid  # noqa: F401 (paid is a fixture)
+from tests.support.auth import AuthActions
 from tests.support.outbox import refund_now
 
 
 @pytest.fixture
-def refunded(app, paid):  # noqa: F811
+def refunded(app, paid):
     """A refunded payment; its id, invoice number, and logged-in staff and patient clients."""
     payment_id, number, staff_client, patient = paid
     refund_now(app, payment_id, "Doctor unavailable")
-    return payment_id, number, staff_client, login(app, patient)
+    return payment_id, number, staff_client, AuthActions(app).client_for(patient)
 
 
 def pages(refunded) -> tuple[str, str, str]:

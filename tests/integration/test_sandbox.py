@@ -10,21 +10,13 @@ import pytest
 
 from app.gateway import webhooks
 from tests.support.api import ApiClient
-from tests.support.factory import PASSWORD
+from tests.support.auth import AuthActions
 from tests.support.lifecycle import WEBHOOK_URL, events, gateway_event_count, state
 
 
 @pytest.fixture
 def payment_id(api, factory, patient):
     return api.new_payment(patient, factory.consultation(patient, fee="5000").id)
-
-
-def login(client, user, csrf: bool = False):
-    data = {"email": user.email, "password": PASSWORD}
-    if csrf:
-        data["csrf_token"] = csrf_token(client.get("/login").get_data(as_text=True))
-    response = client.post("/login", data=data)
-    assert response.status_code == 302, response.get_data(as_text=True)
 
 
 def csrf_token(html: str) -> str:
@@ -41,9 +33,9 @@ def flashes(client) -> list[tuple[str, str]]:
 
 
 def test_the_owner_sees_a_provider_page_with_the_amount_and_three_buttons(
-    client, patient, payment_id
+    auth_actions, client, patient, payment_id
 ):
-    login(client, patient)
+    auth_actions.log_in(client, patient)
     response = client.get(page(payment_id))
     html = response.get_data(as_text=True)
     assert response.status_code == 200
@@ -56,12 +48,14 @@ def test_the_owner_sees_a_provider_page_with_the_amount_and_three_buttons(
     assert "script-src 'self'" in response.headers["Content-Security-Policy"]
 
 
-def test_staff_may_open_it_strangers_and_unknown_payments_get_404(client, factory, payment_id):
+def test_staff_may_open_it_strangers_and_unknown_payments_get_404(
+    auth_actions, client, factory, payment_id
+):
     assert client.get(page(payment_id)).status_code == 302  # to the login page
-    login(client, factory.staff())
+    auth_actions.log_in(client, factory.staff())
     assert client.get(page(payment_id)).status_code == 200
     client.post("/logout")
-    login(client, factory.patient())
+    auth_actions.log_in(client, factory.patient())
     assert client.get(page(payment_id)).status_code == 404
     assert client.post(page(payment_id), data={"approve": "Approve"}).status_code == 404
     assert client.get(page(999999)).status_code == 404
@@ -69,9 +63,9 @@ def test_staff_may_open_it_strangers_and_unknown_payments_get_404(client, factor
 
 
 def test_approve_confirms_through_the_webhook_and_returns_to_the_payment_page(
-    app, client, patient, payment_id
+    auth_actions, app, client, patient, payment_id
 ):
-    login(client, patient)
+    auth_actions.log_in(client, patient)
     response = client.post(page(payment_id), data={"approve": "Approve"})
     assert response.status_code == 303
     assert response.headers["Location"] == f"/payments/{payment_id}"
@@ -92,8 +86,10 @@ def test_approve_confirms_through_the_webhook_and_returns_to_the_payment_page(
     assert "Invoice INV-" in html and "Payment #" not in html
 
 
-def test_decline_fails_the_payment_and_voids_its_invoice(app, client, patient, payment_id):
-    login(client, patient)
+def test_decline_fails_the_payment_and_voids_its_invoice(
+    auth_actions, app, client, patient, payment_id
+):
+    auth_actions.log_in(client, patient)
     response = client.post(page(payment_id), data={"decline": "Decline"})
     assert response.status_code == 303
     after = state(app, payment_id)
@@ -105,7 +101,7 @@ def test_decline_fails_the_payment_and_voids_its_invoice(app, client, patient, p
 
 
 def test_approve_twice_delivers_one_notification_twice_and_pays_once(
-    app, client, patient, payment_id, monkeypatch
+    auth_actions, app, client, patient, payment_id, monkeypatch
 ):
     deliveries = []
     original = webhooks.receive
@@ -115,7 +111,7 @@ def test_approve_twice_delivers_one_notification_twice_and_pays_once(
         return original(body, headers, **kwargs)
 
     monkeypatch.setattr(webhooks, "receive", spy)
-    login(client, patient)
+    auth_actions.log_in(client, patient)
     response = client.post(page(payment_id), data={"approve_twice": "Approve twice"})
     assert response.status_code == 303
     assert len(deliveries) == 2 and deliveries[0] == deliveries[1]
@@ -128,7 +124,7 @@ def test_approve_twice_delivers_one_notification_twice_and_pays_once(
 
 
 def test_the_sandbox_sends_exactly_what_a_provider_sends(
-    app, client, patient, payment_id, monkeypatch
+    auth_actions, app, client, patient, payment_id, monkeypatch
 ):
     # given a notification captured on its way from the sandbox
     captured = []
@@ -136,7 +132,7 @@ def test_the_sandbox_sends_exactly_what_a_provider_sends(
     monkeypatch.setattr(
         webhooks, "receive", lambda b, h, **kw: captured.append((b, h)) or original(b, h, **kw)
     )
-    login(client, patient)
+    auth_actions.log_in(client, patient)
     client.post(page(payment_id), data={"approve": "Approve"})
     [(body, headers)] = captured
     # then its signature is the documented HMAC-SHA256 over "<t>.<body>"
@@ -149,16 +145,18 @@ def test_the_sandbox_sends_exactly_what_a_provider_sends(
     assert replay.json["outcome"] == "already_processed"
 
 
-def test_approving_again_after_approval_changes_nothing(app, client, patient, payment_id):
-    login(client, patient)
+def test_approving_again_after_approval_changes_nothing(
+    auth_actions, app, client, patient, payment_id
+):
+    auth_actions.log_in(client, patient)
     client.post(page(payment_id), data={"approve": "Approve"})
     before = state(app, payment_id)
     client.post(page(payment_id), data={"approve": "Approve"})
     assert state(app, payment_id) == before
 
 
-def test_a_post_without_a_button_is_400(client, patient, payment_id):
-    login(client, patient)
+def test_a_post_without_a_button_is_400(auth_actions, client, patient, payment_id):
+    auth_actions.log_in(client, patient)
     assert client.post(page(payment_id), data={}).status_code == 400
 
 
@@ -169,7 +167,7 @@ def test_the_buttons_need_the_csrf_token(make_app, factory):
     client = app.test_client()
     patient = factory.patient()
     payment_id = api.new_payment(patient, factory.consultation(patient).id)
-    login(client, patient, csrf=True)
+    AuthActions(app).log_in(client, patient, csrf=True)
     # when a form is posted without the page's token (another site's form, say)
     forged = client.post(page(payment_id), data={"approve": "Approve"})
     # then nothing happens; with the token it works
@@ -187,7 +185,7 @@ def test_the_sandbox_is_off_when_configured_off(make_app, factory):
     client = app.test_client()
     patient = factory.patient()
     payment_id = api.new_payment(patient, factory.consultation(patient).id)
-    login(client, patient)
+    AuthActions(app).log_in(client, patient)
     assert client.get(page(payment_id)).status_code == 404
     assert client.post(page(payment_id), data={"approve": "Approve"}).status_code == 404
     assert state(app, payment_id)["status"] == "pending"

@@ -16,12 +16,6 @@ from tests.support.live import ROOT
 HTMX = {"HX-Request": "true", "HX-Current-URL": "http://localhost/consultations/7/checkout"}
 
 
-def login(client, email, password=PASSWORD):
-    response = client.post("/login", data={"email": email, "password": password})
-    assert response.status_code == 302, response.data
-    return response
-
-
 def copy_of_session(app, client):
     """Another browser holding a copy of ``client``'s session cookie (e.g. stolen)."""
     other = app.test_client()
@@ -39,9 +33,9 @@ def assert_logged_out(client):
     assert fragment.headers["HX-Redirect"] == "/login?next=%2Fconsultations%2F7%2Fcheckout"
 
 
-def test_a_copied_cookie_works_until_logout_and_not_after(app, client, factory):
+def test_a_copied_cookie_works_until_logout_and_not_after(auth_actions, app, client, factory):
     patient = factory.patient()
-    login(client, patient.email)
+    auth_actions.log_in(client, patient)
     copy = copy_of_session(app, client)
     assert copy.get("/").status_code == 200
     # when the patient logs out in their own browser
@@ -51,31 +45,33 @@ def test_a_copied_cookie_works_until_logout_and_not_after(app, client, factory):
     assert_logged_out(client)
 
 
-def test_logging_out_in_one_browser_logs_out_the_other(app, factory):
+def test_logging_out_in_one_browser_logs_out_the_other(auth_actions, app, factory):
     patient = factory.patient()
     phone, laptop = app.test_client(), app.test_client()
-    login(phone, patient.email)
-    login(laptop, patient.email)
+    auth_actions.log_in(phone, patient)
+    auth_actions.log_in(laptop, patient)
     assert phone.get("/").status_code == 200 and laptop.get("/").status_code == 200
     laptop.post("/logout")
     assert_logged_out(phone)
     # and logging in again works, in either browser
-    login(phone, patient.email)
+    auth_actions.log_in(phone, patient)
     assert phone.get("/").status_code == 200
 
 
-def test_another_users_logout_leaves_this_session_alone(app, factory):
+def test_another_users_logout_leaves_this_session_alone(auth_actions, app, factory):
     maria, jose = factory.patient(), factory.patient()
     maria_browser, jose_browser = app.test_client(), app.test_client()
-    login(maria_browser, maria.email)
-    login(jose_browser, jose.email)
+    auth_actions.log_in(maria_browser, maria)
+    auth_actions.log_in(jose_browser, jose)
     jose_browser.post("/logout")
     assert maria_browser.get("/").status_code == 200
 
 
-def test_a_password_change_ends_every_session_but_not_the_api_token(app, client, factory):
+def test_a_password_change_ends_every_session_but_not_the_api_token(
+    auth_actions, app, client, factory
+):
     patient = factory.patient()
-    login(client, patient.email)
+    auth_actions.log_in(client, patient)
     copy = copy_of_session(app, client)
     # when the password is changed (the operator's command)
     result = app.test_cli_runner().invoke(
@@ -88,22 +84,24 @@ def test_a_password_change_ends_every_session_but_not_the_api_token(app, client,
     assert_logged_out(copy)
     old = client.post("/login", data={"email": patient.email, "password": PASSWORD})
     assert old.status_code == 200
-    login(client, patient.email, "a-new-password")
+    auth_actions.log_in(client, patient, "a-new-password")
     assert client.get("/").status_code == 200
     # and the API token, a separate credential, still works
     assert ApiClient(app).pay(patient, factory.consultation(patient)).status_code == 201
 
 
-def test_a_logout_leaves_the_api_token_working(app, client, factory):
+def test_a_logout_leaves_the_api_token_working(auth_actions, app, client, factory):
     patient = factory.patient()
-    login(client, patient.email)
+    auth_actions.log_in(client, patient)
     client.post("/logout")
     assert ApiClient(app).pay(patient, factory.consultation(patient)).status_code == 201
 
 
-def test_set_password_refuses_a_short_password_and_changes_nothing(app, client, factory):
+def test_set_password_refuses_a_short_password_and_changes_nothing(
+    auth_actions, app, client, factory
+):
     patient = factory.patient()
-    login(client, patient.email)
+    auth_actions.log_in(client, patient)
     result = app.test_cli_runner().invoke(
         args=["users", "set-password", patient.email, "--password", "short"]
     )

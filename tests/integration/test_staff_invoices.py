@@ -6,35 +6,21 @@ import csv
 import io
 import json
 import re
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import select
 
-from app.db import TIMEOUTS_STATEMENT_START
 from app.extensions import db
 from app.models import GatewayEvent, PaymentEvent
 from app.payments import service
 from app.payments.requests import parse_payment_request
-from tests.support.factory import PASSWORD, Factory
-from tests.support.invoices import InvoiceSpec, add_event, add_invoice, add_invoices
+from tests.support.auth import AuthActions
+from tests.support.factory import Factory
+from tests.support.invoices import InvoiceSpec, add_event, add_invoice, add_invoices, rows
+from tests.support.queries import counting_queries
 
 NOV = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
-
-
-def login(app, user):
-    client = app.test_client()
-    response = client.post("/login", data={"email": user.email, "password": PASSWORD})
-    assert response.status_code == 302, response.text
-    return client
-
-
-def rows(response) -> list[str]:
-    """Invoice numbers of the table rows, in page order."""
-    html = response.text
-    marker = 'tr data-invoice-number="'
-    return [part.split('"', 1)[0] for part in html.split(marker)[1:]]
 
 
 @pytest.fixture
@@ -54,7 +40,7 @@ def staff(factory):
 
 @pytest.fixture
 def staff_client(app, staff):
-    return login(app, staff)
+    return AuthActions(app).client_for(staff)
 
 
 # --- who may see the pages -------------------------------------------------------------
@@ -75,9 +61,9 @@ def visitors(app, patient_a, patient_b, staff):
     number = add_invoice(app, patient_a, status="paid")
     clients = {
         "anonymous": app.test_client(),
-        "patient A (owner)": login(app, patient_a),
-        "patient B": login(app, patient_b),
-        "staff": login(app, staff),
+        "patient A (owner)": AuthActions(app).client_for(patient_a),
+        "patient B": AuthActions(app).client_for(patient_b),
+        "staff": AuthActions(app).client_for(staff),
     }
     return clients, number
 
@@ -533,7 +519,7 @@ def test_attention_lists_duplicate_charges_stale_pending_and_unapplied_provider_
 ):
     # given a 30-minute pending TTL
     app = make_app(PAYMENT_PENDING_TTL=1800)
-    client = login(app, staff)
+    client = AuthActions(app).client_for(staff)
     now = datetime.now(UTC)
     charged = add_invoice(app, patient_a, status="paid")
     add_event(
@@ -608,24 +594,6 @@ def _section(html: str, section_id: str) -> str:
 # --- a fixed number of queries per page -------------------------------------------------------
 
 
-@contextmanager
-def counting_queries(app):
-    statements: list[str] = []
-
-    def count(conn, cursor, statement, *args):
-        # each transaction's SET LOCAL timeouts (app/db.py) is not the page's work
-        if not statement.startswith(TIMEOUTS_STATEMENT_START):
-            statements.append(statement)
-
-    with app.app_context():
-        engine = db.engine
-    event.listen(engine, "before_cursor_execute", count)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
-
-
 def queries_for(app, client, url: str) -> int:
     with counting_queries(app) as statements:
         response = client.get(url)
@@ -678,7 +646,7 @@ def test_every_staff_page_works_on_the_sqlite_default(sqlite_app):
     factory = Factory(sqlite_app)
     patient = factory.patient(name="Maria Santos")
     number = add_invoice(sqlite_app, patient, status="paid", issued_at=NOV)
-    client = login(sqlite_app, factory.staff())
+    client = AuthActions(sqlite_app).client_for(factory.staff())
     # when / then
     listed = client.get("/staff/invoices?patient=maria&status=paid&issued_from=2026-11-01")
     assert rows(listed) == [number]

@@ -2,42 +2,10 @@
 
 from __future__ import annotations
 
-import pytest
-from sqlalchemy import select
-
-from app.extensions import db
-from app.models import Invoice
-from tests.support.factory import PASSWORD
+from tests.support.auth import AuthActions
 from tests.support.invariants import check_invariants
+from tests.support.invoices import invoice_number_of
 from tests.support.lifecycle import state
-
-
-def invoice_number(app, payment_id: int) -> str:
-    with app.app_context():
-        number = db.session.scalar(
-            select(Invoice.invoice_number).where(Invoice.payment_id == payment_id)
-        )
-        db.session.rollback()
-        return number
-
-
-def login(app, user):
-    client = app.test_client()
-    assert (
-        client.post("/login", data={"email": user.email, "password": PASSWORD}).status_code == 302
-    )
-    return client
-
-
-@pytest.fixture
-def paid(api, app, client, factory):
-    """A completed payment, its invoice number, and a logged-in staff client."""
-    patient, staff = factory.patient(), factory.staff()
-    consultation = factory.consultation(patient)
-    payment_id = api.new_payment(patient, consultation, method="stripe")
-    assert api.confirm(staff, payment_id, transaction_id="txn_refund_1").status_code == 200
-    number = invoice_number(app, payment_id)
-    return payment_id, number, login(app, staff), patient
 
 
 def test_staff_refund_a_completed_payment_with_a_reason(app, paid):
@@ -82,8 +50,10 @@ def test_a_refund_without_a_reason_is_refused_in_the_page_and_changes_nothing(ap
 def test_patients_cannot_refund(app, paid):
     payment_id, number, _, patient = paid
     before = state(app, payment_id)
-    response = login(app, patient).post(
-        f"/staff/invoices/{number}/refund", data={"reason": "please"}
+    response = (
+        AuthActions(app)
+        .client_for(patient)
+        .post(f"/staff/invoices/{number}/refund", data={"reason": "please"})
     )
     assert response.status_code == 403
     assert state(app, payment_id) == before
@@ -92,8 +62,8 @@ def test_patients_cannot_refund(app, paid):
 def test_a_pending_payment_shows_no_refund_form_and_cannot_be_refunded(app, api, factory):
     patient, staff = factory.patient(), factory.staff()
     payment_id = api.new_payment(patient, factory.consultation(patient).id)
-    number = invoice_number(app, payment_id)
-    staff_client = login(app, staff)
+    number = invoice_number_of(app, payment_id)
+    staff_client = AuthActions(app).client_for(staff)
     assert "Refund payment" not in staff_client.get(f"/staff/invoices/{number}").text
     response = staff_client.post(f"/staff/invoices/{number}/refund", data={"reason": "x"})
     assert response.status_code == 409

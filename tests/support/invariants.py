@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from sqlalchemy import text
+from sqlalchemy import func, select, text
 
 from app.extensions import db
-from app.models import ACTIVE_PAYMENT_PREDICATE
+from app.models import ACTIVE_PAYMENT_PREDICATE, IdempotencyKey, Invoice, Payment, TaxRecord
 
 
 def check_invariants(app) -> dict[str, int]:
@@ -84,3 +84,12 @@ def row_counts(app) -> dict[str, int]:
         row = db.session.execute(text(f"SELECT {selects}")).one()
         db.session.rollback()
     return dict(zip(tables, row, strict=True))
+
+
+def payment_row_counts(app) -> dict[str, int]:
+    """Rows of the tables a payment writes: payments, invoices, tax records, idempotency keys."""
+    with app.app_context():
+        return {
+            model.__tablename__: db.session.scalar(select(func.count()).select_from(model))
+            for model in (Payment, Invoice, TaxRecord, IdempotencyKey)
+        }

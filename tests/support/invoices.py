@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from sqlalchemy import select
+
 from app.extensions import db
 from app.models import Consultation, Invoice, Payment, PaymentEvent, TaxRecord, money, utcnow
 from app.payments.records import invoice_number
@@ -125,3 +127,20 @@ def add_event(app, number: str, event_type: str, *, actor: str = "system:test", 
             )
         )
         db.session.commit()
+
+
+def invoice_number_of(app, payment_id: int) -> str:
+    """The invoice number of payment ``payment_id``."""
+    with app.app_context():
+        number = db.session.scalar(
+            select(Invoice.invoice_number).where(Invoice.payment_id == payment_id)
+        )
+        db.session.rollback()
+        return number
+
+
+def rows(response) -> list[str]:
+    """Invoice numbers of the table rows, in page order."""
+    html = response.text
+    marker = 'tr data-invoice-number="'
+    return [part.split('"', 1)[0] for part in html.split(marker)[1:]]

@@ -6,6 +6,7 @@ import json
 import threading
 import urllib.error
 import urllib.request
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -72,3 +73,24 @@ def _send(request: urllib.request.Request, timeout: float) -> HttpResult:
         except ValueError:
             parsed = {"raw": raw.decode("utf-8", "replace")}
         return HttpResult(e.code, dict(e.headers), parsed)
+
+
+def http_storm(urls: list[str], patient, consultation_id, key_for, n: int = 50):
+    def call(i):
+        url = urls[i % len(urls)]
+        return pay_over_http(url, patient, consultation_id, key=key_for(i), method="bank_transfer")
+
+    return storm(n, call)
+
+
+def assert_one_key_storm(results):
+    statuses = Counter(r.status for r in results)
+    assert statuses == {201: len(results)}, statuses
+    assert len({r.body["data"]["payment"]["id"] for r in results}) == 1
+
+
+def assert_many_keys_storm(results):
+    statuses = Counter(r.status for r in results)
+    assert statuses == {201: 1, 409: len(results) - 1}, statuses
+    winner = next(r.body["data"]["payment"]["id"] for r in results if r.status == 201)
+    assert {r.body["existing_payment_id"] for r in results if r.status == 409} == {winner}

@@ -11,14 +11,6 @@ from tests.support.html import hidden_inputs
 HTMX = {"HX-Request": "true"}
 
 
-def logged_in(app, user):
-    """A test client with ``user`` signed in (the session cookie Flask-Login reads).
-
-    Every app's client is tests/support/openapi.py's CheckedClient, a FlaskLoginClient.
-    """
-    return app.test_client(user=user)
-
-
 def checkout_url(consultation) -> str:
     return f"/consultations/{consultation.id}/checkout"
 

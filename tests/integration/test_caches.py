@@ -1,4 +1,5 @@
-"""Cheap repeats and cheap guards (issue 19), on real PostgreSQL and Redis.
+"""The caches that make repeats and guards cheap (answers, API tokens, sessions), on real
+PostgreSQL and Redis.
 
 - a repeat answered from Redis reads no database row, from the API and from the form
   (only a key's first replay marks its row, once);
@@ -17,10 +18,11 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import IdempotencyKey, User
-from tests.integration.checkout_helpers import logged_in, open_form, submit
-from tests.integration.test_staff_invoices import counting_queries
+from tests.support.auth import AuthActions
+from tests.support.checkout import open_form, submit
 from tests.support.factory import auth
 from tests.support.pg import raw_connection
+from tests.support.queries import counting_queries
 
 URL = "/api/v1/payments"
 
@@ -62,7 +64,7 @@ def form_checkout(make_app, factory):
     app = make_app(PAYMENT_GUARD="hybrid")
     patient = factory.patient()
     consultation = factory.consultation(patient)
-    client = logged_in(app, patient)
+    client = AuthActions(app).session_for(patient)
     return app, client, consultation, open_form(client, consultation)
 
 

@@ -1,4 +1,4 @@
-"""The API keeps its word on idempotency keys (issue 16), on real PostgreSQL and Redis.
+"""The API keeps its word on idempotency keys, on real PostgreSQL and Redis.
 
 - a replay is the first answer byte for byte: from Redis, from the database after
   FLUSHALL, under every PAYMENT_GUARD, for a 201 and for a 409;
@@ -20,10 +20,11 @@ from werkzeug.http import parse_date
 from app.extensions import db
 from app.models import IdempotencyKey, PaymentEvent
 from app.payments.guards import GUARD_NAMES as GUARDS
-from tests.integration.checkout_helpers import logged_in, open_form, submit
-from tests.integration.test_api_payments import counts
 from tests.support.api import PAYMENTS, ApiClient
+from tests.support.auth import AuthActions
+from tests.support.checkout import open_form, submit
 from tests.support.factory import auth
+from tests.support.invariants import payment_row_counts
 
 # The headers that belong to the answer: a replay repeats them exactly.
 ANSWER_HEADERS = ("Content-Type", "Location", "Idempotency-Key-Expires")
@@ -88,7 +89,7 @@ def test_replays_are_the_first_answer_byte_for_byte(make_app, redis_url, factory
         ).all()
     # Both keys were replayed: each marked once, however many repeats followed.
     assert all(replayed) and len(replayed) == 2
-    assert counts(app)["payments"] == 1
+    assert payment_row_counts(app)["payments"] == 1
     assert api.pay(patient, other).status_code == 201
 
 
@@ -113,19 +114,19 @@ def test_the_key_expiry_is_an_http_date_one_ttl_ahead_and_absent_without_a_key(m
 def test_a_bad_body_key_is_refused_even_with_a_good_header(
     app, api, patient, consultation, body_key
 ):
-    before = counts(app)
+    before = payment_row_counts(app)
     response = api.pay(patient, consultation, key="ok", idempotency_key=body_key)
     assert response.status_code == 422, response.get_data(as_text=True)
     assert "idempotency_key" in response.json["errors"]
-    assert counts(app) == before
+    assert payment_row_counts(app) == before
 
 
 def test_header_and_body_keys_that_differ_are_refused(app, api, patient, consultation):
-    before = counts(app)
+    before = payment_row_counts(app)
     response = api.pay(patient, consultation, key="two", idempotency_key="one")
     assert response.status_code == 422
     assert "Differs from the Idempotency-Key header" in response.json["errors"]["idempotency_key"]
-    assert counts(app) == before
+    assert payment_row_counts(app) == before
 
 
 def test_an_escaped_header_key_is_the_same_key_as_the_body_one(app, api, patient, consultation):
@@ -162,13 +163,13 @@ def test_each_header_form_names_the_body_key(app, api, patient, consultation, se
     ids=["list", "bare-list", "parameters", "sent-twice", "unterminated"],
 )
 def test_a_header_that_is_not_one_key_is_400(app, client, patient, consultation, headers):
-    before = counts(app)
+    before = payment_row_counts(app)
     body = {"consultation_id": consultation.id, "payment_method": "gcash"}
     # raw: a header list can carry the key twice, which the api fixture cannot send
     response = client.post(PAYMENTS, json=body, headers=[*auth(patient).items(), *headers])
     assert response.status_code == 400
     assert response.json["type"] == "/problems/idempotency-key-malformed"
-    assert counts(app) == before
+    assert payment_row_counts(app) == before
 
 
 def test_a_create_without_a_key_is_refused_when_keys_are_required(make_app, factory):
@@ -176,11 +177,11 @@ def test_a_create_without_a_key_is_refused_when_keys_are_required(make_app, fact
     api = ApiClient(app)
     patient = factory.patient()
     consultation = factory.consultation(patient)
-    before = counts(app)
+    before = payment_row_counts(app)
     response = api.pay(patient, consultation)
     assert response.status_code == 400
     assert response.json["type"] == "/problems/idempotency-key-missing"
-    assert counts(app) == before
+    assert payment_row_counts(app) == before
     assert api.pay(patient, consultation, idempotency_key="k").status_code == 201
 
 
@@ -197,7 +198,7 @@ def test_the_checkout_form_replays_the_same_stored_answer(
     app = make_app(PAYMENT_GUARD=guard)
     patient = factory.patient()
     consultation = factory.consultation(patient)
-    client = logged_in(app, patient)
+    client = AuthActions(app).session_for(patient)
     form = open_form(client, consultation)
     first = submit(client, consultation, form)
     warm = submit(client, consultation, form)
@@ -207,7 +208,7 @@ def test_the_checkout_form_replays_the_same_stored_answer(
     assert first.headers["Location"] == warm.headers["Location"] == cold.headers["Location"]
     sources = replay_sources(app, caplog)
     assert "database" in sources and len(sources) == 2
-    assert counts(app)["payments"] == 1
+    assert payment_row_counts(app)["payments"] == 1
 
 
 def test_a_key_finished_before_headers_were_stored_replays_as_json(

@@ -1,4 +1,4 @@
-"""The patient's checkout as smooth as a hosted checkout, on a phone and a desktop (issue 13).
+"""The patient's checkout as smooth as a hosted checkout, on a phone and a desktop.
 
 Each journey ends by asserting exactly one active payment for the consultation, and runs
 axe-core on every page the patient sees (no serious or critical violation). Screenshots go
@@ -14,23 +14,25 @@ import pytest
 from playwright.sync_api import Page, Route, expect
 
 from app.payments import lifecycle
-from tests.browser.conftest import (
-    assert_accessible,
+from tests.support.axe import assert_accessible
+from tests.support.browser import (
+    CHECKOUT_URL,
+    PAYMENT_URL,
+    VIEWPORTS,
     at_the_provider,
+    fits_the_viewport,
     log_in,
     open_checkout,
     pay_button,
     payment_count,
+    shoot,
     the_one_active_payment,
     the_one_payment,
     wait_until,
 )
-from tests.browser.test_screenshots import VIEWPORTS, fits_the_viewport, shoot
 
 pytestmark = pytest.mark.browser
 
-CHECKOUT_URL = re.compile(r"/consultations/\d+/checkout$")
-PAYMENT_URL = re.compile(r"/payments/\d+$")
 UNREACHABLE = "We could not reach the clinic"
 SAFE = "It is safe: this form never pays twice."
 BAD_GATEWAY = "<html><body><h1>502 Bad Gateway</h1><p>nginx</p></body></html>"

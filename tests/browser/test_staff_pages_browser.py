@@ -14,7 +14,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import ARTIFACTS, assert_accessible
+from tests.support.axe import assert_accessible
+from tests.support.browser import ARTIFACTS, log_in
 from tests.support.factory import PASSWORD
 from tests.support.invoices import InvoiceSpec, add_event, add_invoices
 
@@ -69,14 +70,6 @@ def clinic(live_app):
     }
 
 
-def log_in(page: Page, email: str, landing: str) -> None:
-    page.goto("/login")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(re.compile(re.escape(landing) + "$"))
-
-
 def shoot(page: Page, name: str, full_page: bool = True) -> None:
     page.screenshot(path=str(ARTIFACTS / f"staff-{name}.png"), full_page=full_page)
 
@@ -89,7 +82,7 @@ def no_sideways_scroll(page: Page) -> None:
 def test_logged_out_in_another_tab_a_filter_change_goes_to_the_login_page_whole(context, clinic):
     # given staff on the invoice list in one tab
     page = context.new_page()
-    log_in(page, clinic["staff"].email, "/staff/invoices")
+    log_in(page, clinic["staff"], "/staff/invoices")
     # when they log out in another tab, then change a filter in the first
     other = context.new_page()
     other.goto("/staff/attention")
@@ -112,7 +105,7 @@ def test_print_opens_the_dialog_once_on_the_invoice_and_on_the_receipt(
 ):
     context.add_init_script(COUNT_PRINTS)
     page = context.new_page()
-    log_in(page, clinic["staff"].email, "/staff/invoices")
+    log_in(page, clinic["staff"], "/staff/invoices")
     page.goto(f"/staff/invoices/{clinic['maria_numbers'][0]}")
     page.get_by_role("button", name="Print invoice").click()
     assert page.evaluate("window.__prints") == 1
@@ -125,7 +118,7 @@ def test_print_opens_the_dialog_once_on_the_invoice_and_on_the_receipt(
     patient = browser.new_context(base_url=live_server.url)
     patient.add_init_script(COUNT_PRINTS)
     receipt = patient.new_page()
-    log_in(receipt, clinic["maria"].email, "/")
+    log_in(receipt, clinic["maria"], "/")
     paid = clinic["maria_numbers"][0].rsplit("-", 1)[1]
     receipt.goto(f"/payments/{paid}")
     receipt.get_by_role("button", name="Print receipt").click()
@@ -135,7 +128,7 @@ def test_print_opens_the_dialog_once_on_the_invoice_and_on_the_receipt(
 
 def test_typing_filters_searches_once_per_finished_value_and_flashes_no_errors(context, clinic):
     page = context.new_page()
-    log_in(page, clinic["staff"].email, "/staff/invoices")
+    log_in(page, clinic["staff"], "/staff/invoices")
     refused: list[str] = []
     searches: list[str] = []
 
@@ -193,7 +186,7 @@ def test_typing_filters_searches_once_per_finished_value_and_flashes_no_errors(c
 
 def test_refund_asks_first_then_says_who_refunded_it_on_the_invoice(context, clinic):
     page = context.new_page()
-    log_in(page, clinic["staff"].email, "/staff/invoices")
+    log_in(page, clinic["staff"], "/staff/invoices")
     number = clinic["jose_numbers"][2]  # paid
     page.goto(f"/staff/invoices/{number}")
     page.get_by_label("Reason for the refund").fill("Doctor unavailable")
@@ -232,7 +225,7 @@ def staff_pages(clinic) -> dict[str, str]:
 
 def test_every_staff_page_fits_a_phone_and_passes_axe(context, clinic):
     page = context.new_page()
-    log_in(page, clinic["staff"].email, "/staff/invoices")
+    log_in(page, clinic["staff"], "/staff/invoices")
     for name, path in staff_pages(clinic).items():
         page.goto(path)
         for size, (width, height) in SIZES.items():
@@ -273,7 +266,7 @@ def test_no_page_of_the_app_scrolls_sideways_on_a_phone(browser, live_server, cl
         )
         page = context.new_page()
         if user is not None:
-            log_in(page, user.email, "/staff/invoices" if user.is_staff else "/")
+            log_in(page, user, "/staff/invoices" if user.is_staff else "/")
         for path in paths:
             page.goto(path)
             no_sideways_scroll(page)

@@ -10,9 +10,9 @@ import re
 import pytest
 
 from app.payments import lifecycle
-from tests.integration.checkout_helpers import (
+from tests.support.auth import AuthActions
+from tests.support.checkout import (
     checkout_url,
-    logged_in,
     open_form,
     pay,
     payment_count,
@@ -35,13 +35,8 @@ def consultation(factory, patient):
 
 
 @pytest.fixture
-def patient_client(app, patient):
-    return logged_in(app, patient)
-
-
-@pytest.fixture
 def staff_client(app, staff):
-    return logged_in(app, staff)
+    return AuthActions(app).session_for(staff)
 
 
 def _paid(api, client, staff, consultation, method="gcash") -> int:
@@ -85,7 +80,7 @@ def test_the_receipt_and_invoice_say_who_was_paid_and_every_page_how_to_get_help
     page = patient_client.get(f"/payments/{payment_id}").text
     receipt = page.split('id="receipt"', 1)[1].split("</section>", 1)[0]
     number = re.search(r"INV-\d{14}-\d+", page).group(0)
-    staff_page = logged_in(app, staff).get(f"/staff/invoices/{number}").text
+    staff_page = AuthActions(app).session_for(staff).get(f"/staff/invoices/{number}").text
     invoice = staff_page.split('class="card invoice-sheet"', 1)[1].split("</article>", 1)[0]
     for part in (receipt, invoice):
         assert "Demo Family Clinic" in part

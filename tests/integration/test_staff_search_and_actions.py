@@ -14,10 +14,10 @@ from app.formatting import format_when
 from app.models import Consultation, Invoice, Payment, PaymentEvent
 from app.payments import lifecycle
 from app.payments.errors import Forbidden, PaymentNotDeletable
-from tests.integration.test_staff_invoices import login, rows
+from tests.support.auth import AuthActions
 from tests.support.factory import PASSWORD
 from tests.support.invariants import check_invariants
-from tests.support.invoices import InvoiceSpec, add_invoices
+from tests.support.invoices import InvoiceSpec, add_invoices, rows
 from tests.support.lifecycle import state
 
 NOV = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
@@ -54,7 +54,7 @@ def clinic(app, factory):
             InvoiceSpec(status="refunded", fee="3000", issued_at=NOV + timedelta(days=4)),
         ],
     )
-    return staff, patient, numbers, login(app, staff)
+    return staff, patient, numbers, AuthActions(app).client_for(staff)
 
 
 # --- invoice number: a prefix or the trailing payment number, any case --------------------
@@ -212,7 +212,7 @@ def test_staff_viewing_a_patient_s_payment_get_a_link_to_its_invoice(app, clinic
 def test_error_pages_offer_a_way_on_that_fits_who_is_reading(app, clinic):
     staff, patient, _, client = clinic
     assert "Back to the invoices" in client.get("/staff/invoices/INV-1-1").text
-    patient_page = login(app, patient).get("/staff/invoices").text
+    patient_page = AuthActions(app).client_for(patient).get("/staff/invoices").text
     assert "Back to my consultations" in patient_page
     # the checkout's in-place refusal (htmx) too: staff do not pay, and go back to the invoices
     with app.app_context():
