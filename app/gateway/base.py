@@ -147,6 +147,29 @@ class CheckoutSnapshot:
         """The charge that paid this checkout, if any."""
         return next((c for c in self.charges if c.status is ChargeStatus.PAID), None)
 
+    def paid_event(self) -> ProviderEvent | None:
+        """The success this snapshot shows, as the event a notification would have carried.
+
+        For recovering a missed notification through the webhook's own code. Its id,
+        ``lookup:<charge id>``, is the same on every lookup, so repeated syncs apply it
+        once; a notification for the same charge (another id) then finds the charge
+        already recorded and changes nothing.
+        """
+        paid = self.paid_charge
+        if paid is None or self.payment_id is None:
+            return None
+        return ProviderEvent(
+            f"lookup:{paid.charge_id}",
+            PAYMENT_SUCCEEDED,
+            self.payment_id,
+            transaction_id=paid.charge_id,
+            amount=str(paid.amount),
+            currency=paid.currency,
+            method=paid.method,
+            fee=paid.fee,
+            net=paid.net,
+        )
+
 
 @dataclass(frozen=True)
 class RefundResult:

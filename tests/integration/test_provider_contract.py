@@ -197,6 +197,24 @@ def test_the_paid_notification_reads_as_our_payment_succeeding_with_that_charge(
     assert Decimal(event.amount) == AMOUNT and event.currency == "PHP"
 
 
+def test_a_paid_lookup_carries_the_same_success_as_the_notification(side, payment_id):
+    hosted = side.start(checkout_for(payment_id))
+    side.pay(hosted, payment_id)
+    notified = side.gateway.read_notification(*side.paid_notification())
+
+    recovered = side.gateway.lookup(hosted.session_id).paid_event()
+
+    assert (recovered.kind, recovered.payment_id) == (notified.kind, notified.payment_id)
+    assert recovered.transaction_id == notified.transaction_id
+    assert Decimal(recovered.amount) == Decimal(notified.amount)
+    assert recovered.event_id == side.gateway.lookup(hosted.session_id).paid_event().event_id
+
+
+def test_an_open_lookup_carries_no_success(side, payment_id):
+    hosted = side.start(checkout_for(payment_id))
+    assert side.gateway.lookup(hosted.session_id).paid_event() is None
+
+
 def test_a_tampered_notification_is_refused(side, payment_id):
     side.pay(side.start(checkout_for(payment_id)), payment_id)
     body, headers = side.paid_notification()
