@@ -13,6 +13,7 @@ from app.gateway import paymongo_signing as signing
 from app.gateway.base import PAYMENT_DECLINED, PAYMENT_SUCCEEDED, ProviderEvent
 from app.gateway.paymongo import PayMongoGateway, mode_of
 from app.payments.errors import MalformedWebhook
+from tests.support.fuzz import json_values
 
 SECRET = "whsk_unit"
 gateway = PayMongoGateway("sk_test_unit", SECRET, "http://127.0.0.1:9")
@@ -87,15 +88,6 @@ def test_a_paid_session_without_our_metadata_is_acknowledged_only():
 def test_a_signed_body_we_cannot_read_is_malformed(body):
     with pytest.raises(MalformedWebhook):
         read(body)
-
-
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.text(max_size=8),
-    lambda inner: (
-        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
-    ),
-    max_leaves=12,
-)
 
 
 @given(
