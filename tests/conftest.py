@@ -32,6 +32,9 @@ from tests.support.services import PgBouncerServer, PostgresServer, RedisServer
 # Every app's test client checks API answers against the OpenAPI document.
 Flask.test_client_class = CheckedClient
 
+# The paymongo_fake fixture: PayMongo on loopback HTTP.
+pytest_plugins = ["tests.support.paymongo_fake"]
+
 TEMPLATE_DB = "checkout_template"
 
 # CI runs the same examples every time (derandomized, no example database), so a red

@@ -30,23 +30,31 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from app.extensions import db
 from app.gateway import signing, webhooks
-from app.models import Payment, SandboxRefund, money, utcnow
+from app.models import Payment, PaymentStatus, SandboxRefund, money, utcnow
 from app.payments.errors import MalformedWebhook, PaymentError
 from app.payments.provider import (
     HANDLED_KINDS,
     PAYMENT_DECLINED,
     PAYMENT_SUCCEEDED,
     REFUND_SUCCEEDED,
+    ChargeStatus,
+    CheckoutRequest,
+    CheckoutSnapshot,
+    HostedCheckout,
     PaymentGateway,
+    ProviderCharge,
     ProviderEvent,
     ProviderRefused,
     ProviderTimeout,
     ProviderUnavailable,
     RefundResult,
+    SessionState,
 )
 from app.payments.requests import MAX_ID
 
 _PRINTABLE = re.compile(r"^[\x20-\x7e]+$")
+_SESSION_ID = re.compile(r"^sbx_cs_([1-9][0-9]{0,18})$")
+SESSION_PREFIX = "sbx_cs_"
 log = logging.getLogger("app.gateway.sandbox")
 
 
@@ -76,6 +84,45 @@ class SandboxGateway(PaymentGateway):
 
     def checkout_url(self, payment_id: int) -> str:
         return url_for("gateway.sandbox_page", payment_id=payment_id)
+
+    def start_checkout(self, request: CheckoutRequest) -> HostedCheckout:
+        """The sandbox page of ``request.payment_id``: one session per payment, no call made."""
+        session_id = f"{SESSION_PREFIX}{request.payment_id}"
+        return HostedCheckout(session_id, self.checkout_url(request.payment_id))
+
+    def expire_checkout(self, session_id: str) -> None:
+        """Nothing to do: the sandbox page is payable only while our payment is open."""
+        _payment_id_of(session_id)
+
+    def lookup(self, session_id: str) -> CheckoutSnapshot:
+        """Read the sandbox's session from our payment (on its own connection).
+
+        :raise ProviderRefused: not a sandbox session id, or no such payment.
+        """
+        payment_id = _payment_id_of(session_id)
+        with db.engine.connect() as conn:
+            row = conn.execute(
+                Payment.__table__.select().where(Payment.__table__.c.id == payment_id)
+            ).one_or_none()
+        if row is None:
+            raise ProviderRefused(f"The sandbox has no session {session_id}.")
+        charges: tuple[ProviderCharge, ...] = ()
+        if row.transaction_id:
+            state = SessionState.PAID
+            charge = ProviderCharge(
+                row.transaction_id,
+                ChargeStatus.PAID,
+                money(row.amount),
+                row.currency,
+                method=row.payment_method,
+                paid_at=row.completed_at,
+            )
+            charges = (charge,)
+        elif row.status in (PaymentStatus.PENDING, PaymentStatus.PROCESSING):
+            state = SessionState.OPEN
+        else:
+            state = SessionState.EXPIRED
+        return CheckoutSnapshot(session_id, state, payment_id, str(payment_id), charges)
 
     def read_notification(self, raw_body: bytes, headers: Mapping[str, str]) -> ProviderEvent:
         signing.verify(self._secret, headers.get(signing.HEADER), raw_body)
@@ -191,6 +238,13 @@ def _record_refund(payment: Payment, amount: Decimal, key: str | None) -> Refund
     if row.payment_id != payment.id or money(row.amount) != amount:
         raise ProviderRefused("This idempotency key was already used for another refund.")
     return RefundResult(row.refund_id, money(row.amount), row.currency, row.created_at)
+
+
+def _payment_id_of(session_id: str) -> int:
+    match = _SESSION_ID.match(session_id) if isinstance(session_id, str) else None
+    if match is None or int(match.group(1)) > MAX_ID:
+        raise ProviderRefused(f"{session_id!r} is not a sandbox session id.")
+    return int(match.group(1))
 
 
 def simulate(payment: Payment, decision: Decision) -> list[webhooks.Receipt]:

@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 from app.models import Payment, ProviderRequest, ProviderRequestState, money, utcnow
 from app.payments.errors import MalformedWebhook
 from app.payments.events import PaymentEventType
-from app.payments.provider import ProviderEvent
+from app.payments.provider import ProviderEvent, RefundNotice
 from app.payments.records import add_event
 
 REFUND = "refund"
@@ -103,18 +103,13 @@ def add_request_event(
 # --- the provider's refund.succeeded notification ----------------------------------------------
 
 
-@dataclass(frozen=True)
-class RefundNotice:
-    """A verified ``refund.succeeded`` event's data."""
-
-    refund_id: str
-    idempotency_key: str
-    amount: Decimal
-    created_at: datetime
-
-
 def read_refund_notice(event: ProviderEvent) -> RefundNotice:
-    """:raise MalformedWebhook: the event lacks a refund id, key, amount or time."""
+    """The refund an event reports: as its adapter read it, else from the sandbox's format.
+
+    :raise MalformedWebhook: the event lacks a refund id, key, amount or time.
+    """
+    if event.refund is not None:
+        return event.refund
     data = event.payload.get("data") or {}
     refund_id, key = data.get("refund_id"), data.get("idempotency_key")
     created = event.payload.get("created")

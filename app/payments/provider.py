@@ -1,16 +1,27 @@
 """The provider port: what the payments core needs from a payment provider, in its own terms.
 
-A provider adapter (``app.gateway.sandbox`` today) does three things: it tells the checkout
-where to send the patient to pay, it turns a provider's notification (raw body and headers)
-into a verified ``ProviderEvent``, and it asks the provider to refund (always with an
-idempotency key, see ``app.payments.refund_worker``). Applying the event is provider-neutral
-and lives in ``app.gateway.webhooks``; which provider is configured, in
-``app.gateway.provider``. This module imports nothing from the app at run time, so every
-adapter and the core can depend on it without a cycle.
+A provider adapter (``app.gateway.sandbox``, ``app.gateway.paymongo``):
+
+- starts a hosted checkout for a payment (``start_checkout``: the provider's
+  session id and the URL to send the patient to) and expires it
+  (``expire_checkout``) when we will not use it;
+- tells what it knows about a session (``lookup``: a ``CheckoutSnapshot``), so a
+  missed notification can be recovered by asking;
+- refunds (``refund``), once per idempotency key: a provider that honours keys
+  does it by itself; one that does not (PayMongo) answers ``find_refund`` so
+  ``refund_once`` looks before sending again (``app.payments.refund_worker`` sends);
+- turns a notification (raw body and headers) into a verified ``ProviderEvent``.
+
+Every call but ``read_notification`` is a network call: never made inside a
+database transaction. Applying an event is provider-neutral and lives in
+``app.gateway.webhooks``; which provider is configured, in ``app.gateway.provider``.
+This module imports nothing from the app at run time, so every adapter and the core
+can depend on it without a cycle.
 """
 
 from __future__ import annotations
 
+import enum
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -41,6 +52,125 @@ class ProviderEvent:
     amount: Any = None
     currency: Any = None
     payload: dict[str, Any] = field(default_factory=dict)
+    # What a real provider also reports about the charge (None when it does not say):
+    # its method name, its fee and the net it pays out, in pesos.
+    method: str | None = None
+    fee: Decimal | None = None
+    net: Decimal | None = None
+    # For a refund notification: the provider's refund, in the app's terms.
+    refund: RefundNotice | None = None
+
+
+@dataclass(frozen=True)
+class RefundNotice:
+    """A refund the provider reports: its id, our idempotency key, pesos, when (aware UTC)."""
+
+    refund_id: str
+    idempotency_key: str
+    amount: Decimal
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class CheckoutRequest:
+    """What a provider needs to start a hosted checkout for one of our payments.
+
+    ``amount`` in pesos (``Decimal``, whole centavos); ``method`` is our
+    ``PaymentMethod`` value (the patient's choice); ``reference`` is our payment
+    reference, sent to the provider and read back from its notifications. Nothing
+    about the consultation itself goes to the provider.
+    """
+
+    payment_id: int
+    reference: str
+    amount: Decimal
+    currency: str
+    method: str
+    success_url: str
+    cancel_url: str
+
+
+@dataclass(frozen=True)
+class HostedCheckout:
+    """A provider's hosted checkout: its session id (stored on the payment) and its URL."""
+
+    session_id: str
+    url: str
+
+
+class SessionState(enum.StrEnum):
+    """A hosted checkout as the provider sees it."""
+
+    OPEN = "open"  # payable
+    PAID = "paid"  # a charge succeeded
+    EXPIRED = "expired"  # no longer payable, nothing charged
+
+
+class ChargeStatus(enum.StrEnum):
+    PENDING = "pending"
+    PAID = "paid"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class ProviderCharge:
+    """One charge (attempt) the provider made in a hosted checkout.
+
+    Amounts in pesos (``Decimal``); ``fee`` and ``net`` are None when the provider
+    does not say; ``paid_at`` aware UTC.
+    """
+
+    charge_id: str
+    status: ChargeStatus
+    amount: Decimal
+    currency: str
+    method: str | None = None
+    fee: Decimal | None = None
+    net: Decimal | None = None
+    paid_at: datetime | None = None
+    failure: str | None = None
+
+
+@dataclass(frozen=True)
+class CheckoutSnapshot:
+    """What the provider knows about a hosted checkout (``lookup``), provider-neutral.
+
+    ``payment_id`` is ours, read back from the provider's copy of our reference.
+    """
+
+    session_id: str
+    state: SessionState
+    payment_id: int | None
+    reference: str | None
+    charges: tuple[ProviderCharge, ...] = ()
+
+    @property
+    def paid_charge(self) -> ProviderCharge | None:
+        """The charge that paid this checkout, if any."""
+        return next((c for c in self.charges if c.status is ChargeStatus.PAID), None)
+
+    def paid_event(self) -> ProviderEvent | None:
+        """The success this snapshot shows, as the event a notification would have carried.
+
+        For recovering a missed notification through the webhook's own code. Its id,
+        ``lookup:<charge id>``, is the same on every lookup, so repeated syncs apply it
+        once; a notification for the same charge (another id) then finds the charge
+        already recorded and changes nothing.
+        """
+        paid = self.paid_charge
+        if paid is None or self.payment_id is None:
+            return None
+        return ProviderEvent(
+            f"lookup:{paid.charge_id}",
+            PAYMENT_SUCCEEDED,
+            self.payment_id,
+            transaction_id=paid.charge_id,
+            amount=str(paid.amount),
+            currency=paid.currency,
+            method=paid.method,
+            fee=paid.fee,
+            net=paid.net,
+        )
 
 
 @dataclass(frozen=True)
@@ -58,7 +188,7 @@ class RefundResult:
 
 
 class ProviderCallError(Exception):
-    """A refund call that did not return a result. ``retryable`` says whether to send again."""
+    """A provider call that did not return a result. ``retryable`` says whether to send again."""
 
     retryable = True
 
@@ -82,10 +212,42 @@ class PaymentGateway(ABC):
 
     #: Names the provider in audit records: ``gateway:<name>``.
     name: str
+    #: True when the provider acts at most once per idempotency key by itself; False
+    #: when ``refund_once`` must look for an earlier refund (``find_refund``) first.
+    honours_idempotency_keys: bool = True
 
     @abstractmethod
     def checkout_url(self, payment_id: int) -> str:
         """Where the patient goes to pay ``payment_id`` (the provider's hosted page)."""
+
+    @abstractmethod
+    def start_checkout(self, request: CheckoutRequest) -> HostedCheckout:
+        """Create a hosted checkout for ``request`` at the provider.
+
+        A network call: the outcome of one that fails is unknown (the provider may
+        have made the session), so the caller must treat a retry as "maybe a second
+        session" and expire whichever it will not use.
+
+        :raise ProviderTimeout: no answer in time.
+        :raise ProviderUnavailable: 5xx or rate limited.
+        :raise ProviderRefused: 4xx, refused for good.
+        """
+
+    @abstractmethod
+    def expire_checkout(self, session_id: str) -> None:
+        """Make the hosted checkout unpayable. Expiring an expired one is not an error.
+
+        :raise ProviderRefused: the provider will not (for instance, it is paid already).
+        :raise ProviderTimeout: :raise ProviderUnavailable: try again later.
+        """
+
+    @abstractmethod
+    def lookup(self, session_id: str) -> CheckoutSnapshot:
+        """Ask the provider what happened in the hosted checkout ``session_id``.
+
+        :raise ProviderRefused: unknown session.
+        :raise ProviderTimeout: :raise ProviderUnavailable: try again later.
+        """
 
     @abstractmethod
     def read_notification(self, raw_body: bytes, headers: Mapping[str, str]) -> ProviderEvent:
@@ -106,3 +268,29 @@ class PaymentGateway(ABC):
         :raise ProviderUnavailable: 5xx or rate limited (it may have acted).
         :raise ProviderRefused: 4xx, refused for good.
         """
+
+    def find_refund(self, payment: Payment, idempotency_key: str) -> RefundResult | None:
+        """The refund of ``payment`` made for ``idempotency_key``, if the provider has one.
+
+        Only asked of providers that do not honour idempotency keys; the default
+        (a provider that does) never needs to look.
+
+        :raise ProviderTimeout: :raise ProviderUnavailable: the provider could not say.
+        """
+        return None
+
+    def refund_once(
+        self, payment: Payment, amount: Decimal, idempotency_key: str, *, retry: bool
+    ) -> RefundResult:
+        """``refund``, made safe to send again after a timeout or a 5xx.
+
+        ``retry`` says an earlier attempt with this key may have reached the provider.
+        A provider without idempotency keys is asked first whether it already refunded
+        for this key (``find_refund``); if it cannot say, nothing is sent (the error
+        propagates and the caller tries again later), so it never refunds twice.
+        """
+        if retry and not self.honours_idempotency_keys:
+            earlier = self.find_refund(payment, idempotency_key)
+            if earlier is not None:
+                return earlier
+        return self.refund(payment, amount, idempotency_key)

@@ -1,0 +1,292 @@
+"""PayMongo's resources and events, read into the app's terms (nothing here calls PayMongo).
+
+PayMongo answers in JSON:API style, ``{"data": {"id", "type", "attributes": {...}}}``,
+with every amount in integer centavos and every time in unix seconds. The shapes
+read here come from:
+
+- checkout session: https://developers.paymongo.com/reference/checkout-session-resource
+  (``checkout_url``, ``status``, ``reference_number``, ``metadata``, ``payments[]``);
+- payment: https://developers.paymongo.com/reference/payment-source (``amount``,
+  ``fee``, ``net_amount``, ``source.type``, ``status`` pending / paid / failed,
+  ``paid_at``, ``failed_code``);
+- refund: https://developers.paymongo.com/reference/refund-resource (``amount``,
+  ``payment_id``, ``reason``, ``status`` pending / processing / succeeded / failed,
+  ``metadata``);
+- event: https://developers.paymongo.com/docs/developer-tools-webhooks-events
+  (``data.id``, ``attributes.type``, ``attributes.livemode``, ``attributes.data``).
+
+Anything we cannot read is ``Unreadable``; the adapter turns it into the right
+error for its caller (a refused call, or a malformed webhook).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from app.gateway.base import (
+    PAYMENT_DECLINED,
+    PAYMENT_SUCCEEDED,
+    REFUND_SUCCEEDED,
+    ChargeStatus,
+    CheckoutSnapshot,
+    ProviderCharge,
+    ProviderEvent,
+    RefundNotice,
+    RefundResult,
+    SessionState,
+)
+from app.gateway.centavos import NotCentavos, from_centavos
+from app.payments.requests import MAX_ID
+
+#: Our keys in PayMongo's ``metadata`` (string values only, per its resource pages).
+PAYMENT_ID_KEY = "payment_id"
+REFERENCE_KEY = "reference"
+REFUND_KEY = "idempotency_key"
+
+CHECKOUT_PAID = "checkout_session.payment.paid"
+PAYMENT_PAID = "payment.paid"
+PAYMENT_FAILED = "payment.failed"
+PAYMENT_REFUNDED = "payment.refunded"
+REFUND_UPDATED = "payment.refund.updated"
+
+_PRINTABLE = re.compile(r"^[\x20-\x7e]+$")
+_OUR_ID = re.compile(r"^[1-9][0-9]{0,18}$")
+
+
+class Unreadable(ValueError):
+    """A PayMongo answer or event that is not the shape its docs give."""
+
+
+def resource(body: Any, kind: str) -> tuple[str, dict[str, Any]]:
+    """``{"data": {"id", "type": kind, "attributes"}}`` → (id, attributes)."""
+    data = body.get("data") if isinstance(body, dict) else None
+    return _resource(data, kind)
+
+
+def snapshot(body: Any) -> CheckoutSnapshot:
+    """A checkout session answer → what happened in it.
+
+    Paid when any of its payments is paid (one session may hold several
+    attempts), expired when PayMongo says so, open otherwise.
+    """
+    session_id, attributes = resource(body, "checkout_session")
+    charges = tuple(charge(item) for item in _list(attributes.get("payments")))
+    if any(c.status is ChargeStatus.PAID for c in charges):
+        state = SessionState.PAID
+    elif attributes.get("status") == "expired":
+        state = SessionState.EXPIRED
+    else:
+        state = SessionState.OPEN
+    metadata = _dict(attributes.get("metadata"))
+    return CheckoutSnapshot(
+        session_id,
+        state,
+        our_payment_id(metadata),
+        _text(attributes.get("reference_number")),
+        charges,
+    )
+
+
+def charge(item: Any) -> ProviderCharge:
+    """A payment resource → the charge it records (fee and net only when PayMongo says)."""
+    charge_id, attributes = _resource(item, "payment")
+    status = attributes.get("status")
+    source = _dict(attributes.get("source"))
+    return ProviderCharge(
+        charge_id,
+        ChargeStatus(status) if status in set(ChargeStatus) else ChargeStatus.PENDING,
+        _pesos(attributes.get("amount")),
+        _currency(attributes.get("currency")),
+        method=_text(source.get("type")),
+        fee=_optional_pesos(attributes.get("fee")),
+        net=_optional_pesos(attributes.get("net_amount")),
+        paid_at=_time(attributes.get("paid_at")),
+        failure=_text(attributes.get("failed_code")) or _text(attributes.get("failed_message")),
+    )
+
+
+def refund_result(item: Any) -> RefundResult:
+    """A refund resource → the port's ``RefundResult``."""
+    refund_id, attributes = _resource(item, "refund")
+    created = _time(attributes.get("created_at"))
+    if created is None:
+        raise Unreadable("A refund needs created_at.")
+    return RefundResult(
+        refund_id,
+        _pesos(attributes.get("amount")),
+        _currency(attributes.get("currency")),
+        created,
+    )
+
+
+def refund_key(item: Any) -> str | None:
+    """The idempotency key we put in a refund's metadata, if it carries one."""
+    if not isinstance(item, dict):
+        return None
+    attributes = _dict(item.get("attributes"))
+    return _text(_dict(attributes.get("metadata")).get(REFUND_KEY))
+
+
+def refund_status(item: Any) -> str | None:
+    """A refund's status as PayMongo sent it (pending, processing, succeeded, failed)."""
+    attributes = _dict(item.get("attributes")) if isinstance(item, dict) else {}
+    return _text(attributes.get("status"))
+
+
+def our_payment_id(metadata: dict[str, Any]) -> int | None:
+    """Our payment id, read back from the metadata we sent (a string of digits)."""
+    value = metadata.get(PAYMENT_ID_KEY)
+    if not isinstance(value, str) or not _OUR_ID.match(value):
+        return None
+    # Larger ids cannot exist; lock_payment answers 404 for them.
+    return min(int(value), MAX_ID + 1)
+
+
+def event(payload: Any) -> ProviderEvent:
+    """A verified webhook body → a ``ProviderEvent`` in the app's kinds.
+
+    Applied kinds: a paid checkout session or payment → ``payment.succeeded``; a
+    failed payment → ``payment.declined``; a succeeded refund carrying our key →
+    ``refund.succeeded``. Every other event keeps PayMongo's own type, which the
+    app acknowledges and ignores; so does an event that names no payment of ours.
+    """
+    event_id, attributes = resource(payload, "event")
+    kind = _text(attributes.get("type"), 64)
+    if kind is None:
+        raise Unreadable("An event needs attributes.type.")
+    data = attributes.get("data")
+    if kind == CHECKOUT_PAID:
+        return _checkout_paid(event_id, payload, data)
+    if kind in (PAYMENT_PAID, PAYMENT_FAILED):
+        return _payment(event_id, kind, payload, data)
+    if kind in (PAYMENT_REFUNDED, REFUND_UPDATED):
+        return _refund(event_id, kind, payload, data)
+    return ProviderEvent(event_id, kind, None, payload=payload)
+
+
+def event_livemode(payload: Any) -> Any:
+    """The event's ``livemode`` as sent (True, False, or anything else)."""
+    data = _dict(payload.get("data")) if isinstance(payload, dict) else {}
+    return _dict(data.get("attributes")).get("livemode")
+
+
+def _checkout_paid(event_id: str, payload: Any, data: Any) -> ProviderEvent:
+    found = snapshot({"data": data})
+    paid = found.paid_charge
+    if paid is None:
+        raise Unreadable("A paid checkout session event needs a paid payment.")
+    if found.payment_id is None:
+        return ProviderEvent(event_id, CHECKOUT_PAID, None, payload=payload)
+    return _charge_event(event_id, PAYMENT_SUCCEEDED, found.payment_id, paid, payload)
+
+
+def _payment(event_id: str, kind: str, payload: Any, data: Any) -> ProviderEvent:
+    found = charge(data)
+    _, attributes = _resource(data, "payment")
+    payment_id = our_payment_id(_dict(attributes.get("metadata")))
+    if payment_id is None:
+        # A payment PayMongo made without our metadata: the checkout session's own
+        # event (or `flask payments sync`) carries it to us.
+        return ProviderEvent(event_id, kind, None, payload=payload)
+    ours = PAYMENT_SUCCEEDED if kind == PAYMENT_PAID else PAYMENT_DECLINED
+    return _charge_event(event_id, ours, payment_id, found, payload)
+
+
+def _charge_event(
+    event_id: str, kind: str, payment_id: int, paid: ProviderCharge, payload: Any
+) -> ProviderEvent:
+    return ProviderEvent(
+        event_id,
+        kind,
+        payment_id,
+        transaction_id=paid.charge_id,
+        reason=paid.failure,
+        amount=str(paid.amount),
+        currency=paid.currency,
+        payload=payload,
+        method=paid.method,
+        fee=paid.fee,
+        net=paid.net,
+    )
+
+
+def _refund(event_id: str, kind: str, payload: Any, data: Any) -> ProviderEvent:
+    """A succeeded refund of ours: the refund itself, or the first of a payment's refunds."""
+    refunds = [data]
+    if isinstance(data, dict) and data.get("type") == "payment":
+        _, attributes = _resource(data, "payment")
+        refunds = _list(attributes.get("refunds"))
+    for item in refunds:
+        key = refund_key(item)
+        if key is None or refund_status(item) != "succeeded":
+            continue
+        result = refund_result(item)
+        _, attributes = _resource(item, "refund")
+        payment_id = our_payment_id(_dict(attributes.get("metadata")))
+        if payment_id is None:
+            continue
+        notice = RefundNotice(result.refund_id, key, result.amount, result.created_at)
+        return ProviderEvent(
+            event_id,
+            REFUND_SUCCEEDED,
+            payment_id,
+            amount=str(result.amount),
+            currency=result.currency,
+            payload=payload,
+            refund=notice,
+        )
+    return ProviderEvent(event_id, kind, None, payload=payload)
+
+
+def _resource(data: Any, kind: str) -> tuple[str, dict[str, Any]]:
+    if not isinstance(data, dict) or data.get("type") != kind:
+        raise Unreadable(f"Expected a {kind} resource.")
+    resource_id, attributes = _text(data.get("id")), data.get("attributes")
+    if resource_id is None or not isinstance(attributes, dict):
+        raise Unreadable(f"A {kind} resource needs an id and attributes.")
+    return resource_id, attributes
+
+
+def _pesos(value: Any) -> Decimal:
+    try:
+        return from_centavos(value)
+    except NotCentavos as error:
+        raise Unreadable(f"Not an amount in centavos: {error}") from None
+
+
+def _optional_pesos(value: Any) -> Decimal | None:
+    return None if value is None else _pesos(value)
+
+
+def _currency(value: Any) -> str:
+    if value != "PHP":
+        raise Unreadable(f"Expected PHP, not {str(value)[:8]!r}.")
+    return value
+
+
+def _time(value: Any) -> datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise Unreadable("A time must be whole unix seconds.")
+    try:
+        return datetime.fromtimestamp(value, UTC)
+    except (OverflowError, OSError, ValueError):
+        raise Unreadable("A time is out of range.") from None
+
+
+def _text(value: Any, limit: int = 255) -> str | None:
+    if isinstance(value, str) and 1 <= len(value) <= limit and _PRINTABLE.match(value):
+        return value
+    return None
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
