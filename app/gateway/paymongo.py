@@ -30,7 +30,9 @@ import httpx
 
 from app.gateway import paymongo_resources as read
 from app.gateway import paymongo_signing as signing
-from app.gateway.base import (
+from app.gateway.centavos import NotCentavos, to_centavos
+from app.payments.errors import MalformedWebhook
+from app.payments.provider import (
     CheckoutRequest,
     CheckoutSnapshot,
     HostedCheckout,
@@ -42,8 +44,6 @@ from app.gateway.base import (
     RefundResult,
     SessionState,
 )
-from app.gateway.centavos import NotCentavos, to_centavos
-from app.payments.errors import MalformedWebhook
 
 if TYPE_CHECKING:
     from app.models import Payment

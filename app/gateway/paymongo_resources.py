@@ -26,7 +26,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from app.gateway.base import (
+from app.gateway.centavos import NotCentavos, from_centavos
+from app.payments.provider import (
     PAYMENT_DECLINED,
     PAYMENT_SUCCEEDED,
     REFUND_SUCCEEDED,
@@ -38,7 +39,6 @@ from app.gateway.base import (
     RefundResult,
     SessionState,
 )
-from app.gateway.centavos import NotCentavos, from_centavos
 from app.payments.requests import MAX_ID
 
 #: Our keys in PayMongo's ``metadata`` (string values only, per its resource pages).

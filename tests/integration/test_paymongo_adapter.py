@@ -8,7 +8,10 @@ from decimal import Decimal
 import httpx
 import pytest
 
-from app.gateway.base import (
+from app.gateway.paymongo import PayMongoGateway
+from app.models import Payment
+from app.payments.errors import BadSignature, MalformedWebhook
+from app.payments.provider import (
     PAYMENT_SUCCEEDED,
     REFUND_SUCCEEDED,
     ChargeStatus,
@@ -18,9 +21,6 @@ from app.gateway.base import (
     ProviderUnavailable,
     SessionState,
 )
-from app.gateway.paymongo import PayMongoGateway
-from app.models import Payment
-from app.payments.errors import BadSignature, MalformedWebhook
 from tests.support.paymongo_fake import Delivery, FaultKind, PayMongoFake
 
 SESSIONS = "/v1/checkout_sessions"

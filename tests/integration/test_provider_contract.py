@@ -1,4 +1,4 @@
-"""What every payment provider adapter promises (the port, app/gateway/base.py).
+"""What every payment provider adapter promises (the port, app/payments/provider.py).
 
 One suite, run against each adapter: the sandbox (inside the app) and PayMongo (against
 the loopback fake in tests/support/paymongo_fake.py). A new adapter joins by adding a
@@ -14,7 +14,11 @@ import httpx
 import pytest
 
 from app.extensions import db
-from app.gateway.base import (
+from app.gateway.paymongo import PayMongoGateway
+from app.gateway.sandbox import Decision, SandboxGateway, simulate
+from app.models import Payment, PaymentStatus, SandboxRefund
+from app.payments.errors import BadSignature
+from app.payments.provider import (
     PAYMENT_SUCCEEDED,
     CheckoutRequest,
     HostedCheckout,
@@ -23,10 +27,6 @@ from app.gateway.base import (
     ProviderRefused,
     SessionState,
 )
-from app.gateway.paymongo import PayMongoGateway
-from app.gateway.sandbox import Decision, SandboxGateway, simulate
-from app.models import Payment, PaymentStatus, SandboxRefund
-from app.payments.errors import BadSignature
 from tests.support.payments import set_status
 from tests.support.paymongo_fake import FaultKind
 

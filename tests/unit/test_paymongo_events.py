@@ -10,9 +10,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from app.gateway import paymongo_signing as signing
-from app.gateway.base import PAYMENT_DECLINED, PAYMENT_SUCCEEDED, ProviderEvent
 from app.gateway.paymongo import PayMongoGateway, mode_of
 from app.payments.errors import MalformedWebhook
+from app.payments.provider import PAYMENT_DECLINED, PAYMENT_SUCCEEDED, ProviderEvent
 from tests.support.fuzz import json_values
 
 SECRET = "whsk_unit"
