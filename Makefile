@@ -5,7 +5,7 @@ PORT ?= 5000
 BIN := $(VENV)/bin
 export FLASK_APP := app
 
-.PHONY: install dev test system-deps lint bench bench-quick clean mutate messages translations
+.PHONY: install dev test test-at system-deps lint bench bench-quick clean mutate messages translations
 
 PY_VERSION := $(shell $(PY) -c 'import sys; print("%d.%d" % sys.version_info[:2])')
 # A venv built by another Python (another machine, an upgrade) is rebuilt, not half-used.
@@ -52,6 +52,15 @@ system-deps:
 
 test: system-deps install translations
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# The whole suite with the clock set to another moment (docs/testing.md): the app and the
+# tests see WHEN as "now" (libfaketime; the servers keep the machine's clock).
+# make test-at WHEN="2027-01-01 00:00 +08:00"
+WHEN ?= 2027-01-01 00:00 +08:00
+test-at: system-deps install translations
+	@command -v faketime >/dev/null || { echo "test-at needs libfaketime: apt-get install -y faketime" >&2; exit 1; }
+	TZ=UTC FAKETIME_DONT_FAKE_MONOTONIC=1 PYTHONPATH=$(CURDIR)/tests/support/faketime \
+	  faketime -f "@$$(date -u -d '$(WHEN)' '+%Y-%m-%d %H:%M:%S')" $(BIN)/pytest $(PYTEST_ARGS)
 
 # Each curated mutant of the guarantee's code (mutate/mutants.py) must fail its tests
 # (docs/testing.md). Not part of `make test`; about 10 minutes. MUTANTS="a b" runs some.
