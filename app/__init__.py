@@ -46,8 +46,9 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     init_metrics(app)
 
-    from app import display, errors, security
+    from app import assets, display, errors, security
 
+    assets.init_app(app)
     display.register(app)
 
     errors.register(app)

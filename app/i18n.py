@@ -37,6 +37,8 @@ from flask_login import current_user
 
 from app.config import LOCALES as LOCALE_CODES
 from app.config import ROOT
+from app.extensions import csrf
+from app.security import same_origin_only
 
 #: Each locale and its name in its own language (the switch shows these).
 LOCALES: dict[str, str] = {"en": "English", "id": "Bahasa Indonesia", "fil": "Filipino"}
@@ -147,15 +149,24 @@ def html_lang() -> str:
 
 
 @bp.post("/language")
+@csrf.exempt
+@same_origin_only
 def choose_language():
-    """The footer's switch (a CSRF-protected form; no JavaScript): save the choice on the
-    signed-in user, else in the session, and go back to the page it was sent from.
+    """The footer's switch (a plain form; no JavaScript): save the choice on the signed-in
+    user, else in the session, and go back to the page it was sent from.
 
-    :raise 400: a locale we do not have (nothing is saved).
+    Cross-site posts are refused by their Fetch Metadata; a signed-in user's form also
+    carries the session's CSRF token (a visitor has no session to bind one to).
+
+    :raise 400: a locale we do not have, or a signed-in user's missing CSRF token (nothing
+        is saved).
+    :raise 403: sent from another site.
     """
     from app.auth.routes import safe_next
     from app.db import transaction
 
+    if current_user.is_authenticated:
+        csrf.protect()
     locale = known(request.form.get("locale"))
     if locale is None:
         abort(400)

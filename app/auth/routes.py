@@ -14,9 +14,10 @@ from werkzeug.security import check_password_hash
 from app.auth import bp
 from app.auth.forms import LoginForm
 from app.db import transaction
-from app.extensions import db, limiter, login_manager
+from app.extensions import csrf, db, limiter, login_manager
 from app.i18n import SESSION_KEY, known
 from app.models import User
+from app.security import same_origin_only
 
 # Checked when the email is unknown, so both failures take the same time.
 _DUMMY_HASH = (
@@ -54,6 +55,8 @@ def _per_account() -> str:
 @bp.route("/login", methods=["GET", "POST"])
 @limiter.limit(_login_limit, methods=["POST"])
 @limiter.limit(_login_limit, methods=["POST"], key_func=_per_account)
+@csrf.exempt
+@same_origin_only
 def login():
     """Show the login form; on success start a fresh session and go on."""
     if current_user.is_authenticated:
