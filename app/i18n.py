@@ -165,7 +165,7 @@ def choose_language():
     from app.auth.routes import safe_next
     from app.db import transaction
 
-    if current_user.is_authenticated:
+    if current_user.is_authenticated and current_app.config["WTF_CSRF_ENABLED"]:
         csrf.protect()
     locale = known(request.form.get("locale"))
     if locale is None:

@@ -22,7 +22,6 @@ import subprocess
 import sys
 import urllib.parse
 import urllib.request
-from pathlib import Path
 
 from flask_migrate import upgrade
 
@@ -86,7 +85,22 @@ def session_cookie(base_url: str, email: str) -> str:
     raise RuntimeError("the login did not redirect")
 
 
-def lighthouse(url: str, form_factor: str, cookie: str | None, name: str) -> dict:
+def cpu_multiplier(benchmark_index: float) -> float:
+    """The mobile run's CPU slowdown for a host of this Lighthouse ``benchmarkIndex``.
+
+    The mobile preset emulates a mid-tier phone by slowing the host's CPU 4x, which assumes
+    a high-end desktop host (index 1500 and up). Lighthouse's docs/throttling.md ("Calibrating
+    the CPU slowdown") gives the multiplier per host class: 2x for a low-end desktop or
+    high-end phone (800 to 1500), 1x for a host that already is a mid-tier phone (under 800).
+    """
+    if benchmark_index >= 1500:
+        return 4
+    return 2 if benchmark_index >= 800 else 1
+
+
+def lighthouse(
+    url: str, form_factor: str, cookie: str | None, name: str, multiplier: float | None = None
+) -> dict:
     """One Lighthouse run; the parsed JSON report."""
     REPORTS.mkdir(parents=True, exist_ok=True)
     report = REPORTS / f"{name}-{form_factor}.json"
@@ -100,6 +114,11 @@ def lighthouse(url: str, form_factor: str, cookie: str | None, name: str) -> dic
         f"--only-categories={','.join(CATEGORIES)}",
         "--chrome-flags=--headless=new --no-sandbox --disable-gpu",
         *(["--preset=desktop"] if form_factor == "desktop" else []),
+        *(
+            [f"--throttling.cpuSlowdownMultiplier={multiplier}"]
+            if multiplier is not None and form_factor == "mobile"
+            else []
+        ),
         *([f"--extra-headers={json.dumps({'Cookie': cookie})}"] if cookie else []),
     ]
     env = {**os.environ, "CHROME_PATH": os.environ.get("CHROME_PATH", "/usr/bin/chromium")}
@@ -147,12 +166,20 @@ def main() -> int:
             "payment": (world["payment"], patient),
             "invoice": (world["invoice"], staff),
         }
+        # Calibration: one default run tells how fast this host is (LIGHTHOUSE_CPU_MULTIPLIER
+        # skips it).
+        multiplier = os.environ.get("LIGHTHOUSE_CPU_MULTIPLIER")
+        if multiplier is None:
+            probe = lighthouse(server.url + "/login", "mobile", None, "calibration")
+            index = probe["environment"]["benchmarkIndex"]
+            multiplier = cpu_multiplier(index)
+            print(f"host benchmarkIndex {index:.0f}: mobile CPU slowdown {multiplier}x")
         chosen = args.pages or list(pages)
         rows, failures = [], []
         for name in chosen:
             path, cookie = pages[name]
             for form_factor in args.form_factors:
-                result = lighthouse(server.url + path, form_factor, cookie, name)
+                result = lighthouse(server.url + path, form_factor, cookie, name, multiplier)
                 scores = [round(result["categories"][c]["score"] * 100) for c in CATEGORIES]
                 rows.append(f"| {name} | {form_factor} | " + " | ".join(map(str, scores)) + " |")
                 failures += [f"{name} {form_factor}:", *failing_audits(result)]
