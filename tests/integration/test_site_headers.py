@@ -251,6 +251,19 @@ def test_static_text_is_sent_compressed_and_pages_are_not(client, encoding, deco
     assert "Content-Encoding" not in page.headers
 
 
+def test_an_edited_file_is_never_sent_with_its_old_compressed_bytes(app, client, tmp_path):
+    from app.assets import Fingerprints
+
+    # given a static folder whose file changes while the server runs (make dev)
+    app.extensions["fingerprints"] = Fingerprints(tmp_path)
+    for content in ("p { color: black; }" * 40, "p { color: red; }" * 40):
+        (tmp_path / "a.css").write_text(content)
+        for path in ("/static/a.css", "/static/" + Fingerprints(tmp_path).fingerprinted("a.css")):
+            response = client.get(path, headers={"Accept-Encoding": "br"})
+            assert response.headers["Content-Encoding"] == "br"
+            assert brotli.decompress(response.get_data()).decode() == content
+
+
 def test_a_cached_compressed_file_is_answered_304(client):
     htmx = next(url for url in assets_of(client) if "htmx" in url)
     first = client.get(htmx, headers={"Accept-Encoding": "gzip"})
