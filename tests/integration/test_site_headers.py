@@ -63,26 +63,6 @@ def test_the_environment_can_turn_hsts_off_in_production(make_app, monkeypatch):
     assert "Strict-Transport-Security" not in response.headers
 
 
-def test_gunicorn_conf_names_no_server(database_url, redis_url):
-    from tests.support.live import LiveServer
-
-    server = LiveServer(
-        database_url=database_url,
-        redis_url=redis_url,
-        workers=1,
-        config_file=str(ROOT / "gunicorn.conf.py"),
-    ).start()
-    try:
-        import urllib.request
-
-        with urllib.request.urlopen(server.url + "/login") as answer:
-            assert answer.status == 200
-            assert answer.headers.get("Server") is None
-            assert answer.headers.get("Date")  # gunicorn's other headers are still there
-    finally:
-        server.stop()
-
-
 # ---------------------------------------------------------------- no cookie for a visitor
 
 
