@@ -8,7 +8,7 @@ changed file gets a new address. An address whose digits are not the file's curr
 (a page from before a deploy) is a 404, never another content under an immutable name.
 The plain name (``/static/css/app.css``) still works, revalidated on every use.
 
-Static text is compressed (zstd, brotli or gzip, as the browser accepts; Flask-Compress).
+Static text is compressed (brotli, zstd or gzip, as the browser accepts; Flask-Compress).
 Pages are not: they carry a CSRF token beside text the visitor sent, which compression would
 leak to an attacker who can watch sizes (BREACH); docs/operations.md says what the proxy
 should do.
