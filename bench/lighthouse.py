@@ -122,7 +122,10 @@ def lighthouse(
         *([f"--extra-headers={json.dumps({'Cookie': cookie})}"] if cookie else []),
     ]
     env = {**os.environ, "CHROME_PATH": os.environ.get("CHROME_PATH", "/usr/bin/chromium")}
-    subprocess.run(command, check=True, env=env)
+    # Lighthouse now and then loses the trace of a load ("NO_NAVSTART ... run Lighthouse
+    # again"): a second attempt, never a third.
+    if subprocess.run(command, env=env).returncode != 0:
+        subprocess.run(command, check=True, env=env)
     return json.loads(report.read_text())
 
 
