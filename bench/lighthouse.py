@@ -7,7 +7,9 @@ completed payment and a staff member (the test suite's factory), and gunicorn wi
 staff member's pages are opened with the session cookie a real login answered with.
 
 Lighthouse itself comes from npm (``LIGHTHOUSE``, default ``.lighthouse/node_modules``, which the
-make target fills) and drives Chromium (``CHROME_PATH``, default ``/usr/bin/chromium``).
+make target fills) and drives Chromium (``CHROME_PATH``, default ``/usr/bin/chromium``), with
+Lighthouse's own throttling; ``LIGHTHOUSE_CPU_MULTIPLIER`` sets the mobile CPU slowdown (4x by
+default, which assumes a fast desktop host).
 Prints the scores as a Markdown table, and every audit below 1 in the four categories; writes
 each JSON report to test-artifacts/lighthouse/. Exits 1 unless every score is 100.
 """
@@ -85,19 +87,6 @@ def session_cookie(base_url: str, email: str) -> str:
     raise RuntimeError("the login did not redirect")
 
 
-def cpu_multiplier(benchmark_index: float) -> float:
-    """The mobile run's CPU slowdown for a host of this Lighthouse ``benchmarkIndex``.
-
-    The mobile preset emulates a mid-tier phone by slowing the host's CPU 4x, which assumes
-    a high-end desktop host (index 1500 and up). Lighthouse's docs/throttling.md ("Calibrating
-    the CPU slowdown") gives the multiplier per host class: 2x for a low-end desktop or
-    high-end phone (800 to 1500), 1x for a host that already is a mid-tier phone (under 800).
-    """
-    if benchmark_index >= 1500:
-        return 4
-    return 2 if benchmark_index >= 800 else 1
-
-
 def lighthouse(
     url: str, form_factor: str, cookie: str | None, name: str, multiplier: float | None = None
 ) -> dict:
@@ -169,14 +158,8 @@ def main() -> int:
             "payment": (world["payment"], patient),
             "invoice": (world["invoice"], staff),
         }
-        # Calibration: one default run tells how fast this host is (LIGHTHOUSE_CPU_MULTIPLIER
-        # skips it).
+        # Lighthouse's own throttling unless told (docs/testing.md: a slow or busy host).
         multiplier = os.environ.get("LIGHTHOUSE_CPU_MULTIPLIER")
-        if multiplier is None:
-            probe = lighthouse(server.url + "/login", "mobile", None, "calibration")
-            index = probe["environment"]["benchmarkIndex"]
-            multiplier = cpu_multiplier(index)
-            print(f"host benchmarkIndex {index:.0f}: mobile CPU slowdown {multiplier}x")
         chosen = args.pages or list(pages)
         rows, failures = [], []
         for name in chosen:
@@ -184,12 +167,15 @@ def main() -> int:
             for form_factor in args.form_factors:
                 result = lighthouse(server.url + path, form_factor, cookie, name, multiplier)
                 scores = [round(result["categories"][c]["score"] * 100) for c in CATEGORIES]
-                rows.append(f"| {name} | {form_factor} | " + " | ".join(map(str, scores)) + " |")
+                host = round(result["environment"]["benchmarkIndex"])
+                cells = [name, form_factor, *map(str, scores), str(host)]
+                rows.append("| " + " | ".join(cells) + " |")
                 failures += [f"{name} {form_factor}:", *failing_audits(result)]
                 if min(scores) < 100:
                     failures.append(f"  below 100: {dict(zip(CATEGORIES, scores, strict=True))}")
-        print("| Page | Form factor | " + " | ".join(c.title() for c in CATEGORIES) + " |")
-        print("|---|---|" + "---|" * len(CATEGORIES))
+        titles = ["Page", "Form factor", *(c.title() for c in CATEGORIES), "Host benchmarkIndex"]
+        print("| " + " | ".join(titles) + " |")
+        print("|---|---|" + "---:|" * (len(CATEGORIES) + 1))
         print("\n".join(rows))
         below = [line for line in failures if line.startswith("  ")]
         if below:
