@@ -5,7 +5,7 @@ PORT ?= 5000
 BIN := $(VENV)/bin
 export FLASK_APP := app
 
-.PHONY: install dev test test-at system-deps lint bench bench-quick clean mutate messages translations
+.PHONY: install dev test test-at system-deps lint bench bench-quick lighthouse clean mutate messages translations
 
 PY_VERSION := $(shell $(PY) -c 'import sys; print("%d.%d" % sys.version_info[:2])')
 # A venv built by another Python (another machine, an upgrade) is rebuilt, not half-used.
@@ -80,5 +80,17 @@ bench-quick: install
 	bash bench/ensure-wrk.sh
 	$(BIN)/python -m bench.run --mode quick
 
+# Lighthouse 12 on the login, checkout, payment and staff invoice pages, mobile and desktop,
+# against gunicorn + PostgreSQL + Redis (docs/testing.md). Lighthouse is installed from npm
+# into .lighthouse/ (ignored by git); Chromium is CHROME_PATH, /usr/bin/chromium by default.
+LIGHTHOUSE_VERSION := 12.8.2
+
+.lighthouse/node_modules/lighthouse/package.json:
+	mkdir -p .lighthouse
+	cd .lighthouse && npm install --no-audit --no-fund --silent lighthouse@$(LIGHTHOUSE_VERSION)
+
+lighthouse: system-deps install translations .lighthouse/node_modules/lighthouse/package.json
+	$(BIN)/python -m bench.lighthouse
+
 clean:
-	rm -rf $(VENV) instance .pytest_cache test-artifacts
+	rm -rf $(VENV) instance .pytest_cache test-artifacts .lighthouse

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 
+from gunicorn.http import wsgi
+
 _cores = os.cpu_count() or 1
 
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
@@ -30,6 +32,21 @@ accesslog = "-"
 errorlog = "-"
 # The load balancer's address is not the client's: see TRUSTED_PROXY_HOPS.
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+
+
+def _without_server_header(default_headers):
+    """gunicorn writes ``Server: gunicorn`` itself, below the app, and has no setting for it:
+    naming the server tells a scanner which advisories to try and tells a client nothing.
+    Its status line, Date and Connection are kept as gunicorn writes them."""
+
+    def headers(self):
+        return [line for line in default_headers(self) if not line.startswith("Server:")]
+
+    return headers
+
+
+# Set here, in the master, before any worker is forked: every worker inherits it.
+wsgi.Response.default_headers = _without_server_header(wsgi.Response.default_headers)
 
 
 def post_fork(server, worker):

@@ -10,7 +10,19 @@ from flask_babel import gettext
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
-from app import auth, cli, errors, formatting, health, htmx, i18n, metrics, redis_client, security
+from app import (
+    assets,
+    auth,
+    cli,
+    errors,
+    formatting,
+    health,
+    htmx,
+    i18n,
+    metrics,
+    redis_client,
+    security,
+)
 from app.api import bp as api_bp
 from app.api.problem_pages import bp as problems_bp
 from app.checkout import bp as checkout_bp
@@ -56,6 +68,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     _register_blueprints(app)
     metrics.init_app(app)
     formatting.init_app(app)
+    assets.init_app(app)
     errors.register(app)
     security.init_app(app)
     cli.init_app(app)

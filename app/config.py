@@ -116,6 +116,8 @@ DEMO_CLINIC = {
 class Config:
     ENV_NAME = "production"
     TESTING = False
+    # "1": secure cookies and HSTS unless the environment says otherwise.
+    https_default = "1"
 
     def __init__(self) -> None:
         self.SECRET_KEY = os.environ.get("SECRET_KEY") or self.default_secret_key()
@@ -195,7 +197,14 @@ class Config:
         self.RATELIMIT_PAYMENTS = os.environ.get("RATELIMIT_PAYMENTS", "60 per minute")
         self.SESSION_COOKIE_HTTPONLY = True
         self.SESSION_COOKIE_SAMESITE = "Lax"
-        self.SESSION_COOKIE_SECURE = os.environ.get("SESSION_COOKIE_SECURE", "0") == "1"
+        # Production is served over https only (docs/operations.md): the cookie never travels
+        # in clear, and browsers are told to use https for HSTS_MAX_AGE seconds (0: no header).
+        # Development and the test suite serve plain http on loopback, so both default off.
+        self.SESSION_COOKIE_SECURE = _bool("SESSION_COOKIE_SECURE", self.https_default)
+        self.REMEMBER_COOKIE_SECURE = self.SESSION_COOKIE_SECURE
+        self.HSTS_MAX_AGE = _int("HSTS_MAX_AGE", 63072000 if self.https_default == "1" else 0)
+        if self.HSTS_MAX_AGE < 0:
+            raise ConfigError("HSTS_MAX_AGE must be 0 or more (seconds)")
         self.REMEMBER_COOKIE_HTTPONLY = True
         self.REMEMBER_COOKIE_SAMESITE = "Lax"
         self.WTF_CSRF_TIME_LIMIT = _int("WTF_CSRF_TIME_LIMIT", 3600)
@@ -225,6 +234,7 @@ class Config:
 
 class DevelopmentConfig(Config):
     ENV_NAME = "development"
+    https_default = "0"
 
     def default_secret_key(self) -> str:
         # Persist a generated key so sessions survive a restart of `make dev`.
@@ -245,6 +255,7 @@ class DevelopmentConfig(Config):
 class TestConfig(Config):
     ENV_NAME = "testing"
     TESTING = True
+    https_default = "0"
 
     def default_secret_key(self) -> str:
         return "test-secret-key"

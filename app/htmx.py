@@ -19,8 +19,7 @@ from __future__ import annotations
 
 from urllib.parse import urlencode, urlsplit
 
-from flask import Flask, Response, flash, redirect, request, url_for
-from flask_babel import gettext
+from flask import Flask, Response, redirect, request, url_for
 
 from app.extensions import login_manager
 
@@ -87,9 +86,8 @@ def init_app(app: Flask) -> None:
 def unauthorized() -> Response:
     """Every ``login_required`` (and the staff pages' own check) ends here when logged out.
 
-    "Please log in to continue." (translated) is flashed either way: after an ``HX-Redirect`` the login
-    page shows it too (a session that ended in another tab, tests/browser/test_sessions_browser.py).
+    The login page it leads to (``?next=``) says "Please log in to continue." itself, after a
+    redirect or an ``HX-Redirect`` alike (tests/browser/test_sessions_browser.py): nothing is
+    flashed, so a visitor's redirect sets no session cookie.
     """
-    # In the reader's language: a flash is stored as text, so it is translated here.
-    flash(gettext(login_manager.login_message), login_manager.login_message_category)
     return redirect_to(login_url())

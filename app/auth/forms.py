@@ -12,6 +12,11 @@ _REQUIRED = DataRequired(message=lazy_gettext("This field is required."))
 
 
 class LoginForm(FlaskForm):
+    # Sent before there is a session to bind a CSRF token to: the login view refuses
+    # cross-site posts by their Fetch Metadata instead (app.security.same_origin_only).
+    class Meta:
+        csrf = False
+
     email = EmailField(
         lazy_gettext("Email"),
         validators=[

@@ -13,10 +13,11 @@ from werkzeug.security import check_password_hash
 from app.auth import bp
 from app.auth.forms import LoginForm
 from app.db import transaction
-from app.extensions import db, limiter
+from app.extensions import csrf, db, limiter
 from app.htmx import same_site_path
 from app.i18n import SESSION_KEY, known
 from app.models import User
+from app.security import same_origin_only
 
 # Checked when the email is unknown, so both failures take the same time.
 _DUMMY_HASH = (
@@ -53,6 +54,8 @@ def _per_account() -> str:
 @bp.route("/login", methods=["GET", "POST"])
 @limiter.limit(_login_limit, methods=["POST"])
 @limiter.limit(_login_limit, methods=["POST"], key_func=_per_account)
+@csrf.exempt
+@same_origin_only
 def login():
     """Show the login form; on success start a fresh session and go on."""
     if current_user.is_authenticated:
@@ -99,12 +102,21 @@ def home_url(user: User) -> str:
 
 
 @bp.post("/language")
+@csrf.exempt
+@same_origin_only
 def choose_language():
-    """The footer's switch (a CSRF-protected form; no JavaScript): save the choice on the
-    signed-in user, else in the session, and go back to the page it was sent from.
+    """The footer's switch (a plain form; no JavaScript): save the choice on the signed-in
+    user, else in the session, and go back to the page it was sent from.
 
-    :raise 400: a locale we do not have (nothing is saved).
+    Cross-site posts are refused by their Fetch Metadata; a signed-in user's form also
+    carries the session's CSRF token (a visitor has no session to bind one to).
+
+    :raise 400: a locale we do not have, or a signed-in user's missing CSRF token (nothing
+        is saved).
+    :raise 403: sent from another site.
     """
+    if current_user.is_authenticated and current_app.config["WTF_CSRF_ENABLED"]:
+        csrf.protect()
     locale = known(request.form.get("locale"))
     if locale is None:
         abort(400)

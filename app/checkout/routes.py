@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Response, current_app, flash, redirect, render_template, request, url_for
+from flask import Response, flash, redirect, render_template, request, url_for
 from flask_babel import gettext
 from flask_login import current_user, login_required
 
@@ -203,12 +203,3 @@ def _payment_context(found: Payment) -> dict:
         and any(e.event_type == PaymentEventType.CANCELLED for e in found.events),
         "cancel_form": CancelForm(),
     }
-
-
-@bp.get("/favicon.ico")
-def favicon():
-    """The clinic's icon, where browsers look for it first (no 404 in the console)."""
-    response = current_app.send_static_file("favicon.ico")
-    response.cache_control.public = True
-    response.cache_control.max_age = 86400  # a day, in seconds
-    return response

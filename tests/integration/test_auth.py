@@ -117,9 +117,10 @@ def test_session_cookies_are_not_marked_secure_by_default(
     assert "Secure" not in cookie
 
 
-def test_the_anonymous_csrf_session_cookie_has_the_same_flags(make_app):
+def test_a_visitor_s_session_cookie_has_the_same_flags(make_app):
+    # a visitor's first cookie: the language chosen before logging in
     client = make_app(WTF_CSRF_ENABLED=True).test_client()
-    cookie = client.get("/login").headers["Set-Cookie"]
+    cookie = client.post("/language", data={"locale": "id"}).headers["Set-Cookie"]
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
 
 

@@ -25,6 +25,9 @@ def assert_security_headers(response) -> None:
     assert "unsafe-inline" not in csp.get("style-src", ""), csp
     assert response.headers.get("X-Content-Type-Options") == "nosniff"
     assert response.headers.get("Referrer-Policy") == "strict-origin-when-cross-origin"
+    assert response.headers.get("Cross-Origin-Opener-Policy") == "same-origin"
+    permissions = response.headers.get("Permissions-Policy", "")
+    assert "camera=()" in permissions and "geolocation=()" in permissions, permissions
     if response.mimetype == "text/html":
         inline = _INLINE.search(response.get_data(as_text=True))
         assert inline is None, f"inline code the CSP blocks: {inline.group(0)!r}"
