@@ -17,6 +17,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     Numeric,
     String,
     Text,
@@ -398,7 +399,13 @@ class PaymentEvent(db.Model):
 
 
 class GatewayEvent(db.Model):
-    """Each provider notification is applied once: its id is unique."""
+    """Each provider notification is applied once: its id is unique.
+
+    ``body`` is the notification exactly as signed and sent (bytes): PostgreSQL's jsonb
+    and text cannot hold every JSON string (``\\u0000``, a lone surrogate), and a
+    signed event must never fail to be stored. A signed event that cannot be read is
+    kept too, under ``sha256:<hex of the body>`` when its own id is unreadable.
+    """
 
     __tablename__ = "gateway_events"
 
@@ -406,9 +413,10 @@ class GatewayEvent(db.Model):
     event_id: Mapped[str] = mapped_column(String(255), unique=True)
     event_type: Mapped[str] = mapped_column(String(64))
     payment_id: Mapped[int | None] = mapped_column(ForeignKey("payments.id"))
-    payload: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    body: Mapped[bytes] = mapped_column(LargeBinary)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    # What applying it did: confirmed, failed, unchanged, or one of NOT_APPLIED_OUTCOMES.
+    # What applying it did: confirmed, failed, unchanged, or one of NOT_APPLIED_OUTCOMES
+    # (app.gateway.webhooks), which the attention page lists.
     outcome: Mapped[str | None] = mapped_column(String(32), index=True)
     note: Mapped[str | None] = mapped_column(Text)
 

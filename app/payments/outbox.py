@@ -49,6 +49,7 @@ from app.gateway.base import (
 from app.models import Payment, ProviderRequest, ProviderRequestState, money, utcnow
 from app.payments.errors import MalformedWebhook, PaymentsBusy
 from app.payments.records import add_event
+from app.payments.requests import storable
 
 log = logging.getLogger("app.payments.outbox")
 
@@ -271,7 +272,8 @@ def _record_failure(
         return "lease_lost"  # our lease ran out and another worker holds the row now
     request.leased_until = None
     request.lease_token = None
-    request.last_error = str(error)[:500]
+    # The provider's words: kept, with any character PostgreSQL cannot store replaced.
+    request.last_error = storable(str(error)[:500])
     if error.retryable:
         request.next_attempt_at = utcnow() + backoff(request.attempts)
         return "retrying"
@@ -284,12 +286,12 @@ def _succeeded(
     session: Session, request: ProviderRequest, reference: str, when: datetime, *, actor: str
 ) -> None:
     request.state = ProviderRequestState.SUCCEEDED
-    request.provider_reference = reference
+    request.provider_reference = storable(reference)
     request.completed_at = when
     request.leased_until = None
     request.lease_token = None
     request.last_error = None
-    _event(session, request, "refunded_at_provider", actor, refund_id=reference)
+    _event(session, request, "refunded_at_provider", actor, refund_id=request.provider_reference)
 
 
 def _event(session: Session, request: ProviderRequest, kind: str, actor: str, **data: Any) -> None:

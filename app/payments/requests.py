@@ -132,6 +132,20 @@ _TRANSACTION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,254}$")
 MAX_URL_LENGTH = 2048
 MAX_REASON_LENGTH = 500
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# PostgreSQL text and jsonb cannot hold NUL, and UTF-8 (the database's encoding) has no
+# form for a lone surrogate, which a JSON "\ud800" escape produces.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def unstorable(value: Any) -> bool:
+    """True for a string PostgreSQL cannot store: one holding NUL or a lone surrogate."""
+    return isinstance(value, str) and _UNSTORABLE.search(value) is not None
+
+
+def storable(text: str) -> str:
+    """``text`` with each character PostgreSQL cannot store replaced by U+FFFD: for keeping
+    what another system said (a provider's error message), where refusing would lose it."""
+    return _UNSTORABLE.sub("\ufffd", text)
 
 
 @dataclass(frozen=True)
@@ -178,6 +192,9 @@ def _is_web_url(value: Any) -> bool:
 def parse_refund_reason(reason: Any) -> str:
     """A refund needs a short human reason: it is shown to staff and kept in the audit trail."""
     text = reason.strip() if isinstance(reason, str) else ""
+    if unstorable(text):
+        detail = "reason: Remove the NUL or lone surrogate character (\\u0000, \\ud800)."
+        raise InvalidPaymentRequest(detail, errors={"reason": detail.split(": ", 1)[1]})
     if not 1 <= len(text) <= MAX_REASON_LENGTH or _CONTROL.search(text.replace("\n", " ")):
         detail = f"reason: Give a reason of 1 to {MAX_REASON_LENGTH} characters."
         raise InvalidPaymentRequest(detail, errors={"reason": detail.split(": ", 1)[1]})
