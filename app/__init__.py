@@ -46,11 +46,11 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     init_metrics(app)
 
-    from app import display, errors, security
+    from app import display, http_errors, security
 
     display.register(app)
 
-    errors.register(app)
+    http_errors.register(app)
     security.register(app)
 
     from app.cli import register_cli
@@ -149,7 +149,7 @@ def _configure_rate_limits(app: Flask) -> None:
         app.config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
     app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
     # Flask-Limiter would put Retry-After on every limited response, 201s included; the
-    # 429 handler (app/errors.py) sets the real one.
+    # 429 handler (app/http_errors.py) sets the real one.
     app.config.setdefault("RATELIMIT_HEADER_RETRY_AFTER", "X-RateLimit-Retry-After")
     app.config.setdefault("RATELIMIT_SWALLOW_ERRORS", True)
 

@@ -61,10 +61,8 @@ def readyz():
     redis_now = redis_state()
     if not database_ready(current_app.config["READINESS_TIMEOUT"]):
         return problem(
-            503,
-            "Not ready",
-            "The database did not answer; send requests to another instance.",
             "not-ready",
+            "The database did not answer; send requests to another instance.",
             database="unavailable",
             redis=redis_now,
         )

@@ -196,10 +196,8 @@ def _metrics_view():
         from app.api.problems import problem
 
         return problem(
-            403,
-            "Forbidden",
-            "Metrics are served only to allowed networks or with the metrics token.",
             "forbidden",
+            "Metrics are served only to allowed networks or with the metrics token.",
         )
     response = Response(exposition(), 200, mimetype=None)
     response.headers["Content-Type"] = CONTENT_TYPE_LATEST

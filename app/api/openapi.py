@@ -11,11 +11,11 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from app.api.problems import PROBLEM_TYPES
 from app.gateway.signing import HEADER as SIGNATURE_HEADER
 from app.models import PaymentStatus
 from app.payments.idempotency import KEY_EXPIRES_HEADER
 from app.payments.requests import MAX_ID, MAX_KEY_LENGTH, METHODS
+from app.problem_types import PROBLEM_TYPES
 
 _REF = "#/components/schemas/"
 

@@ -58,6 +58,7 @@ from app.payments.records import (
 )
 from app.payments.requests import PaymentRequest
 from app.payments.vat import current_vat
+from app.problem_types import PROBLEM_TYPES
 
 __all__ = ["Outcome", "create_payment", "replay_from_cache"]
 
@@ -388,10 +389,11 @@ def active_payment_for(session: Session, consultation_id: int) -> Payment | None
 
 
 def conflict_body(existing: Payment) -> dict[str, Any]:
+    kind = PROBLEM_TYPES["payment-exists"]
     return {
-        "type": "/problems/payment-exists",
-        "title": "This consultation already has a payment",
-        "status": 409,
+        "type": kind.uri,
+        "title": kind.title,
+        "status": kind.status,
         "detail": (
             f"Consultation {existing.consultation_id} already has a {existing.status} "
             f"payment (#{existing.id})."
