@@ -80,7 +80,9 @@ def register(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):
         status = error.code or 500
-        headers = {}
+        # The exception's own headers: a 405's Allow (RFC 9110, section 15.5.6), a 401's
+        # WWW-Authenticate. Its Content-Type is for werkzeug's own body, not ours.
+        headers = {k: v for k, v in error.get_headers() if k.lower() != "content-type"}
         if status == 429:
             headers["Retry-After"] = str(seconds_until_the_limit_resets())
         slug = HTTP_ERRORS.get(status)
