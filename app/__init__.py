@@ -14,10 +14,10 @@ from app import (
     assets,
     auth,
     cli,
-    errors,
     formatting,
     health,
     htmx,
+    http_errors,
     i18n,
     metrics,
     redis_client,
@@ -69,7 +69,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     metrics.init_app(app)
     formatting.init_app(app)
     assets.init_app(app)
-    errors.register(app)
+    http_errors.register(app)
     security.init_app(app)
     cli.init_app(app)
     return app
@@ -152,7 +152,7 @@ def _configure_rate_limits(app: Flask) -> None:
         app.config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
     app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
     # Flask-Limiter would put Retry-After on every limited response, 201s included; the
-    # 429 handler (app/errors.py) sets the real one.
+    # 429 handler (app/http_errors.py) sets the real one.
     app.config.setdefault("RATELIMIT_HEADER_RETRY_AFTER", "X-RateLimit-Retry-After")
     app.config.setdefault("RATELIMIT_SWALLOW_ERRORS", True)
 

@@ -18,7 +18,7 @@ from app.extensions import db
 from app.models import MIN_FEE, Consultation, Role, User, money, utcnow
 from app.payments import lifecycle, service
 from app.payments.cli import payments_cli
-from app.payments.requests import parse_payment_request
+from app.payments.requests import parse_payment_request, unstorable
 
 users_cli = AppGroup("users", help="Create users and API tokens.")
 consultations_cli = AppGroup("consultations", help="Create consultations.")
@@ -32,6 +32,8 @@ DEMO_STAFF = ("staff@example.com", "staff-demo-pass", "Clinic Staff")
 def create_user(email: str, password: str, role: str, name: str | None = None) -> User:
     """Create a user (no commit); the email is stored lower-cased."""
     email = email.strip().lower()
+    _refuse_unstorable(email, "--email")
+    _refuse_unstorable(name, "--name")
     if "@" not in email:
         raise click.BadParameter("not an email address", param_hint="--email")
     if len(password) < 8:
@@ -48,7 +50,14 @@ def create_user(email: str, password: str, role: str, name: str | None = None) -
     return user
 
 
+def _refuse_unstorable(value: str | None, option: str) -> None:
+    # A command line cannot hold NUL, but bytes that are not UTF-8 arrive as lone surrogates.
+    if unstorable(value):
+        raise click.BadParameter("holds bytes that are not valid UTF-8", param_hint=option)
+
+
 def _user_by_email(email: str) -> User:
+    _refuse_unstorable(email, "email")
     user = db.session.execute(
         select(User).where(User.email == email.strip().lower())
     ).scalar_one_or_none()
@@ -130,6 +139,7 @@ def consultations_create(patient_email: str, fee: str, doctor: str, at: str | No
     """Create a consultation for a patient and print its id."""
     amount = parse_fee(fee)
     when = parse_when(at)
+    _refuse_unstorable(doctor, "--doctor")
     with transaction() as session:
         patient = _user_by_email(patient_email)
         if patient.role != Role.PATIENT:

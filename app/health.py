@@ -82,10 +82,8 @@ def readyz():
     redis_now = redis_state()
     if not database_ready(current_app.config["READINESS_TIMEOUT"]):
         return problem(
-            503,
-            "Not ready",
-            "The database did not answer; send requests to another instance.",
             "not-ready",
+            "The database did not answer; send requests to another instance.",
             database="unavailable",
             redis=redis_now,
         )
@@ -97,10 +95,8 @@ def metrics_view():
     """200 text/plain exposition, or 403 problem+json outside ``METRICS_ALLOW`` without the token."""
     if not metrics.scrape_allowed():
         return problem(
-            403,
-            "Forbidden",
-            "Metrics are served only to allowed networks or with the metrics token.",
             "forbidden",
+            "Metrics are served only to allowed networks or with the metrics token.",
         )
     response = Response(metrics.exposition(), 200, mimetype=None)
     response.headers["Content-Type"] = CONTENT_TYPE_LATEST

@@ -7,7 +7,7 @@ target (a login page with a second site header inside the results table). So, ap
   login page, whose ``next`` is the page the person was on (``HX-Current-URL``); htmx
   turns that into a whole-page navigation. A plain request still gets the 302.
 - refused (403, an expired CSRF token, any error page): a small message that htmx swaps
-  in place (``templates/_htmx_error.html``), never a whole page (``app/errors.py``).
+  in place (``templates/_htmx_error.html``), never a whole page (``app/http_errors.py``).
 
 Where a page may send the browser back to (``next=``, the language switch) is checked once,
 by ``same_site_path``.

@@ -1,7 +1,7 @@
-"""How the HTML pages answer a domain error: the one table of statuses and words.
+"""How the HTML pages answer a domain error: its problem's status and words.
 
-The patient's checkout, the sandbox provider's page and the staff invoice pages
-all read their status codes (and the patient's words) from ``PAGES``.
+The patient's checkout, the sandbox provider's page and the staff invoice pages read
+them through ``page_for``, from the registry the API reads too (``app.problem_types``).
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from flask_babel import gettext, lazy_gettext
 from app.i18n import N_
 from app.payments import errors
 from app.payments.errors import PaymentError, most_specific
+from app.problem_types import ERRORS, PROBLEM_TYPES
+from app.problem_types import FORM_INVALID as _FORM_INVALID
 
-FORM_INVALID = lazy_gettext(
-    "This form can no longer be used. Reload the page, then press Pay again."
-)
+FORM_INVALID = lazy_gettext(_FORM_INVALID)
 
 
 class Page(NamedTuple):
@@ -28,52 +28,6 @@ class Page(NamedTuple):
     offer_reload: bool = False
 
 
-PAGES: dict[type[PaymentError], Page] = {
-    PaymentError: Page(
-        400,
-        lazy_gettext("We could not take this payment. Reload the page and try again."),
-        offer_reload=True,
-    ),
-    errors.InvalidPaymentRequest: Page(422, lazy_gettext("Please check the form below.")),
-    errors.KeyReuseMismatch: Page(422, FORM_INVALID, offer_reload=True),
-    errors.PaymentInProgress: Page(
-        409,
-        lazy_gettext("Your payment is still being processed. Wait a moment, then press Pay again."),
-    ),
-    errors.PaymentsBusy: Page(
-        503,
-        lazy_gettext(
-            "We are busy right now and nothing was charged. Please try again in a moment."
-        ),
-    ),
-    errors.ConsultationNotFound: Page(404, lazy_gettext("We could not find that consultation.")),
-    errors.PaymentNotFound: Page(404, lazy_gettext("We could not find that payment.")),
-    errors.NotYourConsultation: Page(
-        403, lazy_gettext("Staff cannot pay for a patient's consultation.")
-    ),
-    errors.Forbidden: Page(403, lazy_gettext("You are not allowed to do that.")),
-    errors.ConsultationRefunded: Page(
-        409, lazy_gettext("This consultation was refunded, so it cannot be paid again here.")
-    ),
-    errors.InvalidTransition: Page(409, lazy_gettext("This payment cannot change that way.")),
-    errors.PaymentNotDeletable: Page(
-        409,
-        lazy_gettext(
-            "Only a payment that moved no money (failed, expired or cancelled) can be deleted."
-        ),
-    ),
-    errors.StaleVersion: Page(
-        409, lazy_gettext("This payment changed since you opened it. Reload the page.")
-    ),
-    errors.DuplicateCharge: Page(409, lazy_gettext("The provider charged this payment twice.")),
-    errors.AmountMismatch: Page(409, lazy_gettext("The provider reported a different amount.")),
-    errors.TransactionIdInUse: Page(
-        409, lazy_gettext("That transaction already paid another payment.")
-    ),
-    errors.WebhookRejected: Page(400, lazy_gettext("The notification was rejected.")),
-    errors.BadSignature: Page(401, lazy_gettext("The notification's signature is not valid.")),
-}
-
 #: Errors that mean "nothing here for you": a page of their own, not a message in a form.
 NOT_YOURS = (
     errors.ConsultationNotFound,
@@ -84,7 +38,9 @@ NOT_YOURS = (
 
 
 def page_for(error: PaymentError) -> Page:
-    return most_specific(PAGES, error)
+    """The error's status and words on an HTML page (``ERRORS``, then ``PROBLEM_TYPES``)."""
+    kind = PROBLEM_TYPES[most_specific(ERRORS, error)]
+    return Page(kind.status, lazy_gettext(kind.page_message), kind.offer_reload)
 
 
 # --- the patient's cancel (app/checkout/routes.py) ---------------------------------------
@@ -121,4 +77,4 @@ def cancel_refusal(payment_status: str | None) -> str:
         return gettext(CANCEL_PAGE_EXPIRED)
     if str(payment_status) in CANCEL_REFUSED:
         return gettext(CANCEL_REFUSED[str(payment_status)])
-    return str(PAGES[errors.InvalidTransition].message)
+    return gettext(PROBLEM_TYPES["invalid-transition"].page_message)

@@ -30,10 +30,8 @@ def token_required(view: Callable) -> Callable:
         )
         if found is None:
             response = problem(
-                401,
-                "Authentication required",
-                N_("Send a valid API token as 'Authorization: Bearer <token>'."),
                 "unauthorized",
+                N_("Send a valid API token as 'Authorization: Bearer <token>'."),
             )
             response.headers["WWW-Authenticate"] = 'Bearer realm="api"'
             return response

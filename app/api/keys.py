@@ -16,11 +16,21 @@ import re
 import http_sf
 from werkzeug.datastructures import Headers
 
+from app.payments.requests import MAX_KEY_LENGTH
+
 HEADER = "Idempotency-Key"
 
-# Printable ASCII without space, DQUOTE, comma (a list), semicolon (parameters) or backslash.
-_BARE_KEY = re.compile(r"^[\x21-\x7e]+$")
-_NOT_BARE = set('",;\\')
+# One character of a key: bare, printable ASCII without space, DQUOTE, comma (a list),
+# semicolon (parameters) or backslash; quoted (an sf-string), printable ASCII with DQUOTE
+# and backslash escaped.
+_BARE_CHAR = r"[\x21\x23-\x2b\x2d-\x3a\x3c-\x5b\x5d-\x7e]"
+_QUOTED_CHAR = r'(?:[\x20\x21\x23-\x5b\x5d-\x7e]|\\["\\])'
+#: The whole field: one key of 1 to MAX_KEY_LENGTH characters, bare or quoted, between
+#: optional spaces and tabs. The server refuses anything else; the OpenAPI document
+#: publishes this pattern.
+HEADER_PATTERN = (
+    rf'[ \t]*(?:{_BARE_CHAR}{{1,{MAX_KEY_LENGTH}}}|"{_QUOTED_CHAR}{{1,{MAX_KEY_LENGTH}}}")[ \t]*'
+)
 
 FORMS = (
     'Send one key as a quoted string (Idempotency-Key: "abc-123", escaping " and \\ '
@@ -47,7 +57,7 @@ def header_key(headers: Headers) -> str | None:
     text = values[0].strip(" \t")
     if text.startswith('"'):
         return _sf_string(text)
-    if not text or set(text) & _NOT_BARE or not _BARE_KEY.match(text):
+    if not re.fullmatch(f"{_BARE_CHAR}+", text):
         raise MalformedKeyHeader(f"The {HEADER} header is not one key. {FORMS}")
     return text
 

@@ -1,7 +1,8 @@
 """The OpenAPI 3.1 document of /api/v1 and the provider webhook, served at /api/v1/openapi.json.
 
-Built from Python dicts so the enums and problem types come from the code itself
-(payment methods, statuses, ``PROBLEM_TYPES``). The test suite validates it with
+Built from Python dicts so the enums, problem types and field rules come from the code
+itself (payment methods, statuses, ``PROBLEM_TYPES``, and the very patterns and limits
+``app.payments.requests`` and ``app.api.keys`` check requests with). The test suite validates it with
 ``openapi-spec-validator`` and checks every API response of every test against it
 with ``openapi-core`` (tests/support/openapi.py), so it cannot drift from the code.
 """
@@ -11,11 +12,22 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from app.api.problems import PROBLEM_TYPES
+from app.api.keys import HEADER_PATTERN
 from app.gateway.signing import HEADER as SIGNATURE_HEADER
-from app.models import PaymentStatus
+from app.models import MIN_FEE, PaymentStatus
 from app.payments.idempotency import KEY_EXPIRES_HEADER
-from app.payments.requests import MAX_ID, MAX_KEY_LENGTH, METHODS
+from app.payments.requests import (
+    AMOUNT_PATTERN,
+    KEY_PATTERN,
+    MAX_ID,
+    MAX_REASON_LENGTH,
+    MAX_URL_LENGTH,
+    METHODS,
+    REASON_PATTERN,
+    RECEIPT_URL_PATTERN,
+    TRANSACTION_ID_PATTERN,
+)
+from app.problem_types import PROBLEM_TYPES
 
 _REF = "#/components/schemas/"
 
@@ -26,6 +38,11 @@ def _ref(name: str) -> dict[str, str]:
 
 def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
     return {"oneOf": [schema, {"type": "null"}]}
+
+
+def _matching(pattern: str, **schema: Any) -> dict[str, Any]:
+    """A string the server accepts: the whole of it matches ``pattern`` (it uses fullmatch)."""
+    return {"type": "string", "pattern": f"^(?:{pattern})$", **schema}
 
 
 _TEXT = {"type": "string"}
@@ -112,15 +129,24 @@ SCHEMAS: dict[str, Any] = {
             "consultation_id": _ID,
             "payment_method": {"enum": list(METHODS)},
             "amount": {
-                "type": ["string", "number"],
-                "description": "Optional: must equal the consultation's fee (pesos).",
+                "anyOf": [
+                    {"type": "null"},
+                    {
+                        "type": "number",
+                        "minimum": int(MIN_FEE),
+                        "exclusiveMaximum": 10**10,
+                        "multipleOf": 0.01,
+                    },
+                    _matching(AMOUNT_PATTERN),
+                ],
+                "description": "Optional (null is the same as absent). Pesos with at most two "
+                f"decimals, at least {MIN_FEE}: must equal the amount charged for the "
+                "consultation, else 422.",
             },
-            "idempotency_key": {
-                "type": "string",
-                "minLength": 1,
-                "maxLength": MAX_KEY_LENGTH,
-                "pattern": "^[\\x20-\\x7e]+$",
-                "description": "Optional; if the Idempotency-Key header is sent too, they must be equal.",
+            "idempotency_key": _nullable(_matching(KEY_PATTERN))
+            | {
+                "description": "Optional (null is the same as absent); if the "
+                "Idempotency-Key header is sent too, they must be equal.",
             },
         },
         required=("consultation_id", "payment_method"),
@@ -158,13 +184,22 @@ SCHEMAS: dict[str, Any] = {
     ),
     "Confirm": _object(
         {
-            "transaction_id": _TEXT,
-            "receipt_url": {"type": ["string", "null"], "format": "uri"},
-            "expected_version": {"type": ["integer", "null"], "minimum": 1},
+            "transaction_id": _matching(TRANSACTION_ID_PATTERN),
+            "receipt_url": _nullable(_matching(RECEIPT_URL_PATTERN, maxLength=MAX_URL_LENGTH)),
+            "expected_version": {"type": ["integer", "null"], "minimum": 1, "maximum": MAX_ID},
         },
         required=("transaction_id",),
     ),
-    "Refund": _object({"reason": {"type": "string", "minLength": 1, "maxLength": 500}}),
+    "Refund": _object(
+        {
+            "reason": _matching(
+                REASON_PATTERN,
+                maxLength=MAX_REASON_LENGTH,
+                description="Not only spaces; no control characters (tabs, line breaks, "
+                "U+0080 to U+009F).",
+            )
+        }
+    ),
     "ProviderEvent": _object(
         {
             "id": _TEXT,
@@ -201,6 +236,11 @@ _HEADERS = {
         "schema": {"const": "true"},
     },
     "Retry-After": {"description": "Seconds to wait.", "schema": {"type": "string"}},
+    "Allow": {
+        "description": "The methods this address accepts (RFC 9110, section 10.2.1).",
+        "required": True,
+        "schema": {"type": "string"},
+    },
 }
 
 
@@ -215,7 +255,26 @@ def _json(schema_name: str, description: str, headers: tuple[str, ...] = ()) -> 
 
 
 def _problems(*statuses: int) -> dict[str, Any]:
-    return {str(status): {"$ref": "#/components/responses/Problem"} for status in statuses}
+    return {
+        str(status): {
+            "$ref": "#/components/responses/" + ("MethodNotAllowed" if status == 405 else "Problem")
+        }
+        for status in statuses
+    }
+
+
+# What a created (or confirmed) payment leads to: the operations on its id.
+_PAYMENT_LINKS = {
+    name: {
+        "operationId": operation,
+        "parameters": {"payment_id": "$response.body#/data/payment/id"},
+    }
+    for name, operation in (
+        ("GetPayment", "getPayment"),
+        ("ConfirmPayment", "confirmPayment"),
+        ("RefundPayment", "refundPayment"),
+    )
+}
 
 
 _COMMON = (400, 401, 405, 413, 415, 429, 500, 503)
@@ -256,16 +315,19 @@ def document() -> dict[str, Any]:
                             "description": 'An RFC 8941 sf-string ("abc", with \\" and \\\\ '
                             "escaped) or a bare key. Required when the server sets "
                             "REQUIRE_IDEMPOTENCY_KEY=1.",
-                            "schema": {"type": "string"},
+                            "schema": _matching(HEADER_PATTERN),
                         }
                     ],
                     "requestBody": _body("CreatePayment"),
                     "responses": {
-                        "201": _json(
-                            "PaymentCreated",
-                            "Created (or a replay of the first 201, byte for byte).",
-                            ("Location", KEY_EXPIRES_HEADER, "Idempotent-Replayed"),
-                        ),
+                        "201": {
+                            **_json(
+                                "PaymentCreated",
+                                "Created (or a replay of the first 201, byte for byte).",
+                                ("Location", KEY_EXPIRES_HEADER, "Idempotent-Replayed"),
+                            ),
+                            "links": _PAYMENT_LINKS,
+                        },
                         "409": {
                             "description": "payment-exists (also replayed) or payment-in-progress.",
                             "headers": {
@@ -296,7 +358,10 @@ def document() -> dict[str, Any]:
                     "parameters": [_PAYMENT_ID],
                     "requestBody": _body("Confirm"),
                     "responses": {
-                        "200": _json("Transition", "Confirmed, or already was."),
+                        "200": {
+                            **_json("Transition", "Confirmed, or already was."),
+                            "links": {"RefundPayment": _PAYMENT_LINKS["RefundPayment"]},
+                        },
                         **_problems(*_COMMON, 403, 404, 409, 422),
                     },
                 }
@@ -358,7 +423,13 @@ def document() -> dict[str, Any]:
                     "description": "A problem (RFC 9457); its type resolves to a page.",
                     "headers": {"Retry-After": {"$ref": "#/components/headers/Retry-After"}},
                     "content": {"application/problem+json": {"schema": _ref("Problem")}},
-                }
+                },
+                "MethodNotAllowed": {
+                    "description": "This address does not accept that method; Allow lists "
+                    "the ones it does.",
+                    "headers": {"Allow": {"$ref": "#/components/headers/Allow"}},
+                    "content": {"application/problem+json": {"schema": _ref("Problem")}},
+                },
             },
         },
     }

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, abort, render_template, request
 
-from app.api.problems import PROBLEM_TYPES, json_response
+from app.api.problems import json_response
+from app.problem_types import PROBLEM_TYPES
 
 bp = Blueprint("problems", __name__)
 

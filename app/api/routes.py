@@ -58,15 +58,13 @@ def json_body() -> dict:
 def _bad_body(error: BadBody):
     # Literal slugs: tests/integration/test_problem_pages.py reads them from the code.
     if error.status == 415:
-        return problem(415, "Bad request body", error.detail, "unsupported-media-type")
-    return problem(error.status, "Bad request body", error.detail, "malformed-body")
+        return problem("unsupported-media-type", error.detail)
+    return problem("malformed-body", error.detail)
 
 
 @bp.errorhandler(MalformedKeyHeader)
 def _malformed_key_header(error: MalformedKeyHeader):
-    return problem(
-        400, "The Idempotency-Key header is not one key", str(error), "idempotency-key-malformed"
-    )
+    return problem("idempotency-key-malformed", str(error))
 
 
 @bp.errorhandler(PaymentError)
@@ -92,10 +90,8 @@ def create_payment():
         and current_app.config["REQUIRE_IDEMPOTENCY_KEY"]
     ):
         return problem(
-            400,
-            "An idempotency key is required",
-            "Send an Idempotency-Key header with a new unique key; nothing was written.",
             "idempotency-key-missing",
+            "Send an Idempotency-Key header with a new unique key; nothing was written.",
         )
     req = parse_payment_request(
         consultation_id=body.get("consultation_id"),

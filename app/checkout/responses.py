@@ -29,10 +29,10 @@ from app.checkout import bp
 from app.checkout.forms import CheckoutForm
 from app.checkout.queries import patient_consultation
 from app.checkout.tokens import CheckoutTokenError, current_tokens
-from app.errors import seconds_until_the_limit_resets
 from app.extensions import db
 from app.gateway.provider import current_gateway
 from app.htmx import is_htmx
+from app.http_errors import seconds_until_the_limit_resets
 from app.i18n import translated
 from app.models import Consultation, Payment, PaymentStatus
 from app.pages import FORM_INVALID, NOT_YOURS, page_for
@@ -46,6 +46,7 @@ from app.payments.errors import (
 from app.payments.lifecycle import is_stale
 from app.payments.service import Outcome
 from app.payments.vat import current_vat
+from app.problem_types import HTTP_ERRORS, PROBLEM_TYPES
 
 # Shown in the request's language (lazy: each becomes text as it is rendered or flashed).
 ALREADY_PAID_NOTICE = lazy_gettext(
@@ -190,7 +191,7 @@ def _not_found_or_forbidden(error: PaymentError) -> Response:
     status, message, _ = page_for(error)
     if is_htmx():
         return app_fragment(render_template("checkout/_notice.html", message=message), status)
-    title = "Not found" if status == 404 else "Not allowed"
+    title = PROBLEM_TYPES[HTTP_ERRORS[status]].page_title
     body = render_template("error.html", status=status, title=title, detail=message)
     return Response(body, status)
 
@@ -226,6 +227,9 @@ def csrf_error(error: CSRFError):
     if not current_user.is_authenticated:
         return go_to(url_for("auth.login", next=request.path))
     if request.endpoint != "checkout.pay":
-        body = render_template("error.html", status=400, title="Page expired", detail=PAGE_EXPIRED)
-        return Response(body, 400)
+        kind = PROBLEM_TYPES["page-expired"]
+        body = render_template(
+            "error.html", status=kind.status, title=kind.page_title, detail=PAGE_EXPIRED
+        )
+        return Response(body, kind.status)
     return _refused_pay(error)

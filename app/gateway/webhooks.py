@@ -8,18 +8,25 @@ the claim with the effect, and the provider's retry applies it then.
 The claim is taken after the payment's locks (consultation, then payment, as
 every transition does): a second delivery of the same event waits for the
 first to commit and then finds its claim.
+
+Each event is stored as the bytes that were signed (``GatewayEvent.body``), so any body
+the provider may send can be kept. A signed event we cannot read, or whose fields we
+would store hold text PostgreSQL cannot store, is refused with 400 and kept with the
+outcome ``unreadable``, which puts it on the attention page.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import hashlib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from app.db import transaction
 from app.models import GatewayEvent, Payment, utcnow
 from app.payments import lifecycle, outbox
 from app.payments.errors import InvalidPaymentRequest, MalformedWebhook
@@ -31,7 +38,21 @@ from app.payments.provider import (
     PaymentGateway,
     ProviderEvent,
 )
-from app.payments.requests import ConfirmRequest, parse_confirm_request
+from app.payments.requests import ConfirmRequest, parse_confirm_request, unstorable
+
+UNREADABLE = "unreadable"
+# Outcomes of events that changed nothing and need a person: the attention page lists them.
+NOT_APPLIED_OUTCOMES = ("refused", "refund_unmatched", UNREADABLE)
+# The event data fields that are stored or searched for. Whatever else the provider sends
+# is kept only in the raw body, so it may hold any text.
+_STORED_FIELDS = (
+    "transaction_id",
+    "receipt_url",
+    "amount",
+    "currency",
+    "refund_id",
+    "idempotency_key",
+)
 
 
 @dataclass(frozen=True)
@@ -65,18 +86,63 @@ def receive(raw_body: bytes, headers: Mapping[str, str], *, gateway: PaymentGate
     :raise BadSignature: 401.  :raise MalformedWebhook: 400.
     :raise PaymentNotFound: 404.  :raise PaymentsBusy: 503.
     """
-    event = gateway.read_notification(raw_body, headers)
-    if event.kind not in HANDLED_KINDS:
-        return Receipt(event.event_id, "ignored", detail=f"Event type {event.kind} is not used.")
-    actor = f"gateway:{gateway.name}"
+    event = None
+    try:
+        event = gateway.read_notification(raw_body, headers)
+        if event.kind not in HANDLED_KINDS:
+            detail = f"Event type {event.kind} is not used."
+            return Receipt(event.event_id, "ignored", detail=detail)
+        _refuse_unstorable(event)
+        apply = _application(event, raw_body, actor=f"gateway:{gateway.name}")
+    except MalformedWebhook as refusal:
+        # Signed (a bad signature raises BadSignature first): the provider's word, kept for staff.
+        _record_unreadable(raw_body, event, refusal.detail)
+        raise
+    return lifecycle.run(event.payment_id, apply)
+
+
+def _application(event: ProviderEvent, raw_body: bytes, *, actor: str) -> Callable[..., Receipt]:
+    """What applying ``event`` does under the payment's locks; its data read and checked first.
+
+    :raise MalformedWebhook: the data this kind of event needs is missing or invalid.
+    """
     if event.kind == REFUND_SUCCEEDED:
         notice = outbox.read_refund_notice(event)
-        return lifecycle.run(
-            event.payment_id, partial(_apply_refund, event=event, notice=notice, actor=actor)
-        )
+        return partial(_apply_refund, event=event, body=raw_body, notice=notice, actor=actor)
     confirmation = _confirmation(event) if event.kind == PAYMENT_SUCCEEDED else None
-    apply = partial(_apply, event=event, confirmation=confirmation, actor=actor)
-    return lifecycle.run(event.payment_id, apply)
+    return partial(_apply, event=event, body=raw_body, confirmation=confirmation, actor=actor)
+
+
+def _refuse_unstorable(event: ProviderEvent) -> None:
+    data = event.payload.get("data")
+    for field in _STORED_FIELDS:
+        if isinstance(data, dict) and unstorable(data.get(field)):
+            raise MalformedWebhook(
+                f"The event's data.{field} holds a NUL or a lone surrogate (\\u0000, \\ud800), "
+                "which cannot be stored."
+            )
+
+
+def _record_unreadable(raw_body: bytes, event: ProviderEvent | None, detail: str) -> None:
+    """Keep a signed event we refused, once: under its id, or its body's digest if unreadable."""
+    event_id = event.event_id if event else f"sha256:{hashlib.sha256(raw_body).hexdigest()}"
+    with transaction() as session:
+        payment_id = None
+        if event is not None and event.payment_id is not None:
+            payment_id = session.scalar(select(Payment.id).where(Payment.id == event.payment_id))
+        stmt = insert_if_absent(
+            dialect_of(session),
+            GatewayEvent,
+            ["event_id"],
+            event_id=event_id,
+            event_type=event.kind if event else UNREADABLE,
+            payment_id=payment_id,
+            body=raw_body,
+            received_at=utcnow(),
+            outcome=UNREADABLE,
+            note=detail,
+        )
+        session.execute(stmt)
 
 
 def _confirmation(event: ProviderEvent) -> ConfirmRequest:
@@ -93,10 +159,11 @@ def _apply(
     payment: Payment,
     *,
     event: ProviderEvent,
+    body: bytes,
     confirmation: ConfirmRequest | None,
     actor: str,
 ) -> Receipt:
-    if not _claim(session, event):
+    if not _claim(session, event, body):
         return _already_processed(event, payment)
     if confirmation is not None:
         result = lifecycle.confirm_locked(
@@ -124,18 +191,19 @@ def _apply_refund(
     payment: Payment,
     *,
     event: ProviderEvent,
+    body: bytes,
     notice: outbox.RefundNotice,
     actor: str,
 ) -> Receipt:
-    if not _claim(session, event):
+    if not _claim(session, event, body):
         return _already_processed(event, payment)
     outcome, detail = outbox.apply_refund_notice(session, payment, notice, actor=actor)
     _record_outcome(session, event.event_id, outcome, detail)
     return Receipt(event.event_id, outcome, payment.id, payment.status, detail)
 
 
-def _claim(session: Session, event: ProviderEvent) -> bool:
-    """Insert the event's row; False if it was already processed."""
+def _claim(session: Session, event: ProviderEvent, body: bytes) -> bool:
+    """Insert the event's row (``body`` as signed); False if it was already processed."""
     stmt = insert_if_absent(
         dialect_of(session),
         GatewayEvent,
@@ -143,7 +211,7 @@ def _claim(session: Session, event: ProviderEvent) -> bool:
         event_id=event.event_id,
         event_type=event.kind,
         payment_id=event.payment_id,
-        payload=event.payload,
+        body=body,
         received_at=utcnow(),
     )
     return session.execute(stmt).first() is not None

@@ -15,6 +15,7 @@ item links to its invoice page. Every row carries a sentence in staff words.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
@@ -25,6 +26,7 @@ from sqlalchemy import Row, Select, select
 
 from app.extensions import db
 from app.formatting import format_money, status_word
+from app.gateway.webhooks import NOT_APPLIED_OUTCOMES, UNREADABLE
 from app.i18n import N_
 from app.models import (
     GatewayEvent,
@@ -206,16 +208,25 @@ def _unapplied_events() -> list[Item]:
             GatewayEvent.event_id,
             GatewayEvent.event_type,
             GatewayEvent.note,
-            GatewayEvent.payload,
+            GatewayEvent.outcome,
+            GatewayEvent.body,
         )
         # duplicate_charge and amount_mismatch events are listed above, once per charge.
-        .where(GatewayEvent.outcome.in_(("refused", "refund_unmatched")))
+        .where(GatewayEvent.outcome.in_(NOT_APPLIED_OUTCOMES))
         .order_by(GatewayEvent.received_at.desc(), GatewayEvent.id.desc())
         .limit(LIMIT)
     )
     items = []
     for row in db.session.execute(stmt):
-        if row.event_type == "payment.declined":
+        if row.outcome == UNREADABLE:
+            what = gettext(
+                "The payment provider sent a signed notification we could not read: %(note)s",
+                note=row.note,
+            )
+            action = gettext(
+                "Ask the payment provider what it reported, and check the payment there."
+            )
+        elif row.event_type == "payment.declined":
             what = gettext(
                 "The payment provider reported a decline for a payment that is "
                 "%(status)s. Nothing was changed.",
@@ -242,7 +253,7 @@ def _unapplied_events() -> list[Item]:
                 payment_status=row.payment_status,
                 what=what,
                 action=action,
-                transaction_id=_payload_transaction(row.payload),
+                transaction_id=_sent_transaction(row.body),
             )
         )
     return items
@@ -283,9 +294,15 @@ def _optional_text(value: Any) -> str | None:
     return None if value is None else str(value)[:80]
 
 
-def _payload_transaction(payload: Any) -> str | None:
-    data = payload.get("data") if isinstance(payload, dict) else None
-    return _optional_text(data.get("transaction_id") if isinstance(data, dict) else None)
+def _sent_transaction(body: bytes) -> str | None:
+    """The provider's transaction id in a stored notification body, if it names one."""
+    try:
+        sent = json.loads(body)
+    except (ValueError, RecursionError):
+        return None
+    data = sent.get("data") if isinstance(sent, dict) else None
+    found = data.get("transaction_id") if isinstance(data, dict) else None
+    return _optional_text(found) if isinstance(found, str) else None
 
 
 def refunds_not_returned() -> list[Row]:

@@ -5,13 +5,13 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
 
 from sqlalchemy import (
     CheckConstraint,
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     text,
@@ -19,12 +19,18 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, backref, mapped_column, relationship
 
 from app.extensions import db
-from app.models.columns import CURRENCY, JSONType, Money, UTCDateTime, one_of, utcnow
+from app.models.columns import CURRENCY, Money, UTCDateTime, one_of, utcnow
 from app.models.payments import Payment
 
 
 class GatewayEvent(db.Model):
-    """Each provider notification is applied once: its id is unique."""
+    """Each provider notification is applied once: its id is unique.
+
+    ``body`` is the notification exactly as signed and sent (bytes): PostgreSQL's jsonb
+    and text cannot hold every JSON string (``\\u0000``, a lone surrogate), and a
+    signed event must never fail to be stored. A signed event that cannot be read is
+    kept too, under ``sha256:<hex of the body>`` when its own id is unreadable.
+    """
 
     __tablename__ = "gateway_events"
 
@@ -32,9 +38,10 @@ class GatewayEvent(db.Model):
     event_id: Mapped[str] = mapped_column(String(255), unique=True)
     event_type: Mapped[str] = mapped_column(String(64))
     payment_id: Mapped[int | None] = mapped_column(ForeignKey("payments.id"))
-    payload: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    body: Mapped[bytes] = mapped_column(LargeBinary)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    # What applying it did: confirmed, failed, unchanged, or one of NOT_APPLIED_OUTCOMES.
+    # What applying it did: confirmed, failed, unchanged, or one of NOT_APPLIED_OUTCOMES
+    # (app.gateway.webhooks), which the attention page lists.
     outcome: Mapped[str | None] = mapped_column(String(32), index=True)
     note: Mapped[str | None] = mapped_column(Text)
 

@@ -19,6 +19,7 @@ from app.payments import idempotency
 from app.payments.guards import Guard, current_guard
 from app.payments.idempotency import KEY_EXPIRES_HEADER, Outcome
 from app.payments.requests import PaymentRequest
+from app.problem_types import PROBLEM_TYPES
 
 # Where a created payment can be read (the Location of a 201).
 PAYMENT_PATH = "/api/v1/payments/{id}"
@@ -76,10 +77,11 @@ def answer(
 
 def conflict_body(existing: Payment) -> dict[str, Any]:
     """The 409 body naming the consultation's active payment (problem+json)."""
+    kind = PROBLEM_TYPES["payment-exists"]
     return {
-        "type": "/problems/payment-exists",
-        "title": "This consultation already has a payment",
-        "status": 409,
+        "type": kind.uri,
+        "title": kind.title,
+        "status": kind.status,
         "detail": (
             f"Consultation {existing.consultation_id} already has a {existing.status} "
             f"payment (#{existing.id})."

@@ -34,6 +34,7 @@ from app.payments.errors import MalformedWebhook
 from app.payments.events import PaymentEventType
 from app.payments.provider import ProviderEvent, RefundNotice
 from app.payments.records import add_event
+from app.payments.requests import storable
 
 REFUND = "refund"
 
@@ -74,13 +75,17 @@ def mark_succeeded(
 ) -> None:
     """Record that the provider performed ``request`` (its ``reference``, at ``when``)."""
     request.state = ProviderRequestState.SUCCEEDED
-    request.provider_reference = reference
+    request.provider_reference = storable(reference)
     request.completed_at = when
     request.leased_until = None
     request.lease_token = None
     request.last_error = None
     add_request_event(
-        session, request, PaymentEventType.REFUNDED_AT_PROVIDER, actor, refund_id=reference
+        session,
+        request,
+        PaymentEventType.REFUNDED_AT_PROVIDER,
+        actor,
+        refund_id=request.provider_reference,
     )
 
 

@@ -35,6 +35,7 @@ from app.payments.errors import PaymentsBusy
 from app.payments.events import PaymentEventType
 from app.payments.outbox import add_request_event, mark_succeeded
 from app.payments.provider import PaymentGateway, ProviderCallError, RefundResult
+from app.payments.requests import storable
 
 log = logging.getLogger("app.payments.outbox")
 
@@ -219,7 +220,8 @@ def _record_failure(
         return "lease_lost"  # our lease ran out and another worker holds the row now
     request.leased_until = None
     request.lease_token = None
-    request.last_error = str(error)[:500]
+    # The provider's words: kept, with any character PostgreSQL cannot store replaced.
+    request.last_error = storable(str(error)[:500])
     if error.retryable:
         request.next_attempt_at = utcnow() + backoff(request.attempts)
         return "retrying"

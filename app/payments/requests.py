@@ -1,4 +1,11 @@
-"""Pure validation of a payment request: no database, no Redis, nothing written."""
+"""Pure validation of a payment request: no database, no Redis, nothing written.
+
+Each text field's rule is a regular expression its whole value must match (``*_PATTERN``,
+checked with ``re.fullmatch``). ``app/api/openapi.py`` publishes the same strings as the
+OpenAPI document's JSON Schema patterns, so the document says exactly what the server
+accepts. Python's ``$`` also matches before a final newline; ``fullmatch`` does not, and
+neither does JSON Schema's ``^...$``.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +13,6 @@ import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
-from urllib.parse import urlsplit
 
 from app.i18n import N_
 from app.models import MIN_FEE, PaymentMethod, money
@@ -15,12 +21,18 @@ from app.payments.errors import ConsultationNotFound, InvalidPaymentRequest
 MAX_KEY_LENGTH = 255
 # Ids are PostgreSQL INTEGER: anything larger cannot exist.
 MAX_ID = 2**31 - 1
-_PRINTABLE_ASCII = re.compile(r"^[\x20-\x7e]+$")
-# ASCII digits only: Decimal() alone would accept "٥٠٠٠", "1_000" or " 5000 ".
-_AMOUNT_TEXT = re.compile(r"^[0-9]+(\.[0-9]+)?$")
-METHODS = tuple(m.value for m in PaymentMethod)
+# 1 to 255 printable ASCII characters.
+KEY_PATTERN = rf"[\x20-\x7e]{{1,{MAX_KEY_LENGTH}}}"
 # Numeric(12, 2): ten digits before the point.
 _MAX_FEE = 10**10
+# At least MIN_FEE and below _MAX_FEE, at most two decimals, in ASCII digits without sign,
+# spaces or exponent (Decimal() alone would accept "٥٠٠٠", "1_000", " 5000 " or "5e3").
+# Written for a MIN_FEE that is a power of ten (1 followed by zeros).
+_MIN_FEE_DIGITS = len(str(int(MIN_FEE)))
+if MIN_FEE != 10 ** (_MIN_FEE_DIGITS - 1):
+    raise RuntimeError("AMOUNT_PATTERN needs MIN_FEE to be a power of ten.")
+AMOUNT_PATTERN = rf"0*[1-9][0-9]{{{_MIN_FEE_DIGITS - 1},9}}(\.[0-9]{{1,2}})?"
+METHODS = tuple(m.value for m in PaymentMethod)
 _TOO_PRECISE = "Must have at most two decimal places and fit a consultation fee."
 
 
@@ -71,11 +83,27 @@ def parse_payment_request(
     return PaymentRequest(cid, payment_method, parsed_amount, key)
 
 
+def whole_number(value: Any) -> int | None:
+    """``value`` as an int if JSON Schema calls it an integer (5, or 5.0: any number whose
+    fraction is zero, read as Decimal); None for anything else, bools included. A number past
+    every id (2**31 and more) comes back as ``MAX_ID + 1``."""
+    if isinstance(value, bool) or not isinstance(value, int | Decimal):
+        return None
+    if isinstance(value, Decimal):
+        if not value.is_finite() or value != value.to_integral_value():
+            return None
+        if abs(value) > MAX_ID:
+            # Not int(): 1e999999 is a million digits.
+            return MAX_ID + 1 if value > 0 else -1
+    return int(value)
+
+
 def _parse_id(value: Any, errors: dict[str, str]) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+    number = whole_number(value)
+    if number is None or number < 1:
         errors["consultation_id"] = "Must be a positive whole number."
         return 0
-    return value
+    return number
 
 
 def _parse_amount(value: Any, errors: dict[str, str]) -> Decimal | None:
@@ -88,19 +116,15 @@ def _parse_amount(value: Any, errors: dict[str, str]) -> Decimal | None:
         # Checked before str(), which raises past 4300 digits.
         errors["amount"] = f"Must be at least {MIN_FEE}." if value < 0 else _TOO_PRECISE
         return None
-    if isinstance(value, int | Decimal):
-        text = str(value)
-    elif isinstance(value, str):
-        text = value.strip()
-    else:
+    if isinstance(value, str) and not re.fullmatch(AMOUNT_PATTERN, value):
+        errors["amount"] = "Must be a number such as 5000 or 5000.00."
+        return None
+    if not isinstance(value, int | Decimal | str):
         errors["amount"] = "Must be a number."
         return None
     try:
-        amount = Decimal(text)
+        amount = Decimal(str(value))
     except InvalidOperation:
-        errors["amount"] = "Must be a number such as 5000 or 5000.00."
-        return None
-    if isinstance(value, str) and not _AMOUNT_TEXT.match(text):
         errors["amount"] = "Must be a number such as 5000 or 5000.00."
         return None
     if not amount.is_finite():
@@ -121,17 +145,39 @@ def _parse_key(value: Any, errors: dict[str, str], field: str) -> str | None:
     if not isinstance(value, str):
         errors[field] = "Must be a string."
         return None
-    if not 1 <= len(value) <= MAX_KEY_LENGTH or not _PRINTABLE_ASCII.match(value):
+    if not re.fullmatch(KEY_PATTERN, value):
         errors[field] = f"Must be 1 to {MAX_KEY_LENGTH} printable ASCII characters."
         return None
     return value
 
 
 # Provider transaction ids look like "txn_12345" or "pi_3N...": no spaces, no markup.
-_TRANSACTION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,254}$")
+TRANSACTION_ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.:\-]{0,254}"
 MAX_URL_LENGTH = 2048
+# http(s) only: the URL is shown to people as a link, so javascript: and data: are out.
+# Printable ASCII without spaces, and a host: "//" is followed by neither "/", "?" nor "#".
+RECEIPT_URL_PATTERN = r"[Hh][Tt][Tt][Pp][Ss]?://[\x21\x22\x24-\x2e\x30-\x3e\x40-\x7e][\x21-\x7e]*"
 MAX_REASON_LENGTH = 500
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# Every control character (Unicode category Cc: C0, DEL and C1, such as U+0085).
+_CONTROL = r"\x00-\x1f\x7f-\x9f"
+# What str.strip() removes that is not a control character.
+_SPACE = r" \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+# At least one character that is not a space; no control characters.
+REASON_PATTERN = rf"[^{_CONTROL}]*[^{_CONTROL}{_SPACE}][^{_CONTROL}]*"
+# PostgreSQL text and jsonb cannot hold NUL, and UTF-8 (the database's encoding) has no
+# form for a lone surrogate, which a JSON "\ud800" escape produces.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def unstorable(value: Any) -> bool:
+    """True for a string PostgreSQL cannot store: one holding NUL or a lone surrogate."""
+    return isinstance(value, str) and _UNSTORABLE.search(value) is not None
+
+
+def storable(text: str) -> str:
+    """``text`` with each character PostgreSQL cannot store replaced by U+FFFD: for keeping
+    what another system said (a provider's error message), where refusing would lose it."""
+    return _UNSTORABLE.sub("\ufffd", text)
 
 
 @dataclass(frozen=True)
@@ -146,39 +192,60 @@ def parse_confirm_request(
 ) -> ConfirmRequest:
     """Check a confirmation's fields (from staff or a provider), collecting every problem."""
     errors: dict[str, str] = {}
-    if not isinstance(transaction_id, str) or not _TRANSACTION_ID.match(transaction_id):
+    if not isinstance(transaction_id, str) or not re.fullmatch(
+        TRANSACTION_ID_PATTERN, transaction_id
+    ):
         errors["transaction_id"] = (
             "Must be 1 to 255 letters, digits or the characters _ . : - (the provider's id)."
         )
     if receipt_url is not None and not _is_web_url(receipt_url):
         errors["receipt_url"] = f"Must be an http(s) URL of at most {MAX_URL_LENGTH} characters."
-    if expected_version is not None and (
-        isinstance(expected_version, bool)
-        or not isinstance(expected_version, int)
-        or not 1 <= expected_version <= MAX_ID
-    ):
+    version = whole_number(expected_version)
+    if expected_version is not None and (version is None or not 1 <= version <= MAX_ID):
         errors["expected_version"] = "Must be a positive whole number."
     if errors:
         raise InvalidPaymentRequest(
             "; ".join(f"{field}: {msg}" for field, msg in errors.items()), errors=errors
         )
-    return ConfirmRequest(transaction_id, receipt_url, expected_version)
+    return ConfirmRequest(transaction_id, receipt_url, version)
 
 
 def _is_web_url(value: Any) -> bool:
-    # Only http(s): the URL is shown to people as a link, so javascript: and data: are out.
-    if not isinstance(value, str) or len(value) > MAX_URL_LENGTH:
-        return False
-    if not _PRINTABLE_ASCII.match(value) or " " in value:
-        return False
-    parts = urlsplit(value)
-    return parts.scheme in ("http", "https") and bool(parts.netloc)
+    return (
+        isinstance(value, str)
+        and len(value) <= MAX_URL_LENGTH
+        and re.fullmatch(RECEIPT_URL_PATTERN, value) is not None
+    )
 
 
 def parse_refund_reason(reason: Any) -> str:
-    """A refund needs a short human reason: it is shown to staff and kept in the audit trail."""
-    text = reason.strip() if isinstance(reason, str) else ""
-    if not 1 <= len(text) <= MAX_REASON_LENGTH or _CONTROL.search(text.replace("\n", " ")):
-        detail = f"reason: Give a reason of 1 to {MAX_REASON_LENGTH} characters."
-        raise InvalidPaymentRequest(detail, errors={"reason": detail.split(": ", 1)[1]})
-    return text
+    """A refund needs a short human reason: it is shown to staff, kept in the audit trail and
+    sent to the provider. Checked as sent (``REASON_PATTERN``, at most ``MAX_REASON_LENGTH``
+    characters); returned without the spaces around it.
+
+    :raise InvalidPaymentRequest: 422, ``errors["reason"]`` says what is wrong with it.
+    """
+    problem = _reason_problem(reason)
+    if problem:
+        raise InvalidPaymentRequest(f"reason: {problem}", errors={"reason": problem})
+    return reason.strip()
+
+
+def _reason_problem(reason: Any) -> str | None:
+    if not isinstance(reason, str):
+        return "Give the reason as text."
+    if len(reason) > MAX_REASON_LENGTH:
+        return (
+            f"Give a reason of at most {MAX_REASON_LENGTH} characters (this one has {len(reason)})."
+        )
+    control = re.search(f"[{_CONTROL}]", reason)
+    if control:
+        code = f"U+{ord(control.group()):04X}"
+        return (
+            f"Remove the control character {code}: tabs, line breaks and the like are not allowed."
+        )
+    if unstorable(reason):
+        return "Remove the lone surrogate character (such as \\ud800): it cannot be stored."
+    if not re.fullmatch(REASON_PATTERN, reason):
+        return "Give a reason: this one is empty or only spaces."
+    return None

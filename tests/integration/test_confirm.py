@@ -195,7 +195,7 @@ def test_a_transaction_id_that_confirmed_another_payment_is_409(
         {"transaction_id": "txn_1", "expected_version": True},
         {"transaction_id": "txn_1", "expected_version": 0},
         {"transaction_id": "txn_1", "expected_version": "1"},
-        {"transaction_id": "txn_1", "expected_version": 1.0},
+        {"transaction_id": "txn_1", "expected_version": 1.5},
         {"transaction_id": "txn_1", "expected_version": 10**30},
     ],
 )

@@ -2,7 +2,7 @@
 
 Logged out (another tab, an expired session), htmx used to follow a plain 302 inside its
 XHR and swap the login page, site header and all, into the results table. Now (app/htmx.py,
-app/errors.py): a login is asked for with ``HX-Redirect`` (a whole-page navigation, with
+app/http_errors.py): a login is asked for with ``HX-Redirect`` (a whole-page navigation, with
 ``next=`` the page the person was on), and a refusal (403, an expired CSRF token) is a small
 message htmx swaps in place.
 

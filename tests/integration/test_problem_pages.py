@@ -1,8 +1,8 @@
 """Every problem ``type`` the code can send resolves to a page (HTML and JSON).
 
 The set of types is read from the code, not listed here: every domain error's
-type in ``PROBLEMS``, every ``"/problems/..."`` literal and every literal slug passed to
-``problem()`` anywhere under app/, and the app-wide HTTP errors app/errors.py words.
+problem in ``ERRORS``, every ``"/problems/..."`` literal and every literal slug passed to
+``problem()`` or looked up in ``PROBLEM_TYPES`` anywhere under app/, and the app-wide HTTP errors of ``HTTP_ERRORS``.
 """
 
 from __future__ import annotations
@@ -13,13 +13,11 @@ import re
 from pathlib import Path
 
 import pytest
-from werkzeug.http import HTTP_STATUS_CODES
 
-from app.api.problems import PROBLEM_TYPES, PROBLEMS, http_problem, problem
-from app.errors import MESSAGES
+from app.api.problems import from_error, http_problem, problem
+from app.problem_types import ERRORS, HTTP_ERRORS, PROBLEM_TYPES
 
 APP = Path(__file__).resolve().parents[2] / "app"
-REGISTRY = APP / "api" / "problems.py"
 _TYPE_LITERAL = re.compile(r"^/problems/([a-z0-9-]+)$")
 
 
@@ -31,25 +29,32 @@ def _slugs_in_source() -> set[str]:
                 match = _TYPE_LITERAL.match(node.value)
                 if match:
                     slugs.add(match.group(1))
+            is_registry_lookup = (
+                isinstance(node, ast.Subscript)
+                and isinstance(node.value, ast.Name)
+                and node.value.id == "PROBLEM_TYPES"
+                and isinstance(node.slice, ast.Constant)
+            )
+            if is_registry_lookup:
+                slugs.add(node.slice.value)
             is_problem_call = (
                 isinstance(node, ast.Call)
                 and isinstance(node.func, ast.Name)
                 and node.func.id == "problem"
             )
-            # problems.py itself sends PROBLEMS' slugs (read above) through from_error().
-            if is_problem_call and len(node.args) >= 4 and path != REGISTRY:
-                slug = node.args[3]
+            # problems.py itself sends ERRORS' and HTTP_ERRORS' slugs (read below).
+            if is_problem_call and node.args and isinstance(node.args[0], ast.Constant):
+                slug = node.args[0]
                 where = f"{path.relative_to(APP.parent)}:{node.lineno}"
-                assert isinstance(slug, ast.Constant), f"{where}: pass problem() a literal slug"
+                assert isinstance(slug.value, str), f"{where}: pass problem() a literal slug"
                 slugs.add(slug.value)
     return slugs
 
 
 def emitted_slugs() -> set[str]:
-    slugs = {entry.slug for entry in PROBLEMS.values()}
+    slugs = set(ERRORS.values()) | set(HTTP_ERRORS.values())
     slugs |= _slugs_in_source()
-    slugs |= {HTTP_STATUS_CODES[status].lower().replace(" ", "-") for status in MESSAGES}
-    slugs.add("page-expired")  # app/errors.py's CSRF page, titled in its own words
+    slugs.add("page-expired")  # app/http_errors.py's CSRF answer
     return slugs
 
 
@@ -82,7 +87,39 @@ def test_an_unknown_problem_type_is_404(client):
 
 def test_sending_an_unregistered_type_fails_loudly(app):
     with app.test_request_context(), pytest.raises(KeyError):
-        problem(400, "Made up", "A type without a page.", "made-up")
+        problem("made-up", "A type without a page.")
+
+
+def test_every_domain_error_is_sent_with_its_registered_status_and_title(app):
+    # RFC 9457: a type's title is the same on every occurrence.
+    with app.test_request_context():
+        for error, slug in ERRORS.items():
+            kind = PROBLEM_TYPES[slug]
+            body = from_error(error("Some detail.")).json
+            assert (body["type"], body["title"], body["status"]) == (
+                kind.uri,
+                kind.title,
+                kind.status,
+            )
+            assert kind.page_message, f"{slug}: an HTML page has no words for it"
+
+
+def test_an_http_error_is_sent_with_its_registered_title_in_the_api_and_on_a_page(client):
+    kind = PROBLEM_TYPES["not-found"]
+    api = client.get("/api/v1/no-such-thing")
+    assert (api.status_code, api.json["type"], api.json["title"]) == (404, kind.uri, kind.title)
+    page = client.get("/no-such-page").get_data(as_text=True)
+    assert kind.page_title in page and kind.page_message in page
+
+
+def test_problem_types_and_domain_errors_are_one_table(app):
+    # The statuses and titles live in app/problem_types.py alone: no other table repeats them.
+    for path in APP.rglob("*.py"):
+        if path.name == "problem_types.py":
+            continue
+        source = path.read_text()
+        for kind in PROBLEM_TYPES.values():
+            assert f'"{kind.title}"' not in source, (path, kind.title)
 
 
 def test_http_errors_without_words_of_their_own_are_about_blank(app):

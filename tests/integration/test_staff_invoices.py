@@ -542,7 +542,7 @@ def test_attention_lists_duplicate_charges_stale_pending_and_unapplied_provider_
                     event_id="evt_bad",
                     event_type="payment.declined",
                     payment_id=payment_id,
-                    payload={},
+                    body=b"{}",
                     outcome="refused",
                     note="Payment 4 is completed and cannot be declined.",
                 ),
@@ -550,7 +550,7 @@ def test_attention_lists_duplicate_charges_stale_pending_and_unapplied_provider_
                     event_id="evt_ok",
                     event_type="payment.succeeded",
                     payment_id=payment_id,
-                    payload={},
+                    body=b"{}",
                     outcome="confirmed",
                 ),
             ]

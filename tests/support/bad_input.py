@@ -129,13 +129,14 @@ bad_consultation_ids = st.one_of(
 
 
 def looks_valid_amount(value: object) -> bool:
-    """The API's amount rule (docs/api.md): ASCII digits, at least 1000, below 10^10, at most two decimals."""
+    """The API's amount rule (docs/api.md): a number, or a string of ASCII digits with at most
+    two decimals (no spaces, sign or exponent); at least 1000, below 10^10."""
     if isinstance(value, bool) or not isinstance(value, int | Decimal | str):
         return False
     if isinstance(value, int):
         return 1000 <= value < 10**10
-    text = value.strip() if isinstance(value, str) else str(value)
-    if isinstance(value, str) and not re.fullmatch(r"[0-9]+(\.[0-9]+)?", text):
+    text = str(value)
+    if isinstance(value, str) and not re.fullmatch(r"[0-9]+(\.[0-9]{1,2})?", text):
         return False
     try:
         amount = Decimal(text)

@@ -1,4 +1,8 @@
-"""App-wide error pages: problem+json under /api/, a readable page elsewhere. Never a bare 500."""
+"""App-wide HTTP errors: problem+json under /api/ and /webhooks/, a readable page elsewhere.
+
+Statuses and words come from ``app.problem_types`` (the registry the API and the problem
+pages read). Never a bare 500.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ import math
 import os
 import time
 import traceback
+from collections.abc import Mapping
 
 from flask import Flask, render_template, request
 from flask_login import current_user
@@ -14,66 +19,54 @@ from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
 
-from app.api.problems import http_problem
+from app.api.problems import http_problem, problem
 from app.extensions import limiter
 from app.htmx import current_page, is_htmx, login_url, redirect_to
-from app.i18n import N_, translated
+from app.i18n import translated
+from app.problem_types import HTTP_ERRORS, PROBLEM_TYPES
 
-log = logging.getLogger("app.errors")
+log = logging.getLogger("app.http_errors")
 _APP_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
-
-# English msgids: the API's problem detail and the page's text, each in the request's
-# language when shown (app.i18n.translated).
-MESSAGES = {
-    400: N_("The request could not be understood."),
-    401: N_("Please log in."),
-    403: N_("You are not allowed to do that."),
-    404: N_("We could not find that page."),
-    405: N_("That action is not allowed here."),
-    413: N_("The request is too large."),
-    415: N_("Unsupported content type."),
-    429: N_("Too many requests. Please wait a moment and try again."),
-    500: N_("Something went wrong on our side. Nothing was charged; please try again."),
-    503: N_("We are busy right now. Please try again in a moment."),
-}
-# A page's heading, for a person. The API keeps the HTTP status text as its stable title.
-PAGE_TITLES = {
-    400: N_("Something is wrong with this request"),
-    401: N_("Please log in"),
-    403: N_("Not allowed"),
-    404: N_("Not found"),
-    405: N_("Not allowed here"),
-    413: N_("Too large"),
-    415: N_("Unsupported content type"),
-    429: N_("Too many requests"),
-    500: N_("Something went wrong"),
-    503: N_("Busy right now"),
-}
-PAGE_EXPIRED_TITLE = N_("Page expired")
 
 
 def _wants_json() -> bool:
     return request.path.startswith("/api/") or request.path.startswith("/webhooks/")
 
 
-def _render(status: int, title: str, detail: str, retry_after: str | None = None):
-    """problem+json (English title, translated detail) or the error page, all translated."""
+def _render(
+    status: int,
+    slug: str | None,
+    *,
+    name: str = "",
+    description: str = "",
+    headers: Mapping[str, str] | None = None,
+):
+    """problem+json or the error page for the registered problem ``slug`` (its words from
+    ``app.problem_types``); without one, ``about:blank`` titled ``name`` saying
+    ``description``. ``headers`` (``Allow``, ``Retry-After``) go on either answer."""
+    kind = PROBLEM_TYPES[slug] if slug else None
+    detail = kind.page_message if kind else description
+    headers = dict(headers or {})
     if _wants_json():
+        retry_after = headers.get("Retry-After")
         extra = {"retry_after": int(retry_after)} if retry_after else {}
-        return http_problem(status, title, detail, **extra)
-    if title != PAGE_EXPIRED_TITLE:
-        title = PAGE_TITLES.get(status, title)
+        if kind:
+            response = problem(kind.slug, detail, **extra)
+        else:
+            response = http_problem(status, name, detail, **extra)
+        response.headers.extend(headers)
+        return response
+    title = (kind.page_title or kind.title) if kind else name
     # htmx swaps an error answer into its target (base.html): a message, not a second page.
     template = "_htmx_error.html" if is_htmx() else "error.html"
-    response = render_template(
+    body = render_template(
         template,
         status=status,
         title=translated(title),
         detail=translated(detail),
         reload_url=current_page() or "/",
     )
-    headers = {"Retry-After": retry_after} if retry_after else {}
-    return response, status, headers
+    return body, status, headers
 
 
 def register(app: Flask) -> None:
@@ -82,19 +75,20 @@ def register(app: Flask) -> None:
         if is_htmx() and not current_user.is_authenticated:
             # The session is gone with its token: logging in again (a whole page) is the way on.
             return redirect_to(login_url())
-        return _render(
-            400,
-            PAGE_EXPIRED_TITLE,
-            N_("This page has expired or was opened elsewhere. Reload the page and try again."),
-        )
+        return _render(400, "page-expired")
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):
         status = error.code or 500
-        retry_after = None
+        # The exception's own headers: a 405's Allow (RFC 9110, section 15.5.6), a 401's
+        # WWW-Authenticate. Its Content-Type is for werkzeug's own body, not ours.
+        headers = {k: v for k, v in error.get_headers() if k.lower() != "content-type"}
         if status == 429:
-            retry_after = str(seconds_until_the_limit_resets())
-        return _render(status, error.name, MESSAGES.get(status, error.description), retry_after)
+            headers["Retry-After"] = str(seconds_until_the_limit_resets())
+        slug = HTTP_ERRORS.get(status)
+        return _render(
+            status, slug, name=error.name, description=error.description, headers=headers
+        )
 
     @app.errorhandler(OperationalError)
     def database_unavailable(error: OperationalError):
@@ -104,7 +98,7 @@ def register(app: Flask) -> None:
             request.path,
             type(getattr(error, "orig", error)).__name__,
         )
-        return _render(503, "Service Unavailable", MESSAGES[503], "2")
+        return _render(503, "service-unavailable", headers={"Retry-After": "2"})
 
     @app.errorhandler(Exception)
     def unexpected(error: Exception):
@@ -121,7 +115,7 @@ def register(app: Flask) -> None:
             )
         else:
             log.exception("unhandled error on %s %s", request.method, request.path)
-        return _render(500, "Internal Server Error", MESSAGES[500])
+        return _render(500, "internal-server-error")
 
 
 def seconds_until_the_limit_resets() -> int:
