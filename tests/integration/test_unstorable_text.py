@@ -12,12 +12,12 @@ import hashlib
 import json
 
 import pytest
-from app.gateway.base import ProviderRefused
 from sqlalchemy import select
 
 from app.extensions import db
 from app.gateway.sandbox import SandboxGateway
 from app.models import GatewayEvent, Payment, User
+from app.payments.provider import ProviderRefused
 from tests.support.factory import PASSWORD
 from tests.support.invariants import check_payment_states
 from tests.support.lifecycle import deliver, provider_event, state
