@@ -1,14 +1,37 @@
 from flask_babel import lazy_gettext
 from flask_wtf import FlaskForm
-from wtforms import StringField, SubmitField
-from wtforms.validators import DataRequired, Length
+from wtforms import Form, StringField, SubmitField
+from wtforms.fields import Field
+from wtforms.validators import DataRequired, Length, ValidationError
 
-from app.payments.requests import MAX_REASON_LENGTH
+from app.payments.requests import MAX_REASON_LENGTH, forbidden_character
+
+
+def _storable_reason(form: Form, field: Field) -> None:
+    """The service's own character rule (``forbidden_character``), checked when the form is
+    first sent: the confirmation page never shows a reason the refund would then refuse."""
+    forbidden = forbidden_character(field.data or "")
+    if forbidden is None:
+        return
+    kind, code = forbidden
+    if kind == "control":
+        raise ValidationError(
+            lazy_gettext(
+                "Remove the control character %(code)s: tabs, line breaks and the like are "
+                "not allowed.",
+                code=code,
+            )
+        )
+    raise ValidationError(
+        lazy_gettext("Remove the character %(code)s: it cannot be stored.", code=code)
+    )
+
 
 # Labels and messages in the staff member's language (WTForms has no id or fil catalog).
 _REASON = [
     DataRequired(message=lazy_gettext("This field is required.")),
     Length(max=MAX_REASON_LENGTH, message=lazy_gettext("Enter at most %(max)d characters.")),
+    _storable_reason,
 ]
 
 

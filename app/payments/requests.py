@@ -231,6 +231,20 @@ def parse_refund_reason(reason: Any) -> str:
     return reason.strip()
 
 
+def forbidden_character(text: str) -> tuple[str, str] | None:
+    """The first character a reason may not hold, as ``(kind, "U+000A")``: kind ``control``
+    (any Unicode Cc character: C0, DEL, C1) or ``unstorable`` (a lone surrogate, which
+    PostgreSQL's UTF-8 cannot hold); None when there is none. The staff forms and the
+    service both check a reason with it."""
+    control = re.search(f"[{_CONTROL}]", text)
+    if control:
+        return "control", f"U+{ord(control.group()):04X}"
+    found = _UNSTORABLE.search(text)
+    if found:
+        return "unstorable", f"U+{ord(found.group()):04X}"
+    return None
+
+
 def _reason_problem(reason: Any) -> str | None:
     if not isinstance(reason, str):
         return "Give the reason as text."
@@ -238,13 +252,13 @@ def _reason_problem(reason: Any) -> str | None:
         return (
             f"Give a reason of at most {MAX_REASON_LENGTH} characters (this one has {len(reason)})."
         )
-    control = re.search(f"[{_CONTROL}]", reason)
-    if control:
-        code = f"U+{ord(control.group()):04X}"
+    forbidden = forbidden_character(reason)
+    if forbidden and forbidden[0] == "control":
         return (
-            f"Remove the control character {code}: tabs, line breaks and the like are not allowed."
+            f"Remove the control character {forbidden[1]}: tabs, line breaks and the like are "
+            "not allowed."
         )
-    if unstorable(reason):
+    if forbidden:
         return "Remove the lone surrogate character (such as \\ud800): it cannot be stored."
     if not re.fullmatch(REASON_PATTERN, reason):
         return "Give a reason: this one is empty or only spaces."

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.support.auth import AuthActions
 from tests.support.invariants import check_invariants
 from tests.support.invoices import invoice_number_of
@@ -45,6 +47,40 @@ def test_a_refund_without_a_reason_is_refused_in_the_page_and_changes_nothing(ap
     assert response.status_code == 422
     assert "Refund" in response.text
     assert state(app, payment_id) == before
+
+
+@pytest.mark.parametrize(
+    ("reason", "words"),
+    [
+        ("Ill\nand more", "Remove the control character U+000A"),
+        ("Ill\tagain", "Remove the control character U+0009"),
+        ("Ill\u0085", "Remove the control character U+0085"),
+        ("Ill\x00", "Remove the control character U+0000"),
+    ],
+)
+@pytest.mark.parametrize("step", ["refund/confirm", "refund"])
+def test_a_reason_the_service_would_refuse_is_refused_at_every_step(app, paid, reason, words, step):
+    # given a paid invoice
+    payment_id, number, staff_client, _ = paid
+    before = state(app, payment_id)
+    # when staff send a reason with a character no refund may carry
+    response = staff_client.post(f"/staff/invoices/{number}/{step}", data={"reason": reason})
+    # then the page says which character, before any confirmation, and nothing changed
+    assert response.status_code == 422
+    assert words in response.text
+    assert "Refund this payment?" not in response.text
+    assert state(app, payment_id) == before
+
+
+def test_the_refused_character_is_named_in_the_staff_member_s_language(app, paid):
+    payment_id, number, staff_client, _ = paid
+    response = staff_client.post(
+        f"/staff/invoices/{number}/refund/confirm",
+        data={"reason": "Ill\nagain"},
+        headers={"Accept-Language": "fil"},
+    )
+    assert response.status_code == 422
+    assert "Alisin ang control character na U+000A" in response.text
 
 
 def test_patients_cannot_refund(app, paid):
