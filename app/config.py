@@ -184,6 +184,8 @@ class Config:
         self.PAYMONGO_SECRET_KEY = os.environ.get("PAYMONGO_SECRET_KEY", "")
         self.PAYMONGO_WEBHOOK_SECRET = os.environ.get("PAYMONGO_WEBHOOK_SECRET", "")
         self.PAYMONGO_API_URL = os.environ.get("PAYMONGO_API_URL") or "https://api.paymongo.com"
+        # Seconds to wait for PayMongo's answer before the call's outcome counts as unknown.
+        self.PAYMONGO_TIMEOUT_SECONDS = _float("PAYMONGO_TIMEOUT_SECONDS", 20.0)
         # The sandbox provider approves payments without money: never on by default in production.
         sandbox_default = "0" if self.ENV_NAME == "production" else "1"
         self.GATEWAY_SANDBOX = os.environ.get("GATEWAY_SANDBOX", sandbox_default) == "1"

@@ -70,6 +70,13 @@ _PAYMENT_ID = re.compile(r"^pay_[A-Za-z0-9]{1,64}$")
 _MAX_ERROR_TEXT = 300
 
 
+def read_timeout(seconds: float) -> httpx.Timeout:
+    """``TIMEOUT`` with its read bound (seconds) replaced."""
+    return httpx.Timeout(
+        connect=TIMEOUT.connect, read=float(seconds), write=TIMEOUT.write, pool=TIMEOUT.pool
+    )
+
+
 def mode_of(secret_key: str) -> signing.Mode:
     """``sk_test_…`` → test, ``sk_live_…`` → live.
 
@@ -106,11 +113,15 @@ class PayMongoGateway(PaymentGateway):
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> PayMongoGateway:
-        """Built from ``PAYMONGO_SECRET_KEY``, ``PAYMONGO_WEBHOOK_SECRET``, ``PAYMONGO_API_URL``."""
+        """Built from ``PAYMONGO_SECRET_KEY``, ``PAYMONGO_WEBHOOK_SECRET``, ``PAYMONGO_API_URL``
+        and ``PAYMONGO_TIMEOUT_SECONDS`` (seconds to wait for an answer; ``TIMEOUT``'s read
+        bound when unset)."""
+        read_seconds = config.get("PAYMONGO_TIMEOUT_SECONDS")
         return cls(
             config["PAYMONGO_SECRET_KEY"],
             config["PAYMONGO_WEBHOOK_SECRET"],
             config.get("PAYMONGO_API_URL") or DEFAULT_API_URL,
+            timeout=TIMEOUT if not read_seconds else read_timeout(read_seconds),
         )
 
     # --- hosted checkout ----------------------------------------------------------------

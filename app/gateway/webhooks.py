@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from app.models import GatewayEvent, Payment, utcnow
+from app.models import CheckoutState, GatewayEvent, Payment, utcnow
 from app.payments import lifecycle, outbox
 from app.payments.errors import InvalidPaymentRequest, MalformedWebhook
 from app.payments.insert_once import dialect_of, insert_if_absent
@@ -65,7 +65,17 @@ def receive(raw_body: bytes, headers: Mapping[str, str], *, gateway: PaymentGate
     :raise BadSignature: 401.  :raise MalformedWebhook: 400.
     :raise PaymentNotFound: 404.  :raise PaymentsBusy: 503.
     """
-    event = gateway.read_notification(raw_body, headers)
+    return apply(gateway.read_notification(raw_body, headers), gateway)
+
+
+def apply(event: ProviderEvent, gateway: PaymentGateway) -> Receipt:
+    """Apply a verified ``event`` from ``gateway`` exactly once (its id is claimed).
+
+    ``receive`` calls it for a notification; ``flask payments sync`` for what a lookup
+    showed (``CheckoutSnapshot.paid_event``), so both share one path and one dedupe.
+
+    :raise MalformedWebhook: 400.  :raise PaymentNotFound: 404.  :raise PaymentsBusy: 503.
+    """
     if event.kind not in HANDLED_KINDS:
         return Receipt(event.event_id, "ignored", detail=f"Event type {event.kind} is not used.")
     actor = f"gateway:{gateway.name}"
@@ -114,9 +124,27 @@ def _apply(
             actor=actor,
             event_id=event.event_id,
         )
+    if confirmation is not None and payment.transaction_id == event.transaction_id:
+        _record_charge(session, payment, event)
     detail = result.refusal.detail if result.refusal else ""
     _record_outcome(session, event.event_id, result.outcome, detail)
     return Receipt(event.event_id, result.outcome, payment.id, payment.status, detail)
+
+
+def _record_charge(session: Session, payment: Payment, event: ProviderEvent) -> None:
+    """What the provider reports about the charge that paid ``payment``: its method, fee and
+    net (pesos), where it says; its hosted checkout is paid. Core, so the version stays."""
+    reported = {
+        "provider_method": event.method,
+        "provider_fee": event.fee,
+        "provider_net": event.net,
+    }
+    values = {name: value for name, value in reported.items() if value is not None}
+    if payment.checkout_state == CheckoutState.OPEN:
+        values["checkout_state"] = CheckoutState.PAID
+    if values:
+        table = Payment.__table__
+        session.execute(update(table).where(table.c.id == payment.id).values(**values))
 
 
 def _apply_refund(
