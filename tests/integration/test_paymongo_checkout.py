@@ -21,7 +21,7 @@ from app.extensions import db
 from app.gateway.paymongo_signing import MAX_AGE_SECONDS
 from app.models import GatewayEvent, Payment, PaymentStatus
 from tests.support.checkout import open_form, payments_for, submit
-from tests.support.lifecycle import events
+from tests.support.lifecycle import age_payment, events
 from tests.support.outbox import refund_now, requests_of
 from tests.support.paymongo_fake import SECRET_KEY, WEBHOOK_SECRET, Delivery, FaultKind
 from tests.support.storm import storm
@@ -274,3 +274,35 @@ def test_cancel_expires_the_hosted_checkout_at_the_provider(
     assert row.status == PaymentStatus.CANCELLED and row.checkout_state == "expired"
     with pytest.raises(ValueError, match="expired"):
         paymongo_fake.pay(session_id_of(url))
+
+
+def test_expiring_a_stale_payment_expires_its_hosted_checkout(
+    app, runner, auth_actions, patient, consultation, paymongo_fake
+):
+    client = auth_actions.session_for(patient)
+    url = pay_by_form(client, consultation)
+    [payment] = payments_for(app, consultation)
+    age_payment(app, payment.id, app.config["PAYMENT_PENDING_TTL"] + 60)
+    result = runner.invoke(args=["payments", "expire-stale"])
+    assert "Expired 1 stale pending payment." in result.output, result.output
+    assert paymongo_fake.sessions[session_id_of(url)]["attributes"]["status"] == "expired"
+    assert payment_row(app, payment.id).checkout_state == "expired"
+
+
+def test_money_taken_on_a_session_we_could_not_expire_completes_the_payment_on_sync(
+    app, runner, auth_actions, patient, consultation, paymongo_fake
+):
+    client = auth_actions.session_for(patient)
+    url = pay_by_form(client, consultation)
+    [payment] = payments_for(app, consultation)
+    paymongo_fake.fail_next("POST", rf"{SESSIONS}/cs_\w+/expire", FaultKind.ERROR_BEFORE)
+    assert client.post(f"/payments/{payment.id}/cancel").status_code == 303
+    row = payment_row(app, payment.id)
+    assert row.status == PaymentStatus.CANCELLED and row.checkout_state == "open"
+    paymongo_fake.delivery = Delivery.LOST  # paid anyway, and its webhook lost
+    paid = paymongo_fake.pay(session_id_of(url))
+    output = runner.invoke(args=["payments", "sync"]).output
+    assert "applied 1" in output, output
+    # The money-truth rule: a success after cancel completes the payment, never dropped.
+    row = payment_row(app, payment.id)
+    assert row.status == PaymentStatus.COMPLETED and row.transaction_id == paid["id"]
