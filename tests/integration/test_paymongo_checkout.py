@@ -79,6 +79,14 @@ def pay_by_form(client, consultation) -> str:
     return response.headers["Location"]
 
 
+def pressed_pay(app, auth_actions, patient, consultation):
+    """The patient pressed Pay: (their client, the hosted checkout URL, the pending payment)."""
+    client = auth_actions.session_for(patient)
+    url = pay_by_form(client, consultation)
+    [payment] = payments_for(app, consultation)
+    return client, url, payment
+
+
 def shown_on_payment_page(client, payment_id: int) -> list[str]:
     page = client.get(f"/payments/{payment_id}").get_data(as_text=True)
     return re.findall(r'href="(http://127\.0\.0\.1:\d+/checkout/[^"]+)"', page)
@@ -149,9 +157,7 @@ def test_a_create_that_hangs_past_the_timeout_shows_no_url_and_the_retry_shows_o
 def test_paid_events_reversed_and_duplicated_complete_the_payment_once(
     app, auth_actions, patient, consultation, paymongo_fake
 ):
-    client = auth_actions.session_for(patient)
-    url = pay_by_form(client, consultation)
-    [payment] = payments_for(app, consultation)
+    client, url, payment = pressed_pay(app, auth_actions, patient, consultation)
     paymongo_fake.delivery = Delivery.REVERSED
     paid = paymongo_fake.pay(session_id_of(url), "gcash")
     paymongo_fake.delivery = Delivery.NORMAL
@@ -187,9 +193,7 @@ def test_paid_events_reversed_and_duplicated_complete_the_payment_once(
 def test_forged_and_stale_signatures_are_refused_and_change_nothing(
     app, auth_actions, patient, consultation, paymongo_fake, forgery
 ):
-    client = auth_actions.session_for(patient)
-    url = pay_by_form(client, consultation)
-    [payment] = payments_for(app, consultation)
+    client, url, payment = pressed_pay(app, auth_actions, patient, consultation)
     paymongo_fake.delivery = Delivery.LOST
     paymongo_fake.pay(session_id_of(url))
     note = next(n for n in paymongo_fake.lost if n.kind == "checkout_session.payment.paid")
@@ -218,9 +222,7 @@ def test_the_paymongo_webhook_is_not_served_while_the_sandbox_is_the_provider(ma
 def test_a_lost_webhook_is_recovered_by_payments_sync_once(
     app, runner, auth_actions, patient, consultation, paymongo_fake
 ):
-    client = auth_actions.session_for(patient)
-    url = pay_by_form(client, consultation)
-    [payment] = payments_for(app, consultation)
+    client, url, payment = pressed_pay(app, auth_actions, patient, consultation)
     paymongo_fake.delivery = Delivery.LOST
     paid = paymongo_fake.pay(session_id_of(url), "gcash")
     assert payment_row(app, payment.id).status == PaymentStatus.PENDING
@@ -241,9 +243,7 @@ def test_a_lost_webhook_is_recovered_by_payments_sync_once(
 def test_a_refund_whose_first_answer_is_a_500_after_acting_refunds_once(
     app, runner, auth_actions, patient, consultation, paymongo_fake
 ):
-    client = auth_actions.session_for(patient)
-    url = pay_by_form(client, consultation)
-    [payment] = payments_for(app, consultation)
+    client, url, payment = pressed_pay(app, auth_actions, patient, consultation)
     paid = paymongo_fake.pay(session_id_of(url))
     assert payment_row(app, payment.id).status == PaymentStatus.COMPLETED
     refund_now(app, payment.id)
@@ -263,9 +263,7 @@ def test_a_refund_whose_first_answer_is_a_500_after_acting_refunds_once(
 def test_cancel_expires_the_hosted_checkout_at_the_provider(
     app, auth_actions, patient, consultation, paymongo_fake
 ):
-    client = auth_actions.session_for(patient)
-    url = pay_by_form(client, consultation)
-    [payment] = payments_for(app, consultation)
+    client, url, payment = pressed_pay(app, auth_actions, patient, consultation)
     response = client.post(f"/payments/{payment.id}/cancel")
     assert response.status_code == 303
     session = paymongo_fake.sessions[session_id_of(url)]
@@ -279,9 +277,7 @@ def test_cancel_expires_the_hosted_checkout_at_the_provider(
 def test_expiring_a_stale_payment_expires_its_hosted_checkout(
     app, runner, auth_actions, patient, consultation, paymongo_fake
 ):
-    client = auth_actions.session_for(patient)
-    url = pay_by_form(client, consultation)
-    [payment] = payments_for(app, consultation)
+    client, url, payment = pressed_pay(app, auth_actions, patient, consultation)
     age_payment(app, payment.id, app.config["PAYMENT_PENDING_TTL"] + 60)
     result = runner.invoke(args=["payments", "expire-stale"])
     assert "Expired 1 stale pending payment." in result.output, result.output
@@ -292,9 +288,7 @@ def test_expiring_a_stale_payment_expires_its_hosted_checkout(
 def test_money_taken_on_a_session_we_could_not_expire_completes_the_payment_on_sync(
     app, runner, auth_actions, patient, consultation, paymongo_fake
 ):
-    client = auth_actions.session_for(patient)
-    url = pay_by_form(client, consultation)
-    [payment] = payments_for(app, consultation)
+    client, url, payment = pressed_pay(app, auth_actions, patient, consultation)
     paymongo_fake.fail_next("POST", rf"{SESSIONS}/cs_\w+/expire", FaultKind.ERROR_BEFORE)
     assert client.post(f"/payments/{payment.id}/cancel").status_code == 303
     row = payment_row(app, payment.id)
