@@ -49,6 +49,8 @@ if TYPE_CHECKING:
     from app.models import Payment
 
 DEFAULT_API_URL = "https://api.paymongo.com"
+#: The origin of the checkout_url PayMongo answers a session with.
+CHECKOUT_ORIGIN = "https://checkout.paymongo.com"
 #: Seconds: connecting, sending, and waiting for the answer. A checkout create that
 #: takes longer has an unknown outcome, which the caller handles as such.
 TIMEOUT = httpx.Timeout(connect=5.0, read=20.0, write=10.0, pool=5.0)
@@ -110,6 +112,13 @@ class PayMongoGateway(PaymentGateway):
         self._webhook_secret = webhook_secret
         self._api_url = api_url.rstrip("/")
         self._timeout = timeout
+        #: Where PayMongo's hosted checkouts live (their checkout_url); a PAYMONGO_API_URL
+        #: other than PayMongo's own (a test fake, say) serves them at its own origin.
+        parts = httpx.URL(self._api_url)
+        own = self._api_url == DEFAULT_API_URL
+        self.checkout_origin = (
+            CHECKOUT_ORIGIN if own else f"{parts.scheme}://{parts.netloc.decode()}"
+        )
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> PayMongoGateway:

@@ -30,7 +30,8 @@ def init_app(app: Flask) -> None:
             f"PAYMENT_PROVIDER must be one of {', '.join(PAYMENT_PROVIDERS)}; got {name!r}"
         )
     if name == "paymongo":
-        _paymongo(app.config)
+        # Where the Pay form's answer sends the browser (the page's CSP must allow it).
+        app.config["CHECKOUT_ORIGINS"] = (_paymongo(app.config).checkout_origin,)
 
 
 def current_gateway() -> PaymentGateway:

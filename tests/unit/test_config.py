@@ -205,6 +205,8 @@ def test_a_missing_or_invalid_provider_setting_stops_the_app_at_start(setting, v
 def test_current_gateway_is_the_one_payment_provider_names():
     app = _provider_app()
     provider.init_app(app)
+    # The Pay form's 303 goes to PayMongo's hosted checkout: the pages' CSP allows its origin.
+    assert app.config["CHECKOUT_ORIGINS"] == ("https://checkout.paymongo.com",)
     with app.app_context():
         assert isinstance(provider.current_gateway(), PayMongoGateway)
         app.config["PAYMENT_PROVIDER"] = "sandbox"
