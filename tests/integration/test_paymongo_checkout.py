@@ -126,6 +126,36 @@ def test_forty_concurrent_pay_presses_make_one_payment_and_one_hosted_checkout(
     assert paymongo_fake.calls("POST", SESSIONS) == 1
 
 
+def test_concurrent_api_repeats_of_one_key_all_link_the_same_hosted_checkout(
+    app, api, patient, consultation, paymongo_fake
+):
+    answers = storm(12, lambda i: api.pay(patient, consultation, key="client-retry"))
+    assert {r.status_code for r in answers} == {201}
+    links = {LINK.match(r.headers["Link"])["url"] for r in answers}
+    [payment] = payments_for(app, consultation)
+    assert links == {payment_row(app, payment.id).checkout_url}
+    assert paymongo_fake.calls("POST", SESSIONS) == 1
+
+
+def test_a_create_refused_with_a_5xx_is_answered_try_again_and_the_next_try_makes_one(
+    app, api, auth_actions, patient, consultation, paymongo_fake
+):
+    paymongo_fake.fail_next("POST", SESSIONS, FaultKind.ERROR_BEFORE, status=502)
+    first = api.pay(patient, consultation, key="k")
+    assert first.status_code == 503 and first.headers["Retry-After"]
+    assert "Link" not in first.headers
+    [payment] = payments_for(app, consultation)
+    client = auth_actions.session_for(patient)
+    assert shown_on_payment_page(client, payment.id) == []
+    # The payment page's "Continue to payment" makes it now; the API's repeat links the same.
+    went = client.get(f"/payments/{payment.id}/continue")
+    again = api.pay(patient, consultation, key="k")
+    assert again.status_code == 201
+    assert went.headers["Location"] == LINK.match(again.headers["Link"])["url"]
+    assert went.headers["Location"] == payment_row(app, payment.id).checkout_url
+    assert len(paymongo_fake.sessions) == 1
+
+
 def test_a_create_that_hangs_past_the_timeout_shows_no_url_and_the_retry_shows_one_session(
     app, auth_actions, patient, consultation, paymongo_fake
 ):
