@@ -30,6 +30,7 @@ from app.config import ROOT, engine_options, load_config, normalize_database_url
 from app.db import install_sqlite_write_serialization, install_transaction_timeouts
 from app.extensions import csrf, db, limiter, login_manager, migrate
 from app.gateway import bp as gateway_bp
+from app.gateway import provider as gateway_provider
 from app.i18n import N_
 from app.invoices import bp as invoices_bp
 from app.payments import guards
@@ -64,6 +65,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     _configure_logging(app)
     _trust_proxies(app)
     guards.init_app(app)
+    gateway_provider.init_app(app)
     _init_extensions(app)
     _register_blueprints(app)
     metrics.init_app(app)

@@ -17,6 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 INSTANCE = ROOT / "instance"
 
 POOLERS = ("none", "pgbouncer")
+PAYMENT_PROVIDERS = ("sandbox", "paymongo")
 
 
 class ConfigError(RuntimeError):
@@ -176,6 +177,17 @@ class Config:
         self.GATEWAY_WEBHOOK_SECRET = os.environ.get("GATEWAY_WEBHOOK_SECRET") or (
             self.default_webhook_secret()
         )
+        # Which provider takes the money: "sandbox" (inside the app, no money) or "paymongo".
+        # Checked, with the PayMongo settings below, when the app is created
+        # (``app.gateway.provider.init_app``), so a test's overrides are checked too.
+        self.PAYMENT_PROVIDER = os.environ.get("PAYMENT_PROVIDER") or "sandbox"
+        # PayMongo (docs/operations.md): the secret key's prefix (sk_test_ / sk_live_) sets the
+        # mode; the webhook secret is the one PayMongo shows when the webhook is created.
+        self.PAYMONGO_SECRET_KEY = os.environ.get("PAYMONGO_SECRET_KEY", "")
+        self.PAYMONGO_WEBHOOK_SECRET = os.environ.get("PAYMONGO_WEBHOOK_SECRET", "")
+        self.PAYMONGO_API_URL = os.environ.get("PAYMONGO_API_URL") or "https://api.paymongo.com"
+        # Seconds to wait for PayMongo's answer before the call's outcome counts as unknown.
+        self.PAYMONGO_TIMEOUT_SECONDS = _float("PAYMONGO_TIMEOUT_SECONDS", 20.0)
         # The sandbox provider approves payments without money: never on by default in production.
         sandbox_default = "0" if self.ENV_NAME == "production" else "1"
         self.GATEWAY_SANDBOX = os.environ.get("GATEWAY_SANDBOX", sandbox_default) == "1"

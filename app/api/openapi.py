@@ -13,6 +13,7 @@ from functools import cache
 from typing import Any
 
 from app.api.keys import HEADER_PATTERN
+from app.gateway.paymongo_signing import HEADER as PAYMONGO_SIGNATURE_HEADER
 from app.gateway.signing import HEADER as SIGNATURE_HEADER
 from app.models import MIN_FEE, PaymentStatus
 from app.payments.idempotency import KEY_EXPIRES_HEADER
@@ -241,6 +242,12 @@ _HEADERS = {
         "required": True,
         "schema": {"type": "string"},
     },
+    "Link": {
+        "description": '<url>; rel="payment": the payment\'s one hosted checkout at the '
+        "provider, the same on every repeat. Sent for a pending payment when the provider's "
+        "sessions are stored (PAYMENT_PROVIDER=paymongo).",
+        "schema": {"type": "string"},
+    },
 }
 
 
@@ -324,7 +331,7 @@ def document() -> dict[str, Any]:
                             **_json(
                                 "PaymentCreated",
                                 "Created (or a replay of the first 201, byte for byte).",
-                                ("Location", KEY_EXPIRES_HEADER, "Idempotent-Replayed"),
+                                ("Location", KEY_EXPIRES_HEADER, "Idempotent-Replayed", "Link"),
                             ),
                             "links": _PAYMENT_LINKS,
                         },
@@ -407,6 +414,33 @@ def document() -> dict[str, Any]:
                         }
                     ],
                     "requestBody": _body("ProviderEvent"),
+                    "responses": {
+                        "200": _json("WebhookReceipt", "Received (applied, ignored or refused)."),
+                        **_problems(*_COMMON, 404),
+                    },
+                }
+            },
+            "/webhooks/paymongo": {
+                "post": {
+                    "operationId": "paymongoWebhook",
+                    "summary": "A PayMongo event (PAYMENT_PROVIDER=paymongo), applied once per id",
+                    "description": "Verified as PayMongo's 'Securing a webhook' page says; "
+                    "404 unless PayMongo is the configured provider.",
+                    "security": [],
+                    "parameters": [
+                        {
+                            "name": PAYMONGO_SIGNATURE_HEADER,
+                            "in": "header",
+                            "required": True,
+                            "description": "t=<unix seconds>,te=<test-mode HMAC>,li=<live-mode "
+                            "HMAC>, each hex HMAC-SHA256 of '<t>.<raw body>'.",
+                            "schema": {"type": "string"},
+                        }
+                    ],
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": {"type": "object"}}},
+                    },
                     "responses": {
                         "200": _json("WebhookReceipt", "Received (applied, ignored or refused)."),
                         **_problems(*_COMMON, 404),

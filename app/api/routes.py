@@ -5,16 +5,19 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 
-from flask import Response, current_app, request
+from flask import Response, current_app, request, url_for
 
 from app.api import bp, openapi
 from app.api.auth import api_prefetched_answer, api_user, api_user_id, token_required
 from app.api.keys import MalformedKeyHeader, header_key
 from app.api.problems import from_error, json_response, problem
 from app.extensions import csrf, db
+from app.gateway.provider import current_gateway
 from app.i18n import N_
-from app.payments import access, lifecycle, service
+from app.models import Payment, PaymentStatus
+from app.payments import access, checkout_session, lifecycle, service
 from app.payments.errors import PaymentError
+from app.payments.lifecycle import is_stale
 from app.payments.ratelimit import payment_limit
 from app.payments.records import event_json, invoice_json, payment_json, tax_json
 from app.payments.requests import parse_payment_request
@@ -107,7 +110,30 @@ def create_payment():
         response.headers[name] = value
     if outcome.replayed:
         response.headers["Idempotent-Replayed"] = "true"
+    url = _hosted_checkout(outcome)
+    if url is not None:
+        # The payment's one hosted checkout (the same on every repeat of the key).
+        response.headers["Link"] = f'<{url}>; rel="payment"'
     return response
+
+
+def _hosted_checkout(outcome: service.Outcome) -> str | None:
+    """For a provider whose sessions are stored: the pending payment's hosted checkout URL.
+
+    :raise CheckoutUnavailable: 503 (Retry-After): the payment is kept; repeat the request
+        with the same key, which answers the same payment and its one hosted checkout.
+    """
+    gateway = current_gateway()
+    if outcome.status != 201 or not gateway.stores_checkouts:
+        return None
+    payment = db.session.get(Payment, outcome.payment_id)
+    if payment is None or payment.status != PaymentStatus.PENDING or is_stale(payment):
+        return None
+    return checkout_session.hosted_checkout_url(
+        payment.id,
+        gateway,
+        return_url=url_for("checkout.payment", payment_id=payment.id, _external=True),
+    )
 
 
 @bp.get("/openapi.json")

@@ -36,6 +36,7 @@ from app.http_errors import seconds_until_the_limit_resets
 from app.i18n import translated
 from app.models import Consultation, Payment, PaymentStatus
 from app.pages import FORM_INVALID, NOT_YOURS, page_for
+from app.payments import checkout_session
 from app.payments.errors import (
     ConsultationNotFound,
     ConsultationRefunded,
@@ -113,7 +114,7 @@ def after_payment(outcome: Outcome) -> Response:
     """The service decided: pay at the provider, or see the payment already there.
 
     A created payment (201, first time or replayed) that is still pending goes to
-    the provider's checkout page (``current_gateway().checkout_url``), which sends
+    the provider's checkout page (``hosted_checkout``: its one session), which sends
     the patient back to the payment page. "Already has a payment" (409), or a
     replayed payment that moved on (paid, declined, cancelled), goes to the payment
     page, with a notice for the 409.
@@ -123,8 +124,23 @@ def after_payment(outcome: Outcome) -> Response:
     else:
         payment = db.session.get(Payment, outcome.payment_id)
         if payment.status == PaymentStatus.PENDING and not is_stale(payment):
-            return go_to(current_gateway().checkout_url(payment.id))
+            url = hosted_checkout(payment.id)
+            if url is not None:
+                return go_to(url)
     return go_to(url_for("checkout.payment", payment_id=outcome.payment_id))
+
+
+def hosted_checkout(payment_id: int) -> str | None:
+    """The payment's one hosted checkout URL at the configured provider (created once, after
+    the payment's transaction committed); None when it can no longer be paid.
+
+    :raise CheckoutUnavailable: 503, shown in the form as "try again": nothing was shown.
+    """
+    return checkout_session.hosted_checkout_url(
+        payment_id,
+        current_gateway(),
+        return_url=url_for("checkout.payment", payment_id=payment_id, _external=True),
+    )
 
 
 def checkout_form(consultation: Consultation, *, keep_submitted: bool = False) -> CheckoutForm:

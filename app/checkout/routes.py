@@ -22,13 +22,14 @@ from app.checkout.responses import (
     checkout_form,
     checkout_page,
     go_to,
+    hosted_checkout,
 )
 from app.checkout.tokens import CheckoutTokenError, current_tokens, idempotency_key
 from app.formatting import refund_of
 from app.gateway.provider import current_gateway
 from app.models import Payment, PaymentStatus
 from app.pages import PAYMENT_CANCELLED, cancel_refusal, page_for
-from app.payments import lifecycle, service
+from app.payments import checkout_session, lifecycle, service
 from app.payments.errors import InvalidPaymentRequest, InvalidTransition, PaymentsBusy
 from app.payments.events import PaymentEventType
 from app.payments.lifecycle import is_stale
@@ -178,8 +179,38 @@ def cancel(payment_id: int):
     except PaymentsBusy as busy:
         flash(str(page_for(busy).message), "error")
         return go_to(here)
+    # Its hosted checkout is made unpayable now (or by the next `flask payments sync`).
+    checkout_session.expire_dead(found.id, current_gateway())
     flash(gettext(PAYMENT_CANCELLED), "notice")
     return go_to(url_for("checkout.checkout", consultation_id=found.consultation_id))
+
+
+@bp.get("/payments/<int:payment_id>/continue")
+@login_required
+def continue_payment(payment_id: int):
+    """Go to the payment's one hosted checkout (created now if it has none yet); the payment
+    page, with a notice, when it cannot be paid or the provider did not answer.
+
+    :raise 404: not this patient's payment.
+    """
+    found = visible_payment(current_user, payment_id)
+    here = url_for("checkout.payment", payment_id=found.id)
+    if found.user_id != current_user.id or found.status != PaymentStatus.PENDING or is_stale(found):
+        return go_to(here)
+    try:
+        url = hosted_checkout(found.id)
+    except PaymentsBusy as busy:
+        flash(str(page_for(busy).message), "error")
+        return go_to(here)
+    return go_to(url or here)
+
+
+def _continue_url(found: Payment) -> str:
+    """Where "Continue to payment" goes: the stored session, else the route that makes it."""
+    gateway = current_gateway()
+    if not gateway.stores_checkouts:
+        return gateway.checkout_url(found.id)
+    return found.checkout_url or url_for("checkout.continue_payment", payment_id=found.id)
 
 
 def _payment_context(found: Payment) -> dict:
@@ -188,7 +219,7 @@ def _payment_context(found: Payment) -> dict:
     current = None if found.is_active and not stale else open_payment(found.consultation)
     return {
         "payment": found,
-        "checkout_url": current_gateway().checkout_url(found.id),
+        "checkout_url": _continue_url(found),
         "is_owner": is_owner,
         "stale": stale,
         "can_continue": is_owner and found.status == PaymentStatus.PENDING and not stale,

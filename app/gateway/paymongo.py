@@ -49,6 +49,8 @@ if TYPE_CHECKING:
     from app.models import Payment
 
 DEFAULT_API_URL = "https://api.paymongo.com"
+#: The origin of the checkout_url PayMongo answers a session with.
+CHECKOUT_ORIGIN = "https://checkout.paymongo.com"
 #: Seconds: connecting, sending, and waiting for the answer. A checkout create that
 #: takes longer has an unknown outcome, which the caller handles as such.
 TIMEOUT = httpx.Timeout(connect=5.0, read=20.0, write=10.0, pool=5.0)
@@ -68,6 +70,13 @@ PAYMENT_METHOD_TYPES: dict[str, tuple[str, ...]] = {
 _SESSION_ID = re.compile(r"^cs_[A-Za-z0-9]{1,64}$")
 _PAYMENT_ID = re.compile(r"^pay_[A-Za-z0-9]{1,64}$")
 _MAX_ERROR_TEXT = 300
+
+
+def read_timeout(seconds: float) -> httpx.Timeout:
+    """``TIMEOUT`` with its read bound (seconds) replaced."""
+    return httpx.Timeout(
+        connect=TIMEOUT.connect, read=float(seconds), write=TIMEOUT.write, pool=TIMEOUT.pool
+    )
 
 
 def mode_of(secret_key: str) -> signing.Mode:
@@ -103,14 +112,25 @@ class PayMongoGateway(PaymentGateway):
         self._webhook_secret = webhook_secret
         self._api_url = api_url.rstrip("/")
         self._timeout = timeout
+        #: Where PayMongo's hosted checkouts live (their checkout_url); a PAYMONGO_API_URL
+        #: other than PayMongo's own (a test fake, say) serves them at its own origin.
+        parts = httpx.URL(self._api_url)
+        own = self._api_url == DEFAULT_API_URL
+        self.checkout_origin = (
+            CHECKOUT_ORIGIN if own else f"{parts.scheme}://{parts.netloc.decode()}"
+        )
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> PayMongoGateway:
-        """Built from ``PAYMONGO_SECRET_KEY``, ``PAYMONGO_WEBHOOK_SECRET``, ``PAYMONGO_API_URL``."""
+        """Built from ``PAYMONGO_SECRET_KEY``, ``PAYMONGO_WEBHOOK_SECRET``, ``PAYMONGO_API_URL``
+        and ``PAYMONGO_TIMEOUT_SECONDS`` (seconds to wait for an answer; ``TIMEOUT``'s read
+        bound when unset)."""
+        read_seconds = config.get("PAYMONGO_TIMEOUT_SECONDS")
         return cls(
             config["PAYMONGO_SECRET_KEY"],
             config["PAYMONGO_WEBHOOK_SECRET"],
             config.get("PAYMONGO_API_URL") or DEFAULT_API_URL,
+            timeout=TIMEOUT if not read_seconds else read_timeout(read_seconds),
         )
 
     # --- hosted checkout ----------------------------------------------------------------

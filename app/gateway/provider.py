@@ -1,5 +1,7 @@
-"""Which payment provider the app talks to (configuration picks it; only the sandbox exists).
+"""Which payment provider the app talks to: ``PAYMENT_PROVIDER`` picks it.
 
+``sandbox`` (the default) is the provider inside the app; ``paymongo`` is PayMongo,
+built from ``PAYMONGO_SECRET_KEY``, ``PAYMONGO_WEBHOOK_SECRET`` and ``PAYMONGO_API_URL``.
 The port it returns is ``app.payments.provider.PaymentGateway``; the adapters implement it.
 Only the edges (routes, the CLI) ask for the configured one: the payments core receives a
 gateway as an argument, so it never imports this module.
@@ -7,12 +9,53 @@ gateway as an argument, so it never imports this module.
 
 from __future__ import annotations
 
-from flask import current_app
+from flask import Flask, current_app
 
+from app.config import PAYMENT_PROVIDERS, ConfigError
+from app.gateway.paymongo import PayMongoGateway
 from app.gateway.sandbox import SandboxGateway
 from app.payments.provider import PaymentGateway
 
 
+def init_app(app: Flask) -> None:
+    """Check the provider settings once, when the app is created.
+
+    :raise ConfigError: ``PAYMENT_PROVIDER`` is not one of ``PAYMENT_PROVIDERS``, or it is
+        ``paymongo`` and a PayMongo setting is missing or invalid (a public or mistyped
+        key, an empty webhook secret, an API URL that is not http(s)).
+    """
+    name = app.config["PAYMENT_PROVIDER"]
+    if name not in PAYMENT_PROVIDERS:
+        raise ConfigError(
+            f"PAYMENT_PROVIDER must be one of {', '.join(PAYMENT_PROVIDERS)}; got {name!r}"
+        )
+    if name == "paymongo":
+        # Where the Pay form's answer sends the browser (the page's CSP must allow it).
+        app.config["CHECKOUT_ORIGINS"] = (_paymongo(app.config).checkout_origin,)
+
+
 def current_gateway() -> PaymentGateway:
-    """The configured provider. Only the sandbox exists so far."""
-    return SandboxGateway(current_app.config["GATEWAY_WEBHOOK_SECRET"])
+    """The provider ``PAYMENT_PROVIDER`` names (checked at start by ``init_app``)."""
+    config = current_app.config
+    if config["PAYMENT_PROVIDER"] == "paymongo":
+        return _paymongo(config)
+    return SandboxGateway(config["GATEWAY_WEBHOOK_SECRET"])
+
+
+def _paymongo(config) -> PayMongoGateway:
+    if not config.get("PAYMONGO_SECRET_KEY"):
+        raise ConfigError(
+            "PAYMENT_PROVIDER=paymongo needs PAYMONGO_SECRET_KEY (sk_test_… or sk_live_…)."
+        )
+    if not config.get("PAYMONGO_WEBHOOK_SECRET"):
+        raise ConfigError(
+            "PAYMENT_PROVIDER=paymongo needs PAYMONGO_WEBHOOK_SECRET "
+            "(shown by PayMongo when the webhook is created)."
+        )
+    url = config.get("PAYMONGO_API_URL") or ""
+    if not url.startswith(("https://", "http://")):
+        raise ConfigError(f"PAYMONGO_API_URL must be an http(s) URL; got {url!r}")
+    try:
+        return PayMongoGateway.from_config(config)
+    except ValueError as error:
+        raise ConfigError(str(error)) from None

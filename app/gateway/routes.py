@@ -11,6 +11,7 @@ from app.api.problems import from_error, json_response
 from app.extensions import csrf, db
 from app.gateway import bp, webhooks
 from app.gateway.forms import SandboxDecisionForm
+from app.gateway.paymongo import PayMongoGateway
 from app.gateway.provider import current_gateway
 from app.gateway.sandbox import Decision, simulate
 from app.i18n import N_, translated
@@ -19,6 +20,7 @@ from app.pages import page_for
 from app.payments import access
 from app.payments.errors import PaymentError, PaymentNotFound
 from app.payments.events import PaymentEventType as Event
+from app.payments.provider import PaymentGateway
 
 OPEN_STATUSES = (PaymentStatus.PENDING, PaymentStatus.PROCESSING)
 
@@ -31,15 +33,32 @@ def webhook():
     :raise 401: missing, wrong or expired signature.  :raise 400: malformed event.
     :raise 404: unknown payment.  :raise 503: the payment stayed locked too long.
     """
+    return _received(current_gateway())
+
+
+def _received(gateway: PaymentGateway):
     try:
-        receipt = webhooks.receive(
-            request.get_data(cache=False), request.headers, gateway=current_gateway()
-        )
+        receipt = webhooks.receive(request.get_data(cache=False), request.headers, gateway=gateway)
     except PaymentError as error:
         metrics.webhook_outcome(error)
         return from_error(error)
     metrics.webhook_outcome(receipt.outcome)
     return json_response(receipt.body(), 200)
+
+
+@bp.post("/webhooks/paymongo")
+@csrf.exempt  # PayMongo has no session; its Paymongo-Signature is the proof
+def paymongo_webhook():
+    """Receive a PayMongo event (when ``PAYMENT_PROVIDER=paymongo``): verify it as PayMongo
+    signs it, then apply it once, through the same path and dedupe as every provider.
+
+    :raise 404: PayMongo is not the configured provider.  :raise 401: missing, wrong or
+        stale signature.  :raise 400: malformed event.  :raise 503: the payment stayed locked.
+    """
+    gateway = current_gateway()
+    if gateway.name != PayMongoGateway.name:
+        abort(404)
+    return _received(gateway)
 
 
 @bp.get("/gateway/sandbox/<int:payment_id>")

@@ -78,6 +78,8 @@ class SandboxGateway(PaymentGateway):
     """Speaks the ``Checkout-Signature`` protocol (see ``app.gateway.signing``)."""
 
     name = "sandbox"
+    # Its page is the payment's own (checkout_url): nothing to create, store or expire.
+    stores_checkouts = False
 
     def __init__(self, secret: str) -> None:
         self._secret = secret

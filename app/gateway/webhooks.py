@@ -18,6 +18,7 @@ outcome ``unreadable``, which puts it on the attention page.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
@@ -27,7 +28,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from app.db import transaction
-from app.models import GatewayEvent, Payment, utcnow
+from app.models import CheckoutState, GatewayEvent, Payment, utcnow
 from app.payments import lifecycle, outbox
 from app.payments.errors import InvalidPaymentRequest, MalformedWebhook
 from app.payments.insert_once import dialect_of, insert_if_absent
@@ -90,22 +91,43 @@ def receive(raw_body: bytes, headers: Mapping[str, str], *, gateway: PaymentGate
     try:
         event = gateway.read_notification(raw_body, headers)
         if event.kind not in HANDLED_KINDS:
-            detail = f"Event type {event.kind} is not used."
-            return Receipt(event.event_id, "ignored", detail=detail)
-        _refuse_unstorable(event)
-        apply = _application(event, raw_body, actor=f"gateway:{gateway.name}")
+            return _ignored(event)
+        application = _application(event, raw_body, gateway)
     except MalformedWebhook as refusal:
         # Signed (a bad signature raises BadSignature first): the provider's word, kept for staff.
         _record_unreadable(raw_body, event, refusal.detail)
         raise
-    return lifecycle.run(event.payment_id, apply)
+    return lifecycle.run(event.payment_id, application)
 
 
-def _application(event: ProviderEvent, raw_body: bytes, *, actor: str) -> Callable[..., Receipt]:
+def apply(event: ProviderEvent, gateway: PaymentGateway) -> Receipt:
+    """Apply a verified ``event`` from ``gateway`` exactly once (its id is claimed).
+
+    ``flask payments sync`` calls it for what a lookup showed (``CheckoutSnapshot.paid_event``),
+    through the same steps and dedupe as a notification; the stored body is the event's
+    data as JSON, since no provider sent bytes for it.
+
+    :raise MalformedWebhook: 400.  :raise PaymentNotFound: 404.  :raise PaymentsBusy: 503.
+    """
+    if event.kind not in HANDLED_KINDS:
+        return _ignored(event)
+    body = json.dumps(event.payload, default=str, sort_keys=True).encode()
+    return lifecycle.run(event.payment_id, _application(event, body, gateway))
+
+
+def _ignored(event: ProviderEvent) -> Receipt:
+    return Receipt(event.event_id, "ignored", detail=f"Event type {event.kind} is not used.")
+
+
+def _application(
+    event: ProviderEvent, raw_body: bytes, gateway: PaymentGateway
+) -> Callable[..., Receipt]:
     """What applying ``event`` does under the payment's locks; its data read and checked first.
 
     :raise MalformedWebhook: the data this kind of event needs is missing or invalid.
     """
+    _refuse_unstorable(event)
+    actor = f"gateway:{gateway.name}"
     if event.kind == REFUND_SUCCEEDED:
         notice = outbox.read_refund_notice(event)
         return partial(_apply_refund, event=event, body=raw_body, notice=notice, actor=actor)
@@ -114,11 +136,18 @@ def _application(event: ProviderEvent, raw_body: bytes, *, actor: str) -> Callab
 
 
 def _refuse_unstorable(event: ProviderEvent) -> None:
+    """Refuse an event whose stored fields PostgreSQL cannot hold, whichever adapter read it:
+    the fields as the adapter parsed them, and the same names in a sandbox-shaped ``data``."""
     data = event.payload.get("data")
-    for field in _STORED_FIELDS:
-        if isinstance(data, dict) and unstorable(data.get(field)):
+    sent = {f"data.{f}": data.get(f) for f in _STORED_FIELDS} if isinstance(data, dict) else {}
+    parsed = {
+        name: getattr(event, name, None)
+        for name in ("event_id", "transaction_id", "receipt_url", "reason", "method", "currency")
+    }
+    for field, value in {**sent, **parsed}.items():
+        if unstorable(value):
             raise MalformedWebhook(
-                f"The event's data.{field} holds a NUL or a lone surrogate (\\u0000, \\ud800), "
+                f"The event's {field} holds a NUL or a lone surrogate (\\u0000, \\ud800), "
                 "which cannot be stored."
             )
 
@@ -181,9 +210,27 @@ def _apply(
             actor=actor,
             event_id=event.event_id,
         )
+    if confirmation is not None and payment.transaction_id == event.transaction_id:
+        _record_charge(session, payment, event)
     detail = result.refusal.detail if result.refusal else ""
     _record_outcome(session, event.event_id, result.outcome, detail)
     return Receipt(event.event_id, result.outcome, payment.id, payment.status, detail)
+
+
+def _record_charge(session: Session, payment: Payment, event: ProviderEvent) -> None:
+    """What the provider reports about the charge that paid ``payment``: its method, fee and
+    net (pesos), where it says; its hosted checkout is paid. Core, so the version stays."""
+    reported = {
+        "provider_method": event.method,
+        "provider_fee": event.fee,
+        "provider_net": event.net,
+    }
+    values = {name: value for name, value in reported.items() if value is not None}
+    if payment.checkout_state == CheckoutState.OPEN:
+        values["checkout_state"] = CheckoutState.PAID
+    if values:
+        table = Payment.__table__
+        session.execute(update(table).where(table.c.id == payment.id).values(**values))
 
 
 def _apply_refund(

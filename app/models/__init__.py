@@ -23,6 +23,7 @@ from app.models.columns import (
 from app.models.payments import (
     ACTIVE_PAYMENT_PREDICATE,
     ACTIVE_STATUSES,
+    CheckoutState,
     IdempotencyKey,
     Invoice,
     InvoiceStatus,
@@ -46,6 +47,7 @@ __all__ = [
     "ACTIVE_STATUSES",
     "CENT",
     "CURRENCY",
+    "CheckoutState",
     "MIN_FEE",
     "NOT_APPLIED_OUTCOMES",
     "Consultation",

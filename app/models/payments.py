@@ -70,6 +70,15 @@ ACTIVE_STATUSES = (PaymentStatus.PENDING, PaymentStatus.PROCESSING, PaymentStatu
 ACTIVE_PAYMENT_PREDICATE = f"{one_of('status', ACTIVE_STATUSES)} AND deleted_at IS NULL"
 
 
+class CheckoutState(enum.StrEnum):
+    """The payment's hosted checkout at the provider, as we last knew it."""
+
+    CREATING = "creating"  # one request is creating it (since checkout_started_at)
+    OPEN = "open"  # stored: checkout_session_id and checkout_url, payable
+    PAID = "paid"  # the provider reported it paid
+    EXPIRED = "expired"  # no longer payable (we expired it, or the provider did)
+
+
 class InvoiceStatus(enum.StrEnum):
     PENDING = "pending"
     PAID = "paid"
@@ -93,7 +102,16 @@ class Payment(db.Model):
             postgresql_where=text(ACTIVE_PAYMENT_PREDICATE),
             sqlite_where=text(ACTIVE_PAYMENT_PREDICATE),
         ),
+        CheckConstraint(one_of("checkout_state", CheckoutState), name="ck_payments_checkout_state"),
+        UniqueConstraint("checkout_session_id", name="uq_payments_checkout_session_id"),
         Index("ix_payments_status_created_at", "status", "created_at"),
+        # The few payments whose hosted checkout may still be payable (`flask payments sync`).
+        Index(
+            "ix_payments_checkout_open",
+            "id",
+            postgresql_where=text("checkout_state = 'open'"),
+            sqlite_where=text("checkout_state = 'open'"),
+        ),
         # A consultation's payments of any status (the checkout's active-or-refunded re-check).
         Index("ix_payments_consultation_id", "consultation_id"),
         # The few soft-deleted payments, so "leave them out of the lists" is an anti-join
@@ -122,6 +140,18 @@ class Payment(db.Model):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The provider's hosted checkout for this payment (app/payments/checkout_session.py):
+    # at most one is stored, and every answer sends the patient to it.
+    checkout_session_id: Mapped[str | None] = mapped_column(String(128))
+    checkout_url: Mapped[str | None] = mapped_column(String(2048))
+    checkout_state: Mapped[str | None] = mapped_column(String(16))
+    # When the request now creating it (checkout_state "creating") began.
+    checkout_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # What the provider reports about the charge (transaction_id is its payment id): its
+    # method name (card, gcash, ...), its fee and the net it pays out, in pesos.
+    provider_method: Mapped[str | None] = mapped_column(String(32))
+    provider_fee: Mapped[Decimal | None] = mapped_column(Money)
+    provider_net: Mapped[Decimal | None] = mapped_column(Money)
 
     __mapper_args__ = {"version_id_col": version}
 

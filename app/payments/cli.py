@@ -7,8 +7,9 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
+from app.gateway import webhooks
 from app.gateway.provider import current_gateway
-from app.payments import idempotency, lifecycle, refund_worker
+from app.payments import checkout_session, idempotency, lifecycle, refund_worker
 
 payments_cli = AppGroup("payments", help="Payment lifecycle commands.")
 
@@ -23,6 +24,20 @@ def expire_stale() -> None:
     count = lifecycle.expire_stale()
     noun = "payment" if count == 1 else "payments"
     click.echo(f"Expired {count} stale pending {noun}.")
+    # Their hosted checkouts at the provider too (what fails here, `sync` retries).
+    checkout_session.expire_closed(current_gateway())
+
+
+@payments_cli.command("sync")
+def sync() -> None:
+    """Ask the payment provider about every open hosted checkout and apply what it says.
+
+    A paid one is applied exactly as its webhook would have been (same code, same event
+    dedupe): this is how a lost webhook is recovered. One whose payment we cancelled or
+    expired is expired at the provider. Safe from cron and with several copies at once;
+    run it every few minutes (docs/operations.md).
+    """
+    click.echo(checkout_session.sync(current_gateway(), webhooks.apply).summary())
 
 
 @payments_cli.command("purge-keys")

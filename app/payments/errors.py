@@ -73,6 +73,12 @@ class PaymentsBusy(PaymentError):
         super().__init__(detail, **extra)
 
 
+class CheckoutUnavailable(PaymentsBusy):
+    """The provider's hosted checkout could not be created or found just now (a timeout, a
+    5xx, another request still creating it). The payment is kept as it is and no URL was
+    shown: trying again is safe and leads to the payment's one hosted checkout."""
+
+
 class ConsultationRefunded(PaymentError):
     """The consultation's payment was refunded: it is closed for payment.
 

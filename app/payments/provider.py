@@ -215,6 +215,10 @@ class PaymentGateway(ABC):
     #: True when the provider acts at most once per idempotency key by itself; False
     #: when ``refund_once`` must look for an earlier refund (``find_refund``) first.
     honours_idempotency_keys: bool = True
+    #: True when each ``start_checkout`` makes a new session at the provider, so the one
+    #: made for a payment must be stored and reused (``app.payments.checkout_session``);
+    #: False when ``checkout_url`` is the payment's page by itself (the sandbox).
+    stores_checkouts: bool = True
 
     @abstractmethod
     def checkout_url(self, payment_id: int) -> str:

@@ -142,7 +142,11 @@ def send(claim: Claim, gateway: PaymentGateway) -> str:
         claim.attempt,
     )
     try:
-        result = gateway.refund(claim.payment, claim.amount, claim.idempotency_key)
+        # A later attempt may follow one that reached the provider: refund_once looks first
+        # when the provider has no idempotency keys (PayMongo), so it never refunds twice.
+        result = gateway.refund_once(
+            claim.payment, claim.amount, claim.idempotency_key, retry=claim.attempt > 1
+        )
     except ProviderCallError as error:
         outcome = _record(claim, partial(_record_failure, claim=claim, error=error))
     else:

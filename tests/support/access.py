@@ -75,10 +75,13 @@ ROUTES: dict[tuple[str, str], Expect] = {
     ("POST", "/consultations/<int:consultation_id>/checkout"): Expect(302, 303, 404, 403, 303, form=checkout_form),
     ("GET", "/payments/<int:payment_id>"):    Expect(302, 200, 404, 200, 200),
     ("GET", "/payments/<int:payment_id>/status"): Expect(302, 200, 404, 200, 200),
+    ("GET", "/payments/<int:payment_id>/continue"): Expect(302, 303, 404, 303, 303),
     ("POST", "/payments/<int:payment_id>/cancel"): Expect(302, 303, 404, 404, 303),
     ("GET", "/favicon.ico"):                   Expect(200, 200, 200, 200, 200),
     ("GET", "/gateway/sandbox/<int:payment_id>"): Expect(302, 200, 404, 200, 200),
     ("POST", "/gateway/sandbox/<int:payment_id>"): Expect(302, 303, 404, 303, 303, form={"approve": "Approve"}),
+    # 404 unless PAYMENT_PROVIDER=paymongo (the access world runs the sandbox).
+    ("POST", "/webhooks/paymongo"):            Expect(404, 404, 404, 404, 404, json={"id": "evt_unsigned"}),
     ("POST", "/webhooks/gateway"):             Expect(401, 401, 401, 401, 401, json={"id": "evt_unsigned"}),
     ("GET", "/api/v1/openapi.json"):           Expect(200, 200, 200, 200, 200),
     ("GET", "/problems/<slug>"):               Expect(200, 200, 200, 200, 200, path="/problems/payment-exists"),

@@ -13,6 +13,9 @@ from app.config import (
     load_config,
     normalize_database_url,
 )
+from app.gateway import provider
+from app.gateway.paymongo import PayMongoGateway
+from app.gateway.sandbox import SandboxGateway
 from app.payments import guards
 
 
@@ -154,3 +157,57 @@ def test_an_unknown_sandbox_refund_fault_is_refused_and_the_known_ones_load(env)
         load_config()
     env.setenv("SANDBOX_REFUND_FAULT", "timeout_after")
     assert load_config().SANDBOX_REFUND_FAULT == "timeout_after"
+
+
+def _provider_app(**config) -> Flask:
+    app = Flask(__name__)
+    app.config.update(
+        PAYMENT_PROVIDER="paymongo",
+        PAYMONGO_SECRET_KEY="sk_test_abc",
+        PAYMONGO_WEBHOOK_SECRET="whsk_abc",
+        PAYMONGO_API_URL="https://api.paymongo.com",
+        GATEWAY_WEBHOOK_SECRET="w",
+    )
+    app.config.update(config)
+    return app
+
+
+def test_the_provider_defaults_to_the_sandbox_and_paymongo_reads_its_settings(env):
+    for name in ("PAYMENT_PROVIDER", "PAYMONGO_SECRET_KEY", "PAYMONGO_API_URL"):
+        env.delenv(name, raising=False)
+    env.setenv("APP_ENV", "testing")
+    config = load_config()
+    assert config.PAYMENT_PROVIDER == "sandbox"
+    assert config.PAYMONGO_API_URL == "https://api.paymongo.com"
+    env.setenv("PAYMENT_PROVIDER", "paymongo")
+    env.setenv("PAYMONGO_SECRET_KEY", "sk_live_x")
+    env.setenv("PAYMONGO_API_URL", "http://127.0.0.1:9")
+    config = load_config()
+    assert (config.PAYMENT_PROVIDER, config.PAYMONGO_SECRET_KEY) == ("paymongo", "sk_live_x")
+    assert config.PAYMONGO_API_URL == "http://127.0.0.1:9"
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "message"),
+    [
+        ("PAYMENT_PROVIDER", "stripe", "PAYMENT_PROVIDER must be one of sandbox, paymongo"),
+        ("PAYMONGO_SECRET_KEY", "", "needs PAYMONGO_SECRET_KEY"),
+        ("PAYMONGO_SECRET_KEY", "pk_test_public", "must start with sk_test_ or sk_live_"),
+        ("PAYMONGO_WEBHOOK_SECRET", "", "needs PAYMONGO_WEBHOOK_SECRET"),
+        ("PAYMONGO_API_URL", "api.paymongo.com", "PAYMONGO_API_URL must be an http"),
+    ],
+)
+def test_a_missing_or_invalid_provider_setting_stops_the_app_at_start(setting, value, message):
+    with pytest.raises(ConfigError, match=message):
+        provider.init_app(_provider_app(**{setting: value}))
+
+
+def test_current_gateway_is_the_one_payment_provider_names():
+    app = _provider_app()
+    provider.init_app(app)
+    # The Pay form's 303 goes to PayMongo's hosted checkout: the pages' CSP allows its origin.
+    assert app.config["CHECKOUT_ORIGINS"] == ("https://checkout.paymongo.com",)
+    with app.app_context():
+        assert isinstance(provider.current_gateway(), PayMongoGateway)
+        app.config["PAYMENT_PROVIDER"] = "sandbox"
+        assert isinstance(provider.current_gateway(), SandboxGateway)
