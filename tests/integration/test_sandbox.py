@@ -167,7 +167,7 @@ def test_the_buttons_need_the_csrf_token(make_app, factory):
     client = app.test_client()
     patient = factory.patient()
     payment_id = api.new_payment(patient, factory.consultation(patient).id)
-    AuthActions(app).log_in(client, patient, csrf=True)
+    AuthActions(app).log_in(client, patient)
     # when a form is posted without the page's token (another site's form, say)
     forged = client.post(page(payment_id), data={"approve": "Approve"})
     # then nothing happens; with the token it works
