@@ -13,214 +13,10 @@ from functools import cache
 from typing import Any
 
 from app.api.keys import HEADER_PATTERN
+from app.api.openapi_schemas import ID, SCHEMAS, matching, ref
 from app.gateway.paymongo_signing import HEADER as PAYMONGO_SIGNATURE_HEADER
 from app.gateway.signing import HEADER as SIGNATURE_HEADER
-from app.models import MIN_FEE, PaymentStatus
 from app.payments.idempotency import KEY_EXPIRES_HEADER
-from app.payments.requests import (
-    AMOUNT_PATTERN,
-    KEY_PATTERN,
-    MAX_ID,
-    MAX_REASON_LENGTH,
-    MAX_URL_LENGTH,
-    METHODS,
-    REASON_PATTERN,
-    RECEIPT_URL_PATTERN,
-    TRANSACTION_ID_PATTERN,
-)
-from app.problem_types import PROBLEM_TYPES
-
-_REF = "#/components/schemas/"
-
-
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": _REF + name}
-
-
-def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
-    return {"oneOf": [schema, {"type": "null"}]}
-
-
-def _matching(pattern: str, **schema: Any) -> dict[str, Any]:
-    """A string the server accepts: the whole of it matches ``pattern`` (it uses fullmatch)."""
-    return {"type": "string", "pattern": f"^(?:{pattern})$", **schema}
-
-
-_TEXT = {"type": "string"}
-_WHEN = {"type": ["string", "null"], "format": "date-time"}
-_MONEY = {"type": "string", "pattern": r"^[0-9]+\.[0-9]{2}$", "description": "Pesos, two decimals."}
-_ID = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
-
-
-def _object(properties: dict[str, Any], *, required: tuple[str, ...] | None = None) -> dict:
-    return {
-        "type": "object",
-        "properties": properties,
-        "required": list(properties if required is None else required),
-    }
-
-
-SCHEMAS: dict[str, Any] = {
-    "Problem": {
-        **_object(
-            {
-                "type": {
-                    "type": "string",
-                    "enum": [p.uri for p in PROBLEM_TYPES.values()] + ["about:blank"],
-                    "description": "Resolves to a page: HTML, or JSON with Accept: application/json.",
-                },
-                "title": _TEXT,
-                "status": {"type": "integer", "minimum": 400, "maximum": 599},
-                "detail": _TEXT,
-                "errors": {"type": "object", "additionalProperties": _TEXT},
-                "retry_after": {"type": "integer", "minimum": 1},
-                "existing_payment_id": _ID,
-                "existing_payment_status": {"enum": [s.value for s in PaymentStatus]},
-            },
-            required=("type", "title", "status", "detail"),
-        ),
-        "description": "RFC 9457 problem details.",
-    },
-    "Payment": _object(
-        {
-            "id": _ID,
-            "consultation_id": _ID,
-            "user_id": _ID,
-            "amount": _MONEY,
-            "currency": {"const": "PHP"},
-            "payment_method": {"enum": list(METHODS)},
-            "status": {"enum": [s.value for s in PaymentStatus]},
-            "transaction_id": {"type": ["string", "null"]},
-            "receipt_url": {"type": ["string", "null"]},
-            "version": {"type": "integer", "minimum": 1},
-            "created_at": _WHEN,
-            "updated_at": _WHEN,
-            "completed_at": _WHEN,
-        }
-    ),
-    "Invoice": _object(
-        {
-            "id": _ID,
-            "invoice_number": {"type": "string", "pattern": "^INV-[0-9]{14}-[0-9]+$"},
-            "amount": _MONEY,
-            "status": _TEXT,
-            "issued_at": _WHEN,
-            "paid_at": _WHEN,
-        }
-    ),
-    "TaxRecord": _object(
-        {
-            "tax_type": _TEXT,
-            "rate": {"type": "string"},
-            "amount": _MONEY,
-            "status": _TEXT,
-        }
-    ),
-    "Event": _object(
-        {
-            "id": _ID,
-            "type": _TEXT,
-            "actor": _TEXT,
-            "data": {"type": "object"},
-            "at": _WHEN,
-        }
-    ),
-    "CreatePayment": _object(
-        {
-            "consultation_id": _ID,
-            "payment_method": {"enum": list(METHODS)},
-            "amount": {
-                "anyOf": [
-                    {"type": "null"},
-                    {
-                        "type": "number",
-                        "minimum": int(MIN_FEE),
-                        "exclusiveMaximum": 10**10,
-                        "multipleOf": 0.01,
-                    },
-                    _matching(AMOUNT_PATTERN),
-                ],
-                "description": "Optional (null is the same as absent). Pesos with at most two "
-                f"decimals, at least {MIN_FEE}: must equal the amount charged for the "
-                "consultation, else 422.",
-            },
-            "idempotency_key": _nullable(_matching(KEY_PATTERN))
-            | {
-                "description": "Optional (null is the same as absent); if the "
-                "Idempotency-Key header is sent too, they must be equal.",
-            },
-        },
-        required=("consultation_id", "payment_method"),
-    ),
-    "PaymentCreated": _object(
-        {
-            "data": _object({"payment": _ref("Payment"), "invoice": _ref("Invoice")}),
-            "message": _TEXT,
-        }
-    ),
-    "PaymentDetail": _object(
-        {
-            "data": _object(
-                {
-                    "payment": _ref("Payment"),
-                    "invoice": _nullable(_ref("Invoice")),
-                    "tax_record": _nullable(_ref("TaxRecord")),
-                    "events": {"type": "array", "items": _ref("Event")},
-                }
-            )
-        }
-    ),
-    "Transition": _object(
-        {
-            "data": _object(
-                {
-                    "payment": _ref("Payment"),
-                    "invoice": _nullable(_ref("Invoice")),
-                    "tax_record": _nullable(_ref("TaxRecord")),
-                }
-            ),
-            "changed": {"type": "boolean"},
-            "message": _TEXT,
-        }
-    ),
-    "Confirm": _object(
-        {
-            "transaction_id": _matching(TRANSACTION_ID_PATTERN),
-            "receipt_url": _nullable(_matching(RECEIPT_URL_PATTERN, maxLength=MAX_URL_LENGTH)),
-            "expected_version": {"type": ["integer", "null"], "minimum": 1, "maximum": MAX_ID},
-        },
-        required=("transaction_id",),
-    ),
-    "Refund": _object(
-        {
-            "reason": _matching(
-                REASON_PATTERN,
-                maxLength=MAX_REASON_LENGTH,
-                description="Not only spaces; no control characters (tabs, line breaks, "
-                "U+0080 to U+009F).",
-            )
-        }
-    ),
-    "ProviderEvent": _object(
-        {
-            "id": _TEXT,
-            "type": {"type": "string", "examples": ["payment.succeeded", "payment.declined"]},
-            "created": {"type": "integer"},
-            "data": {"type": "object"},
-        },
-        required=("id", "type"),
-    ),
-    "WebhookReceipt": _object(
-        {
-            "received": {"const": True},
-            "event_id": _TEXT,
-            "outcome": _TEXT,
-            "payment_id": {"type": ["integer", "null"]},
-            "payment_status": {"type": ["string", "null"]},
-            "detail": _TEXT,
-        }
-    ),
-}
 
 _HEADERS = {
     "Location": {
@@ -254,7 +50,7 @@ _HEADERS = {
 def _json(schema_name: str, description: str, headers: tuple[str, ...] = ()) -> dict:
     response: dict[str, Any] = {
         "description": description,
-        "content": {"application/json": {"schema": _ref(schema_name)}},
+        "content": {"application/json": {"schema": ref(schema_name)}},
     }
     if headers:
         response["headers"] = {name: {"$ref": f"#/components/headers/{name}"} for name in headers}
@@ -289,12 +85,12 @@ _PAYMENT_ID = {
     "name": "payment_id",
     "in": "path",
     "required": True,
-    "schema": _ID,
+    "schema": ID,
 }
 
 
 def _body(schema_name: str) -> dict[str, Any]:
-    return {"required": True, "content": {"application/json": {"schema": _ref(schema_name)}}}
+    return {"required": True, "content": {"application/json": {"schema": ref(schema_name)}}}
 
 
 @cache
@@ -322,7 +118,7 @@ def document() -> dict[str, Any]:
                             "description": 'An RFC 8941 sf-string ("abc", with \\" and \\\\ '
                             "escaped) or a bare key. Required when the server sets "
                             "REQUIRE_IDEMPOTENCY_KEY=1.",
-                            "schema": _matching(HEADER_PATTERN),
+                            "schema": matching(HEADER_PATTERN),
                         }
                     ],
                     "requestBody": _body("CreatePayment"),
@@ -341,7 +137,7 @@ def document() -> dict[str, Any]:
                                 name: {"$ref": f"#/components/headers/{name}"}
                                 for name in (KEY_EXPIRES_HEADER, "Idempotent-Replayed")
                             },
-                            "content": {"application/problem+json": {"schema": _ref("Problem")}},
+                            "content": {"application/problem+json": {"schema": ref("Problem")}},
                         },
                         **_problems(*_COMMON, 403, 404, 422),
                     },
@@ -456,13 +252,13 @@ def document() -> dict[str, Any]:
                 "Problem": {
                     "description": "A problem (RFC 9457); its type resolves to a page.",
                     "headers": {"Retry-After": {"$ref": "#/components/headers/Retry-After"}},
-                    "content": {"application/problem+json": {"schema": _ref("Problem")}},
+                    "content": {"application/problem+json": {"schema": ref("Problem")}},
                 },
                 "MethodNotAllowed": {
                     "description": "This address does not accept that method; Allow lists "
                     "the ones it does.",
                     "headers": {"Allow": {"$ref": "#/components/headers/Allow"}},
-                    "content": {"application/problem+json": {"schema": _ref("Problem")}},
+                    "content": {"application/problem+json": {"schema": ref("Problem")}},
                 },
             },
         },

@@ -156,3 +156,9 @@ def test_the_app_package_imports_in_a_fresh_interpreter():
         timeout=120,
     )
     assert done.returncode == 0, done.stderr
+
+
+def test_no_app_module_is_longer_than_a_sitting():
+    # A module a reader takes in one sitting: past this, it is usually two ideas.
+    longest = max(APP.rglob("*.py"), key=lambda path: len(path.read_text().splitlines()))
+    assert len(longest.read_text().splitlines()) <= 450, longest

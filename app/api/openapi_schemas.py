@@ -1,0 +1,215 @@
+"""The schemas of the OpenAPI document (``app.api.openapi``): every request and answer body.
+
+Built from the same patterns and limits ``app.payments.requests`` checks requests with, so
+the document states the server's own rules.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.models import MIN_FEE, PaymentStatus
+from app.payments.requests import (
+    AMOUNT_PATTERN,
+    KEY_PATTERN,
+    MAX_ID,
+    MAX_REASON_LENGTH,
+    MAX_URL_LENGTH,
+    METHODS,
+    REASON_PATTERN,
+    RECEIPT_URL_PATTERN,
+    TRANSACTION_ID_PATTERN,
+)
+from app.problem_types import PROBLEM_TYPES
+
+_REF = "#/components/schemas/"
+
+
+def ref(name: str) -> dict[str, str]:
+    return {"$ref": _REF + name}
+
+
+def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"oneOf": [schema, {"type": "null"}]}
+
+
+def matching(pattern: str, **schema: Any) -> dict[str, Any]:
+    """A string the server accepts: the whole of it matches ``pattern`` (it uses fullmatch)."""
+    return {"type": "string", "pattern": f"^(?:{pattern})$", **schema}
+
+
+_TEXT = {"type": "string"}
+_WHEN = {"type": ["string", "null"], "format": "date-time"}
+_MONEY = {"type": "string", "pattern": r"^[0-9]+\.[0-9]{2}$", "description": "Pesos, two decimals."}
+ID = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
+
+
+def _object(properties: dict[str, Any], *, required: tuple[str, ...] | None = None) -> dict:
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": list(properties if required is None else required),
+    }
+
+
+SCHEMAS: dict[str, Any] = {
+    "Problem": {
+        **_object(
+            {
+                "type": {
+                    "type": "string",
+                    "enum": [p.uri for p in PROBLEM_TYPES.values()] + ["about:blank"],
+                    "description": "Resolves to a page: HTML, or JSON with Accept: application/json.",
+                },
+                "title": _TEXT,
+                "status": {"type": "integer", "minimum": 400, "maximum": 599},
+                "detail": _TEXT,
+                "errors": {"type": "object", "additionalProperties": _TEXT},
+                "retry_after": {"type": "integer", "minimum": 1},
+                "existing_payment_id": ID,
+                "existing_payment_status": {"enum": [s.value for s in PaymentStatus]},
+            },
+            required=("type", "title", "status", "detail"),
+        ),
+        "description": "RFC 9457 problem details.",
+    },
+    "Payment": _object(
+        {
+            "id": ID,
+            "consultation_id": ID,
+            "user_id": ID,
+            "amount": _MONEY,
+            "currency": {"const": "PHP"},
+            "payment_method": {"enum": list(METHODS)},
+            "status": {"enum": [s.value for s in PaymentStatus]},
+            "transaction_id": {"type": ["string", "null"]},
+            "receipt_url": {"type": ["string", "null"]},
+            "version": {"type": "integer", "minimum": 1},
+            "created_at": _WHEN,
+            "updated_at": _WHEN,
+            "completed_at": _WHEN,
+        }
+    ),
+    "Invoice": _object(
+        {
+            "id": ID,
+            "invoice_number": {"type": "string", "pattern": "^INV-[0-9]{14}-[0-9]+$"},
+            "amount": _MONEY,
+            "status": _TEXT,
+            "issued_at": _WHEN,
+            "paid_at": _WHEN,
+        }
+    ),
+    "TaxRecord": _object(
+        {
+            "tax_type": _TEXT,
+            "rate": {"type": "string"},
+            "amount": _MONEY,
+            "status": _TEXT,
+        }
+    ),
+    "Event": _object(
+        {
+            "id": ID,
+            "type": _TEXT,
+            "actor": _TEXT,
+            "data": {"type": "object"},
+            "at": _WHEN,
+        }
+    ),
+    "CreatePayment": _object(
+        {
+            "consultation_id": ID,
+            "payment_method": {"enum": list(METHODS)},
+            "amount": {
+                "anyOf": [
+                    {"type": "null"},
+                    {
+                        "type": "number",
+                        "minimum": int(MIN_FEE),
+                        "exclusiveMaximum": 10**10,
+                        "multipleOf": 0.01,
+                    },
+                    matching(AMOUNT_PATTERN),
+                ],
+                "description": "Optional (null is the same as absent). Pesos with at most two "
+                f"decimals, at least {MIN_FEE}: must equal the amount charged for the "
+                "consultation, else 422.",
+            },
+            "idempotency_key": _nullable(matching(KEY_PATTERN))
+            | {
+                "description": "Optional (null is the same as absent); if the "
+                "Idempotency-Key header is sent too, they must be equal.",
+            },
+        },
+        required=("consultation_id", "payment_method"),
+    ),
+    "PaymentCreated": _object(
+        {
+            "data": _object({"payment": ref("Payment"), "invoice": ref("Invoice")}),
+            "message": _TEXT,
+        }
+    ),
+    "PaymentDetail": _object(
+        {
+            "data": _object(
+                {
+                    "payment": ref("Payment"),
+                    "invoice": _nullable(ref("Invoice")),
+                    "tax_record": _nullable(ref("TaxRecord")),
+                    "events": {"type": "array", "items": ref("Event")},
+                }
+            )
+        }
+    ),
+    "Transition": _object(
+        {
+            "data": _object(
+                {
+                    "payment": ref("Payment"),
+                    "invoice": _nullable(ref("Invoice")),
+                    "tax_record": _nullable(ref("TaxRecord")),
+                }
+            ),
+            "changed": {"type": "boolean"},
+            "message": _TEXT,
+        }
+    ),
+    "Confirm": _object(
+        {
+            "transaction_id": matching(TRANSACTION_ID_PATTERN),
+            "receipt_url": _nullable(matching(RECEIPT_URL_PATTERN, maxLength=MAX_URL_LENGTH)),
+            "expected_version": {"type": ["integer", "null"], "minimum": 1, "maximum": MAX_ID},
+        },
+        required=("transaction_id",),
+    ),
+    "Refund": _object(
+        {
+            "reason": matching(
+                REASON_PATTERN,
+                maxLength=MAX_REASON_LENGTH,
+                description="Not only spaces; no control characters (tabs, line breaks, "
+                "U+0080 to U+009F).",
+            )
+        }
+    ),
+    "ProviderEvent": _object(
+        {
+            "id": _TEXT,
+            "type": {"type": "string", "examples": ["payment.succeeded", "payment.declined"]},
+            "created": {"type": "integer"},
+            "data": {"type": "object"},
+        },
+        required=("id", "type"),
+    ),
+    "WebhookReceipt": _object(
+        {
+            "received": {"const": True},
+            "event_id": _TEXT,
+            "outcome": _TEXT,
+            "payment_id": {"type": ["integer", "null"]},
+            "payment_status": {"type": ["string", "null"]},
+            "detail": _TEXT,
+        }
+    ),
+}
