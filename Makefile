@@ -59,8 +59,12 @@ test: system-deps install translations
 WHEN ?= 2027-01-01 00:00 +08:00
 test-at: system-deps install translations
 	@command -v faketime >/dev/null || { echo "test-at needs libfaketime: apt-get install -y faketime" >&2; exit 1; }
+	@# An offset, not an absolute start: every process (pytest, gunicorn, the refund workers)
+	@# then reads the same moving clock, however late it starts.
+	off=$$(( $$(date -u -d '$(WHEN)' +%s) - $$(date -u +%s) )); \
+	case $$off in -*) ;; *) off="+$$off" ;; esac; \
 	TZ=UTC FAKETIME_DONT_FAKE_MONOTONIC=1 PYTHONPATH=$(CURDIR)/tests/support/faketime \
-	  faketime -f "@$$(date -u -d '$(WHEN)' '+%Y-%m-%d %H:%M:%S')" $(BIN)/pytest $(PYTEST_ARGS)
+	  faketime -f "$$off" $(BIN)/pytest $(PYTEST_ARGS)
 
 # Each curated mutant of the guarantee's code (mutate/mutants.py) must fail its tests
 # (docs/testing.md). Not part of `make test`; about 10 minutes. MUTANTS="a b" runs some.

@@ -11,6 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from app.config import ConfigError
 from tests.support.api import ApiClient
+from tests.support.auth import AuthActions
 from tests.support.factory import Factory
 from tests.support.lifecycle import WEBHOOK_URL, deliver, provider_event, signed_headers
 from tests.support.live import ROOT, LiveServer
@@ -88,13 +89,14 @@ def test_payment_outcomes_replays_and_latency_move_with_each_request(metrics_app
 
 def test_requests_refused_before_the_view_are_timed_too(make_app):
     app = make_app(METRICS_ENABLED=True, WTF_CSRF_ENABLED=True)
-    client = app.test_client()
+    client = AuthActions(app).session_for(Factory(app).patient())
     delta = Delta(client)
-    # a form POST without its CSRF token is refused by a hook that runs before any view
-    assert client.post("/login", data={"email": "a@example.test"}).status_code == 400
+    # a signed-in form POST without its CSRF token is refused by a hook before any view
+    assert client.post("/payments/1/cancel", data={}).status_code == 400
     assert client.get("/no/such/page").status_code == 404
     latency = "checkout_http_request_duration_seconds_count"
-    assert delta(latency, route="/login", method="POST", status="400") == 1
+    route = "/payments/<int:payment_id>/cancel"
+    assert delta(latency, route=route, method="POST", status="400") == 1
     assert delta(latency, route="unmatched", method="GET", status="404") == 1
 
 
