@@ -93,9 +93,26 @@ def _body(schema_name: str) -> dict[str, Any]:
     return {"required": True, "content": {"application/json": {"schema": ref(schema_name)}}}
 
 
+#: Each provider's own webhook address, described only where that provider is configured.
+_PROVIDER_WEBHOOKS = {"paymongo": "/webhooks/paymongo"}
+
+
 @cache
-def document() -> dict[str, Any]:
-    """The OpenAPI 3.1 document (a dict, built once)."""
+def document(provider: str | None = None) -> dict[str, Any]:
+    """The OpenAPI 3.1 document (a dict, built once per ``provider``).
+
+    ``provider`` (``PAYMENT_PROVIDER``) is what is served: a provider's own webhook address
+    answers 404 elsewhere, so it is described only where that provider is configured. None
+    describes every address (the tests check every answer against that one).
+    """
+    full = _document()
+    unused = [path for name, path in _PROVIDER_WEBHOOKS.items() if provider not in (None, name)]
+    if not unused:
+        return full
+    return {**full, "paths": {k: v for k, v in full["paths"].items() if k not in unused}}
+
+
+def _document() -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
         "info": {

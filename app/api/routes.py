@@ -139,7 +139,7 @@ def _hosted_checkout(outcome: service.Outcome) -> str | None:
 @bp.get("/openapi.json")
 def openapi_document():
     """The OpenAPI 3.1 document of this API and the provider webhook (no token needed)."""
-    return json_response(openapi.document(), 200)
+    return json_response(openapi.document(current_app.config["PAYMENT_PROVIDER"]), 200)
 
 
 @bp.get("/payments/<int:payment_id>")
