@@ -30,7 +30,7 @@ import httpx
 
 from app.gateway import paymongo_resources as read
 from app.gateway import paymongo_signing as signing
-from app.gateway.centavos import NotCentavos, to_centavos
+from app.gateway.money import CENTAVOS, NotAnAmount
 from app.payments.errors import MalformedWebhook
 from app.payments.provider import (
     CheckoutRequest,
@@ -308,8 +308,8 @@ class PayMongoGateway(PaymentGateway):
     @staticmethod
     def _centavos(amount: Decimal) -> int:
         try:
-            return to_centavos(amount)
-        except NotCentavos as error:
+            return CENTAVOS.encode(amount)
+        except NotAnAmount as error:
             raise ProviderRefused(str(error)) from None
 
     @staticmethod

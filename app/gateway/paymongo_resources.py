@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from app.gateway.centavos import NotCentavos, from_centavos
+from app.gateway.money import CENTAVOS, NotAnAmount
 from app.payments.provider import (
     PAYMENT_DECLINED,
     PAYMENT_SUCCEEDED,
@@ -252,8 +252,8 @@ def _resource(data: Any, kind: str) -> tuple[str, dict[str, Any]]:
 
 def _pesos(value: Any) -> Decimal:
     try:
-        return from_centavos(value)
-    except NotCentavos as error:
+        return CENTAVOS.decode(value)
+    except NotAnAmount as error:
         raise Unreadable(f"Not an amount in centavos: {error}") from None
 
 
