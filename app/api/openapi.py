@@ -16,6 +16,7 @@ from app.api.keys import HEADER_PATTERN
 from app.api.openapi_schemas import ID, SCHEMAS, matching, ref
 from app.gateway.paymongo_signing import HEADER as PAYMONGO_SIGNATURE_HEADER
 from app.gateway.signing import HEADER as SIGNATURE_HEADER
+from app.gateway.xendit import CALLBACK_TOKEN_HEADER as XENDIT_TOKEN_HEADER
 from app.payments.idempotency import KEY_EXPIRES_HEADER
 
 _HEADERS = {
@@ -94,7 +95,7 @@ def _body(schema_name: str) -> dict[str, Any]:
 
 
 #: Each provider's own webhook address, described only where that provider is configured.
-_PROVIDER_WEBHOOKS = {"paymongo": "/webhooks/paymongo"}
+_PROVIDER_WEBHOOKS = {"paymongo": "/webhooks/paymongo", "xendit": "/webhooks/xendit"}
 
 
 @cache
@@ -247,6 +248,32 @@ def _document() -> dict[str, Any]:
                             "required": True,
                             "description": "t=<unix seconds>,te=<test-mode HMAC>,li=<live-mode "
                             "HMAC>, each hex HMAC-SHA256 of '<t>.<raw body>'.",
+                            "schema": {"type": "string"},
+                        }
+                    ],
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": {"type": "object"}}},
+                    },
+                    "responses": {
+                        "200": _json("WebhookReceipt", "Received (applied, ignored or refused)."),
+                        **_problems(*_COMMON, 404),
+                    },
+                }
+            },
+            "/webhooks/xendit": {
+                "post": {
+                    "operationId": "xenditWebhook",
+                    "summary": "A Xendit webhook (PAYMENT_PROVIDER=xendit), applied once per event",
+                    "description": "Accepted with the account's callback verification token; "
+                    "404 unless Xendit is the configured provider.",
+                    "security": [],
+                    "parameters": [
+                        {
+                            "name": XENDIT_TOKEN_HEADER,
+                            "in": "header",
+                            "required": True,
+                            "description": "Xendit's callback verification token.",
                             "schema": {"type": "string"},
                         }
                     ],
