@@ -15,12 +15,19 @@ import time
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import select
 
-from app.extensions import db
 from app.gateway.paymongo_signing import MAX_AGE_SECONDS
-from app.models import GatewayEvent, Payment, PaymentStatus
-from tests.support.checkout import open_form, payments_for, submit
+from app.models import PaymentStatus
+from tests.support.checkout import (
+    gateway_events,
+    open_form,
+    payment_row,
+    payments_for,
+    pressed_pay,
+    session_id_of,
+    shown_on_payment_page,
+    submit,
+)
 from tests.support.lifecycle import age_payment, events
 from tests.support.outbox import refund_now, requests_of
 from tests.support.paymongo_fake import SECRET_KEY, WEBHOOK_SECRET, Delivery, FaultKind
@@ -51,45 +58,6 @@ def app(make_app, paymongo_fake):
     paymongo_fake.webhook_sink = deliver
     paymongo_fake.receipts = receipts
     return app
-
-
-def payment_row(app, payment_id: int) -> Payment:
-    with app.app_context():
-        payment = db.session.get(Payment, payment_id)
-        db.session.expunge(payment)
-        db.session.rollback()
-        return payment
-
-
-def gateway_events(app) -> list[GatewayEvent]:
-    with app.app_context():
-        rows = db.session.scalars(select(GatewayEvent).order_by(GatewayEvent.id)).all()
-        db.session.expunge_all()
-        return rows
-
-
-def session_id_of(url: str) -> str:
-    return url.rsplit("/", 1)[1]
-
-
-def pay_by_form(client, consultation) -> str:
-    """Press Pay; the hosted checkout URL the browser is sent to (asserts it is one)."""
-    response = submit(client, consultation, open_form(client, consultation), method="gcash")
-    assert response.status_code == 303, response.get_data(as_text=True)
-    return response.headers["Location"]
-
-
-def pressed_pay(app, auth_actions, patient, consultation):
-    """The patient pressed Pay: (their client, the hosted checkout URL, the pending payment)."""
-    client = auth_actions.session_for(patient)
-    url = pay_by_form(client, consultation)
-    [payment] = payments_for(app, consultation)
-    return client, url, payment
-
-
-def shown_on_payment_page(client, payment_id: int) -> list[str]:
-    page = client.get(f"/payments/{payment_id}").get_data(as_text=True)
-    return re.findall(r'href="(http://127\.0\.0\.1:\d+/checkout/[^"]+)"', page)
 
 
 # --- one hosted checkout however many presses ----------------------------------------------
