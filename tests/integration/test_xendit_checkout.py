@@ -10,13 +10,16 @@ session at Xendit. Real PostgreSQL and Redis; only Xendit is the fake.
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from decimal import Decimal
 
 import pytest
 
+from app.gateway.xendit import XenditGateway
 from app.models import PaymentStatus
+from app.payments.provider import ProviderUnavailable
 from tests.support.checkout import (
     gateway_events,
     open_form,
@@ -167,9 +170,15 @@ def test_a_failed_attempt_leaves_the_payment_payable(
 ):
     client, url, payment = pressed_pay(app, auth_actions, patient, consultation)
     xendit_fake.fail_attempt(session_id_of(url))
-    [receipt] = xendit_fake.receipts
-    assert receipt.status_code == 200 and receipt.json["outcome"] == "ignored"
+    # The same failure as if Xendit had carried our metadata onto the payment.
+    failure = json.loads(xendit_fake.sent[-1].body)
+    failure["data"]["metadata"] = {"payment_id": str(payment.id)}
+    body = json.dumps(failure).encode()
+    ours = app.test_client().post(WEBHOOK, data=body, headers=xendit_fake.signed_headers(body))
+    for receipt in [*xendit_fake.receipts, ours]:
+        assert receipt.status_code == 200 and receipt.json["outcome"] == "ignored"
     assert payment_row(app, payment.id).status == PaymentStatus.PENDING
+    assert events(app, payment.id, "failed") == []
     xendit_fake.pay(session_id_of(url))  # the same session, paid on the next attempt
     assert payment_row(app, payment.id).status == PaymentStatus.COMPLETED
 
@@ -254,6 +263,24 @@ def test_a_refund_whose_first_answer_is_a_500_after_acting_refunds_once(
     [late] = xendit_fake.release_late()
     assert late.status_code == 200, late.json
     assert requests_of(app, payment.id) == [request]
+
+
+def test_a_partial_refund_sent_again_after_a_500_is_made_once_thanks_to_its_key(
+    app, auth_actions, patient, consultation, xendit_fake
+):
+    # Part of the charge, so a second refund without the key would fit and be made.
+    client, url, payment = pressed_pay(app, auth_actions, patient, consultation)
+    paid = xendit_fake.pay(session_id_of(url))
+    row = payment_row(app, payment.id)
+    gateway = XenditGateway(SECRET_KEY, CALLBACK_TOKEN, xendit_fake.base_url)
+    part, key = Decimal("1000.50"), "refund-payment-1-1-0123456789ab"
+    xendit_fake.fail_next("POST", "/refunds", FaultKind.ERROR_AFTER, status=500)
+    with pytest.raises(ProviderUnavailable):
+        gateway.refund_once(row, part, key, retry=False)
+    result = gateway.refund_once(row, part, key, retry=True)
+    [refund] = xendit_fake.refunds_of(paid["payment_request_id"])
+    assert (result.refund_id, result.amount) == (refund["id"], part)
+    assert Decimal(refund["amount"]) == part
 
 
 def test_cancel_cancels_the_session_at_xendit(
