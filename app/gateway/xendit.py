@@ -20,7 +20,7 @@
 
 Authentication is HTTP Basic with the secret key as user name and no password
 (https://docs.xendit.co/payment-api/integration-guide/pre-integration-checklists/). Every call
-has explicit timeouts (``TIMEOUT``) and is never made inside a database transaction.
+goes through ``app.gateway.http``: explicit timeouts, never inside a database transaction.
 
 Where Xendit's pages are silent: they do not say whether a session needs ``customer`` (the
 create page's examples carry one; we send none, so nothing about the patient reaches
@@ -41,6 +41,8 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from app.gateway import xendit_resources as read
+from app.gateway.fields import PAYMENT_ID_KEY
+from app.gateway.http import TIMEOUT, ProviderAPI, origin_of, read_timeout, reject_constant
 from app.gateway.money import DECIMAL_PESOS, NotAnAmount
 from app.payments.errors import BadSignature, MalformedWebhook
 from app.payments.provider import (
@@ -50,7 +52,6 @@ from app.payments.provider import (
     PaymentGateway,
     ProviderEvent,
     ProviderRefused,
-    ProviderTimeout,
     ProviderUnavailable,
     RefundResult,
     SessionState,
@@ -65,15 +66,12 @@ DEFAULT_API_URL = "https://api.xendit.co"
 CHECKOUT_ORIGINS = ("https://xen.to", "https://dev.xen.to")
 CALLBACK_TOKEN_HEADER = "x-callback-token"
 IDEMPOTENCY_HEADER = "idempotency-key"
-#: Seconds: connecting, sending, and waiting for the answer.
-TIMEOUT = httpx.Timeout(connect=5.0, read=20.0, write=10.0, pool=5.0)
 #: One of Xendit's refund reasons (FRAUDULENT, DUPLICATE, REQUESTED_BY_CUSTOMER, CANCELLATION, OTHERS).
 REFUND_REASON = "REQUESTED_BY_CUSTOMER"
 DESCRIPTION = "Consultation fee"
 
 _SESSION_ID = re.compile(r"^ps-[A-Za-z0-9-]{1,64}$")
 _REQUEST_ID = re.compile(r"^pr-[A-Za-z0-9-]{1,64}$")
-_MAX_ERROR_TEXT = 300
 _MAX_TOKEN_LENGTH = 512
 
 
@@ -95,33 +93,24 @@ class XenditGateway(PaymentGateway):
             raise ValueError("XENDIT_SECRET_KEY is empty.")
         if not callback_token:
             raise ValueError("XENDIT_CALLBACK_TOKEN is empty.")
-        self._secret_key = secret_key
         self._callback_token = callback_token.encode("utf-8")
-        self._api_url = api_url.rstrip("/")
-        self._timeout = timeout
-        parts = httpx.URL(self._api_url)
-        own = self._api_url == DEFAULT_API_URL
+        api_url = api_url.rstrip("/")
+        self._api = ProviderAPI("Xendit", api_url, secret_key, timeout, _error_detail)
         #: Where the hosted pages live; a XENDIT_API_URL other than Xendit's own (a test
         #: fake) serves them at its own origin.
-        self.checkout_origins = (
-            CHECKOUT_ORIGINS if own else (f"{parts.scheme}://{parts.netloc.decode()}",)
-        )
+        own = api_url == DEFAULT_API_URL
+        self.checkout_origins = CHECKOUT_ORIGINS if own else (origin_of(api_url),)
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> XenditGateway:
         """Built from ``XENDIT_SECRET_KEY``, ``XENDIT_CALLBACK_TOKEN``, ``XENDIT_API_URL`` and
         ``XENDIT_TIMEOUT_SECONDS`` (seconds to wait for an answer)."""
         seconds = config.get("XENDIT_TIMEOUT_SECONDS")
-        timeout = TIMEOUT
-        if seconds:
-            timeout = httpx.Timeout(
-                connect=TIMEOUT.connect, read=float(seconds), write=TIMEOUT.write, pool=TIMEOUT.pool
-            )
         return cls(
             config["XENDIT_SECRET_KEY"],
             config["XENDIT_CALLBACK_TOKEN"],
             config.get("XENDIT_API_URL") or DEFAULT_API_URL,
-            timeout=timeout,
+            timeout=read_timeout(seconds) if seconds else TIMEOUT,
         )
 
     # --- hosted checkout ----------------------------------------------------------------
@@ -150,7 +139,7 @@ class XenditGateway(PaymentGateway):
             "description": f"{DESCRIPTION} {request.reference}",
             "success_return_url": request.success_url,
             "cancel_return_url": request.cancel_url,
-            "metadata": {read.PAYMENT_ID_KEY: str(request.payment_id)},
+            "metadata": {PAYMENT_ID_KEY: str(request.payment_id)},
         }
         answer = self._call("POST", "/sessions", json=body)
         try:
@@ -201,7 +190,7 @@ class XenditGateway(PaymentGateway):
             "amount": self._pesos(amount),
             "reason": REFUND_REASON,
             "metadata": {
-                read.PAYMENT_ID_KEY: str(payment.id),
+                PAYMENT_ID_KEY: str(payment.id),
                 read.REFUND_KEY: idempotency_key,
             },
         }
@@ -229,7 +218,7 @@ class XenditGateway(PaymentGateway):
         ):
             raise BadSignature(f"The {CALLBACK_TOKEN_HEADER} header is missing or wrong.")
         try:
-            payload = json.loads(raw_body, parse_float=Decimal, parse_constant=_reject_constant)
+            payload = json.loads(raw_body, parse_float=Decimal, parse_constant=reject_constant)
         except (ValueError, RecursionError):
             raise MalformedWebhook("The body is not valid JSON.") from None
         try:
@@ -240,32 +229,15 @@ class XenditGateway(PaymentGateway):
     # --- HTTP -----------------------------------------------------------------------------
 
     def _call(self, method: str, path: str, **options: Any) -> Any:
-        """One request; its JSON answer (numbers with a point read as ``Decimal``).
+        """One request (``app.gateway.http``); its JSON answer, numbers with a point read as
+        ``Decimal``. A ``json`` body is written here, so each amount's digits are the codec's.
 
-        :raise ProviderTimeout: no answer within the timeout.
-        :raise ProviderUnavailable: no connection, 429, 5xx, or an unreadable 2xx.
-        :raise ProviderRefused: any other 4xx, with Xendit's own message.
+        :raise ProviderUnavailable: also for an unreadable 2xx.
         """
-        if "json" in options:  # the amount's digits as the codec wrote them
+        if "json" in options:
             options["content"] = json.dumps(options.pop("json")).encode()
             options["headers"] = {**options.get("headers", {}), "Content-Type": "application/json"}
-        try:
-            with httpx.Client(
-                base_url=self._api_url, auth=(self._secret_key, ""), timeout=self._timeout
-            ) as client:
-                response = client.request(method, path, **options)
-        except httpx.TimeoutException:
-            raise ProviderTimeout(f"Xendit did not answer {method} {path} in time.") from None
-        except httpx.TransportError as error:
-            raise ProviderUnavailable(
-                f"Xendit could not be reached: {type(error).__name__}."
-            ) from None
-        if response.status_code == 429 or response.status_code >= 500:
-            raise ProviderUnavailable(f"Xendit answered {response.status_code}.")
-        if response.status_code >= 400:
-            raise ProviderRefused(
-                f"Xendit refused ({response.status_code}): {_error_detail(response)}"
-            )
+        response = self._api.call(method, path, **options)
         try:
             return json.loads(response.content, parse_float=Decimal)
         except ValueError:
@@ -287,16 +259,11 @@ def _checked(value: str, pattern: re.Pattern[str]) -> str:
 
 
 def _error_detail(response: httpx.Response) -> str:
-    """Xendit's ``error_code: message`` (its error format), bounded; else the status text."""
+    """Xendit's ``error_code: message`` where its error body has them; else empty."""
     try:
         body = response.json()
-        text = ": ".join(
+        return ": ".join(
             v for v in (body.get("error_code"), body.get("message")) if isinstance(v, str)
         )
     except (ValueError, AttributeError):
-        text = ""
-    return (text or response.reason_phrase or "no detail")[:_MAX_ERROR_TEXT]
-
-
-def _reject_constant(name: str):
-    raise ValueError(f"{name} is not a number")
+        return ""

@@ -39,11 +39,11 @@ Where the pages are silent we say so and choose the safe reading:
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from app.gateway.fields import Unreadable, our_payment_id, php, text
 from app.gateway.money import DECIMAL_PESOS, NotAnAmount
 from app.payments.provider import (
     CHECKOUT_EXPIRED,
@@ -58,10 +58,8 @@ from app.payments.provider import (
     RefundResult,
     SessionState,
 )
-from app.payments.requests import MAX_ID
 
 #: Our keys in Xendit's ``metadata`` (string values).
-PAYMENT_ID_KEY = "payment_id"
 REFUND_KEY = "idempotency_key"
 
 SESSION_COMPLETED = "payment_session.completed"
@@ -77,19 +75,13 @@ _STATES = {
     "EXPIRED": SessionState.EXPIRED,
     "CANCELED": SessionState.EXPIRED,
 }
-_PRINTABLE = re.compile(r"^[\x20-\x7e]+$")
-_OUR_ID = re.compile(r"^[1-9][0-9]{0,18}$")
-
-
-class Unreadable(ValueError):
-    """A Xendit answer or webhook body that is not the shape its pages give."""
 
 
 def session(body: Any) -> tuple[str, dict[str, Any]]:
     """A session object → (``payment_session_id``, the object)."""
     if not isinstance(body, dict):
         raise Unreadable("Expected a session object.")
-    session_id = _text(body.get("payment_session_id"))
+    session_id = text(body.get("payment_session_id"))
     if session_id is None:
         raise Unreadable("A session needs payment_session_id.")
     return session_id, body
@@ -102,7 +94,7 @@ def snapshot(body: Any) -> CheckoutSnapshot:
     if status not in _STATES:
         raise Unreadable(f"Unknown session status {str(status)[:20]!r}.")
     charges: tuple[ProviderCharge, ...] = ()
-    request_id = _text(found.get("payment_request_id"))
+    request_id = text(found.get("payment_request_id"))
     if status == "COMPLETED":
         if request_id is None:
             raise Unreadable("A completed session needs payment_request_id.")
@@ -111,7 +103,7 @@ def snapshot(body: Any) -> CheckoutSnapshot:
                 request_id,
                 ChargeStatus.PAID,
                 pesos(found.get("amount")),
-                _currency(found.get("currency")),
+                php(found.get("currency")),
                 paid_at=_time(found.get("updated")),
             ),
         )
@@ -119,7 +111,7 @@ def snapshot(body: Any) -> CheckoutSnapshot:
         session_id,
         _STATES[status],
         our_payment_id(found.get("metadata")),
-        _text(found.get("reference_id")),
+        text(found.get("reference_id")),
         charges,
     )
 
@@ -128,24 +120,22 @@ def refund_result(body: Any) -> RefundResult:
     """A refund object → the port's ``RefundResult``."""
     if not isinstance(body, dict):
         raise Unreadable("Expected a refund object.")
-    refund_id, created = _text(body.get("id")), _time(body.get("created"))
+    refund_id, created = text(body.get("id")), _time(body.get("created"))
     if refund_id is None or created is None:
         raise Unreadable("A refund needs id and created.")
-    return RefundResult(
-        refund_id, pesos(body.get("amount")), _currency(body.get("currency")), created
-    )
+    return RefundResult(refund_id, pesos(body.get("amount")), php(body.get("currency")), created)
 
 
 def refund_status(body: Any) -> str | None:
     """A refund's ``status`` as sent (PENDING, SUCCEEDED, FAILED)."""
-    return _text(body.get("status")) if isinstance(body, dict) else None
+    return text(body.get("status")) if isinstance(body, dict) else None
 
 
 def event(payload: Any) -> ProviderEvent:
     """A verified webhook body → a ``ProviderEvent`` in the app's kinds (module docstring)."""
     if not isinstance(payload, dict):
         raise Unreadable("A webhook body must be a JSON object.")
-    kind, data = _text(payload.get("event"), 64), payload.get("data")
+    kind, data = text(payload.get("event"), 64), payload.get("data")
     if kind is None or not isinstance(data, dict):
         raise Unreadable("A webhook needs event and data.")
     if kind in (SESSION_COMPLETED, SESSION_EXPIRED):
@@ -186,8 +176,8 @@ def _session_event(kind: str, payload: dict, data: dict) -> ProviderEvent:
 
 
 def _payment_event(kind: str, payload: dict, data: dict) -> ProviderEvent:
-    payment = _text(data.get("payment_id"))
-    request_id = _text(data.get("payment_request_id"))
+    payment = text(data.get("payment_id"))
+    request_id = text(data.get("payment_request_id"))
     if payment is None or request_id is None:
         raise Unreadable("A payment webhook needs payment_id and payment_request_id.")
     event_id = f"xendit:{kind}:{payment}"
@@ -200,9 +190,9 @@ def _payment_event(kind: str, payload: dict, data: dict) -> ProviderEvent:
         payment_id,
         transaction_id=request_id,
         amount=str(pesos(data.get("request_amount"))),
-        currency=_currency(data.get("currency")),
+        currency=php(data.get("currency")),
         payload=payload,
-        method=_text(data.get("channel_code"), 64),
+        method=text(data.get("channel_code"), 64),
     )
 
 
@@ -212,7 +202,7 @@ def _refund_event(kind: str, payload: dict, data: dict) -> ProviderEvent:
     result = refund_result(data)
     event_id = f"xendit:{kind}:{result.refund_id}"
     metadata = data.get("metadata")
-    key = _text(metadata.get(REFUND_KEY)) if isinstance(metadata, dict) else None
+    key = text(metadata.get(REFUND_KEY)) if isinstance(metadata, dict) else None
     payment_id = our_payment_id(metadata)
     if key is None or payment_id is None:
         return ProviderEvent(event_id, kind, None, payload=payload)
@@ -224,19 +214,10 @@ def _refund_event(kind: str, payload: dict, data: dict) -> ProviderEvent:
         payment_id,
         amount=str(result.amount),
         currency=result.currency,
-        reason=_text(data.get("failure_code"), 64),
+        reason=text(data.get("failure_code"), 64),
         payload=payload,
         refund=notice,
     )
-
-
-def our_payment_id(metadata: Any) -> int | None:
-    """Our payment id, read back from the metadata we sent (a string of digits)."""
-    value = metadata.get(PAYMENT_ID_KEY) if isinstance(metadata, dict) else None
-    if not isinstance(value, str) or not _OUR_ID.match(value):
-        return None
-    # Larger ids cannot exist; lock_payment answers 404 for them.
-    return min(int(value), MAX_ID + 1)
 
 
 def pesos(value: Any) -> Decimal:
@@ -245,12 +226,6 @@ def pesos(value: Any) -> Decimal:
         return DECIMAL_PESOS.decode(value)
     except NotAnAmount as error:
         raise Unreadable(f"Not an amount in pesos: {error}") from None
-
-
-def _currency(value: Any) -> str:
-    if value != "PHP":
-        raise Unreadable(f"Expected PHP, not {str(value)[:8]!r}.")
-    return value
 
 
 def _time(value: Any) -> datetime | None:
@@ -266,9 +241,3 @@ def _time(value: Any) -> datetime | None:
     if parsed.tzinfo is None:
         raise Unreadable("A time must carry its offset.")
     return parsed.astimezone(UTC)
-
-
-def _text(value: Any, limit: int = 255) -> str | None:
-    if isinstance(value, str) and 1 <= len(value) <= limit and _PRINTABLE.match(value):
-        return value
-    return None
