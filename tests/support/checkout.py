@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from app.extensions import db
 from app.models import GatewayEvent, Payment
 from tests.support.html import hidden_inputs
+from tests.support.storm import storm
 
 HTMX = {"HX-Request": "true"}
 
@@ -96,3 +97,40 @@ def pressed_pay(app, auth_actions, patient, consultation):
 def shown_on_payment_page(client, payment_id: int) -> list[str]:
     page = client.get(f"/payments/{payment_id}").get_data(as_text=True)
     return re.findall(r'href="(http://127\.0\.0\.1:\d+/checkout/[^"]+)"', page)
+
+
+#: The API's answer names the hosted checkout in its Link header.
+PAYMENT_LINK = re.compile(r'^<(?P<url>[^>]+)>; rel="payment"$')
+
+
+def deliver_webhooks(app, fake, path: str) -> None:
+    """Send ``fake``'s webhooks to ``path`` on ``app``; its answers pile up in ``fake.receipts``."""
+    receipts = []
+
+    def deliver(body: bytes, headers: dict[str, str]):
+        response = app.test_client().post(path, data=body, headers=headers)
+        receipts.append(response)
+        return response
+
+    fake.webhook_sink = deliver
+    fake.receipts = receipts
+
+
+def pay_presses(api, auth_actions, patient, consultation, count: int = 40) -> tuple[list, list]:
+    """``count`` concurrent presses of Pay: half the form in two tabs, half the API with one
+    shared key or its own. (The tabs, every hosted checkout URL an answer sent the patient to.)"""
+    tabs = [auth_actions.session_for(patient) for _ in range(2)]
+    forms = [open_form(tab, consultation) for tab in tabs]
+
+    def press(i: int) -> str | None:
+        if i % 2:  # the API: one key (a client's retries) or its own key
+            response = api.pay(patient, consultation, key="same" if i % 4 == 1 else f"k{i}")
+            link = response.headers.get("Link")
+            return PAYMENT_LINK.match(link)["url"] if link else None
+        tab = i // 2 % 2
+        response = submit(tabs[tab], consultation, forms[tab], method="gcash")
+        assert response.status_code == 303, response.get_data(as_text=True)
+        return response.headers["Location"]
+
+    answers = storm(count, press)
+    return tabs, [url for url in answers if url and "/checkout/" in url]
