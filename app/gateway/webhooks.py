@@ -92,7 +92,7 @@ def receive(raw_body: bytes, headers: Mapping[str, str], *, gateway: PaymentGate
     event = None
     try:
         event = gateway.read_notification(raw_body, headers)
-        if event.kind not in HANDLED_KINDS:
+        if _not_ours(event):
             return _ignored(event)
         application = _application(event, raw_body, gateway)
     except MalformedWebhook as refusal:
@@ -111,13 +111,24 @@ def apply(event: ProviderEvent, gateway: PaymentGateway) -> Receipt:
 
     :raise MalformedWebhook: 400.  :raise PaymentNotFound: 404.  :raise PaymentsBusy: 503.
     """
-    if event.kind not in HANDLED_KINDS:
+    if _not_ours(event):
         return _ignored(event)
     body = json.dumps(event.payload, default=str, sort_keys=True).encode()
     return lifecycle.run(event.payment_id, _application(event, body, gateway))
 
 
+def _not_ours(event: ProviderEvent) -> bool:
+    """A kind we do not apply, or one that names no payment of ours: acknowledged, ignored.
+
+    A provider's own event name may be one of ours (Xendit's ``refund.failed``), so the
+    payment id decides too: a refund made in the provider's dashboard names none.
+    """
+    return event.kind not in HANDLED_KINDS or event.payment_id is None
+
+
 def _ignored(event: ProviderEvent) -> Receipt:
+    if event.kind in HANDLED_KINDS:
+        return Receipt(event.event_id, "ignored", detail="The event names no payment of ours.")
     return Receipt(event.event_id, "ignored", detail=f"Event type {event.kind} is not used.")
 
 

@@ -244,6 +244,24 @@ def test_a_refund_whose_first_answer_is_a_500_after_acting_refunds_once(
     assert requests_of(app, payment.id) == [request]
 
 
+def test_a_refund_xendit_reports_failed_is_kept_for_staff(
+    app, runner, auth_actions, patient, staff, consultation, xendit_fake
+):
+    client, url, payment = pressed_pay(app, auth_actions, patient, consultation)
+    xendit_fake.pay(session_id_of(url))
+    refund_now(app, payment.id)
+    xendit_fake.refund_outcome = "FAILED"
+    runner.invoke(args=["payments", "send-outbox"])
+    receipt = xendit_fake.receipts[-1]
+    assert receipt.status_code == 200 and receipt.json["outcome"] == "refused"
+    [refund] = xendit_fake.refunds.values()
+    [event] = [e for e in gateway_events(app) if e.event_type == "refund.failed"]
+    assert event.outcome == "refused" and refund["id"] in event.note
+    assert "INSUFFICIENT_BALANCE" in event.note
+    page = auth_actions.session_for(staff).get("/staff/attention")
+    assert page.status_code == 200 and refund["id"] in page.get_data(as_text=True)
+
+
 def test_a_partial_refund_sent_again_after_a_500_is_made_once_thanks_to_its_key(
     app, auth_actions, patient, consultation, xendit_fake
 ):
@@ -272,3 +290,21 @@ def test_cancel_cancels_the_session_at_xendit(
     assert row.status == PaymentStatus.CANCELLED and row.checkout_state == "expired"
     with pytest.raises(ValueError, match="canceled"):
         xendit_fake.pay(session_id_of(url))
+
+
+@pytest.mark.parametrize("kind", ["refund.succeeded", "refund.failed"])
+def test_a_refund_webhook_for_a_refund_not_ours_is_acknowledged_and_ignored(app, xendit_fake, kind):
+    # A refund made in Xendit's dashboard carries none of our metadata, and its event name is
+    # also one of the app's own kinds: it names no payment, so nothing is applied or stored.
+    data = {
+        "id": "rfd-0123",
+        "amount": 500,
+        "currency": "PHP",
+        "status": "SUCCEEDED",
+        "created": "2026-12-07T01:00:00Z",
+        "metadata": None,
+    }
+    body = json.dumps({"event": kind, "business_id": "b", "created": "x", "data": data}).encode()
+    answer = app.test_client().post(WEBHOOK, data=body, headers=xendit_fake.signed_headers(body))
+    assert answer.status_code == 200 and answer.json["outcome"] == "ignored", answer.json
+    assert gateway_events(app) == []

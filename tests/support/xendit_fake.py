@@ -27,7 +27,8 @@ cancelling a session that is not ACTIVE is a 400; an unknown id is a 404
 
 The loopback server, the fault knobs (``fail_next``: 5xx before or after acting, or hang
 after acting) and the delivery knobs (``delivery``: events duplicated, reversed, late or
-lost) are the PayMongo fake's, inherited; ``bad_token`` sends a wrong callback token.
+lost) are the PayMongo fake's, inherited; ``bad_token`` sends a wrong callback token and
+``refund_outcome`` FAILED ends refunds with ``refund.failed``.
 """
 
 from __future__ import annotations
@@ -71,6 +72,8 @@ class XenditFake(PayMongoFake):
     callback_token: str = CALLBACK_TOKEN
     #: Send a wrong x-callback-token with every webhook.
     bad_token: bool = False
+    #: How a refund ends after its PENDING answer: SUCCEEDED, or FAILED (refund.failed).
+    refund_outcome: str = "SUCCEEDED"
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -231,8 +234,14 @@ class XenditFake(PayMongoFake):
             answer = dict(refund)
             if key:
                 self.answered_keys[key] = answer
-            refund.update(status="SUCCEEDED", updated=_now())
-            notes = [self._event("refund.succeeded", dict(refund), refund["id"])]
+            failed = self.refund_outcome == "FAILED"
+            refund.update(
+                status=self.refund_outcome,
+                failure_code="INSUFFICIENT_BALANCE" if failed else None,
+                updated=_now(),
+            )
+            kind = "refund.failed" if failed else "refund.succeeded"
+            notes = [self._event(kind, dict(refund), refund["id"])]
         self._deliver(notes)
         return _json(answer)
 
