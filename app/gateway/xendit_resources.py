@@ -176,14 +176,16 @@ def _session_event(kind: str, payload: dict, data: dict) -> ProviderEvent:
 
 
 def _payment_event(kind: str, payload: dict, data: dict) -> ProviderEvent:
+    """A capture that names our payment completes it; any other payment webhook is
+    acknowledged, whatever else it carries (a failed attempt leaves the session payable)."""
     payment = text(data.get("payment_id"))
-    request_id = text(data.get("payment_request_id"))
-    if payment is None or request_id is None:
-        raise Unreadable("A payment webhook needs payment_id and payment_request_id.")
-    event_id = f"xendit:{kind}:{payment}"
+    event_id = f"xendit:{kind}:{payment or 'unnamed'}"
     payment_id = our_payment_id(data.get("metadata"))
     if kind == PAYMENT_FAILURE or payment_id is None or data.get("status") != "SUCCEEDED":
         return ProviderEvent(event_id, kind, None, payload=payload)
+    request_id = text(data.get("payment_request_id"))
+    if payment is None or request_id is None:
+        raise Unreadable("A capture needs payment_id and payment_request_id.")
     return ProviderEvent(
         event_id,
         PAYMENT_SUCCEEDED,

@@ -144,6 +144,24 @@ def test_webhooks_reversed_and_duplicated_complete_the_payment_once(
     ]
 
 
+def test_a_capture_naming_our_payment_stores_its_channel_once(
+    app, auth_actions, patient, consultation, xendit_fake
+):
+    client, url, payment = pressed_pay(app, auth_actions, patient, consultation)
+    xendit_fake.pay(session_id_of(url), "PAYMAYA")
+    # The capture as if Xendit had carried the session's metadata onto the payment.
+    capture = json.loads(next(n for n in xendit_fake.sent if n.kind == "payment.capture").body)
+    capture["data"]["metadata"] = {"payment_id": str(payment.id)}
+    body = json.dumps(capture).encode()
+    headers = xendit_fake.signed_headers(body)
+    first, again = (app.test_client().post(WEBHOOK, data=body, headers=headers) for _ in "12")
+    assert (first.json["outcome"], again.json["outcome"]) == ("unchanged", "already_processed")
+    row = payment_row(app, payment.id)
+    assert (row.status, row.provider_method) == (PaymentStatus.COMPLETED, "PAYMAYA")
+    assert (row.provider_fee, row.provider_net) == (None, None)
+    assert len(events(app, payment.id, "confirmed")) == 1
+
+
 def test_a_failed_attempt_leaves_the_payment_payable(
     app, auth_actions, patient, consultation, xendit_fake
 ):

@@ -56,6 +56,22 @@ def body(event: str, data: dict) -> bytes:
     return json.dumps(payload, default=float).encode()
 
 
+def test_a_capture_naming_our_payment_reads_as_it_succeeding_with_its_channel():
+    data = {
+        "payment_id": "py-1",
+        "payment_request_id": "pr-1",
+        "status": "SUCCEEDED",
+        "request_amount": 5000,
+        "currency": "PHP",
+        "channel_code": "GCASH",
+        "metadata": {"payment_id": "42"},
+    }
+    event = gateway.read_notification(body("payment.capture", data), HEADERS)
+    assert (event.kind, event.payment_id, event.transaction_id) == (PAYMENT_SUCCEEDED, 42, "pr-1")
+    assert (Decimal(event.amount), event.method) == (Decimal("5000.00"), "GCASH")
+    assert (event.fee, event.net) == (None, None)  # Xendit's pages report neither here
+
+
 def test_a_completed_session_reads_as_our_payment_succeeding_in_exact_pesos():
     event = gateway.read_notification(body("payment_session.completed", session()), HEADERS)
     assert (event.kind, event.payment_id) == (PAYMENT_SUCCEEDED, 42)
@@ -115,9 +131,16 @@ def test_a_failed_refund_reads_as_refund_failed_with_its_code():
             },
         ),
         ("payment_session.completed", session(metadata=None)),
+        ("payment.failure", {"status": "FAILED", "metadata": {"payment_id": "42"}}),
         ("invoice.paid", {"id": "x"}),
     ],
-    ids=["a-failed-attempt", "a-capture-naming-no-payment-of-ours", "no-metadata", "other"],
+    ids=[
+        "a-failed-attempt",
+        "a-capture-naming-no-payment-of-ours",
+        "no-metadata",
+        "a-failure-without-ids",
+        "other",
+    ],
 )
 def test_what_names_no_payment_to_change_is_acknowledged_and_ignored(event, data):
     read = gateway.read_notification(body(event, data), HEADERS)
