@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 INSTANCE = ROOT / "instance"
 
 POOLERS = ("none", "pgbouncer")
-PAYMENT_PROVIDERS = ("sandbox", "paymongo")
+PAYMENT_PROVIDERS = ("sandbox", "paymongo", "xendit")
 
 
 class ConfigError(RuntimeError):
@@ -177,7 +177,8 @@ class Config:
         self.GATEWAY_WEBHOOK_SECRET = os.environ.get("GATEWAY_WEBHOOK_SECRET") or (
             self.default_webhook_secret()
         )
-        # Which provider takes the money: "sandbox" (inside the app, no money) or "paymongo".
+        # Which provider takes the money: "sandbox" (inside the app, no money), "paymongo" or
+        # "xendit".
         # Checked, with the PayMongo settings below, when the app is created
         # (``app.gateway.provider.init_app``), so a test's overrides are checked too.
         self.PAYMENT_PROVIDER = os.environ.get("PAYMENT_PROVIDER") or "sandbox"
@@ -188,6 +189,13 @@ class Config:
         self.PAYMONGO_API_URL = os.environ.get("PAYMONGO_API_URL") or "https://api.paymongo.com"
         # Seconds to wait for PayMongo's answer before the call's outcome counts as unknown.
         self.PAYMONGO_TIMEOUT_SECONDS = _float("PAYMONGO_TIMEOUT_SECONDS", 20.0)
+        # Xendit (docs/operations.md): the secret API key, and the callback verification token
+        # Xendit sends as x-callback-token with every webhook.
+        self.XENDIT_SECRET_KEY = os.environ.get("XENDIT_SECRET_KEY", "")
+        self.XENDIT_CALLBACK_TOKEN = os.environ.get("XENDIT_CALLBACK_TOKEN", "")
+        self.XENDIT_API_URL = os.environ.get("XENDIT_API_URL") or "https://api.xendit.co"
+        # Seconds to wait for Xendit's answer before the call's outcome counts as unknown.
+        self.XENDIT_TIMEOUT_SECONDS = _float("XENDIT_TIMEOUT_SECONDS", 20.0)
         # The sandbox provider approves payments without money: never on by default in production.
         sandbox_default = "0" if self.ENV_NAME == "production" else "1"
         self.GATEWAY_SANDBOX = os.environ.get("GATEWAY_SANDBOX", sandbox_default) == "1"

@@ -32,8 +32,8 @@ from tests.support.services import PgBouncerServer, PostgresServer, RedisServer
 # Every app's test client checks API answers against the OpenAPI document.
 Flask.test_client_class = CheckedClient
 
-# The paymongo_fake fixture: PayMongo on loopback HTTP.
-pytest_plugins = ["tests.support.paymongo_fake"]
+# The paymongo_fake and xendit_fake fixtures: each provider on loopback HTTP.
+pytest_plugins = ["tests.support.paymongo_fake", "tests.support.xendit_fake"]
 
 TEMPLATE_DB = "checkout_template"
 

@@ -16,6 +16,7 @@ from app.api.keys import HEADER_PATTERN
 from app.api.openapi_schemas import ID, SCHEMAS, matching, ref
 from app.gateway.paymongo_signing import HEADER as PAYMONGO_SIGNATURE_HEADER
 from app.gateway.signing import HEADER as SIGNATURE_HEADER
+from app.gateway.xendit import CALLBACK_TOKEN_HEADER as XENDIT_TOKEN_HEADER
 from app.payments.idempotency import KEY_EXPIRES_HEADER
 
 _HEADERS = {
@@ -94,7 +95,7 @@ def _body(schema_name: str) -> dict[str, Any]:
 
 
 #: Each provider's own webhook address, described only where that provider is configured.
-_PROVIDER_WEBHOOKS = {"paymongo": "/webhooks/paymongo"}
+_PROVIDER_WEBHOOKS = {"paymongo": "/webhooks/paymongo", "xendit": "/webhooks/xendit"}
 
 
 @cache
@@ -110,6 +111,37 @@ def document(provider: str | None = None) -> dict[str, Any]:
     if not unused:
         return full
     return {**full, "paths": {k: v for k, v in full["paths"].items() if k not in unused}}
+
+
+def _provider_webhook(
+    operation_id: str, summary: str, description: str, header: str, header_text: str
+) -> dict[str, Any]:
+    """A provider's own webhook address: its proof ``header`` required, any JSON object."""
+    return {
+        "post": {
+            "operationId": operation_id,
+            "summary": summary,
+            "description": description,
+            "security": [],
+            "parameters": [
+                {
+                    "name": header,
+                    "in": "header",
+                    "required": True,
+                    "description": header_text,
+                    "schema": {"type": "string"},
+                }
+            ],
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": {"type": "object"}}},
+            },
+            "responses": {
+                "200": _json("WebhookReceipt", "Received (applied, ignored or refused)."),
+                **_problems(*_COMMON, 404),
+            },
+        }
+    }
 
 
 def _document() -> dict[str, Any]:
@@ -233,33 +265,23 @@ def _document() -> dict[str, Any]:
                     },
                 }
             },
-            "/webhooks/paymongo": {
-                "post": {
-                    "operationId": "paymongoWebhook",
-                    "summary": "A PayMongo event (PAYMENT_PROVIDER=paymongo), applied once per id",
-                    "description": "Verified as PayMongo's 'Securing a webhook' page says; "
-                    "404 unless PayMongo is the configured provider.",
-                    "security": [],
-                    "parameters": [
-                        {
-                            "name": PAYMONGO_SIGNATURE_HEADER,
-                            "in": "header",
-                            "required": True,
-                            "description": "t=<unix seconds>,te=<test-mode HMAC>,li=<live-mode "
-                            "HMAC>, each hex HMAC-SHA256 of '<t>.<raw body>'.",
-                            "schema": {"type": "string"},
-                        }
-                    ],
-                    "requestBody": {
-                        "required": True,
-                        "content": {"application/json": {"schema": {"type": "object"}}},
-                    },
-                    "responses": {
-                        "200": _json("WebhookReceipt", "Received (applied, ignored or refused)."),
-                        **_problems(*_COMMON, 404),
-                    },
-                }
-            },
+            "/webhooks/paymongo": _provider_webhook(
+                "paymongoWebhook",
+                "A PayMongo event (PAYMENT_PROVIDER=paymongo), applied once per id",
+                "Verified as PayMongo's 'Securing a webhook' page says; "
+                "404 unless PayMongo is the configured provider.",
+                PAYMONGO_SIGNATURE_HEADER,
+                "t=<unix seconds>,te=<test-mode HMAC>,li=<live-mode HMAC>, each hex "
+                "HMAC-SHA256 of '<t>.<raw body>'.",
+            ),
+            "/webhooks/xendit": _provider_webhook(
+                "xenditWebhook",
+                "A Xendit webhook (PAYMENT_PROVIDER=xendit), applied once per event",
+                "Accepted with the account's callback verification token; "
+                "404 unless Xendit is the configured provider.",
+                XENDIT_TOKEN_HEADER,
+                "Xendit's callback verification token.",
+            ),
         },
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},

@@ -13,9 +13,8 @@
 Authentication is HTTP Basic with the secret key as user name and no password
 (https://developers.paymongo.com/docs/payment-channels-hosted-checkout-quick-start);
 the key's prefix (``sk_test_`` / ``sk_live_``) sets the mode, which also picks the
-webhook signature to check. Every call has explicit timeouts (``TIMEOUT``): a
-provider call never waits longer than that, and is never made inside a database
-transaction.
+webhook signature to check. Every call goes through ``app.gateway.http``: explicit
+timeouts, never inside a database transaction.
 """
 
 from __future__ import annotations
@@ -30,7 +29,9 @@ import httpx
 
 from app.gateway import paymongo_resources as read
 from app.gateway import paymongo_signing as signing
-from app.gateway.centavos import NotCentavos, to_centavos
+from app.gateway.fields import PAYMENT_ID_KEY
+from app.gateway.http import TIMEOUT, ProviderAPI, origin_of, read_timeout, reject_constant
+from app.gateway.money import CENTAVOS, NotAnAmount
 from app.payments.errors import MalformedWebhook
 from app.payments.provider import (
     CheckoutRequest,
@@ -39,7 +40,6 @@ from app.payments.provider import (
     PaymentGateway,
     ProviderEvent,
     ProviderRefused,
-    ProviderTimeout,
     ProviderUnavailable,
     RefundResult,
     SessionState,
@@ -51,9 +51,6 @@ if TYPE_CHECKING:
 DEFAULT_API_URL = "https://api.paymongo.com"
 #: The origin of the checkout_url PayMongo answers a session with.
 CHECKOUT_ORIGIN = "https://checkout.paymongo.com"
-#: Seconds: connecting, sending, and waiting for the answer. A checkout create that
-#: takes longer has an unknown outcome, which the caller handles as such.
-TIMEOUT = httpx.Timeout(connect=5.0, read=20.0, write=10.0, pool=5.0)
 LINE_ITEM_NAME = "Consultation fee"
 #: One of PayMongo's refund reasons (duplicate, fraudulent, requested_by_customer, others).
 REFUND_REASON = "requested_by_customer"
@@ -69,14 +66,6 @@ PAYMENT_METHOD_TYPES: dict[str, tuple[str, ...]] = {
 
 _SESSION_ID = re.compile(r"^cs_[A-Za-z0-9]{1,64}$")
 _PAYMENT_ID = re.compile(r"^pay_[A-Za-z0-9]{1,64}$")
-_MAX_ERROR_TEXT = 300
-
-
-def read_timeout(seconds: float) -> httpx.Timeout:
-    """``TIMEOUT`` with its read bound (seconds) replaced."""
-    return httpx.Timeout(
-        connect=TIMEOUT.connect, read=float(seconds), write=TIMEOUT.write, pool=TIMEOUT.pool
-    )
 
 
 def mode_of(secret_key: str) -> signing.Mode:
@@ -108,17 +97,12 @@ class PayMongoGateway(PaymentGateway):
         self.mode = mode_of(secret_key)
         if not webhook_secret:
             raise ValueError("PAYMONGO_WEBHOOK_SECRET is empty.")
-        self._secret_key = secret_key
         self._webhook_secret = webhook_secret
-        self._api_url = api_url.rstrip("/")
-        self._timeout = timeout
+        api_url = api_url.rstrip("/")
+        self._api = ProviderAPI("PayMongo", api_url, secret_key, timeout, _error_detail)
         #: Where PayMongo's hosted checkouts live (their checkout_url); a PAYMONGO_API_URL
         #: other than PayMongo's own (a test fake, say) serves them at its own origin.
-        parts = httpx.URL(self._api_url)
-        own = self._api_url == DEFAULT_API_URL
-        self.checkout_origin = (
-            CHECKOUT_ORIGIN if own else f"{parts.scheme}://{parts.netloc.decode()}"
-        )
+        self.checkout_origin = CHECKOUT_ORIGIN if api_url == DEFAULT_API_URL else origin_of(api_url)
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> PayMongoGateway:
@@ -154,7 +138,7 @@ class PayMongoGateway(PaymentGateway):
             raise ProviderRefused(f"PayMongo cannot take payment method {request.method!r}.")
         amount = self._centavos(request.amount)
         metadata = {
-            read.PAYMENT_ID_KEY: str(request.payment_id),
+            PAYMENT_ID_KEY: str(request.payment_id),
             read.REFERENCE_KEY: request.reference,
         }
         attributes = {
@@ -224,7 +208,7 @@ class PayMongoGateway(PaymentGateway):
         charge_id = payment.transaction_id or ""
         if not _PAYMENT_ID.match(charge_id):
             raise ProviderRefused("The payment has no PayMongo charge to refund.")
-        metadata = {read.REFUND_KEY: idempotency_key, read.PAYMENT_ID_KEY: str(payment.id)}
+        metadata = {read.REFUND_KEY: idempotency_key, PAYMENT_ID_KEY: str(payment.id)}
         attributes = {
             "amount": self._centavos(amount),
             "payment_id": charge_id,
@@ -264,7 +248,7 @@ class PayMongoGateway(PaymentGateway):
         """
         signing.verify(self._webhook_secret, headers.get(signing.HEADER), raw_body, mode=self.mode)
         try:
-            payload = json.loads(raw_body, parse_float=str, parse_constant=_reject_constant)
+            payload = json.loads(raw_body, parse_float=str, parse_constant=reject_constant)
         except (ValueError, RecursionError):
             raise MalformedWebhook("The body is not valid JSON.") from None
         if read.event_livemode(payload) is not (self.mode is signing.Mode.LIVE):
@@ -277,29 +261,11 @@ class PayMongoGateway(PaymentGateway):
     # --- HTTP -----------------------------------------------------------------------------
 
     def _call(self, method: str, path: str, **options: Any) -> Any:
-        """One request; its JSON answer.
+        """One request (``app.gateway.http``); its JSON answer.
 
-        :raise ProviderTimeout: no answer within ``TIMEOUT``.
-        :raise ProviderUnavailable: no connection, 429, 5xx, or an unreadable 2xx.
-        :raise ProviderRefused: any other 4xx, with PayMongo's own detail.
+        :raise ProviderUnavailable: also for an unreadable 2xx.
         """
-        try:
-            with httpx.Client(
-                base_url=self._api_url, auth=(self._secret_key, ""), timeout=self._timeout
-            ) as client:
-                response = client.request(method, path, **options)
-        except httpx.TimeoutException:
-            raise ProviderTimeout(f"PayMongo did not answer {method} {path} in time.") from None
-        except httpx.TransportError as error:
-            raise ProviderUnavailable(
-                f"PayMongo could not be reached: {type(error).__name__}."
-            ) from None
-        if response.status_code == 429 or response.status_code >= 500:
-            raise ProviderUnavailable(f"PayMongo answered {response.status_code}.")
-        if response.status_code >= 400:
-            raise ProviderRefused(
-                f"PayMongo refused ({response.status_code}): {_error_detail(response)}"
-            )
+        response = self._api.call(method, path, **options)
         try:
             return response.json()
         except ValueError:
@@ -308,8 +274,8 @@ class PayMongoGateway(PaymentGateway):
     @staticmethod
     def _centavos(amount: Decimal) -> int:
         try:
-            return to_centavos(amount)
-        except NotCentavos as error:
+            return CENTAVOS.encode(amount)
+        except NotAnAmount as error:
             raise ProviderRefused(str(error)) from None
 
     @staticmethod
@@ -328,15 +294,10 @@ def _checked(value: str, pattern: re.Pattern[str]) -> str:
 
 
 def _error_detail(response: httpx.Response) -> str:
-    """PayMongo's ``errors[].detail`` (its error format), bounded; else the status text."""
+    """PayMongo's ``errors[].detail`` (its error format); empty when it sent none."""
     try:
         errors = response.json().get("errors")
         details = [e.get("detail") for e in errors if isinstance(e, dict)]
-        text = "; ".join(d for d in details if isinstance(d, str))
+        return "; ".join(d for d in details if isinstance(d, str))
     except (ValueError, AttributeError, TypeError):
-        text = ""
-    return (text or response.reason_phrase or "no detail")[:_MAX_ERROR_TEXT]
-
-
-def _reject_constant(name: str):
-    raise ValueError(f"{name} is not a number")
+        return ""

@@ -21,12 +21,12 @@ error for its caller (a refused call, or a malformed webhook).
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from app.gateway.centavos import NotCentavos, from_centavos
+from app.gateway.fields import Unreadable, our_payment_id, php, text
+from app.gateway.money import CENTAVOS, NotAnAmount
 from app.payments.provider import (
     PAYMENT_DECLINED,
     PAYMENT_SUCCEEDED,
@@ -39,10 +39,8 @@ from app.payments.provider import (
     RefundResult,
     SessionState,
 )
-from app.payments.requests import MAX_ID
 
 #: Our keys in PayMongo's ``metadata`` (string values only, per its resource pages).
-PAYMENT_ID_KEY = "payment_id"
 REFERENCE_KEY = "reference"
 REFUND_KEY = "idempotency_key"
 
@@ -51,13 +49,6 @@ PAYMENT_PAID = "payment.paid"
 PAYMENT_FAILED = "payment.failed"
 PAYMENT_REFUNDED = "payment.refunded"
 REFUND_UPDATED = "payment.refund.updated"
-
-_PRINTABLE = re.compile(r"^[\x20-\x7e]+$")
-_OUR_ID = re.compile(r"^[1-9][0-9]{0,18}$")
-
-
-class Unreadable(ValueError):
-    """A PayMongo answer or event that is not the shape its docs give."""
 
 
 def resource(body: Any, kind: str) -> tuple[str, dict[str, Any]]:
@@ -85,7 +76,7 @@ def snapshot(body: Any) -> CheckoutSnapshot:
         session_id,
         state,
         our_payment_id(metadata),
-        _text(attributes.get("reference_number")),
+        text(attributes.get("reference_number")),
         charges,
     )
 
@@ -99,12 +90,12 @@ def charge(item: Any) -> ProviderCharge:
         charge_id,
         ChargeStatus(status) if status in set(ChargeStatus) else ChargeStatus.PENDING,
         _pesos(attributes.get("amount")),
-        _currency(attributes.get("currency")),
-        method=_text(source.get("type")),
+        php(attributes.get("currency")),
+        method=text(source.get("type")),
         fee=_optional_pesos(attributes.get("fee")),
         net=_optional_pesos(attributes.get("net_amount")),
         paid_at=_time(attributes.get("paid_at")),
-        failure=_text(attributes.get("failed_code")) or _text(attributes.get("failed_message")),
+        failure=text(attributes.get("failed_code")) or text(attributes.get("failed_message")),
     )
 
 
@@ -117,7 +108,7 @@ def refund_result(item: Any) -> RefundResult:
     return RefundResult(
         refund_id,
         _pesos(attributes.get("amount")),
-        _currency(attributes.get("currency")),
+        php(attributes.get("currency")),
         created,
     )
 
@@ -127,22 +118,13 @@ def refund_key(item: Any) -> str | None:
     if not isinstance(item, dict):
         return None
     attributes = _dict(item.get("attributes"))
-    return _text(_dict(attributes.get("metadata")).get(REFUND_KEY))
+    return text(_dict(attributes.get("metadata")).get(REFUND_KEY))
 
 
 def refund_status(item: Any) -> str | None:
     """A refund's status as PayMongo sent it (pending, processing, succeeded, failed)."""
     attributes = _dict(item.get("attributes")) if isinstance(item, dict) else {}
-    return _text(attributes.get("status"))
-
-
-def our_payment_id(metadata: dict[str, Any]) -> int | None:
-    """Our payment id, read back from the metadata we sent (a string of digits)."""
-    value = metadata.get(PAYMENT_ID_KEY)
-    if not isinstance(value, str) or not _OUR_ID.match(value):
-        return None
-    # Larger ids cannot exist; lock_payment answers 404 for them.
-    return min(int(value), MAX_ID + 1)
+    return text(attributes.get("status"))
 
 
 def event(payload: Any) -> ProviderEvent:
@@ -154,7 +136,7 @@ def event(payload: Any) -> ProviderEvent:
     app acknowledges and ignores; so does an event that names no payment of ours.
     """
     event_id, attributes = resource(payload, "event")
-    kind = _text(attributes.get("type"), 64)
+    kind = text(attributes.get("type"), 64)
     if kind is None:
         raise Unreadable("An event needs attributes.type.")
     data = attributes.get("data")
@@ -244,7 +226,7 @@ def _refund(event_id: str, kind: str, payload: Any, data: Any) -> ProviderEvent:
 def _resource(data: Any, kind: str) -> tuple[str, dict[str, Any]]:
     if not isinstance(data, dict) or data.get("type") != kind:
         raise Unreadable(f"Expected a {kind} resource.")
-    resource_id, attributes = _text(data.get("id")), data.get("attributes")
+    resource_id, attributes = text(data.get("id")), data.get("attributes")
     if resource_id is None or not isinstance(attributes, dict):
         raise Unreadable(f"A {kind} resource needs an id and attributes.")
     return resource_id, attributes
@@ -252,19 +234,13 @@ def _resource(data: Any, kind: str) -> tuple[str, dict[str, Any]]:
 
 def _pesos(value: Any) -> Decimal:
     try:
-        return from_centavos(value)
-    except NotCentavos as error:
+        return CENTAVOS.decode(value)
+    except NotAnAmount as error:
         raise Unreadable(f"Not an amount in centavos: {error}") from None
 
 
 def _optional_pesos(value: Any) -> Decimal | None:
     return None if value is None else _pesos(value)
-
-
-def _currency(value: Any) -> str:
-    if value != "PHP":
-        raise Unreadable(f"Expected PHP, not {str(value)[:8]!r}.")
-    return value
 
 
 def _time(value: Any) -> datetime | None:
@@ -276,12 +252,6 @@ def _time(value: Any) -> datetime | None:
         return datetime.fromtimestamp(value, UTC)
     except (OverflowError, OSError, ValueError):
         raise Unreadable("A time is out of range.") from None
-
-
-def _text(value: Any, limit: int = 255) -> str | None:
-    if isinstance(value, str) and 1 <= len(value) <= limit and _PRINTABLE.match(value):
-        return value
-    return None
 
 
 def _dict(value: Any) -> dict[str, Any]:

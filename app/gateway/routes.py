@@ -14,6 +14,7 @@ from app.gateway.forms import SandboxDecisionForm
 from app.gateway.paymongo import PayMongoGateway
 from app.gateway.provider import current_gateway
 from app.gateway.sandbox import Decision, simulate
+from app.gateway.xendit import XenditGateway
 from app.i18n import N_, translated
 from app.models import Payment, PaymentStatus
 from app.pages import page_for
@@ -57,6 +58,21 @@ def paymongo_webhook():
     """
     gateway = current_gateway()
     if gateway.name != PayMongoGateway.name:
+        abort(404)
+    return _received(gateway)
+
+
+@bp.post("/webhooks/xendit")
+@csrf.exempt  # Xendit has no session; its x-callback-token is the proof
+def xendit_webhook():
+    """Receive a Xendit webhook (when ``PAYMENT_PROVIDER=xendit``): check its
+    ``x-callback-token``, then apply it once, through the same path and dedupe as every provider.
+
+    :raise 404: Xendit is not the configured provider.  :raise 401: missing or wrong token.
+    :raise 400: malformed body.  :raise 503: the payment stayed locked.
+    """
+    gateway = current_gateway()
+    if gateway.name != XenditGateway.name:
         abort(404)
     return _received(gateway)
 

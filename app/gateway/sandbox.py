@@ -33,7 +33,6 @@ from app.gateway import signing, webhooks
 from app.models import Payment, PaymentStatus, SandboxRefund, money, utcnow
 from app.payments.errors import MalformedWebhook, PaymentError
 from app.payments.provider import (
-    HANDLED_KINDS,
     PAYMENT_DECLINED,
     PAYMENT_SUCCEEDED,
     REFUND_SUCCEEDED,
@@ -55,6 +54,8 @@ from app.payments.requests import MAX_ID
 _PRINTABLE = re.compile(r"^[\x20-\x7e]+$")
 _SESSION_ID = re.compile(r"^sbx_cs_([1-9][0-9]{0,18})$")
 SESSION_PREFIX = "sbx_cs_"
+#: The kinds the sandbox sends; any other type is acknowledged and ignored.
+SANDBOX_KINDS = (PAYMENT_SUCCEEDED, PAYMENT_DECLINED, REFUND_SUCCEEDED)
 log = logging.getLogger("app.gateway.sandbox")
 
 
@@ -291,7 +292,7 @@ def read_event(raw_body: bytes) -> ProviderEvent:
     event_id, kind = payload.get("id"), payload.get("type")
     if not _short_text(event_id, 255) or not _short_text(kind, 64):
         raise MalformedWebhook("An event needs a string id and type.")
-    if kind not in HANDLED_KINDS:
+    if kind not in SANDBOX_KINDS:
         return ProviderEvent(event_id, kind, None, payload=payload)
     data = payload.get("data")
     if not isinstance(data, dict):

@@ -33,8 +33,10 @@ from app.payments import lifecycle, outbox
 from app.payments.errors import InvalidPaymentRequest, MalformedWebhook
 from app.payments.insert_once import dialect_of, insert_if_absent
 from app.payments.provider import (
+    CHECKOUT_EXPIRED,
     HANDLED_KINDS,
     PAYMENT_SUCCEEDED,
+    REFUND_FAILED,
     REFUND_SUCCEEDED,
     PaymentGateway,
     ProviderEvent,
@@ -90,7 +92,7 @@ def receive(raw_body: bytes, headers: Mapping[str, str], *, gateway: PaymentGate
     event = None
     try:
         event = gateway.read_notification(raw_body, headers)
-        if event.kind not in HANDLED_KINDS:
+        if _not_ours(event):
             return _ignored(event)
         application = _application(event, raw_body, gateway)
     except MalformedWebhook as refusal:
@@ -109,13 +111,24 @@ def apply(event: ProviderEvent, gateway: PaymentGateway) -> Receipt:
 
     :raise MalformedWebhook: 400.  :raise PaymentNotFound: 404.  :raise PaymentsBusy: 503.
     """
-    if event.kind not in HANDLED_KINDS:
+    if _not_ours(event):
         return _ignored(event)
     body = json.dumps(event.payload, default=str, sort_keys=True).encode()
     return lifecycle.run(event.payment_id, _application(event, body, gateway))
 
 
+def _not_ours(event: ProviderEvent) -> bool:
+    """A kind we do not apply, or one that names no payment of ours: acknowledged, ignored.
+
+    A provider's own event name may be one of ours (Xendit's ``refund.failed``), so the
+    payment id decides too: a refund made in the provider's dashboard names none.
+    """
+    return event.kind not in HANDLED_KINDS or event.payment_id is None
+
+
 def _ignored(event: ProviderEvent) -> Receipt:
+    if event.kind in HANDLED_KINDS:
+        return Receipt(event.event_id, "ignored", detail="The event names no payment of ours.")
     return Receipt(event.event_id, "ignored", detail=f"Event type {event.kind} is not used.")
 
 
@@ -131,6 +144,8 @@ def _application(
     if event.kind == REFUND_SUCCEEDED:
         notice = outbox.read_refund_notice(event)
         return partial(_apply_refund, event=event, body=raw_body, notice=notice, actor=actor)
+    if event.kind in (CHECKOUT_EXPIRED, REFUND_FAILED):
+        return partial(_record_provider_state, event=event, body=raw_body)
     confirmation = _confirmation(event) if event.kind == PAYMENT_SUCCEEDED else None
     return partial(_apply, event=event, body=raw_body, confirmation=confirmation, actor=actor)
 
@@ -245,6 +260,39 @@ def _apply_refund(
     if not _claim(session, event, body):
         return _already_processed(event, payment)
     outcome, detail = outbox.apply_refund_notice(session, payment, notice, actor=actor)
+    _record_outcome(session, event.event_id, outcome, detail)
+    return Receipt(event.event_id, outcome, payment.id, payment.status, detail)
+
+
+def _record_provider_state(
+    session: Session, payment: Payment, *, event: ProviderEvent, body: bytes
+) -> Receipt:
+    """What the provider says happened outside our calls, once per event id.
+
+    ``checkout.expired``: the provider expired (or cancelled) the hosted checkout, so that
+    session is no longer payable; a pending payment gets a new one when the patient next
+    presses Pay (``app.payments.checkout_session``). ``refund.failed``: a refund the provider
+    had accepted did not reach the patient; kept as ``refused`` for the staff attention page.
+    """
+    if not _claim(session, event, body):
+        return _already_processed(event, payment)
+    if event.kind == CHECKOUT_EXPIRED:
+        table = Payment.__table__
+        changed = session.execute(
+            update(table)
+            .where(
+                table.c.id == payment.id,
+                table.c.checkout_session_id == event.session_id,
+                table.c.checkout_state == CheckoutState.OPEN,
+            )
+            .values(checkout_state=CheckoutState.EXPIRED)
+        ).rowcount
+        outcome, detail = ("checkout_expired" if changed else "unchanged"), ""
+    else:
+        outcome = "refused"
+        refund_id = event.refund.refund_id if event.refund else "?"
+        detail = f"The provider reports refund {refund_id} failed"
+        detail += f" ({event.reason})." if event.reason else "."
     _record_outcome(session, event.event_id, outcome, detail)
     return Receipt(event.event_id, outcome, payment.id, payment.status, detail)
 

@@ -187,9 +187,13 @@ def _release(session: Session, payment: Payment, *, started_at) -> None:
 
 
 def _store(session: Session, payment: Payment, *, session_id: str, url: str) -> tuple[str, bool]:
-    """Store the session unless one is stored; (the stored URL, whether still payable)."""
+    """Store the session unless a payable one is stored; (the stored URL, whether still payable).
+
+    A stored session the provider expired on its own (``checkout_state`` expired) is
+    replaced: nobody can pay it any more, so the new one is the only payable one.
+    """
     payable = payment.status in PAYABLE
-    if payment.checkout_session_id is not None:
+    if payment.checkout_session_id is not None and payment.checkout_state == CheckoutState.OPEN:
         return payment.checkout_url, payable
     _set(
         session,

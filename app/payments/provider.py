@@ -35,7 +35,17 @@ if TYPE_CHECKING:
 PAYMENT_SUCCEEDED = "payment.succeeded"
 PAYMENT_DECLINED = "payment.declined"
 REFUND_SUCCEEDED = "refund.succeeded"
-HANDLED_KINDS = (PAYMENT_SUCCEEDED, PAYMENT_DECLINED, REFUND_SUCCEEDED)
+#: A refund the provider had accepted and then reports as failed: the money did not go back.
+REFUND_FAILED = "refund.failed"
+#: The provider expired or cancelled a hosted checkout on its own (``session_id``).
+CHECKOUT_EXPIRED = "checkout.expired"
+HANDLED_KINDS = (
+    PAYMENT_SUCCEEDED,
+    PAYMENT_DECLINED,
+    REFUND_SUCCEEDED,
+    REFUND_FAILED,
+    CHECKOUT_EXPIRED,
+)
 
 
 @dataclass(frozen=True)
@@ -59,6 +69,8 @@ class ProviderEvent:
     net: Decimal | None = None
     # For a refund notification: the provider's refund, in the app's terms.
     refund: RefundNotice | None = None
+    # The provider's hosted checkout the event is about, where it says.
+    session_id: str | None = None
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,11 @@
 """What every payment provider adapter promises (the port, app/payments/provider.py).
 
-One suite, run against each adapter: the sandbox (inside the app) and PayMongo (against
-the loopback fake in tests/support/paymongo_fake.py). A new adapter joins by adding a
-``Side``: how its hosted page is paid, how its refunds are counted, how it is made to
-fail after acting.
+One suite, run against each adapter: the sandbox (inside the app), PayMongo and Xendit
+(against the loopback fakes in tests/support/paymongo_fake.py and xendit_fake.py). A new
+adapter joins by adding a ``Side``: how its hosted page is paid, how its refunds are
+counted, how it is made to fail after acting, and how a notification it did not send is
+forged (a changed body where the provider signs the body; a wrong token where, as with
+Xendit, only a static token proves the sender).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import pytest
 from app.extensions import db
 from app.gateway.paymongo import PayMongoGateway
 from app.gateway.sandbox import Decision, SandboxGateway, simulate
+from app.gateway.xendit import CALLBACK_TOKEN_HEADER, XenditGateway
 from app.models import Payment, PaymentStatus, SandboxRefund
 from app.payments.errors import BadSignature
 from app.payments.provider import (
@@ -44,6 +47,10 @@ class Side:
     def start(self, request: CheckoutRequest) -> HostedCheckout:
         with self.app.test_request_context():
             return self.gateway.start_checkout(request)
+
+    def forged(self, body: bytes, headers: dict[str, str]) -> tuple[bytes, dict[str, str]]:
+        """A notification the provider did not send: its signed body changed."""
+        return body.replace(b"5000", b"5001"), headers
 
     def loaded(self, payment_id: int) -> Payment:
         """Our payment, detached, as the outbox hands it to ``refund``."""
@@ -128,17 +135,60 @@ class PayMongoSide(Side):
         return "cs_unknown0000"
 
 
+class XenditSide(Side):
+    def __init__(self, app, fake) -> None:
+        super().__init__(app)
+        self.fake = fake
+        self.gateway = XenditGateway(
+            fake.secret_key, fake.callback_token, fake.base_url, timeout=httpx.Timeout(2.0)
+        )
+        self.notes: list[tuple[bytes, dict[str, str]]] = []
+        fake.webhook_sink = lambda body, headers: self.notes.append((body, headers))
+
+    def pay(self, hosted: HostedCheckout, payment_id: int) -> None:
+        self.fake.pay(hosted.session_id)
+
+    def paid_notification(self) -> tuple[bytes, dict[str, str]]:
+        return next(n for n in self.notes if b'"payment_session.completed"' in n[0])
+
+    def forged(self, body: bytes, headers: dict[str, str]) -> tuple[bytes, dict[str, str]]:
+        # Xendit's token covers no body: a forgery is a request without the token.
+        return body, {**headers, CALLBACK_TOKEN_HEADER: "guessed-token"}
+
+    def loaded(self, payment_id: int) -> Payment:
+        payment = super().loaded(payment_id)
+        # As the wiring keeps it: the session's payment request id as the transaction id.
+        [request_id] = self.fake.payments
+        payment.transaction_id = request_id
+        return payment
+
+    def refunds_at_provider(self, payment: Payment) -> int:
+        return len(self.fake.refunds_of(payment.transaction_id))
+
+    def refund_failing_after_acting(self, payment: Payment, key: str) -> None:
+        self.fake.fail_next("POST", "/refunds", FaultKind.ERROR_AFTER)
+        self.gateway.refund_once(payment, AMOUNT, key, retry=False)
+
+    def refund_again(self, payment: Payment, key: str):
+        return self.gateway.refund_once(payment, AMOUNT, key, retry=True)
+
+    def unknown_session(self) -> str:
+        return "ps-000000000000000000000000"
+
+
 def _note(notification) -> tuple[bytes, dict[str, str]]:
     return notification.body, notification.headers
 
 
-@pytest.fixture(params=["sandbox", "paymongo"])
+@pytest.fixture(params=["sandbox", "paymongo", "xendit"])
 def side(request, app):
     """The adapter under test, called inside an app context (the sandbox reads its config)."""
     if request.param == "sandbox":
         chosen: Side = SandboxSide(app)
-    else:
+    elif request.param == "paymongo":
         chosen = PayMongoSide(app, request.getfixturevalue("paymongo_fake"))
+    else:
+        chosen = XenditSide(app, request.getfixturevalue("xendit_fake"))
     with app.app_context():
         yield chosen
 
@@ -215,12 +265,12 @@ def test_an_open_lookup_carries_no_success(side, payment_id):
     assert side.gateway.lookup(hosted.session_id).paid_event() is None
 
 
-def test_a_tampered_notification_is_refused(side, payment_id):
+def test_a_forged_notification_is_refused(side, payment_id):
     side.pay(side.start(checkout_for(payment_id)), payment_id)
     body, headers = side.paid_notification()
 
     with pytest.raises(BadSignature):
-        side.gateway.read_notification(body.replace(b"5000", b"5001"), headers)
+        side.gateway.read_notification(*side.forged(body, headers))
 
 
 def test_a_closed_payments_session_once_expired_is_expired(app, side, payment_id):

@@ -82,6 +82,8 @@ ROUTES: dict[tuple[str, str], Expect] = {
     ("POST", "/gateway/sandbox/<int:payment_id>"): Expect(302, 303, 404, 303, 303, form={"approve": "Approve"}),
     # 404 unless PAYMENT_PROVIDER=paymongo (the access world runs the sandbox).
     ("POST", "/webhooks/paymongo"):            Expect(404, 404, 404, 404, 404, json={"id": "evt_unsigned"}),
+    # 404 unless PAYMENT_PROVIDER=xendit.
+    ("POST", "/webhooks/xendit"):              Expect(404, 404, 404, 404, 404, json={"event": "unsigned"}),
     ("POST", "/webhooks/gateway"):             Expect(401, 401, 401, 401, 401, json={"id": "evt_unsigned"}),
     ("GET", "/api/v1/openapi.json"):           Expect(200, 200, 200, 200, 200),
     ("GET", "/problems/<slug>"):               Expect(200, 200, 200, 200, 200, path="/problems/payment-exists"),

@@ -16,6 +16,7 @@ from app.config import (
 from app.gateway import provider
 from app.gateway.paymongo import PayMongoGateway
 from app.gateway.sandbox import SandboxGateway
+from app.gateway.xendit import XenditGateway
 from app.payments import guards
 
 
@@ -211,3 +212,34 @@ def test_current_gateway_is_the_one_payment_provider_names():
         assert isinstance(provider.current_gateway(), PayMongoGateway)
         app.config["PAYMENT_PROVIDER"] = "sandbox"
         assert isinstance(provider.current_gateway(), SandboxGateway)
+
+
+def _xendit_app(**config) -> Flask:
+    settings = {
+        "PAYMENT_PROVIDER": "xendit",
+        "XENDIT_SECRET_KEY": "xnd_development_abc",
+        "XENDIT_CALLBACK_TOKEN": "token",
+        "XENDIT_API_URL": "https://api.xendit.co",
+    }
+    return _provider_app(**{**settings, **config})
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "message"),
+    [
+        ("XENDIT_SECRET_KEY", "", "needs XENDIT_SECRET_KEY"),
+        ("XENDIT_CALLBACK_TOKEN", "", "needs XENDIT_CALLBACK_TOKEN"),
+        ("XENDIT_API_URL", "api.xendit.co", "XENDIT_API_URL must be an http"),
+    ],
+)
+def test_a_missing_or_invalid_xendit_setting_stops_the_app_at_start(setting, value, message):
+    with pytest.raises(ConfigError, match=message):
+        provider.init_app(_xendit_app(**{setting: value}))
+
+
+def test_xendit_is_the_gateway_and_its_payment_link_origins_are_form_targets():
+    app = _xendit_app()
+    provider.init_app(app)
+    assert app.config["CHECKOUT_ORIGINS"] == ("https://xen.to", "https://dev.xen.to")
+    with app.app_context():
+        assert isinstance(provider.current_gateway(), XenditGateway)
