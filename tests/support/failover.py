@@ -4,7 +4,9 @@
 ``THREADS`` patients pressing Pay (the JSON API with one shared key, with a fresh key per
 press on one consultation, a fresh payment per press, and the HTML form posted twice), kills
 the primary mid-storm, promotes the standby ``OUTAGE`` seconds later, and keeps paying
-``AFTER_PROMOTION`` seconds more. It returns every answer with its timing; the test asserts
+``AFTER_PROMOTION`` seconds more; a second, quiet instance reads before the storm and
+again after it, its pooled connections idle through the failover. It returns every answer
+with its timing; the test asserts
 on it, and ``python -m tests.support.failover --async --runs 5`` counts the acknowledged
 payments an asynchronous standby lost (docs/operations.md, "Database failover").
 """
@@ -22,6 +24,7 @@ import urllib.parse
 import urllib.request
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import partial
 
 from sqlalchemy import text
 
@@ -32,7 +35,7 @@ from tests.support.factory import PASSWORD, Factory
 from tests.support.html import hidden_inputs
 from tests.support.live import LiveServer
 from tests.support.services import ReplicatedPostgres
-from tests.support.storm import HttpResult, pay_over_http
+from tests.support.storm import HttpResult, pay_over_http, payment_over_http, storm
 
 THREADS = 8
 KILL_AFTER = 1.5  # seconds of paying before the primary dies
@@ -43,6 +46,7 @@ FRESH_CONSULTATIONS = 300  # more than the storm uses; past them a press repeats
 KINDS = ("api-fresh", "api-one-key", "api-many-keys", "form")
 SUMMARY_KINDS = (*KINDS, "form-page")
 SAFE_RETRY_WORDS = "nothing was charged"
+QUIET_READS = 4  # the quiet instance's threads: each read holds one pooled connection
 
 
 @dataclass
@@ -220,6 +224,15 @@ class Storm:
             thread.join()
 
 
+def read_payment_together(server: LiveServer, patient, payment_id: int) -> list[int]:
+    """``QUIET_READS`` reads of one payment at once (each holds one pooled connection);
+    their statuses."""
+    return [
+        r.status
+        for r in storm(QUIET_READS, lambda i: payment_over_http(server.url, patient, payment_id))
+    ]
+
+
 def app_config(database_url: str, redis_url: str | None) -> dict:
     return {
         "APP_ENV": "testing",
@@ -271,11 +284,16 @@ def run_failover_storm(
         threads=4,
         env={"DB_POOL_SIZE": "5", **(server_env or {})},
     ).start()
-    storm = Storm(server, patient, consultations, fresh)
+    # A second instance that only reads, warmed up, then idle through the whole failover.
+    quiet = LiveServer(database_url=server_url or url, redis_url=redis_url, workers=1, threads=4)
+    quiet.start()
+    reads = partial(read_payment_together, quiet, patient, consultations["webhook-payment"])
+    presses = Storm(server, patient, consultations, fresh)
     done = threading.Event()
-    payer = threading.Thread(target=storm.run, args=(done, patient.email))
+    payer = threading.Thread(target=presses.run, args=(done, patient.email))
     mid_outage = None
     try:
+        assert reads() == [200] * QUIET_READS, "the quiet instance did not warm up"
         payer.start()
         time.sleep(KILL_AFTER)
         killed_at = time.monotonic()
@@ -290,15 +308,19 @@ def run_failover_storm(
         done.set()
         payer.join()
         server.stop()
+    try:
+        quiet_after = reads()
+    finally:
+        quiet.stop()
     return StormResult(
-        storm.answers,
+        presses.answers,
         killed_at,
         promoted_at,
         app,
         patient,
         server.log_path.read_text(),
         webhook_mid_outage=mid_outage,
-        notes={"webhook-payment": consultations["webhook-payment"]},
+        notes={"webhook-payment": consultations["webhook-payment"], "quiet-after": quiet_after},
     )
 
 
@@ -313,7 +335,7 @@ def summary(result: StormResult) -> str:
         f"lost {len(result.lost())}; first new payment "
         f"{first if first is None else round(first, 2)} s after promotion, "
         f"{round(first + (result.promoted_at - result.killed_at), 2) if first else None} s "
-        "after the kill"
+        f"after the kill; the quiet instance's reads after it: {result.notes['quiet-after']}"
     )
 
 
