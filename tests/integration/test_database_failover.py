@@ -13,6 +13,7 @@ import urllib.request
 
 import pytest
 
+from app import create_app
 from app.extensions import db
 from tests.support import failover
 from tests.support.invariants import check_invariants
@@ -117,3 +118,35 @@ def _assert_retries_get_the_first_answer(result, database_url: str) -> None:
                 assert again.body["data"]["payment"]["id"] == first[a.key], a.key
     finally:
         server.stop()
+
+
+def test_readyz_fails_and_logs_an_error_while_the_primary_has_no_synchronous_standby(
+    sync_pair, redis_url, caplog
+):
+    # given an app told to require a synchronous standby, on the primary that has one
+    sync_pair.primary.sql("CREATE DATABASE checkout")
+    url = sync_pair.hosts_url("checkout")
+    config = {**failover.app_config(url, redis_url), "DATABASE_REQUIRE_SYNC_STANDBY": True}
+    app = create_app(config)
+    try:
+        client = app.test_client()
+        assert client.get("/readyz").json["database"] == "ok"
+        # when the standby goes away: commits would now wait, or (with the standby's name
+        # removed to keep writing) be on one server only
+        sync_pair.standby.stop("immediate")
+        response = client.get("/readyz")
+        # then
+        assert response.status_code == 503
+        assert response.json["database"] == "no-sync-standby"
+        assert any(
+            r.levelname == "ERROR" and "no synchronous standby" in r.getMessage()
+            for r in caplog.records
+        )
+        # and the same app without the setting stays ready (it does not ask)
+        relaxed = create_app(failover.app_config(url, redis_url))
+        assert relaxed.test_client().get("/readyz").status_code == 200
+        with relaxed.app_context():
+            db.engine.dispose()
+    finally:
+        with app.app_context():
+            db.engine.dispose()
