@@ -12,6 +12,7 @@ import urllib.error
 import urllib.request
 
 import pytest
+from sqlalchemy import text
 
 from app import create_app
 from app.extensions import db
@@ -19,7 +20,7 @@ from tests.support import failover
 from tests.support.invariants import check_invariants
 from tests.support.lifecycle import WEBHOOK_URL, provider_event, signed_headers, state
 from tests.support.live import LiveServer
-from tests.support.services import ReplicatedPostgres
+from tests.support.services import ReplicatedPostgres, free_port
 from tests.support.storm import pay_over_http
 
 # Seconds after `pg_ctl promote` returns within which every new payment is made. Measured
@@ -150,3 +151,27 @@ def test_readyz_fails_and_logs_an_error_while_the_primary_has_no_synchronous_sta
     finally:
         with app.app_context():
             db.engine.dispose()
+
+
+def test_an_error_handler_that_needs_the_missing_database_still_answers_503(redis_url):
+    # given an app whose database refuses connections, serving errors as production does
+    dead = f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/x"
+    app = create_app({**failover.app_config(dead, redis_url), "PROPAGATE_EXCEPTIONS": False})
+
+    class Refused(Exception):
+        pass
+
+    def refuse():
+        raise Refused()
+
+    def refusal_page(_error):  # like a refusal page that reads the consultation again
+        db.session.execute(text("SELECT 1"))
+
+    app.add_url_rule("/refused", "refused", refuse)
+    app.register_error_handler(Refused, refusal_page)
+    # when
+    response = app.test_client().get("/refused")
+    # then the database's absence is the answer, not a 500
+    assert response.status_code == 503
+    assert int(response.headers["Retry-After"]) >= 1
+    assert "We are busy right now" in response.get_data(as_text=True)
