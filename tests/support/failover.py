@@ -7,8 +7,8 @@ the primary mid-storm, promotes the standby ``OUTAGE`` seconds later, and keeps 
 ``AFTER_PROMOTION`` seconds more; a second, quiet instance reads before the storm and
 again after it, its pooled connections idle through the failover. It returns every answer
 with its timing; the test asserts
-on it, and ``python -m tests.support.failover --async --runs 5`` counts the acknowledged
-payments an asynchronous standby lost (docs/operations.md, "Database failover").
+on it, and ``python -m tests.support.failover --async --runs 5 [--stall 0.5]`` counts the
+acknowledged payments an asynchronous standby lost (docs/operations.md, "Database failover").
 """
 
 from __future__ import annotations
@@ -272,6 +272,7 @@ def run_failover_storm(
     server_url: str | None = None,
     server_env: dict[str, str] | None = None,
     webhook=None,
+    stall: float = 0.0,
 ) -> StormResult:
     """Pay through a failover of ``pair``; ``server_url`` (default: both hosts) is the
     ``DATABASE_URL`` the app server gets. ``webhook(server, app, payment_id)`` runs between
@@ -295,7 +296,10 @@ def run_failover_storm(
     try:
         assert reads() == [200] * QUIET_READS, "the quiet instance did not warm up"
         payer.start()
-        time.sleep(KILL_AFTER)
+        time.sleep(KILL_AFTER - stall)
+        if stall:
+            pair.stall_replication()
+            time.sleep(stall)
         killed_at = time.monotonic()
         pair.kill_primary()
         if webhook is not None:
@@ -344,12 +348,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--async", dest="asynchronous", action="store_true")
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument(
+        "--stall", type=float, default=0.0, help="seconds of replication lag before the kill"
+    )
     options = parser.parse_args()
     lost_total = 0
     for run in range(1, options.runs + 1):
         pair = ReplicatedPostgres(synchronous=not options.asynchronous).start()
         try:
-            result = run_failover_storm(pair, None)
+            result = run_failover_storm(pair, None, stall=options.stall)
             lost_total += len(result.lost())
             print(f"run {run}: {summary(result)}", flush=True)
             with result.app.app_context():
@@ -357,7 +364,10 @@ def main() -> None:
         finally:
             pair.destroy()
     mode = "asynchronous" if options.asynchronous else "synchronous"
-    print(f"{mode}: {lost_total} acknowledged payments lost over {options.runs} runs")
+    print(
+        f"{mode}, stall {options.stall} s: {lost_total} acknowledged payments lost "
+        f"over {options.runs} runs"
+    )
 
 
 if __name__ == "__main__":

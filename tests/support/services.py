@@ -224,8 +224,19 @@ class ReplicatedPostgres:
             time.sleep(0.1)
         raise RuntimeError(f"the standby was not streaming ({wanted}) within {timeout}s")
 
+    def stall_replication(self) -> None:
+        """SIGSTOP the primary's WAL sender: from now on nothing reaches the standby (a slow
+        network or standby made deterministic). Synchronous commits wait; asynchronous ones
+        are acknowledged on the primary alone."""
+        self._stalled_sender = int(self.primary.sql("SELECT pid FROM pg_stat_replication"))
+        os.kill(self._stalled_sender, signal.SIGSTOP)
+
     def kill_primary(self) -> None:
         """Every process of the primary ends at once, as on a power cut (no checkpoint)."""
+        if getattr(self, "_stalled_sender", None):
+            # A stopped process never handles the shutdown's SIGQUIT; SIGKILL ends it unsent.
+            os.kill(self._stalled_sender, signal.SIGKILL)
+            self._stalled_sender = None
         self.primary.stop("immediate")
 
     def promote(self) -> None:
