@@ -17,6 +17,7 @@ from sqlalchemy import text
 from app import create_app
 from app.extensions import db
 from tests.support import failover
+from tests.support.api import ApiClient
 from tests.support.invariants import check_invariants
 from tests.support.lifecycle import WEBHOOK_URL, provider_event, signed_headers, state
 from tests.support.live import LiveServer
@@ -175,3 +176,30 @@ def test_an_error_handler_that_needs_the_missing_database_still_answers_503(redi
     assert response.status_code == 503
     assert int(response.headers["Retry-After"]) >= 1
     assert "We are busy right now" in response.get_data(as_text=True)
+
+
+def test_a_primary_fenced_read_only_is_left_for_the_promoted_standby(sync_pair, redis_url):
+    # given an app whose pooled connections all lead to the primary
+    url, app, patient, consultations, fresh = failover.prepare(sync_pair, None)
+    api = ApiClient(app)
+    try:
+        for n in range(3):
+            assert api.pay(patient, fresh.get_nowait(), key=f"before-{n}").status_code == 201
+        # when the standby is promoted and the old primary, still running, is fenced
+        # read-only (what a failover tool does to a primary it cannot stop): pre-ping's
+        # SELECT 1 still succeeds there, only writes fail, with SQLSTATE 25006
+        sync_pair.promote()
+        sync_pair.primary.sql("ALTER SYSTEM SET default_transaction_read_only = on")
+        sync_pair.primary.sql("SELECT pg_reload_conf()")
+        statuses = [
+            api.pay(patient, fresh.get_nowait(), key=f"after-{n}").status_code for n in range(5)
+        ]
+        # then the read-only answer drops the pool: at most the first press is refused (503),
+        # the next ones connect afresh and libpq picks the promoted standby
+        assert statuses[0] in (201, 503) and statuses[1:] == [201] * 4, statuses
+        assert sync_pair.standby.sql("SELECT count(*) FROM payments", database="checkout") == str(
+            4 + statuses.count(201)
+        )
+    finally:
+        with app.app_context():
+            db.engine.dispose()

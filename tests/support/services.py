@@ -129,8 +129,9 @@ class PostgresServer:
     def stop(self, mode: str = "fast") -> None:
         self._run(_pg_bin("pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "stop", check=False)
 
-    def sql(self, statement: str) -> str:
-        """Run one statement as the superuser with psql; its first value, as text."""
+    def sql(self, statement: str, database: str = "postgres") -> str:
+        """Run one statement as the superuser with psql in ``database``; its first value,
+        as text."""
         return self._run(
             _pg_bin("psql"),
             "-h",
@@ -140,7 +141,7 @@ class PostgresServer:
             "-U",
             self.user,
             "-d",
-            "postgres",
+            database,
             "-XAtq",
             "-c",
             statement,
