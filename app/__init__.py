@@ -27,7 +27,12 @@ from app.api import bp as api_bp
 from app.api.problem_pages import bp as problems_bp
 from app.checkout import bp as checkout_bp
 from app.config import ROOT, engine_options, load_config, normalize_database_url
-from app.db import install_sqlite_write_serialization, install_transaction_timeouts
+from app.db import (
+    discard_sessions_of_a_lost_server,
+    install_failover_invalidation,
+    install_sqlite_write_serialization,
+    install_transaction_timeouts,
+)
 from app.extensions import csrf, db, limiter, login_manager, migrate
 from app.gateway import bp as gateway_bp
 from app.gateway import provider as gateway_provider
@@ -117,6 +122,7 @@ def _init_extensions(app: Flask) -> None:
         # Numeric(12, 2) round-trips exactly through SQLite's REAL for any fee we accept.
         warnings.filterwarnings("ignore", message=".*does \\*not\\* support Decimal.*")
     db.init_app(app)
+    discard_sessions_of_a_lost_server(app)
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
             install_sqlite_write_serialization(db.engine)
@@ -126,6 +132,7 @@ def _init_extensions(app: Flask) -> None:
                 lock_timeout_ms=app.config["PAYMENT_LOCK_TIMEOUT_MS"],
                 statement_timeout_ms=app.config["STATEMENT_TIMEOUT_MS"],
             )
+            install_failover_invalidation(db.engine)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
     csrf.init_app(app)
     login_manager.init_app(app)

@@ -11,6 +11,7 @@ import os
 import secrets
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from urllib.parse import quote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -135,6 +136,9 @@ class Config:
                 f"DATABASE_POOLER must be one of {', '.join(POOLERS)}; got {self.DATABASE_POOLER!r}"
             )
         self.STATEMENT_TIMEOUT_MS = _int("STATEMENT_TIMEOUT_MS", 30000)
+        # 1: /readyz answers 503, and the app logs an error, while the primary has no
+        # synchronous standby (pg_stat_replication); a 201 is then not yet on two servers.
+        self.DATABASE_REQUIRE_SYNC_STANDBY = _bool("DATABASE_REQUIRE_SYNC_STANDBY", "0")
         # "text" (one readable line per record) or "json" (one JSON object per line).
         self.LOG_FORMAT = os.environ.get("LOG_FORMAT", "text")
         if self.LOG_FORMAT not in ("text", "json"):
@@ -298,11 +302,44 @@ def load_config(overrides: dict | None = None) -> Config:
 
 
 def normalize_database_url(url: str) -> str:
-    """Accept the usual ``postgres://`` spellings and pin the psycopg 3 driver."""
+    """Accept the usual ``postgres://`` spellings and pin the psycopg 3 driver.
+
+    Several hosts the way libpq writes them (``postgresql://u:p@h1:5432,h2:5432/clinic?
+    target_session_attrs=read-write``, PostgreSQL's "Connection URIs") become SQLAlchemy's
+    spelling of the same list, one ``host=h:port`` query parameter each ("Specifying multiple
+    fallback hosts" in SQLAlchemy's PostgreSQL dialect docs): SQLAlchemy's URL parser reads
+    the libpq form's ``5432,h2:5432`` as one port and refuses it. libpq then tries the hosts
+    in order and keeps the first that satisfies ``target_session_attrs``.
+
+    :raise ConfigError: a host list with an empty entry, an IPv6 literal, or a query
+        ``host=`` as well.
+    """
     for prefix in ("postgres://", "postgresql://"):
         if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix) :]
+            url = "postgresql+psycopg://" + url[len(prefix) :]
+    if url.startswith("postgresql+psycopg://"):
+        return _hosts_to_query(url)
     return url
+
+
+def _hosts_to_query(url: str) -> str:
+    scheme, rest = url.split("://", 1)
+    netloc, slash, tail = rest.partition("/")
+    userinfo, at, hosts = netloc.rpartition("@")
+    if "," not in hosts:
+        return url
+    entries = hosts.split(",")
+    if any(not entry for entry in entries):
+        raise ConfigError("DATABASE_URL names an empty host in its host list")
+    if "[" in hosts:
+        # SQLAlchemy's host=... list splits on ":" and cannot carry an IPv6 literal.
+        raise ConfigError("DATABASE_URL's host list takes names or IPv4 addresses, not [IPv6]")
+    if "host=" in tail:
+        raise ConfigError("DATABASE_URL names hosts both before the path and as host=")
+    path, question, query = tail.partition("?")
+    params = "&".join(f"host={quote(entry, safe=':')}" for entry in entries)
+    query = f"{params}&{query}" if query else params
+    return f"{scheme}://{userinfo}{at}/{path}?{query}"
 
 
 def engine_options(url: str, *, lock_timeout_ms: int, pool_size: int, pooler: str = "none") -> dict:

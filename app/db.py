@@ -1,15 +1,22 @@
-"""The one place that commits or rolls back, and the SQLite writer serialization."""
+"""The one place that commits or rolls back; the engine's per-transaction timeouts, its
+handling of a PostgreSQL failover, and the SQLite writer serialization."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from flask import Flask
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from app.extensions import db
+from app.payments import dberrors
+
+log = logging.getLogger("app.db")
 
 
 @contextmanager
@@ -52,6 +59,47 @@ def install_transaction_timeouts(
     @event.listens_for(engine, "begin")
     def _begin(conn):  # pragma: no cover - driver hook
         conn.exec_driver_sql(sql)
+
+
+def install_failover_invalidation(engine: Engine) -> None:
+    """Drop every pooled connection when one of them meets a server that cannot take writes.
+
+    SQLAlchemy already discards the pool's connections when one turns out closed. A server
+    that is shutting down (SQLSTATE 57P01-57P03), a broken link (class 08) and a read-only
+    server (25006: a standby, or a demoted primary that a pooler or a host name still leads
+    to) are the same event for this app: the writable primary is elsewhere. Marking them as
+    disconnects makes SQLAlchemy invalidate the pool, so the next checkout connects afresh
+    and libpq's ``target_session_attrs=read-write`` picks the new primary; ``pool_pre_ping``
+    (``app.config.engine_options``) catches the connections that died while idle.
+    """
+
+    @event.listens_for(engine, "handle_error")
+    def _handle_error(context):  # pragma: no cover - driver hook
+        error = context.sqlalchemy_exception
+        if error is not None and dberrors.sqlstate(error) and dberrors.no_writable_primary(error):
+            context.is_disconnect = True
+
+
+def discard_sessions_of_a_lost_server(app: Flask) -> None:
+    """End each request's session without letting a dead server turn its answer into a 500.
+
+    Flask-SQLAlchemy closes the session when the app context ends, which rolls back its
+    open transaction; when the server died after the answer was made (a failover), that
+    rollback raises and the WSGI server would send a bare 500 instead of the answer. The
+    connection is invalidated by then, so nothing is left to clean up: the error is logged
+    and the session forgotten. Registered after ``db.init_app``, this runs first (Flask runs
+    teardowns in reverse order), so Flask-SQLAlchemy's own finds no session left.
+    """
+
+    @app.teardown_appcontext
+    def _remove_session(_error):
+        try:
+            db.session.remove()
+        except DBAPIError as exc:
+            if not dberrors.no_writable_primary(exc):
+                raise
+            log.warning("session ended on a lost database connection: %s", type(exc.orig).__name__)
+            db.session.registry.clear()
 
 
 def install_sqlite_write_serialization(engine: Engine) -> None:

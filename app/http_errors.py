@@ -13,7 +13,7 @@ import time
 import traceback
 from collections.abc import Mapping
 
-from flask import Flask, render_template, request
+from flask import Flask, current_app, g, render_template, request
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -23,6 +23,7 @@ from app.api.problems import http_problem, problem
 from app.extensions import limiter
 from app.htmx import current_page, is_htmx, login_url, redirect_to
 from app.i18n import translated
+from app.payments import dberrors
 from app.problem_types import HTTP_ERRORS, PROBLEM_TYPES
 
 log = logging.getLogger("app.http_errors")
@@ -80,6 +81,11 @@ def register(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):
         status = error.code or 500
+        cause = getattr(error, "original_exception", None)
+        if status == 500 and dberrors.no_writable_primary(cause):
+            # Raised while another error was being answered (a refusal page that reads the
+            # database): the database is what failed, so the answer is still a 503.
+            return database_unavailable(cause)
         # The exception's own headers: a 405's Allow (RFC 9110, section 15.5.6), a 401's
         # WWW-Authenticate. Its Content-Type is for werkzeug's own body, not ours.
         headers = {k: v for k, v in error.get_headers() if k.lower() != "content-type"}
@@ -90,15 +96,11 @@ def register(app: Flask) -> None:
             status, slug, name=error.name, description=error.description, headers=headers
         )
 
-    @app.errorhandler(OperationalError)
-    def database_unavailable(error: OperationalError):
-        log.warning(
-            "database unavailable on %s %s: %s",
-            request.method,
-            request.path,
-            type(getattr(error, "orig", error)).__name__,
-        )
-        return _render(503, "service-unavailable", headers={"Retry-After": "2"})
+    @app.errorhandler(DBAPIError)
+    def database_error(error: DBAPIError):
+        if isinstance(error, OperationalError) or dberrors.no_writable_primary(error):
+            return database_unavailable(error)
+        return unexpected(error)
 
     @app.errorhandler(Exception)
     def unexpected(error: Exception):
@@ -116,6 +118,34 @@ def register(app: Flask) -> None:
         else:
             log.exception("unhandled error on %s %s", request.method, request.path)
         return _render(500, "internal-server-error")
+
+
+# Seconds a client waits before retrying while no writable primary answers: a failover
+# measured in docs/operations.md ("Database failover") takes about this long.
+DATABASE_RETRY_AFTER = 2
+# Where a refusal must say the safe-retry words (nothing was charged, press Pay again).
+PAY_ENDPOINTS = {"checkout.pay"}
+
+
+def database_unavailable(error: DBAPIError):
+    """503 with Retry-After: the database could not be reached, or could not take writes.
+
+    The payment's transaction committed whole or not at all, so retrying with the same
+    idempotency key (or the same checkout page) is safe; the checkout's Pay answer says so.
+    """
+    log.warning(
+        "database unavailable on %s %s: %s sqlstate=%s",
+        request.method,
+        request.path,
+        type(getattr(error, "orig", error)).__name__,
+        dberrors.sqlstate(error),
+    )
+    # Reading current_user (the page's locale and header do) loads the user, or refreshes
+    # the row a rollback expired, from the database: answer as to a visitor instead. The
+    # session cookie is untouched, so the next page knows the user again.
+    g._login_user = current_app.login_manager.anonymous_user()
+    slug = "busy" if request.endpoint in PAY_ENDPOINTS else "service-unavailable"
+    return _render(503, slug, headers={"Retry-After": str(DATABASE_RETRY_AFTER)})
 
 
 def seconds_until_the_limit_resets() -> int:

@@ -23,6 +23,7 @@ from flask import Response, flash, redirect, render_template, request, url_for
 from flask_babel import lazy_gettext
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import TooManyRequests
 
 from app.checkout import bp
@@ -32,11 +33,11 @@ from app.checkout.tokens import CheckoutTokenError, current_tokens
 from app.extensions import db
 from app.gateway.provider import current_gateway
 from app.htmx import is_htmx
-from app.http_errors import seconds_until_the_limit_resets
+from app.http_errors import database_unavailable, seconds_until_the_limit_resets
 from app.i18n import translated
 from app.models import Consultation, Payment, PaymentStatus
 from app.pages import FORM_INVALID, NOT_YOURS, page_for
-from app.payments import checkout_session
+from app.payments import checkout_session, dberrors
 from app.payments.errors import (
     ConsultationNotFound,
     ConsultationRefunded,
@@ -193,6 +194,17 @@ def checkout_page(
 
 
 def _refused_pay(error: Exception) -> Response:
+    try:
+        return _refusal_page(error)
+    except DBAPIError as lost:
+        # The refusal page reads the consultation again: with no writable database the
+        # answer is the app-wide 503 (the same safe-retry words), not a 500 from this handler.
+        if not dberrors.no_writable_primary(lost):
+            raise
+        return database_unavailable(lost)
+
+
+def _refusal_page(error: Exception) -> Response:
     try:
         consultation = patient_consultation(current_user, request.view_args["consultation_id"])
     except (ConsultationNotFound, NotYourConsultation) as lookup_error:

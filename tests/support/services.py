@@ -65,9 +65,11 @@ def _wait_port(port: int, timeout: float = 20.0) -> None:
 class PostgresServer:
     """initdb + pg_ctl in a temporary directory."""
 
-    def __init__(self, *, max_connections: int = 300) -> None:
+    def __init__(self, *, max_connections: int = 300, options: str = "") -> None:
         self.port = free_port()
         self.max_connections = max_connections
+        # More "-c name=value" settings, after (and so over) the throwaway defaults below.
+        self.options = options
         self.dir = Path(tempfile.mkdtemp(prefix="checkout-pg-"))
         self.data = self.dir / "data"
         self.user = "postgres"
@@ -105,7 +107,8 @@ class PostgresServer:
         options = (
             f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.dir} "
             f"-c max_connections={self.max_connections} -c fsync=off "
-            "-c synchronous_commit=off -c full_page_writes=off -c shared_buffers=256MB"
+            "-c synchronous_commit=off -c full_page_writes=off -c shared_buffers=256MB "
+            f"{self.options}"
         )
         self._run(
             _pg_bin("pg_ctl"),
@@ -126,6 +129,24 @@ class PostgresServer:
     def stop(self, mode: str = "fast") -> None:
         self._run(_pg_bin("pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "stop", check=False)
 
+    def sql(self, statement: str, database: str = "postgres") -> str:
+        """Run one statement as the superuser with psql in ``database``; its first value,
+        as text."""
+        return self._run(
+            _pg_bin("psql"),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(self.port),
+            "-U",
+            self.user,
+            "-d",
+            database,
+            "-XAtq",
+            "-c",
+            statement,
+        ).stdout.strip()
+
     def restart(self) -> None:
         self.stop()
         self.start()
@@ -133,6 +154,99 @@ class PostgresServer:
     def destroy(self) -> None:
         self.stop("immediate")
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class ReplicatedPostgres:
+    """A primary and a hot standby cloned from it with ``pg_basebackup``, streaming on loopback.
+
+    ``synchronous=True``: the primary names the standby in ``synchronous_standby_names`` and
+    commits with ``synchronous_commit=on``, so a commit returns only once the standby has
+    flushed its WAL. ``False``: the same pair, replicating asynchronously. ``kill_primary()``
+    (``pg_ctl stop -m immediate``) then ``promote()`` (``pg_ctl promote``) fail over, as an
+    operator or Patroni would. fsync stays off: the servers'
+    processes die, never the machine, so what reached the kernel survives.
+    """
+
+    STANDBY_NAME = "standby1"
+
+    def __init__(self, *, synchronous: bool = True, max_connections: int = 100) -> None:
+        self.synchronous = synchronous
+        committed = "-c synchronous_commit=on -c wal_sender_timeout=5s"
+        self.primary = PostgresServer(max_connections=max_connections, options=committed)
+        self.standby = PostgresServer(max_connections=max_connections, options=committed)
+
+    def hosts_url(self, database: str, *, hosts: str | None = None) -> str:
+        """libpq's several-host URL for ``database`` (primary first), read-write sessions only."""
+        listed = hosts or f"127.0.0.1:{self.primary.port},127.0.0.1:{self.standby.port}"
+        return (
+            f"postgresql://{self.primary.user}@{listed}/{database}"
+            "?target_session_attrs=read-write&connect_timeout=2"
+        )
+
+    def start(self) -> ReplicatedPostgres:
+        self.primary.start()
+        names = f"'{self.STANDBY_NAME}'" if self.synchronous else "''"
+        self.primary.sql(f"ALTER SYSTEM SET synchronous_standby_names = {names}")
+        self.primary.sql("SELECT pg_reload_conf()")
+        self.standby._run(
+            _pg_bin("pg_basebackup"),
+            "-D",
+            str(self.standby.data),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(self.primary.port),
+            "-U",
+            self.primary.user,
+            "-X",
+            "stream",
+            "--write-recovery-conf",
+            "--no-sync",
+            "-d",
+            f"application_name={self.STANDBY_NAME}",
+        )
+        # The clone inherits the primary's settings: once promoted it must not wait for a
+        # standby of its own (it has none), or every commit would hang.
+        with (self.standby.data / "postgresql.auto.conf").open("a") as conf:
+            conf.write("synchronous_standby_names = ''\n")
+        self.standby.start()
+        self.wait_until_streaming()
+        return self
+
+    def wait_until_streaming(self, timeout: float = 30.0) -> None:
+        wanted = "sync" if self.synchronous else "async"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            state = self.primary.sql(
+                "SELECT sync_state FROM pg_stat_replication WHERE state = 'streaming'"
+            )
+            if state == wanted:
+                return
+            time.sleep(0.1)
+        raise RuntimeError(f"the standby was not streaming ({wanted}) within {timeout}s")
+
+    def stall_replication(self) -> None:
+        """SIGSTOP the primary's WAL sender: from now on nothing reaches the standby (a slow
+        network or standby made deterministic). Synchronous commits wait; asynchronous ones
+        are acknowledged on the primary alone."""
+        self._stalled_sender = int(self.primary.sql("SELECT pid FROM pg_stat_replication"))
+        os.kill(self._stalled_sender, signal.SIGSTOP)
+
+    def kill_primary(self) -> None:
+        """Every process of the primary ends at once, as on a power cut (no checkpoint)."""
+        if getattr(self, "_stalled_sender", None):
+            # A stopped process never handles the shutdown's SIGQUIT; SIGKILL ends it unsent.
+            os.kill(self._stalled_sender, signal.SIGKILL)
+            self._stalled_sender = None
+        self.primary.stop("immediate")
+
+    def promote(self) -> None:
+        """Promote the standby, waiting until it accepts writes."""
+        self.standby._run(_pg_bin("pg_ctl"), "-D", str(self.standby.data), "-w", "promote")
+
+    def destroy(self) -> None:
+        self.standby.destroy()
+        self.primary.destroy()
 
 
 class RedisServer:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 from flask import Flask
+from sqlalchemy.dialects.postgresql.psycopg import dialect as psycopg_dialect
+from sqlalchemy.engine import make_url
 
 from app.config import (
     CLINIC_SETTINGS,
@@ -34,6 +36,7 @@ def env(monkeypatch):
         "CLINIC_TIMEZONE",
         *CLINIC_SETTINGS,
         "DATABASE_POOLER",
+        "DATABASE_REQUIRE_SYNC_STANDBY",
     ):
         monkeypatch.delenv(name, raising=False)
     return monkeypatch
@@ -130,6 +133,53 @@ def test_postgres_urls_use_psycopg_3():
     assert normalize_database_url("postgres://u@h/d") == "postgresql+psycopg://u@h/d"
     assert normalize_database_url("postgresql://u@h/d") == "postgresql+psycopg://u@h/d"
     assert normalize_database_url("sqlite:///x.db") == "sqlite:///x.db"
+
+
+def test_libpq_host_lists_become_sqlalchemys_host_parameters_that_libpq_receives_whole():
+    # given libpq's URI form with two hosts (PostgreSQL's "Connection URIs")
+    url = "postgresql://app:s%40crt@db1:5432,db2:5433/clinic?target_session_attrs=read-write"
+    # when
+    normalized = normalize_database_url(url)
+    # then SQLAlchemy's form, which its psycopg dialect hands libpq as one host list
+    assert normalized == (
+        "postgresql+psycopg://app:s%40crt@/clinic"
+        "?host=db1:5432&host=db2:5433&target_session_attrs=read-write"
+    )
+    _, params = psycopg_dialect().create_connect_args(make_url(normalized))
+    assert params == {
+        "dbname": "clinic",
+        "user": "app",
+        "password": "s@crt",
+        "host": "db1,db2",
+        "port": "5432,5433",
+        "target_session_attrs": "read-write",
+    }
+    # one host stays as it was
+    assert normalize_database_url("postgres://u@h:5432/d") == "postgresql+psycopg://u@h:5432/d"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://u@h1,,h2/d",
+        "postgresql://u@[::1]:5432,h2/d",
+        "postgresql://u@h1,h2/d?host=h3",
+    ],
+    ids=["empty-entry", "ipv6", "hosts-twice"],
+)
+def test_host_lists_sqlalchemy_cannot_carry_are_refused_at_start(url):
+    with pytest.raises(ConfigError, match="DATABASE_URL"):
+        normalize_database_url(url)
+
+
+def test_require_sync_standby_is_off_unless_set_to_one(env):
+    env.setenv("APP_ENV", "testing")
+    assert load_config().DATABASE_REQUIRE_SYNC_STANDBY is False
+    env.setenv("DATABASE_REQUIRE_SYNC_STANDBY", "1")
+    assert load_config().DATABASE_REQUIRE_SYNC_STANDBY is True
+    env.setenv("DATABASE_REQUIRE_SYNC_STANDBY", "yes")
+    with pytest.raises(ConfigError, match="DATABASE_REQUIRE_SYNC_STANDBY must be 0 or 1"):
+        load_config()
 
 
 def test_database_pooler_accepts_none_and_pgbouncer_and_refuses_anything_else(env):
