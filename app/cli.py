@@ -72,7 +72,7 @@ def _user_by_email(email: str) -> User:
 @click.option("--role", type=click.Choice([r.value for r in Role]), default="patient")
 @click.option("--name", default=None)
 def users_create(email: str, password: str, role: str, name: str | None) -> None:
-    """Create a patient or staff user."""
+    """Create a user: a patient, a cashier or a manager (--role)."""
     with transaction():
         user = create_user(email, password, role, name)
     click.echo(f"Created {user.role} {user.email} (id {user.id}).")
@@ -167,7 +167,7 @@ def demo_seed() -> None:
             if not db.session.execute(select(User.id).where(User.email == email)).first():
                 created.append(create_user(email, password, Role.PATIENT, name))
         if not db.session.execute(select(User.id).where(User.email == DEMO_STAFF[0])).first():
-            created.append(create_user(DEMO_STAFF[0], DEMO_STAFF[1], Role.STAFF, DEMO_STAFF[2]))
+            created.append(create_user(DEMO_STAFF[0], DEMO_STAFF[1], Role.MANAGER, DEMO_STAFF[2]))
         session.flush()
         for user in created:
             if user.role != Role.PATIENT:
