@@ -1,4 +1,5 @@
-"""``flask users ...``, ``flask consultations ...``, ``flask demo seed``, ``flask payments ...``."""
+"""``flask users ...``, ``flask consultations ...``, ``flask demo seed``, ``flask payments ...``,
+``flask privacy purge``."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from app.models import MIN_FEE, Consultation, Role, User, money, utcnow
 from app.payments import lifecycle, service
 from app.payments.cli import payments_cli
 from app.payments.requests import parse_payment_request, unstorable
+from app.privacy import privacy_cli
 
 users_cli = AppGroup("users", help="Create users and API tokens.")
 consultations_cli = AppGroup("consultations", help="Create consultations.")
@@ -224,3 +226,4 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(consultations_cli)
     app.cli.add_command(demo_cli)
     app.cli.add_command(payments_cli)
+    app.cli.add_command(privacy_cli)
