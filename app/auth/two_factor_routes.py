@@ -3,7 +3,7 @@ codes shown once). Thin: the rules are in ``two_factor`` and ``sign_in``."""
 
 from __future__ import annotations
 
-from flask import flash, redirect, render_template, session, url_for
+from flask import flash, render_template, session
 from flask_babel import gettext
 from flask_login import current_user, login_required
 
@@ -11,6 +11,7 @@ from app.auth import bp, sign_in, two_factor
 from app.auth.forms import CodeForm
 from app.auth.routes import load_user
 from app.auth.two_factor import Verdict
+from app.htmx import unauthorized
 
 SETUP_SECRET = "totp_setup"
 
@@ -25,7 +26,7 @@ def second_factor():
     user = sign_in.pending_user(load_user)
     if user is None:
         session.pop(sign_in.PENDING, None)
-        return redirect(url_for("auth.login"))
+        return unauthorized()
     form = CodeForm()
     if not form.validate_on_submit():
         return render_template("auth/second_factor.html", form=form), 422 if form.errors else 200

@@ -135,9 +135,11 @@ def payment(payment_id: int):
     :raise 404: not this patient's payment (staff may open any).
     """
     found = visible_payment(current_user, payment_id)
+    page = render_template("checkout/payment.html", **_payment_context(found))
     if current_user.is_staff:
+        # After rendering (a commit expires what the page reads), before anything is sent.
         audit.viewed(AuditAction.PAYMENT_VIEWED, payment=found)
-    return render_template("checkout/payment.html", **_payment_context(found))
+    return page
 
 
 @bp.get("/payments/<int:payment_id>/status")

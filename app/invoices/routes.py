@@ -155,8 +155,7 @@ def show_invoice(
     :raise 404: no invoice has this number.
     """
     detail = _detail_or_404(number)
-    audit.viewed(AuditAction.INVOICE_VIEWED, payment=detail.invoice.payment)
-    return render_template(
+    page = render_template(
         "invoices/detail.html",
         invoice=detail.invoice,
         history=history.history(detail.events, detail.actors),
@@ -165,7 +164,10 @@ def show_invoice(
         deleted=_deleted_note(detail),
         refund_form=refund_form or RefundForm(),
         delete_form=delete_form or DeleteForm(),
-    ), status
+    )
+    # After rendering (a commit expires what the page reads), before anything is sent.
+    audit.viewed(AuditAction.INVOICE_VIEWED, payment=detail.invoice.payment)
+    return page, status
 
 
 def _refund_note(detail: queries.InvoiceDetail) -> RefundNote | None:

@@ -32,13 +32,27 @@ def _user_columns() -> list[sa.Column]:
     ]
 
 
+def _rewrite_sqlite_check(old: str, new: str) -> None:
+    conn = op.get_bind()
+    version = conn.exec_driver_sql("PRAGMA schema_version").scalar()
+    conn.exec_driver_sql("PRAGMA writable_schema = ON")
+    conn.execute(
+        sa.text("UPDATE sqlite_master SET sql = replace(sql, :old, :new) WHERE name = 'users'"),
+        {"old": old, "new": new},
+    )
+    conn.exec_driver_sql(f"PRAGMA schema_version = {int(version) + 1}")
+    conn.exec_driver_sql("PRAGMA writable_schema = OFF")
+
+
 def upgrade() -> None:
     sqlite = op.get_bind().dialect.name == "sqlite"
     if sqlite:
-        # Rebuilding `users` (to swap its CHECK) is refused while payments point at it:
-        # the columns go in place and the app writes only known roles, as 0010 does.
+        # Rebuilding `users` is refused while payments point at it (foreign keys are on):
+        # the columns go in place, and the CHECK is rewritten in the stored schema, the
+        # procedure SQLite's ALTER TABLE page gives for changing a CHECK constraint.
         for column in _user_columns():
             op.add_column("users", column)
+        _rewrite_sqlite_check(OLD_ROLES, NEW_ROLES)
     else:
         with op.batch_alter_table("users") as batch:
             for column in _user_columns():
@@ -84,9 +98,13 @@ def downgrade() -> None:
     sqlite = op.get_bind().dialect.name == "sqlite"
     if not sqlite:
         op.drop_constraint("ck_users_role", "users", type_="check")
+    else:
+        _rewrite_sqlite_check(NEW_ROLES, "role IN ('patient', 'staff', 'cashier', 'manager')")
     op.execute("UPDATE users SET role = 'staff' WHERE role IN ('cashier', 'manager')")
     if not sqlite:
         op.create_check_constraint("ck_users_role", "users", OLD_ROLES)
+    else:
+        _rewrite_sqlite_check("role IN ('patient', 'staff', 'cashier', 'manager')", OLD_ROLES)
     with op.batch_alter_table("users") as batch:
         for column in _user_columns():
             batch.drop_column(column.name)

@@ -167,4 +167,4 @@ def test_a_patient_may_opt_in_and_then_signs_in_with_a_code(app, patient):
 
 
 def test_a_stale_or_missing_pending_sign_in_goes_back_to_the_password(app):
-    assert app.test_client().get("/login/code").headers["Location"].endswith("/login")
+    assert app.test_client().get("/login/code").headers["Location"].startswith("/login?")
