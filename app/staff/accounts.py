@@ -10,6 +10,7 @@ from app import audit
 from app.auth import token_cache
 from app.db import transaction
 from app.extensions import db
+from app.i18n import N_
 from app.models import STAFF_RANK, AuditAction, User
 
 
@@ -34,11 +35,11 @@ def create_staff(email: str, name: str, role: str, password: str, by: User) -> U
     :raise AccountRefused: a role that is not staff, or an email already in use.
     """
     if role not in {str(r) for r in STAFF_RANK}:
-        raise AccountRefused("Choose cashier or manager.")
+        raise AccountRefused(N_("Choose cashier or manager."))
     email = email.strip().lower()
     with transaction() as session:
         if session.scalar(select(User.id).where(User.email == email)) is not None:
-            raise AccountRefused("An account with this email already exists.")
+            raise AccountRefused(N_("An account with this email already exists."))
         user = User(
             email=email,
             name=name.strip(),
@@ -60,7 +61,7 @@ def disable(user_id: int, by: User) -> User | None:
     :raise AccountRefused: a manager disabling their own account.
     """
     if user_id == by.id:
-        raise AccountRefused("You cannot disable your own account.")
+        raise AccountRefused(N_("You cannot disable your own account."))
     with transaction() as session:
         user = session.get(User, user_id)
         if user is None or not user.is_staff:

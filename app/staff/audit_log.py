@@ -14,6 +14,7 @@ from sqlalchemy.orm import aliased
 
 from app.extensions import db
 from app.formatting import clinic_tz
+from app.i18n import N_
 
 # The invoice export's rule for a cell a spreadsheet would run as a formula.
 from app.invoices.export import _text as spreadsheet_text
@@ -47,19 +48,19 @@ def parse_filter(args: Mapping[str, str]) -> AuditFilter:
     values: dict = {}
     action = (args.get("action") or "").strip()
     if action and action not in ACTIONS:
-        errors["action"] = "Choose an action from the list."
+        errors["action"] = N_("Choose an action from the list.")
     values["action"] = action or None
     for name in ("actor", "patient"):
         raw = (args.get(name) or "").strip()
         if raw and not (raw.isascii() and raw.isdigit() and 0 < int(raw) < 2**31):
-            errors[name] = "Enter an account number."
+            errors[name] = N_("Enter an account number.")
         values[name] = int(raw) if raw and name not in errors else None
     for name in ("since", "until"):
         raw = (args.get(name) or "").strip()
         try:
             values[name] = date.fromisoformat(raw) if raw else None
         except ValueError:
-            errors[name] = "Enter a date as YYYY-MM-DD."
+            errors[name] = N_("Enter a date as YYYY-MM-DD.")
     if errors:
         raise InvalidAuditFilter(errors)
     return AuditFilter(**values)
