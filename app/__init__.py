@@ -40,6 +40,7 @@ from app.i18n import N_
 from app.invoices import bp as invoices_bp
 from app.payments import guards
 from app.payments.requests import MAX_ID
+from app.staff import bp as staff_bp
 
 
 def create_app(test_config: dict | None = None) -> Flask:
@@ -183,4 +184,5 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(api_bp, url_prefix="/api/v1")
     app.register_blueprint(problems_bp)
     app.register_blueprint(invoices_bp)
+    app.register_blueprint(staff_bp)
     health.init_app(app)

@@ -1,4 +1,5 @@
-"""``flask users ...``, ``flask consultations ...``, ``flask demo seed``, ``flask payments ...``."""
+"""``flask users ...``, ``flask consultations ...``, ``flask demo seed``, ``flask payments ...``,
+``flask privacy purge``."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from app.models import MIN_FEE, Consultation, Role, User, money, utcnow
 from app.payments import lifecycle, service
 from app.payments.cli import payments_cli
 from app.payments.requests import parse_payment_request, unstorable
+from app.privacy import privacy_cli
 
 users_cli = AppGroup("users", help="Create users and API tokens.")
 consultations_cli = AppGroup("consultations", help="Create consultations.")
@@ -72,7 +74,7 @@ def _user_by_email(email: str) -> User:
 @click.option("--role", type=click.Choice([r.value for r in Role]), default="patient")
 @click.option("--name", default=None)
 def users_create(email: str, password: str, role: str, name: str | None) -> None:
-    """Create a patient or staff user."""
+    """Create a user: a patient, a cashier or a manager (--role)."""
     with transaction():
         user = create_user(email, password, role, name)
     click.echo(f"Created {user.role} {user.email} (id {user.id}).")
@@ -167,7 +169,7 @@ def demo_seed() -> None:
             if not db.session.execute(select(User.id).where(User.email == email)).first():
                 created.append(create_user(email, password, Role.PATIENT, name))
         if not db.session.execute(select(User.id).where(User.email == DEMO_STAFF[0])).first():
-            created.append(create_user(DEMO_STAFF[0], DEMO_STAFF[1], Role.STAFF, DEMO_STAFF[2]))
+            created.append(create_user(DEMO_STAFF[0], DEMO_STAFF[1], Role.MANAGER, DEMO_STAFF[2]))
         session.flush()
         for user in created:
             if user.role != Role.PATIENT:
@@ -224,3 +226,4 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(consultations_cli)
     app.cli.add_command(demo_cli)
     app.cli.add_command(payments_cli)
+    app.cli.add_command(privacy_cli)

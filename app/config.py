@@ -120,6 +120,8 @@ class Config:
     TESTING = False
     # "1": secure cookies and HSTS unless the environment says otherwise.
     https_default = "1"
+    # "1": staff pages need a second factor unless the environment says otherwise.
+    two_factor_default = "1"
 
     def __init__(self) -> None:
         self.SECRET_KEY = os.environ.get("SECRET_KEY") or self.default_secret_key()
@@ -219,6 +221,7 @@ class Config:
         self.RATELIMIT_ENABLED = os.environ.get("RATELIMIT_ENABLED", "1") != "0"
         self.RATELIMIT_LOGIN = os.environ.get("RATELIMIT_LOGIN", "10 per minute")
         self.RATELIMIT_PAYMENTS = os.environ.get("RATELIMIT_PAYMENTS", "60 per minute")
+        self._staff_security()
         self.SESSION_COOKIE_HTTPONLY = True
         self.SESSION_COOKIE_SAMESITE = "Lax"
         # Production is served over https only (docs/operations.md): the cookie never travels
@@ -238,6 +241,29 @@ class Config:
         self.WTF_I18N_ENABLED = False
         for name in CLINIC_SETTINGS:
             setattr(self, name, os.environ.get(name) or self.default_clinic(name))
+
+    def _staff_security(self) -> None:
+        """Second factor, staff sessions, and how long personal data is kept (docs/staff.md)."""
+        # 1: a staff account's pages are refused until it has enrolled a TOTP second factor.
+        self.STAFF_REQUIRE_2FA = _bool("STAFF_REQUIRE_2FA", self.two_factor_default)
+        # Wrong second-factor codes in a row before the account refuses codes for a while.
+        self.OTP_MAX_FAILURES = _int("OTP_MAX_FAILURES", 5)
+        self.OTP_LOCKOUT_MINUTES = _int("OTP_LOCKOUT_MINUTES", 15)
+        # A staff session ends after this many idle minutes, and this many hours after sign-in.
+        self.STAFF_IDLE_MINUTES = _int("STAFF_IDLE_MINUTES", 15)
+        self.STAFF_MAX_SESSION_HOURS = _int("STAFF_MAX_SESSION_HOURS", 12)
+        # Years personal data is kept after the year of the record: NIRC Sec. 235 as amended
+        # by RA 11976 (Ease of Paying Taxes Act) keeps books and their invoices 5 years from
+        # the day after the return's deadline; `flask privacy purge` adds that year's margin.
+        self.DATA_RETENTION_YEARS = _int("DATA_RETENTION_YEARS", 5)
+        for name in ("OTP_MAX_FAILURES", "STAFF_IDLE_MINUTES", "STAFF_MAX_SESSION_HOURS"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be 1 or more")
+        if self.DATA_RETENTION_YEARS < 5:
+            raise ConfigError(
+                "DATA_RETENTION_YEARS must be 5 or more: NIRC Sec. 235 (as amended by RA 11976) "
+                "keeps books of accounts and invoices at least 5 years"
+            )
 
     def default_secret_key(self) -> str:
         raise ConfigError(
@@ -259,6 +285,7 @@ class Config:
 class DevelopmentConfig(Config):
     ENV_NAME = "development"
     https_default = "0"
+    two_factor_default = "0"
 
     def default_secret_key(self) -> str:
         # Persist a generated key so sessions survive a restart of `make dev`.
@@ -280,6 +307,7 @@ class TestConfig(Config):
     ENV_NAME = "testing"
     TESTING = True
     https_default = "0"
+    two_factor_default = "0"
 
     def default_secret_key(self) -> str:
         return "test-secret-key"

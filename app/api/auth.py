@@ -12,7 +12,7 @@ from app.api.problems import problem
 from app.auth.tokens import user_for_token
 from app.extensions import db
 from app.i18n import N_
-from app.models import User
+from app.models import Role, User
 from app.payments.cache import PrefetchedAnswer
 from app.payments.guards import current_guard
 from app.payments.idempotency import hash_key
@@ -39,6 +39,26 @@ def token_required(view: Callable) -> Callable:
         return view(*args, **kwargs)
 
     return wrapper
+
+
+def token_role(role: Role) -> Callable[[Callable], Callable]:
+    """After ``token_required``: only a token of ``role`` (or a higher staff role) gets
+    through; the API's ``@requires_role`` (app/auth/roles.py), kept on ``required_role``.
+
+    :raise 403: problem+json ``forbidden``.
+    """
+
+    def decorate(view: Callable) -> Callable:
+        @wraps(view)
+        def wrapper(*args, **kwargs):
+            if not api_user().has_role(role):
+                return problem("forbidden", N_("Your role may not do this."))
+            return view(*args, **kwargs)
+
+        wrapper.required_role = role  # type: ignore[attr-defined]
+        return wrapper
+
+    return decorate
 
 
 def _replay_key_hash() -> str | None:

@@ -7,14 +7,21 @@ from decimal import Decimal
 
 from flask import Response, current_app, request, url_for
 
+from app import audit
 from app.api import bp, openapi
-from app.api.auth import api_prefetched_answer, api_user, api_user_id, token_required
+from app.api.auth import (
+    api_prefetched_answer,
+    api_user,
+    api_user_id,
+    token_required,
+    token_role,
+)
 from app.api.keys import MalformedKeyHeader, header_key
 from app.api.problems import from_error, json_response, problem
 from app.extensions import csrf, db
 from app.gateway.provider import current_gateway
 from app.i18n import N_
-from app.models import Payment, PaymentStatus
+from app.models import AuditAction, Payment, PaymentStatus, Role
 from app.payments import access, checkout_session, lifecycle, service
 from app.payments.errors import PaymentError
 from app.payments.lifecycle import is_stale
@@ -147,6 +154,8 @@ def openapi_document():
 def get_payment(payment_id: int):
     """The payment with its invoice, tax record and events; the owner or staff only."""
     payment = access.visible_payment(db.session, api_user(), payment_id)
+    if api_user().is_staff:
+        audit.viewed(AuditAction.PAYMENT_VIEWED, actor=api_user(), payment=payment, via="api")
     data = {
         "payment": payment_json(payment),
         "invoice": invoice_json(payment.invoice),
@@ -158,6 +167,7 @@ def get_payment(payment_id: int):
 
 @bp.post("/payments/<int:payment_id>/confirm")
 @token_required
+@token_role(Role.CASHIER)
 def confirm_payment(payment_id: int):
     """Confirm a payment with the provider's transaction id: staff only (patients 403).
 
@@ -182,10 +192,12 @@ def confirm_payment(payment_id: int):
 
 @bp.post("/payments/<int:payment_id>/refund")
 @token_required
+@token_role(Role.MANAGER)
 def refund_payment(payment_id: int):
-    """Refund a completed payment: staff only. Body: ``{reason}``. Repeating it changes nothing.
+    """Refund a completed payment: managers only. Body: ``{reason}``. Repeating it changes
+    nothing.
 
-    :raise 403: not staff.  :raise 404: no such payment.  :raise 422: no reason.
+    :raise 403: not a manager.  :raise 404: no such payment.  :raise 422: no reason.
     :raise 409: the payment is not completed.
     """
     body = json_body()

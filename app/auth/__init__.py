@@ -1,4 +1,5 @@
-"""Who is signed in: login, logout and the language switch (``routes``), session cookies
+"""Who is signed in: login, logout and the language switch (``routes``), the second factor
+(``two_factor``, ``two_factor_routes``), roles (``roles``), session cookies
 (``sessions``), API bearer tokens (``tokens``) and their Redis copy (``token_cache``)."""
 
 from flask import Blueprint, Flask
@@ -7,7 +8,12 @@ from app.extensions import login_manager
 
 bp = Blueprint("auth", __name__)
 
-from app.auth import routes, sessions  # noqa: E402  (the routes attach themselves to bp)
+from app.auth import (  # noqa: E402,F401  (the routes attach themselves to bp)
+    routes,
+    sessions,
+    sign_in,
+    two_factor_routes,
+)
 
 
 def init_app(app: Flask) -> None:
@@ -15,3 +21,4 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
     login_manager.user_loader(routes.load_user)
     sessions.listen_for_ended_sessions()
+    sign_in.init_app(app)

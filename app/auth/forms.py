@@ -1,6 +1,6 @@
 from flask_babel import lazy_gettext
 from flask_wtf import FlaskForm
-from wtforms import EmailField, PasswordField, SubmitField
+from wtforms import EmailField, PasswordField, StringField, SubmitField
 from wtforms.validators import DataRequired, Length, Regexp
 
 # PostgreSQL text cannot hold NUL, and no address contains control characters: refuse them
@@ -33,3 +33,16 @@ class LoginForm(FlaskForm):
         ],
     )
     submit = SubmitField(lazy_gettext("Log in"))
+
+
+class CodeForm(FlaskForm):
+    """A second-factor code: six digits from the authenticator app, or a recovery code."""
+
+    code = StringField(
+        lazy_gettext("Code"),
+        validators=[
+            _REQUIRED,
+            Length(max=40, message=lazy_gettext("Enter at most %(max)d characters.")),
+        ],
+    )
+    submit = SubmitField(lazy_gettext("Continue"))

@@ -6,12 +6,13 @@ import hashlib
 
 from flask import abort, current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext
-from flask_login import current_user, login_required, login_user, logout_user
+from flask_login import current_user, login_required, logout_user
 from sqlalchemy import select
 from werkzeug.security import check_password_hash
 
-from app.auth import bp
+from app.auth import bp, sign_in
 from app.auth.forms import LoginForm
+from app.auth.sign_in import home_url
 from app.db import transaction
 from app.extensions import csrf, db, limiter
 from app.htmx import same_site_path
@@ -28,11 +29,12 @@ _DUMMY_HASH = (
 
 def load_user(session_token: str) -> User | None:
     """The user whose current session token the cookie names; None (anonymous) once that
-    token was rotated by a logout or a password change, in this browser or another."""
+    token was rotated by a logout or a password change, in this browser or another, or
+    once the account was disabled."""
     if not session_token or len(session_token) > 64:
         return None
     return db.session.execute(
-        select(User).where(User.session_token == session_token)
+        select(User).where(User.session_token == session_token, User.active.is_(True))
     ).scalar_one_or_none()
 
 
@@ -66,17 +68,9 @@ def login():
         user = db.session.execute(select(User).where(User.email == email)).scalar_one_or_none()
         if user is None:
             check_password_hash(_DUMMY_HASH, form.password.data)
-        elif check_password_hash(user.password_hash, form.password.data):
-            target = same_site_path(request.args.get("next"))
-            # A new session on login: nothing from before the login carries over, except
-            # the language chosen before signing in, which the account keeps if it has none.
-            chosen = known(session.get(SESSION_KEY))
-            session.clear()
-            if chosen and user.locale is None:
-                with transaction():
-                    user.locale = chosen
-            login_user(user)
-            return redirect(target or home_url(user))
+        elif check_password_hash(user.password_hash, form.password.data) and user.is_active:
+            return sign_in.password_accepted(user, same_site_path(request.args.get("next")))
+        sign_in.password_refused(user, email)
         flash(gettext("Wrong email or password."), "error")
     # A form that does not validate is bad input: 422, with the field errors on the page.
     return render_template("auth/login.html", form=form), 422 if form.errors else 200
@@ -94,11 +88,6 @@ def logout():
     # In the language of the page being left: the session (and its choice) is gone.
     flash(gettext("You are logged out."), "info")
     return redirect(url_for("auth.login"))
-
-
-def home_url(user: User) -> str:
-    """Where a user starts: staff on the invoice list, patients on their consultations."""
-    return url_for("invoices.list_invoices") if user.is_staff else url_for("checkout.index")
 
 
 @bp.post("/language")

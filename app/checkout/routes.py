@@ -6,6 +6,7 @@ from flask import Response, flash, redirect, render_template, request, url_for
 from flask_babel import gettext
 from flask_login import current_user, login_required
 
+from app import audit
 from app.auth.sessions import session_user_id
 from app.checkout import bp
 from app.checkout.forms import CancelForm, CheckoutForm
@@ -27,7 +28,7 @@ from app.checkout.responses import (
 from app.checkout.tokens import CheckoutTokenError, current_tokens, idempotency_key
 from app.formatting import refund_of
 from app.gateway.provider import current_gateway
-from app.models import Payment, PaymentStatus
+from app.models import AuditAction, Payment, PaymentStatus
 from app.pages import PAYMENT_CANCELLED, cancel_refusal, page_for
 from app.payments import checkout_session, lifecycle, service
 from app.payments.errors import InvalidPaymentRequest, InvalidTransition, PaymentsBusy
@@ -134,7 +135,11 @@ def payment(payment_id: int):
     :raise 404: not this patient's payment (staff may open any).
     """
     found = visible_payment(current_user, payment_id)
-    return render_template("checkout/payment.html", **_payment_context(found))
+    page = render_template("checkout/payment.html", **_payment_context(found))
+    if current_user.is_staff:
+        # After rendering (a commit expires what the page reads), before anything is sent.
+        audit.viewed(AuditAction.PAYMENT_VIEWED, payment=found)
+    return page
 
 
 @bp.get("/payments/<int:payment_id>/status")

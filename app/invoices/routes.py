@@ -2,6 +2,8 @@
 
 Staff only, for the whole blueprint: anonymous visitors are sent to the login
 page, patients get 403 (even for their own invoice: theirs is on the payment page).
+Each route also states its least role (``requires_role``): cashiers find, open, print
+and export; refunds and deletions are a manager's.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from flask import (
 from flask_babel import gettext
 from flask_login import current_user
 
+from app import audit
+from app.auth.roles import requires_role
 from app.extensions import login_manager
 from app.formatting import RefundNote, clinic_tz, refund_of, status_word
 from app.htmx import current_page, is_htmx
@@ -41,7 +45,7 @@ from app.invoices.filters import (
     parse_list_args,
 )
 from app.invoices.forms import DeleteForm, RefundForm
-from app.models import PaymentMethod, PaymentStatus
+from app.models import AuditAction, PaymentMethod, PaymentStatus, Role
 from app.pages import page_for
 from app.payments import lifecycle
 from app.payments.errors import InvalidTransition, PaymentError, PaymentNotDeletable
@@ -70,6 +74,7 @@ def private(response: Response) -> Response:
 
 
 @bp.get("/invoices")
+@requires_role(Role.CASHIER)
 def list_invoices():
     """Invoices, newest first, 50 a page, filtered by the query string.
 
@@ -137,6 +142,7 @@ def _render(template: str, *, status: int = 200, errors: dict | None = None, **c
 
 
 @bp.get("/invoices/<number>")
+@requires_role(Role.CASHIER)
 def show_invoice(
     number: str,
     refund_form: RefundForm | None = None,
@@ -149,7 +155,7 @@ def show_invoice(
     :raise 404: no invoice has this number.
     """
     detail = _detail_or_404(number)
-    return render_template(
+    page = render_template(
         "invoices/detail.html",
         invoice=detail.invoice,
         history=history.history(detail.events, detail.actors),
@@ -158,7 +164,10 @@ def show_invoice(
         deleted=_deleted_note(detail),
         refund_form=refund_form or RefundForm(),
         delete_form=delete_form or DeleteForm(),
-    ), status
+    )
+    # After rendering (a commit expires what the page reads), before anything is sent.
+    audit.viewed(AuditAction.INVOICE_VIEWED, payment=detail.invoice.payment)
+    return page, status
 
 
 def _refund_note(detail: queries.InvoiceDetail) -> RefundNote | None:
@@ -182,6 +191,7 @@ def _deleted_note(detail: queries.InvoiceDetail) -> dict | None:
 
 
 @bp.post("/invoices/<number>/refund/confirm")
+@requires_role(Role.MANAGER)
 def confirm_refund(number: str):
     """Step one of a refund: ask first, showing the amount, the patient and the method.
 
@@ -208,6 +218,7 @@ def confirm_refund(number: str):
 
 
 @bp.post("/invoices/<number>/refund")
+@requires_role(Role.MANAGER)
 def refund(number: str):
     """Refund the invoice's completed payment, with a reason; repeating changes nothing.
 
@@ -226,6 +237,7 @@ def refund(number: str):
 
 
 @bp.post("/invoices/<number>/delete")
+@requires_role(Role.MANAGER)
 def delete(number: str):
     """Soft-delete the invoice's payment, which moved no money, with a reason.
 
@@ -295,6 +307,7 @@ def _detail_or_404(number: str) -> queries.InvoiceDetail:
 
 
 @bp.get("/invoices.csv")
+@requires_role(Role.CASHIER)
 def export_csv():
     """The current filter as a CSV download, streamed row batch by row batch."""
     try:
@@ -305,6 +318,11 @@ def export_csv():
             for field, msg in exc.errors.items()
         )
         return render_template("error.html", title=N_("Invalid filter"), detail=detail), 400
+    audit.viewed(
+        AuditAction.INVOICES_EXPORTED,
+        filter=invoice_filter.query_args(),
+        rows=queries.totals(invoice_filter).count,
+    )
     rows = queries.export_rows(invoice_filter)
     filename = f"invoices-{datetime.now(clinic_tz()):%Y-%m-%d}.csv"
     return Response(
@@ -315,6 +333,7 @@ def export_csv():
 
 
 @bp.get("/attention")
+@requires_role(Role.CASHIER)
 def attention():
     """Charges to refund, amount mismatches, provider reports not applied, stale payments."""
     items = needs_attention(current_app.config["PAYMENT_PENDING_TTL"])

@@ -1,7 +1,8 @@
 """The database tables, by area; every name is importable from ``app.models``.
 
 - ``columns``: money (``Decimal`` centavos), aware UTC times, the column types;
-- ``people``: users (patients, staff) and their consultations;
+- ``people``: users (patients, cashiers, managers), recovery codes, consultations;
+- ``audit``: the audit trail of who saw and did what;
 - ``payments``: payments, invoices, tax records, payment history, idempotency keys;
 - ``provider``: the provider's notifications, the refund outbox, the sandbox's refunds.
 
@@ -9,6 +10,7 @@ Callers import from here (``from app.models import Payment``): the area modules 
 code is laid out, not part of the interface.
 """
 
+from app.models.audit import AuditAction, AuditEvent
 from app.models.columns import (
     CENT,
     CURRENCY,
@@ -33,7 +35,7 @@ from app.models.payments import (
     PaymentStatus,
     TaxRecord,
 )
-from app.models.people import Consultation, Role, User, new_session_token
+from app.models.people import STAFF_RANK, Consultation, RecoveryCode, Role, User, new_session_token
 from app.models.provider import (
     NOT_APPLIED_OUTCOMES,
     GatewayEvent,
@@ -43,6 +45,10 @@ from app.models.provider import (
 )
 
 __all__ = [
+    "AuditAction",
+    "AuditEvent",
+    "RecoveryCode",
+    "STAFF_RANK",
     "ACTIVE_PAYMENT_PREDICATE",
     "ACTIVE_STATUSES",
     "CENT",

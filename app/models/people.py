@@ -9,10 +9,14 @@ from decimal import Decimal
 
 from flask_login import UserMixin
 from sqlalchemy import (
+    BigInteger,
+    Boolean,
     CheckConstraint,
     ForeignKey,
+    Integer,
     String,
     UniqueConstraint,
+    true,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import generate_password_hash
@@ -22,8 +26,18 @@ from app.models.columns import CURRENCY, Money, UTCDateTime, one_of, utcnow
 
 
 class Role(enum.StrEnum):
+    """Who a user is. Staff roles are ranked: a manager may do all a cashier may.
+
+    - ``cashier``: finds, opens, prints and exports invoices; sees the day's books;
+    - ``manager``: also refunds, records SC/PWD discounts, closes a day, manages staff.
+    """
+
     PATIENT = "patient"
-    STAFF = "staff"
+    CASHIER = "cashier"
+    MANAGER = "manager"
+
+
+STAFF_RANK = {Role.CASHIER: 1, Role.MANAGER: 2}
 
 
 def new_session_token() -> str:
@@ -51,10 +65,39 @@ class User(UserMixin, db.Model):
     #: The language the user chose with the footer's switch (``en``, ``id``, ``fil``);
     #: None: the browser's Accept-Language decides (app/i18n.py).
     locale: Mapped[str | None] = mapped_column(String(8))
+    #: False: a disabled account (a manager's staff page); it cannot sign in or use a token.
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    #: The TOTP shared secret (RFC 6238, base32), set at enrolment; used once ``totp_enabled_at``.
+    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    totp_enabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: The last accepted TOTP time step: a code is accepted once (RFC 6238 section 5.2).
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
+    #: Wrong second-factor codes in a row, and until when the account refuses codes.
+    otp_failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    otp_locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     @property
     def is_staff(self) -> bool:
-        return self.role == Role.STAFF
+        return self.role in STAFF_RANK
+
+    @property
+    def is_manager(self) -> bool:
+        return self.role == Role.MANAGER
+
+    @property
+    def is_active(self) -> bool:
+        """Flask-Login's check: a disabled account cannot sign in."""
+        return bool(self.active) if self.active is not None else True
+
+    @property
+    def has_two_factor(self) -> bool:
+        return self.totp_enabled_at is not None
+
+    def has_role(self, role: Role) -> bool:
+        """True when this user may act as ``role``: the same role, or a higher staff role."""
+        if role == Role.PATIENT:
+            return self.role == Role.PATIENT
+        return STAFF_RANK.get(self.role, 0) >= STAFF_RANK[role]
 
     def get_id(self) -> str:
         """Flask-Login's identifier for the session cookie: the session token, not the id."""
@@ -90,3 +133,16 @@ class Consultation(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     patient: Mapped[User] = relationship()
+
+
+class RecoveryCode(db.Model):
+    """A one-use second factor for when the phone is lost: shown once at enrolment, stored
+    as a hash (werkzeug's), spent by setting ``used_at``."""
+
+    __tablename__ = "recovery_codes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(255))
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

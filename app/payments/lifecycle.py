@@ -41,13 +41,16 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
+from app import audit
 from app.db import transaction
 from app.models import (
+    AuditAction,
     Consultation,
     Invoice,
     InvoiceStatus,
     Payment,
     PaymentStatus,
+    Role,
     TaxRecord,
     User,
     utcnow,
@@ -182,11 +185,11 @@ def refund(payment_id: int, reason: Any, actor: Actor) -> Transition:
     Refunding a refunded payment again changes nothing. This is the call the
     staff pages use.
 
-    :raise Forbidden: 403, the actor is not staff.  :raise PaymentNotFound: 404.
+    :raise Forbidden: 403, the actor is not a manager.  :raise PaymentNotFound: 404.
     :raise InvalidPaymentRequest: 422, no usable reason.
     :raise InvalidTransition: 409, the payment is not completed.  :raise PaymentsBusy: 503.
     """
-    label = actor_label(actor, "refund")
+    label = actor_label(actor, "refund", Role.MANAGER)
     text = parse_refund_reason(reason)
     return run(payment_id, partial(refund_locked, reason=text, actor=label)).raise_refusal()
 
@@ -199,13 +202,13 @@ def delete(payment_id: int, reason: Any, actor: Actor) -> Transition:
     and totals (the "deleted" filter shows it again). Deleting it again changes nothing.
     The rule is here, not in a page, so every interface is refused alike.
 
-    :raise Forbidden: 403, the actor is not staff.  :raise PaymentNotFound: 404.
+    :raise Forbidden: 403, the actor is not a manager.  :raise PaymentNotFound: 404.
     :raise InvalidPaymentRequest: 422, no usable reason.
     :raise PaymentNotDeletable: 409, pending, processing, completed or refunded, or the
         provider reported money taken for it (``reported_charges``).
     :raise PaymentsBusy: 503.
     """
-    label = actor_label(actor, "delete")
+    label = actor_label(actor, "delete", Role.MANAGER)
     text = parse_refund_reason(reason)
     return run(payment_id, partial(delete_locked, reason=text, actor=label)).raise_refusal()
 
@@ -305,6 +308,8 @@ def refund_locked(session: Session, payment: Payment, *, reason: str, actor: str
     )
     # The provider is asked by `flask payments send-outbox`, never inside this transaction.
     outbox.add_refund(session, payment, reason)
+    # In the refund's own transaction: no refund without its audit row, and no row without it.
+    audit.record(AuditAction.REFUNDED, actor=actor, payment=payment, session=session, reason=reason)
     return snapshot(session, payment, PaymentEventType.REFUNDED)
 
 
@@ -337,8 +342,9 @@ def run(payment_id: int, step: Callable[[Session, Payment], T]) -> T:
         raise StaleVersion("The payment changed while it was being updated.") from exc
 
 
-def actor_label(actor: Actor, action: str) -> str:
-    """The audit name of ``actor``; patients are refused.
+def actor_label(actor: Actor, action: str, role: Role = Role.CASHIER) -> str:
+    """The audit name of ``actor``; users without ``role`` (patients; cashiers for a
+    manager's action) are refused.
 
     :raise Forbidden: 403.
     """
@@ -346,6 +352,8 @@ def actor_label(actor: Actor, action: str) -> str:
         return actor
     if not actor.is_staff:
         raise Forbidden(f"Only staff can {action} a payment.")
+    if not actor.has_role(role):
+        raise Forbidden(f"Only a manager can {action} a payment.")
     return f"user:{actor.id}"
 
 

@@ -15,7 +15,15 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.models import InvoiceStatus, Payment, PaymentEvent, PaymentStatus, utcnow
+from app import audit
+from app.models import (
+    AuditAction,
+    InvoiceStatus,
+    Payment,
+    PaymentEvent,
+    PaymentStatus,
+    utcnow,
+)
 from app.payments.decisions import UNCHARGED_ENDS, Verdict, decide_decline
 from app.payments.errors import (
     InvalidTransition,
@@ -132,6 +140,7 @@ def delete_locked(session: Session, payment: Payment, *, reason: str, actor: str
     record_event(
         session, payment, PaymentEventType.DELETED, actor, reason=reason, status=payment.status
     )
+    audit.record(AuditAction.DELETED, actor=actor, payment=payment, session=session, reason=reason)
     return snapshot(session, payment, PaymentEventType.DELETED)
 
 

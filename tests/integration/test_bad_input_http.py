@@ -292,13 +292,16 @@ def test_any_login_form_is_refused_clearly_and_logs_nobody_in(app, form, as_json
     response = client.post("/login", **sent)
     count_case("login-form")
     # then it is a field error (422) or "wrong email or password" (200), nothing more
+    # (a refused password is one audit row, "sign_in.failed"; a field error writes nothing)
     page = response.get_data(as_text=True)
+    after = row_counts(app)
     if response.status_code == 200:
         assert "Wrong email or password." in page
+        assert after.pop("audit_events") == before.pop("audit_events") + 1
     else:
         assert response.status_code == 422, page[:300]
         assert 'class="field-error"' in page
-    assert row_counts(app) == before
+    assert after == before
     with client.session_transaction() as session:
         assert "_user_id" not in session
 

@@ -8,6 +8,7 @@ Roles and placeholders: see that test module's docstring.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,12 +17,13 @@ from typing import Any
 from tests.support.api import ApiClient
 from tests.support.factory import PASSWORD, Factory, auth
 
-ROLES = ("anon", "owner", "other", "staff", "wrong")
+ROLES = ("anon", "owner", "other", "cashier", "staff", "wrong")
 
 
 @dataclass(frozen=True)
 class Expect:
-    """The status each role gets, and the request to send (with CSRF off)."""
+    """The status each role gets, and the request to send (with CSRF off). ``staff`` is a
+    manager; ``cashier`` gets the manager's status unless given."""
 
     anon: int
     owner: int
@@ -38,8 +40,11 @@ class Expect:
     csrf_as: str = "owner"
     # An HTML POST deliberately without CSRF: say why (it then skips the CSRF test).
     csrf_exempt: str | None = None
+    cashier: int | None = None
 
     def status(self, role: str) -> int:
+        if role == "cashier" and self.cashier is None:
+            return self.staff
         return getattr(self, role)
 
 
@@ -57,6 +62,20 @@ def checkout_form(world: World) -> dict:
 
 LOGIN_AS_A = {"email": "{owner_email}", "password": PASSWORD}
 
+
+def new_cashier(world: World) -> dict:
+    """A new account the manager's form creates (a fresh email each time it is sent)."""
+    return {
+        "name": "New Cashier",
+        "email": f"cashier-{next(_new_accounts)}@example.test",
+        "role": "cashier",
+        "password": PASSWORD,
+    }
+
+
+_new_accounts = itertools.count(1)
+NEW_CASHIER = new_cashier
+
 # fmt: off
 ROUTES: dict[tuple[str, str], Expect] = {
     # (method, rule):                               anon owner other staff wrong
@@ -70,7 +89,7 @@ ROUTES: dict[tuple[str, str], Expect] = {
     ("POST", "/api/v1/payments"):              Expect(401, 201, 404, 403, 404, json=PAY),
     ("GET", "/api/v1/payments/<int:payment_id>"): Expect(401, 200, 404, 200, 404),
     ("POST", "/api/v1/payments/<int:payment_id>/confirm"): Expect(401, 403, 403, 200, 403, json={"transaction_id": "txn_access_1"}),
-    ("POST", "/api/v1/payments/<int:payment_id>/refund"): Expect(401, 403, 403, 409, 403, json={"reason": "test"}),
+    ("POST", "/api/v1/payments/<int:payment_id>/refund"): Expect(401, 403, 403, 409, 403, json={"reason": "test"}, cashier=403),
     ("GET", "/consultations/<int:consultation_id>/checkout"): Expect(302, 200, 404, 403, 200),
     ("POST", "/consultations/<int:consultation_id>/checkout"): Expect(302, 303, 404, 403, 303, form=checkout_form),
     ("GET", "/payments/<int:payment_id>"):    Expect(302, 200, 404, 200, 200),
@@ -90,10 +109,19 @@ ROUTES: dict[tuple[str, str], Expect] = {
     ("GET", "/staff/invoices"):                Expect(302, 403, 403, 200, 403),
     ("GET", "/staff/invoices.csv"):            Expect(302, 403, 403, 200, 403),
     ("GET", "/staff/invoices/<number>"):       Expect(302, 403, 403, 200, 403, path="/staff/invoices/{invoice_number}"),
-    ("POST", "/staff/invoices/<number>/refund"): Expect(302, 403, 403, 409, 403, path="/staff/invoices/{invoice_number}/refund", form={"reason": "test"}, csrf_as="staff"),
-    ("POST", "/staff/invoices/<number>/refund/confirm"): Expect(302, 403, 403, 409, 403, path="/staff/invoices/{invoice_number}/refund/confirm", form={"reason": "test"}, csrf_as="staff"),
-    ("POST", "/staff/invoices/<number>/delete"): Expect(302, 403, 403, 409, 403, path="/staff/invoices/{invoice_number}/delete", form={"reason": "test"}, csrf_as="staff"),
+    ("POST", "/staff/invoices/<number>/refund"): Expect(302, 403, 403, 409, 403, path="/staff/invoices/{invoice_number}/refund", form={"reason": "test"}, csrf_as="staff", cashier=403),
+    ("POST", "/staff/invoices/<number>/refund/confirm"): Expect(302, 403, 403, 409, 403, path="/staff/invoices/{invoice_number}/refund/confirm", form={"reason": "test"}, csrf_as="staff", cashier=403),
+    ("POST", "/staff/invoices/<number>/delete"): Expect(302, 403, 403, 409, 403, path="/staff/invoices/{invoice_number}/delete", form={"reason": "test"}, csrf_as="staff", cashier=403),
     ("GET", "/staff/attention"):               Expect(302, 403, 403, 200, 403),
+    ("GET", "/staff/accounts"):                Expect(302, 403, 403, 200, 403, cashier=403),
+    ("POST", "/staff/accounts"):               Expect(302, 403, 403, 303, 403, form=NEW_CASHIER, csrf_as="staff", cashier=403),
+    ("POST", "/staff/accounts/<int:user_id>/disable"): Expect(302, 403, 403, 303, 403, path="/staff/accounts/{cashier}/disable", csrf_as="staff", cashier=403),
+    ("GET", "/staff/audit"):                   Expect(302, 403, 403, 200, 403, cashier=403),
+    ("GET", "/staff/audit/patients/<int:patient_id>.csv"): Expect(302, 403, 403, 200, 403, path="/staff/audit/patients/{patient}.csv", cashier=403),
+    ("GET", "/login/code"):                    Expect(302, 302, 302, 302, 302),
+    ("POST", "/login/code"):                   Expect(302, 302, 302, 302, 302, form={"code": "123456"}),
+    ("GET", "/account/two-factor"):            Expect(302, 200, 200, 200, 200),
+    ("POST", "/account/two-factor"):           Expect(302, 422, 422, 422, 422, form={"code": "000000"}),
 }
 # fmt: on
 
@@ -124,12 +152,14 @@ def discovered_routes(app) -> dict[tuple[str, str], str]:
 
 
 class World:
-    """Patient A with a paid and an unpaid consultation, patient B with one, and staff."""
+    """Patient A with a paid and an unpaid consultation, patient B with one, a cashier and
+    a manager (``staff``)."""
 
     def __init__(self, app) -> None:
         factory = Factory(app)
         self.app = app
         self.a, self.b, self.staff = factory.patient(), factory.patient(), factory.staff()
+        self.cashier = factory.cashier()
         paid = factory.consultation(self.a)
         unpaid = factory.consultation(self.a, fee="1500")
         b_consultation = factory.consultation(self.b)
@@ -144,6 +174,8 @@ class World:
             "invoice_number": data["invoice"]["invoice_number"],
             "b_consultation": b_consultation.id,
             "owner_email": self.a.email,
+            "patient": self.a.id,
+            "cashier": self.cashier.id,
         }
 
     def missing_ids(self) -> dict[str, Any]:
@@ -156,6 +188,7 @@ class World:
             "anon": (None, None),
             "owner": (self.a, self.a),
             "other": (self.b, self.b),
+            "cashier": (self.cashier, self.cashier),
             "staff": (self.staff, self.staff),
             "wrong": (self.a, self.b),
         }[role]

@@ -57,6 +57,8 @@ FOR_DOCS = {
     "checkout-after-cancel-phone",
     "checkout-unreachable-phone",
     "money-cancelled-phone",
+    "two-factor-enrolment-desktop",
+    "audit-trail-desktop",
 }
 
 

@@ -43,7 +43,11 @@ class Factory:
         return self.user(role="patient", **kw)
 
     def staff(self, **kw):
-        return self.user(role="staff", **kw)
+        """A manager: every staff power (``cashier`` for the least one)."""
+        return self.user(role="manager", **kw)
+
+    def cashier(self, **kw):
+        return self.user(role="cashier", **kw)
 
     def consultation(self, patient, *, fee: str | Decimal = "5000", doctor: str = "Dr. Ana Cruz"):
         with self.app.app_context():

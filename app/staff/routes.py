@@ -1,0 +1,126 @@
+"""A manager's pages: staff accounts and the audit trail. Thin: parse, call, render."""
+
+from __future__ import annotations
+
+from flask import Response, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext
+from flask_login import current_user
+
+from app import audit
+from app.auth.roles import requires_role
+from app.extensions import db
+from app.i18n import translated
+from app.models import AuditAction, Role, User
+from app.staff import accounts, audit_log, bp
+from app.staff.audit_log import InvalidAuditFilter
+from app.staff.forms import DisableForm, StaffAccountForm
+
+
+@bp.after_request
+def private(response: Response) -> Response:
+    # Names, addresses and who saw whom: no shared or back-button cache may keep them.
+    response.headers.setdefault("Cache-Control", "private, no-store")
+    return response
+
+
+@bp.route("/accounts", methods=["GET", "POST"])
+@requires_role(Role.MANAGER)
+def staff_accounts():
+    """Every staff account, and a form to create one.
+
+    :raise 422: a field is missing or wrong, or the email is taken (shown in the page).
+    """
+    form = StaffAccountForm()
+    status = 200
+    if form.validate_on_submit():
+        try:
+            accounts.create_staff(
+                form.email.data, form.name.data, form.role.data, form.password.data, _me()
+            )
+        except accounts.AccountRefused as refusal:
+            flash(translated(str(refusal)), "error")
+            status = 422
+        else:
+            flash(
+                gettext("Account created. They enrol two-factor sign-in at first sign-in."), "info"
+            )
+            return redirect(url_for("staff.staff_accounts"), 303)
+    elif form.errors:
+        status = 422
+    return render_template(
+        "staff/accounts.html",
+        form=form,
+        disable_form=DisableForm(),
+        accounts=accounts.staff_accounts(),
+    ), status
+
+
+@bp.post("/accounts/<int:user_id>/disable")
+@requires_role(Role.MANAGER)
+def disable_account(user_id: int):
+    """Disable a staff account: it is signed out everywhere and cannot sign in again.
+
+    :raise 404: no staff account has this id.  :raise 409: your own account.
+    """
+    if not DisableForm().validate_on_submit():
+        abort(400)
+    try:
+        done = accounts.disable(user_id, _me())
+    except accounts.AccountRefused as refusal:
+        flash(translated(str(refusal)), "error")
+        return redirect(url_for("staff.staff_accounts"), 303)
+    if done is None:
+        abort(404)
+    flash(gettext("Account disabled."), "info")
+    return redirect(url_for("staff.staff_accounts"), 303)
+
+
+@bp.get("/audit")
+@requires_role(Role.MANAGER)
+def audit_trail():
+    """The audit trail, newest first, 100 a page, filtered by action, account, patient and
+    clinic dates.
+
+    :raise 400: a filter value that is not one (shown in the page).
+    """
+    number = request.args.get("page", "1")
+    number = int(number) if number.isascii() and number.isdigit() and 0 < int(number) < 10**6 else 1
+    try:
+        audit_filter = audit_log.parse_filter(request.args)
+    except InvalidAuditFilter as invalid:
+        return _audit_page(errors=invalid.errors, status=400)
+    rows, more = audit_log.page(audit_filter, number)
+    return _audit_page(rows=rows, more=more, number=number, audit_filter=audit_filter)
+
+
+def _audit_page(*, status: int = 200, errors: dict | None = None, **context):
+    return render_template(
+        "staff/audit.html",
+        actions=audit_log.ACTIONS,
+        values=request.args,
+        query_args={k: v for k, v in request.args.items() if k != "page" and v},
+        errors=errors or {},
+        **context,
+    ), status
+
+
+@bp.get("/audit/patients/<int:patient_id>.csv")
+@requires_role(Role.MANAGER)
+def patient_audit_csv(patient_id: int):
+    """Who saw or changed one patient's data, as CSV: for a patient who asks the clinic.
+    The download itself is audited.
+
+    :raise 404: no account has this id.
+    """
+    if db.session.get(User, patient_id) is None:
+        abort(404)
+    audit.viewed(AuditAction.AUDIT_EXPORTED, patient_id=patient_id)
+    return Response(
+        audit_log.patient_csv(patient_id),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="audit-patient-{patient_id}.csv"'},
+    )
+
+
+def _me():
+    return current_user._get_current_object()
