@@ -255,7 +255,7 @@ MUTANTS: tuple[Mutant, ...] = (
     ),
     Mutant(
         "refund.any_status",
-        "app/payments/lifecycle.py",
+        "app/payments/refunds.py",
         '    if payment.status != PaymentStatus.COMPLETED:\n        return refused(session, payment, cannot(payment, "refunded"))',
         "",
         "a payment that was never paid can be refunded",
@@ -263,7 +263,7 @@ MUTANTS: tuple[Mutant, ...] = (
     ),
     Mutant(
         "refund.tax_not_reversed",
-        "app/payments/lifecycle.py",
+        "app/payments/refunds.py",
         '        payment.tax_record.status = "reversed"',
         "        pass",
         "a refund leaves the tax record as if the sale stood",

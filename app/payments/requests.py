@@ -263,3 +263,51 @@ def _reason_problem(reason: Any) -> str | None:
     if not re.fullmatch(REASON_PATTERN, reason):
         return "Give a reason: this one is empty or only spaces."
     return None
+
+
+# A refund's pesos as typed: up to ten digits and two decimals ("500", "1120.5", "0.01").
+REFUND_AMOUNT_PATTERN = r"[0-9]{1,10}(\.[0-9]{1,2})?"
+
+
+@dataclass(frozen=True)
+class RefundRequest:
+    reason: str
+    amount: Decimal | None  # pesos; None: all that remains refundable
+    expected_version: int | None
+
+
+def parse_refund_request(
+    *, reason: Any, amount: Any = None, expected_version: Any = None
+) -> RefundRequest:
+    """Check a refund's fields (staff form or API), collecting every problem. ``amount`` is
+    pesos as text ("500", "500.00"; ``REFUND_AMOUNT_PATTERN``), more than zero; whether that
+    much is left to refund is decided under the payment's lock.
+
+    :raise InvalidPaymentRequest: 422, ``errors`` names each bad field.
+    """
+    errors: dict[str, str] = {}
+    problem = _reason_problem(reason)
+    if problem:
+        errors["reason"] = problem
+    parsed = _parse_refund_amount(amount, errors)
+    version = whole_number(expected_version)
+    if expected_version is not None and (version is None or not 1 <= version <= MAX_ID):
+        errors["expected_version"] = "Must be a positive whole number."
+    if errors:
+        raise InvalidPaymentRequest(
+            "; ".join(f"{field}: {msg}" for field, msg in errors.items()), errors=errors
+        )
+    return RefundRequest(reason.strip(), parsed, version)
+
+
+def _parse_refund_amount(value: Any, errors: dict[str, str]) -> Decimal | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not re.fullmatch(REFUND_AMOUNT_PATTERN, value):
+        errors["amount"] = "Must be an amount in pesos such as 500 or 500.00, as text."
+        return None
+    amount = Decimal(value)
+    if amount <= 0:
+        errors["amount"] = "Must be more than 0."
+        return None
+    return money(amount)

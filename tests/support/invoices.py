@@ -15,7 +15,8 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import Consultation, Invoice, Payment, PaymentEvent, TaxRecord, money, utcnow
-from app.payments.records import invoice_number
+from app.payments.records import payment_reference
+from app.payments.serials import issue_invoice_serial
 from app.payments.vat import vat_breakdown
 
 TAX_RATE = Decimal("0.12")
@@ -79,7 +80,7 @@ def _add_one(patient, spec: InvoiceSpec) -> str:
     )
     db.session.add_all([consultation, payment])
     db.session.flush()
-    number = invoice_number(issued_at, payment.id)
+    number = payment_reference(issued_at, payment.id)
     vat = vat_breakdown(fee, TAX_RATE, prices_include_vat=True)
     db.session.add_all(
         [
@@ -91,10 +92,10 @@ def _add_one(patient, spec: InvoiceSpec) -> str:
                 prices_include_vat=True,
                 rate=TAX_RATE,
             ),
-            Invoice(
+            invoice := Invoice(
                 payment=payment,
                 user_id=patient.id,
-                invoice_number=number,
+                reference=number,
                 amount=fee,
                 status=spec.status,
                 issued_at=issued_at,
@@ -110,6 +111,8 @@ def _add_one(patient, spec: InvoiceSpec) -> str:
             ),
         ]
     )
+    if spec.status in ("paid", "refunded"):  # a sale made: numbered as the capture does
+        issue_invoice_serial(db.session, invoice, payment.completed_at or issued_at)
     return number
 
 
