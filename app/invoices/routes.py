@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime
+from decimal import Decimal
 
 from flask import (
     Response,
@@ -23,8 +24,8 @@ from flask import (
 from flask_babel import gettext
 from flask_login import current_user
 
-from app.extensions import login_manager
-from app.formatting import RefundNote, clinic_tz, refund_of, status_word
+from app.extensions import db, login_manager
+from app.formatting import RefundNote, clinic_tz, format_money, refund_of, status_word
 from app.htmx import current_page, is_htmx
 from app.i18n import N_, translated
 from app.invoices import bp, export, history, queries
@@ -43,8 +44,13 @@ from app.invoices.filters import (
 from app.invoices.forms import DeleteForm, RefundForm
 from app.models import PaymentMethod, PaymentStatus
 from app.pages import page_for
-from app.payments import lifecycle
-from app.payments.errors import InvalidTransition, PaymentError, PaymentNotDeletable
+from app.payments import lifecycle, refunds
+from app.payments.errors import (
+    InvalidTransition,
+    PaymentError,
+    PaymentNotDeletable,
+    StaleVersion,
+)
 from app.payments.events import PaymentEventType
 
 RESULTS_TARGET = "invoice-results"
@@ -149,14 +155,19 @@ def show_invoice(
     :raise 404: no invoice has this number.
     """
     detail = _detail_or_404(number)
+    refund_form = refund_form or RefundForm()
+    left = _refundable(detail)
+    if refund_form.amount.data is None:
+        refund_form.amount.data = f"{left:.2f}"
     return render_template(
         "invoices/detail.html",
         invoice=detail.invoice,
+        refundable=left,
         history=history.history(detail.events, detail.actors),
         receipt_url=history.receipt_link(detail.invoice.payment),
         refund_note=_refund_note(detail),
         deleted=_deleted_note(detail),
-        refund_form=refund_form or RefundForm(),
+        refund_form=refund_form,
         delete_form=delete_form or DeleteForm(),
     ), status
 
@@ -204,25 +215,60 @@ def confirm_refund(number: str):
             "error",
         )
         return show_invoice(number, refund_form=form, status=409)
-    return render_template("invoices/refund_confirm.html", invoice=detail.invoice, form=form)
+    left = _refundable(detail)
+    amount = Decimal(form.amount.data) if form.amount.data else left
+    if amount > left:
+        form.amount.errors = [
+            gettext("At most %(amount)s is left to refund.", amount=format_money(left))
+        ]
+        return show_invoice(number, refund_form=form, status=422)
+    form.version.data = str(payment.version)
+    return render_template(
+        "invoices/refund_confirm.html",
+        invoice=detail.invoice,
+        form=form,
+        amount=amount,
+        whole=amount == left,
+    )
 
 
 @bp.post("/invoices/<number>/refund")
 def refund(number: str):
-    """Refund the invoice's completed payment, with a reason; repeating changes nothing.
+    """Refund the amount the confirmation page showed, with its reason: one credit memo and
+    one provider request; posting the same page again is refused (the payment's version).
 
     The confirmation page posts here (``confirm_refund`` asks first).
 
     :raise 404: no invoice has this number.  :raise 422: no reason given (shown in the page).
-    :raise 409: the payment is not completed (shown in the page).
+    :raise 409: the payment is not completed, or changed since (shown in the page).
     """
+
+    def refund_as_shown(payment_id, reason, *, actor):
+        version = refund_form.version.data or ""
+        return lifecycle.refund(
+            payment_id,
+            reason,
+            actor,
+            amount=refund_form.amount.data or None,
+            expected_version=int(version) if version.isdigit() else None,
+        )
+
+    refund_form = RefundForm()
     return _change_payment(
         number,
-        RefundForm(),
+        refund_form,
         "refund_form",
-        lifecycle.refund,
-        (N_("Payment refunded."), N_("This payment was already refunded.")),
+        refund_as_shown,
+        (
+            N_("Refund recorded: a credit memo was issued."),
+            N_("This payment was already refunded."),
+        ),
     )
+
+
+def _refundable(detail: queries.InvoiceDetail) -> Decimal:
+    """Pesos left to refund of the invoice's payment (``refunds.refundable``)."""
+    return refunds.refundable(db.session, detail.invoice.payment)
 
 
 @bp.post("/invoices/<number>/delete")
@@ -267,6 +313,14 @@ def _refusal(error: PaymentError) -> str:
     """Why the lifecycle refused, in the staff member's language. The service's own words
     (app/payments/lifecycle.py) are English and name the status; the same sentences here
     are msgids, with the status as a word of the reader's language."""
+    if isinstance(error, lifecycle.RefundExceedsRemaining):
+        left = format_money(error.extra["refundable"])
+        return gettext("At most %(amount)s is left to refund.", amount=left)
+    if isinstance(error, StaleVersion):
+        return gettext(
+            "This payment changed since the page was shown (another refund?). "
+            "Nothing was refunded: look at it again."
+        )
     status, payment_id = error.extra.get("payment_status"), error.extra.get("payment_id")
     if status is None or payment_id is None:
         return translated(error.detail)

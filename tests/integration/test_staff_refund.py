@@ -26,7 +26,7 @@ def test_staff_refund_a_completed_payment_with_a_reason(app, paid):
     assert after["invoice"] == "refunded"
     assert after["tax"] == "reversed"
     page = staff_client.get(f"/staff/invoices/{number}")
-    assert "Payment refunded." in page.text
+    assert "Refund recorded: a credit memo was issued." in page.text
     assert "Doctor unavailable" in page.text
     check_invariants(app)
 

@@ -82,6 +82,17 @@ def _add_one(patient, spec: InvoiceSpec) -> str:
     db.session.flush()
     number = payment_reference(issued_at, payment.id)
     vat = vat_breakdown(fee, TAX_RATE, prices_include_vat=True)
+    invoice = Invoice(
+        payment_id=payment.id,
+        user_id=patient.id,
+        reference=number,
+        amount=fee,
+        status=spec.status,
+        issued_at=issued_at,
+        paid_at=payment.completed_at,
+    )
+    if spec.status in ("paid", "refunded"):  # a sale made: numbered as the capture does
+        issue_invoice_serial(db.session, invoice, payment.completed_at or issued_at)
     db.session.add_all(
         [
             TaxRecord(
@@ -92,15 +103,7 @@ def _add_one(patient, spec: InvoiceSpec) -> str:
                 prices_include_vat=True,
                 rate=TAX_RATE,
             ),
-            invoice := Invoice(
-                payment=payment,
-                user_id=patient.id,
-                reference=number,
-                amount=fee,
-                status=spec.status,
-                issued_at=issued_at,
-                paid_at=payment.completed_at,
-            ),
+            invoice,
             PaymentEvent(
                 payment_id=payment.id,
                 consultation_id=consultation.id,
@@ -111,8 +114,6 @@ def _add_one(patient, spec: InvoiceSpec) -> str:
             ),
         ]
     )
-    if spec.status in ("paid", "refunded"):  # a sale made: numbered as the capture does
-        issue_invoice_serial(db.session, invoice, payment.completed_at or issued_at)
     return number
 
 
