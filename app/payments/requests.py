@@ -200,14 +200,25 @@ def parse_confirm_request(
         )
     if receipt_url is not None and not _is_web_url(receipt_url):
         errors["receipt_url"] = f"Must be an http(s) URL of at most {MAX_URL_LENGTH} characters."
-    version = whole_number(expected_version)
-    if expected_version is not None and (version is None or not 1 <= version <= MAX_ID):
+    version = _parse_version(expected_version, errors)
+    _raise_if_any(errors)
+    return ConfirmRequest(transaction_id, receipt_url, version)
+
+
+def _parse_version(value: Any, errors: dict[str, str]) -> int | None:
+    """An ``expected_version``: None, or a whole number from 1 to ``MAX_ID``."""
+    version = whole_number(value)
+    if value is not None and (version is None or not 1 <= version <= MAX_ID):
         errors["expected_version"] = "Must be a positive whole number."
+    return version
+
+
+def _raise_if_any(errors: dict[str, str]) -> None:
+    """:raise InvalidPaymentRequest: 422 naming every field in ``errors``, if any."""
     if errors:
         raise InvalidPaymentRequest(
             "; ".join(f"{field}: {msg}" for field, msg in errors.items()), errors=errors
         )
-    return ConfirmRequest(transaction_id, receipt_url, version)
 
 
 def _is_web_url(value: Any) -> bool:
@@ -290,13 +301,8 @@ def parse_refund_request(
     if problem:
         errors["reason"] = problem
     parsed = _parse_refund_amount(amount, errors)
-    version = whole_number(expected_version)
-    if expected_version is not None and (version is None or not 1 <= version <= MAX_ID):
-        errors["expected_version"] = "Must be a positive whole number."
-    if errors:
-        raise InvalidPaymentRequest(
-            "; ".join(f"{field}: {msg}" for field, msg in errors.items()), errors=errors
-        )
+    version = _parse_version(expected_version, errors)
+    _raise_if_any(errors)
     return RefundRequest(reason.strip(), parsed, version)
 
 

@@ -9,10 +9,11 @@ import pytest
 from sqlalchemy import select
 
 from app.extensions import db
-from app.models import Payment, ProviderRequest
+from app.models import ProviderRequest
 from app.payments import lifecycle
 from tests.support.invariants import check_invariants, serial_runs
 from tests.support.lifecycle import state
+from tests.support.locks import read_payment_without_locking
 from tests.support.storm import storm
 
 
@@ -115,17 +116,7 @@ def test_without_the_payment_lock_the_refund_storm_no_longer_queues(
     app, api, staff, paid_id, monkeypatch
 ):
     # the payment row's lock is what makes concurrent refunds wait for each other
-    barrier = threading.Barrier(20, timeout=30)
-
-    def read_without_locking(session, payment_id):
-        payment = session.execute(
-            select(Payment)
-            .where(Payment.id == payment_id)
-            .execution_options(populate_existing=True)
-        ).scalar_one()
-        barrier.wait()
-        return payment
-
+    read_without_locking = read_payment_without_locking(threading.Barrier(20, timeout=30))
     monkeypatch.setattr(lifecycle, "lock_payment", read_without_locking)
     answers = storm(20, lambda i: api.refund(staff, paid_id, reason=f"Part {i}", amount="400"))
 
