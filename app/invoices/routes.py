@@ -28,7 +28,7 @@ from app.extensions import db, login_manager
 from app.formatting import RefundNote, clinic_tz, format_money, refund_of, status_word
 from app.htmx import current_page, is_htmx
 from app.i18n import N_, translated
-from app.invoices import bp, export, history, queries
+from app.invoices import bp, export, form_state, history, queries
 from app.invoices.attention import needs_attention, refunds_not_returned
 from app.invoices.filters import (
     EARLIEST,
@@ -143,19 +143,18 @@ def _render(template: str, *, status: int = 200, errors: dict | None = None, **c
 
 
 @bp.get("/invoices/<number>")
-def show_invoice(
-    number: str,
-    refund_form: RefundForm | None = None,
-    delete_form: DeleteForm | None = None,
-    status: int = 200,
-):
-    """One invoice, its payment and the payment's full history; a refund form once paid,
-    a delete form when the payment moved no money.
+def show_invoice(number: str):
+    """One invoice, its payment and the payment's full history; a refund form while
+    something is left to refund, a delete form when the payment moved no money. A form a
+    POST refused comes back once, with its errors and the refusal's status (form_state).
 
     :raise 404: no invoice has this number.
     """
     detail = _detail_or_404(number)
-    refund_form = refund_form or RefundForm()
+    refused, status = form_state.take_refused(
+        number.upper(), {"refund_form": RefundForm, "delete_form": DeleteForm}
+    )
+    refund_form = refused.get("refund_form") or RefundForm()
     left = _refundable(detail)
     if refund_form.amount.data is None:
         refund_form.amount.data = f"{left:.2f}"
@@ -168,8 +167,15 @@ def show_invoice(
         refund_note=_refund_note(detail),
         deleted=_deleted_note(detail),
         refund_form=refund_form,
-        delete_form=delete_form or DeleteForm(),
+        delete_form=refused.get("delete_form") or DeleteForm(),
     ), status
+
+
+def _back_to_invoice(detail: queries.InvoiceDetail, form_name: str, form, status: int):
+    """Keep the refused ``form`` for the invoice page and send the browser there (303)."""
+    number = detail.invoice.invoice_number
+    form_state.keep_refused(number, form_name, form, status)
+    return redirect(url_for("invoices.show_invoice", number=number), 303)
 
 
 def _refund_note(detail: queries.InvoiceDetail) -> RefundNote | None:
@@ -204,7 +210,7 @@ def confirm_refund(number: str):
     detail = _detail_or_404(number)
     form = RefundForm()
     if not form.validate_on_submit():
-        return show_invoice(number, refund_form=form, status=422)
+        return _back_to_invoice(detail, "refund_form", form, 422)
     payment = detail.invoice.payment
     if payment.status != PaymentStatus.COMPLETED:
         flash(
@@ -214,21 +220,38 @@ def confirm_refund(number: str):
             ),
             "error",
         )
-        return show_invoice(number, refund_form=form, status=409)
+        return _back_to_invoice(detail, "refund_form", form, 409)
     left = _refundable(detail)
     amount = Decimal(form.amount.data) if form.amount.data else left
     if amount > left:
         form.amount.errors = [
             gettext("At most %(amount)s is left to refund.", amount=format_money(left))
         ]
-        return show_invoice(number, refund_form=form, status=422)
-    form.version.data = str(payment.version)
+        return _back_to_invoice(detail, "refund_form", form, 422)
+    number = detail.invoice.invoice_number
+    form_state.keep_to_confirm(number, amount, form.reason.data, payment.version)
+    return redirect(url_for("invoices.show_refund_confirmation", number=number), 303)
+
+
+@bp.get("/invoices/<number>/refund/confirm")
+def show_refund_confirmation(number: str):
+    """The confirmation page of the refund staff asked for (``confirm_refund``); reloading
+    it, or switching its language, shows it again and changes nothing.
+
+    :raise 404: no invoice has this number.
+    """
+    detail = _detail_or_404(number)
+    asked = form_state.to_confirm(detail.invoice.invoice_number)
+    if asked is None:
+        return redirect(url_for("invoices.show_invoice", number=detail.invoice.invoice_number))
+    form = RefundForm(formdata=None, data=asked)
+    amount = Decimal(asked["amount"])
     return render_template(
         "invoices/refund_confirm.html",
         invoice=detail.invoice,
         form=form,
         amount=amount,
-        whole=amount == left,
+        whole=amount == _refundable(detail),
     )
 
 
@@ -294,17 +317,18 @@ def delete(number: str):
 def _change_payment(number: str, form, form_name: str, change, said: tuple[str, str]):
     """Validate the reason form, call the lifecycle ``change`` as the staff member, and go
     back to the invoice saying what happened (``said``: changed, already so); a refusal is
-    shown in the invoice page with its status (app/pages.py)."""
+    kept for the invoice page, which shows it with its status (app/pages.py)."""
     detail = _detail_or_404(number)
     if not form.validate_on_submit():
-        return show_invoice(number, **{form_name: form}, status=422)
+        return _back_to_invoice(detail, form_name, form, 422)
     try:
         done = change(
             detail.invoice.payment_id, form.reason.data, actor=current_user._get_current_object()
         )
     except PaymentError as error:
         flash(_refusal(error), "error")
-        return show_invoice(number, **{form_name: form}, status=page_for(error).status)
+        return _back_to_invoice(detail, form_name, form, page_for(error).status)
+    form_state.forget_to_confirm()
     flash(gettext(said[0] if done.changed else said[1]), "info")
     return redirect(url_for("invoices.show_invoice", number=detail.invoice.invoice_number), 303)
 

@@ -10,7 +10,7 @@ from tests.support.lifecycle import state
 
 
 def _confirm_page(client, number, **form):
-    return client.post(f"/staff/invoices/{number}/refund/confirm", data=form)
+    return client.post(f"/staff/invoices/{number}/refund/confirm", data=form, follow_redirects=True)
 
 
 def _hidden(html: str, name: str) -> str:
@@ -40,6 +40,8 @@ def test_a_partial_refund_from_the_page_issues_a_credit_memo_and_the_sheet_shows
 
     # the same confirmation page posted again refunds nothing more
     again = client.post(f"/staff/invoices/{number}/refund", data=form)
+    assert again.status_code == 303  # post/redirect/get, also for a refusal
+    again = client.get(again.headers["Location"])
     assert again.status_code == 409
     assert "changed since the page was shown" in again.text
     assert serial_runs(app)[("credit_memo", "000")] == [1]
@@ -63,3 +65,26 @@ def test_a_blank_reason_and_a_bad_amount_are_both_listed_with_links(app, paid):
     summary = html[html.index("data-error-summary") :]
     assert '<a href="#amount">' in summary and '<a href="#reason">' in summary
     assert 'tabindex="-1"' in html  # focusable, so static/js/print.js can focus it
+
+
+def test_the_confirmation_page_is_a_get_that_reloads_and_switches_language_safely(app, paid):
+    payment_id, number, client, _ = paid
+    asked = client.post(
+        f"/staff/invoices/{number}/refund/confirm", data={"amount": "100", "reason": "Part"}
+    )
+    assert asked.status_code == 303
+    url = asked.headers["Location"]
+    before = state(app, payment_id)
+    for _ in range(2):
+        assert "Refund part of this payment?" in client.get(url).text
+    assert "I-refund ang bahagi" in client.get(url, headers={"Accept-Language": "fil"}).text
+    assert state(app, payment_id) == before
+
+
+def test_a_refused_form_shows_once_then_the_page_is_clean_again(app, paid):
+    _, number, client, _ = paid
+    refused = client.post(f"/staff/invoices/{number}/refund/confirm", data={"reason": ""})
+    page = client.get(refused.headers["Location"])
+    assert page.status_code == 422 and "data-error-summary" in page.text
+    again = client.get(refused.headers["Location"])  # a reload: nothing is posted, no errors
+    assert again.status_code == 200 and "data-error-summary" not in again.text

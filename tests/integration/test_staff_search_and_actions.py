@@ -139,6 +139,8 @@ def test_a_refund_asks_first_showing_amount_patient_and_method_then_does_it(app,
     before = state(app, payment_id)
     # when staff press Refund on the invoice page
     asked = client.post(f"/staff/invoices/{number}/refund/confirm", data={"reason": "Ill"})
+    assert asked.status_code == 303  # to the confirmation page, a GET a reload repeats safely
+    asked = client.get(asked.headers["Location"])
     # then a confirmation page, and nothing has changed
     assert asked.status_code == 200
     assert state(app, payment_id) == before
@@ -175,7 +177,9 @@ def test_the_refund_form_is_a_destructive_button_not_an_unstyled_input(clinic):
 def test_confirming_a_refund_of_a_payment_that_is_not_paid_is_refused_in_words(app, clinic):
     _, _, numbers, client = clinic
     before = state(app, payment_id_of(numbers[2]))
-    response = client.post(f"/staff/invoices/{numbers[2]}/refund/confirm", data={"reason": "x"})
+    response = client.post(
+        f"/staff/invoices/{numbers[2]}/refund/confirm", data={"reason": "x"}, follow_redirects=True
+    )
     assert response.status_code == 409
     assert "This payment is pending and cannot be refunded." in response.text
     assert state(app, payment_id_of(numbers[2])) == before
