@@ -1,5 +1,3 @@
-import re
-from decimal import Decimal
 
 from flask_babel import lazy_gettext
 from flask_wtf import FlaskForm
@@ -38,11 +36,6 @@ _REASON = [
 ]
 
 
-def _more_than_zero(form: Form, field: Field) -> None:
-    if field.data and re.fullmatch(REFUND_AMOUNT_PATTERN, field.data) and Decimal(field.data) == 0:
-        raise ValidationError(lazy_gettext("Enter an amount more than ₱0.00."))
-
-
 class RefundForm(FlaskForm):
     """A refund of part or all of what is left (app/payments/refunds.py). ``version`` is the
     payment's version the confirmation page showed: posting it twice refunds once."""
@@ -54,9 +47,8 @@ class RefundForm(FlaskForm):
             Optional(),
             Regexp(
                 f"^(?:{REFUND_AMOUNT_PATTERN})$",
-                message=lazy_gettext("Enter an amount such as 500 or 1,120.00."),
+                message=lazy_gettext("Enter an amount more than ₱0.00, such as 500 or 1,120.00."),
             ),
-            _more_than_zero,
         ],
     )
     reason = StringField(lazy_gettext("Reason for the refund"), validators=_REASON)

@@ -276,8 +276,9 @@ def _reason_problem(reason: Any) -> str | None:
     return None
 
 
-# A refund's pesos as typed: up to ten digits and two decimals ("500", "1120.5", "0.01").
-REFUND_AMOUNT_PATTERN = r"[0-9]{1,10}(\.[0-9]{1,2})?"
+# A refund's pesos as typed, more than zero: up to ten digits and two decimals ("500",
+# "1120.5", "0.01"); "0" and "0.00" do not match.
+REFUND_AMOUNT_PATTERN = r"0*(?:[1-9][0-9]{0,9}(?:\.[0-9]{1,2})?|0?\.(?:0[1-9]|[1-9][0-9]?))"
 
 
 @dataclass(frozen=True)
@@ -310,10 +311,6 @@ def _parse_refund_amount(value: Any, errors: dict[str, str]) -> Decimal | None:
     if value is None:
         return None
     if not isinstance(value, str) or not re.fullmatch(REFUND_AMOUNT_PATTERN, value):
-        errors["amount"] = "Must be an amount in pesos such as 500 or 500.00, as text."
+        errors["amount"] = "Must be an amount in pesos more than 0, such as 500 or 500.00, as text."
         return None
-    amount = Decimal(value)
-    if amount <= 0:
-        errors["amount"] = "Must be more than 0."
-        return None
-    return money(amount)
+    return money(Decimal(value))
