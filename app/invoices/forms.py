@@ -1,4 +1,3 @@
-
 from flask_babel import lazy_gettext
 from flask_wtf import FlaskForm
 from wtforms import Form, HiddenField, StringField, SubmitField

@@ -88,3 +88,14 @@ def test_a_refused_form_shows_once_then_the_page_is_clean_again(app, paid):
     assert page.status_code == 422 and "data-error-summary" in page.text
     again = client.get(refused.headers["Location"])  # a reload: nothing is posted, no errors
     assert again.status_code == 200 and "data-error-summary" not in again.text
+
+
+def test_a_refunded_invoice_says_its_refund_once_and_its_reason_once(app, paid):
+    _, number, client, _ = paid
+    client.post(f"/staff/invoices/{number}/refund", data={"reason": "Doctor unavailable"})
+    html = client.get(f"/staff/invoices/{number}").text
+    main = html.split("<main", 1)[1]
+    assert main.count("refund-sentence") == 1
+    # once on the sheet (which staff are told the patient sees), once in the audit history
+    assert main.count("Doctor unavailable") == 2
+    assert "none yet" not in main.split("Receipt", 1)[1].split("</dd>", 1)[0]
