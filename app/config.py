@@ -8,6 +8,7 @@ Every setting is documented in docs/operations.md. ``APP_ENV`` picks the class:
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -115,6 +116,15 @@ DEMO_CLINIC = {
 }
 
 
+def _serial_prefix(name: str, default: str) -> str:
+    """A serial's printed prefix: up to 8 letters, digits or hyphens (no spaces, so a
+    printed number is one word)."""
+    value = os.environ.get(name, default)
+    if not re.fullmatch(r"[A-Za-z0-9-]{0,8}", value):
+        raise ConfigError(f"{name} must be at most 8 letters, digits or hyphens; got {value!r}")
+    return value
+
+
 class Config:
     ENV_NAME = "production"
     TESTING = False
@@ -180,6 +190,13 @@ class Config:
         self.CLINIC_TIMEZONE = os.environ.get("CLINIC_TIMEZONE", "Asia/Manila")
         clinic_timezone(self.CLINIC_TIMEZONE)  # fail at start-up, not on the first page
         self.PAYMENT_PENDING_TTL = _int("PAYMENT_PENDING_TTL", 30 * 60)
+        # The serials of sales invoices and credit memos (app/payments/serials.py, docs/invoices.md):
+        # one unbroken series per branch; the prefixes are printed before the digits.
+        self.CLINIC_BRANCH_CODE = os.environ.get("CLINIC_BRANCH_CODE", "000")
+        if not re.fullmatch(r"[0-9]{3,5}", self.CLINIC_BRANCH_CODE):
+            raise ConfigError("CLINIC_BRANCH_CODE must be 3 to 5 digits, like 000 or 00000")
+        self.INVOICE_SERIAL_PREFIX = _serial_prefix("INVOICE_SERIAL_PREFIX", "")
+        self.CREDIT_MEMO_SERIAL_PREFIX = _serial_prefix("CREDIT_MEMO_SERIAL_PREFIX", "CM-")
         self.GATEWAY_WEBHOOK_SECRET = os.environ.get("GATEWAY_WEBHOOK_SECRET") or (
             self.default_webhook_secret()
         )

@@ -30,6 +30,7 @@ from app.i18n import N_, current_locale
 from app.models import CURRENCY, Payment, TaxRecord, money
 from app.payments import lifecycle
 from app.payments.events import PaymentEventType
+from app.payments.records import refunded_amount
 from app.payments.vat import VatBreakdown
 
 PESO_SIGN = "₱"
@@ -247,6 +248,7 @@ def init_app(app: Flask) -> None:
         extra_charges=extra_charges,
         status_word=status_word,
         refund_of=refund_of,
+        refunded_amount=refunded_amount,
         vat_of=vat_of,
     )
 

@@ -29,6 +29,8 @@ EXPIRY = "tests/integration/test_expiry_refund.py"
 WEBHOOKS = "tests/integration/test_webhooks.py"
 TOKENS = "tests/unit/test_checkout_tokens.py"
 STORMS = "tests/integration/test_storms.py"
+SERIALS = "tests/integration/test_serials.py"
+PARTIAL_REFUNDS = "tests/integration/test_partial_refunds.py"
 
 MUTANTS: tuple[Mutant, ...] = (
     # --- create_payment: lock and re-check ---------------------------------------------
@@ -184,6 +186,25 @@ MUTANTS: tuple[Mutant, ...] = (
         "a key taken over after expiry keeps the old request's fingerprint",
         (f"{GUARD_STEPS}::test_an_expired_key_taken_over_replays_its_new_request",),
     ),
+    # --- sales invoice and credit memo serials, partial refunds ----------------------------
+    Mutant(
+        "serial.counter_not_locked",
+        "app/payments/serials.py",
+        "        .with_for_update()\n    ).scalar_one()",
+        "    ).scalar_one()",
+        "two captures read the same last serial and take the same number",
+        (
+            f"{SERIALS}::test_two_hundred_captures_of_two_hundred_sales_at_once_are_serials_1_to_200",
+        ),
+    ),
+    Mutant(
+        "refund.amount_not_capped",
+        "app/payments/refunds.py",
+        "    if amount > remaining:\n        return refused(session, payment, _too_much(payment, amount, remaining))\n",
+        "",
+        "refunds add up to more than was captured",
+        (f"{PARTIAL_REFUNDS}::test_twenty_concurrent_refunds_never_return_more_than_was_captured",),
+    ),
     # --- the lifecycle: locks and re-checks -----------------------------------------------
     Mutant(
         "transition.consultation_not_locked",
@@ -255,7 +276,7 @@ MUTANTS: tuple[Mutant, ...] = (
     ),
     Mutant(
         "refund.any_status",
-        "app/payments/lifecycle.py",
+        "app/payments/refunds.py",
         '    if payment.status != PaymentStatus.COMPLETED:\n        return refused(session, payment, cannot(payment, "refunded"))',
         "",
         "a payment that was never paid can be refunded",
@@ -263,7 +284,7 @@ MUTANTS: tuple[Mutant, ...] = (
     ),
     Mutant(
         "refund.tax_not_reversed",
-        "app/payments/lifecycle.py",
+        "app/payments/refunds.py",
         '        payment.tax_record.status = "reversed"',
         "        pass",
         "a refund leaves the tax record as if the sale stood",

@@ -18,6 +18,7 @@ from app.payments.requests import (
     METHODS,
     REASON_PATTERN,
     RECEIPT_URL_PATTERN,
+    REFUND_AMOUNT_PATTERN,
     TRANSACTION_ID_PATTERN,
 )
 from app.problem_types import PROBLEM_TYPES
@@ -40,6 +41,7 @@ def matching(pattern: str, **schema: Any) -> dict[str, Any]:
 
 _TEXT = {"type": "string"}
 _WHEN = {"type": ["string", "null"], "format": "date-time"}
+_REFERENCE = {"type": "string", "pattern": "^INV-[0-9]{14}-[0-9]+$"}
 _MONEY = {"type": "string", "pattern": r"^[0-9]+\.[0-9]{2}$", "description": "Pesos, two decimals."}
 ID = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
 
@@ -93,11 +95,42 @@ SCHEMAS: dict[str, Any] = {
     "Invoice": _object(
         {
             "id": ID,
-            "invoice_number": {"type": "string", "pattern": "^INV-[0-9]{14}-[0-9]+$"},
+            "invoice_number": {
+                **_REFERENCE,
+                "deprecated": True,
+                "description": "The payment reference under its older name (see reference).",
+            },
+            "reference": {
+                **_REFERENCE,
+                "description": "What the patient quotes while paying; not an invoice serial.",
+            },
+            "serial_number": {
+                **_nullable(_TEXT),
+                "description": "The sales invoice serial as printed (prefix and at least six "
+                "digits), issued when the payment is captured; null before.",
+            },
+            "serial": _nullable({"type": "integer", "minimum": 1}),
+            "branch_code": _nullable(matching("[0-9]{3,5}")),
             "amount": _MONEY,
             "status": _TEXT,
             "issued_at": _WHEN,
             "paid_at": _WHEN,
+            "refunded_amount": {
+                **_MONEY,
+                "description": "Pesos of the credit memos whose refund was not refused.",
+            },
+            "credit_memos": {"type": "array", "items": ref("CreditMemo")},
+        }
+    ),
+    "CreditMemo": _object(
+        {
+            "serial_number": _TEXT,
+            "serial": {"type": "integer", "minimum": 1},
+            "branch_code": matching("[0-9]{3,5}"),
+            "amount": _MONEY,
+            "reason": _TEXT,
+            "issued_at": _WHEN,
+            "refund_state": {"enum": ["pending", "succeeded", "failed"]},
         }
     ),
     "TaxRecord": _object(
@@ -190,8 +223,17 @@ SCHEMAS: dict[str, Any] = {
                 maxLength=MAX_REASON_LENGTH,
                 description="Not only spaces; no control characters (tabs, line breaks, "
                 "U+0080 to U+009F).",
-            )
-        }
+            ),
+            "amount": _nullable(
+                matching(
+                    REFUND_AMOUNT_PATTERN,
+                    description="Pesos to refund, more than 0 and at most what is left to "
+                    "refund; null or absent: all of it.",
+                )
+            ),
+            "expected_version": {"type": ["integer", "null"], "minimum": 1, "maximum": MAX_ID},
+        },
+        required=("reason",),
     ),
     "ProviderEvent": _object(
         {

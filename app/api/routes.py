@@ -194,14 +194,23 @@ def confirm_payment(payment_id: int):
 @token_required
 @token_role(Role.MANAGER)
 def refund_payment(payment_id: int):
-    """Refund a completed payment: managers only. Body: ``{reason}``. Repeating it changes
-    nothing.
+    """Refund a completed payment, whole or in part: managers only. Body: ``{reason, amount?,
+    expected_version?}`` (``amount`` in pesos as text; absent: all that is left). Each refund
+    issues a credit memo; repeating one without an amount changes nothing.
 
-    :raise 403: not a manager.  :raise 404: no such payment.  :raise 422: no reason.
-    :raise 409: the payment is not completed.
+    :raise 403: not a manager.  :raise 404: no such payment.
+    :raise 422: no reason, or a malformed amount or version.
+    :raise 409: the payment is not completed, the amount is more than is left to refund, or
+        ``expected_version`` is not the payment's version.
     """
     body = json_body()
-    result = lifecycle.refund(payment_id, body.get("reason"), api_user())
+    result = lifecycle.refund(
+        payment_id,
+        body.get("reason"),
+        api_user(),
+        amount=body.get("amount"),
+        expected_version=body.get("expected_version"),
+    )
     message = "Payment refunded." if result.changed else "Already refunded; nothing changed."
     return json_response(_transition_body(result, message), 200)
 

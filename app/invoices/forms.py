@@ -1,10 +1,10 @@
 from flask_babel import lazy_gettext
 from flask_wtf import FlaskForm
-from wtforms import Form, StringField, SubmitField
+from wtforms import Form, HiddenField, StringField, SubmitField
 from wtforms.fields import Field
-from wtforms.validators import DataRequired, Length, ValidationError
+from wtforms.validators import DataRequired, Length, Optional, Regexp, ValidationError
 
-from app.payments.requests import MAX_REASON_LENGTH, forbidden_character
+from app.payments.requests import MAX_REASON_LENGTH, REFUND_AMOUNT_PATTERN, forbidden_character
 
 
 def _storable_reason(form: Form, field: Field) -> None:
@@ -36,7 +36,22 @@ _REASON = [
 
 
 class RefundForm(FlaskForm):
+    """A refund of part or all of what is left (app/payments/refunds.py). ``version`` is the
+    payment's version the confirmation page showed: posting it twice refunds once."""
+
+    amount = StringField(
+        lazy_gettext("Amount to refund, in pesos"),
+        filters=[lambda value: value.strip().replace(",", "") if value else value],
+        validators=[
+            Optional(),
+            Regexp(
+                f"^(?:{REFUND_AMOUNT_PATTERN})$",
+                message=lazy_gettext("Enter an amount more than ₱0.00, such as 500 or 1,120.00."),
+            ),
+        ],
+    )
     reason = StringField(lazy_gettext("Reason for the refund"), validators=_REASON)
+    version = HiddenField()
     submit = SubmitField(lazy_gettext("Refund payment"))
 
 

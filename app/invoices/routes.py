@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime
+from decimal import Decimal
 
 from flask import (
     Response,
@@ -27,11 +28,11 @@ from flask_login import current_user
 
 from app import audit
 from app.auth.roles import requires_role
-from app.extensions import login_manager
-from app.formatting import RefundNote, clinic_tz, refund_of, status_word
+from app.extensions import db, login_manager
+from app.formatting import RefundNote, clinic_tz, format_money, refund_of, status_word
 from app.htmx import current_page, is_htmx
 from app.i18n import N_, translated
-from app.invoices import bp, export, history, queries
+from app.invoices import bp, export, form_state, history, queries
 from app.invoices.attention import needs_attention, refunds_not_returned
 from app.invoices.filters import (
     EARLIEST,
@@ -47,8 +48,13 @@ from app.invoices.filters import (
 from app.invoices.forms import DeleteForm, RefundForm
 from app.models import AuditAction, PaymentMethod, PaymentStatus, Role
 from app.pages import page_for
-from app.payments import lifecycle
-from app.payments.errors import InvalidTransition, PaymentError, PaymentNotDeletable
+from app.payments import lifecycle, refunds
+from app.payments.errors import (
+    InvalidTransition,
+    PaymentError,
+    PaymentNotDeletable,
+    StaleVersion,
+)
 from app.payments.events import PaymentEventType
 
 RESULTS_TARGET = "invoice-results"
@@ -143,31 +149,49 @@ def _render(template: str, *, status: int = 200, errors: dict | None = None, **c
 
 @bp.get("/invoices/<number>")
 @requires_role(Role.CASHIER)
-def show_invoice(
-    number: str,
-    refund_form: RefundForm | None = None,
-    delete_form: DeleteForm | None = None,
-    status: int = 200,
-):
-    """One invoice, its payment and the payment's full history; a refund form once paid,
-    a delete form when the payment moved no money.
+def show_invoice(number: str):
+    """One invoice, its payment and the payment's full history; a refund form while
+    something is left to refund, a delete form when the payment moved no money. A form a
+    POST refused comes back once, with its errors and the refusal's status (form_state).
 
     :raise 404: no invoice has this number.
     """
     detail = _detail_or_404(number)
+    refused, status = form_state.take_refused(
+        number.upper(), {"refund_form": RefundForm, "delete_form": DeleteForm}
+    )
+    refund_form = refused.get("refund_form") or RefundForm()
+    left = _refundable(detail)
+    if refund_form.amount.data is None:
+        refund_form.amount.data = f"{left:.2f}"
     page = render_template(
         "invoices/detail.html",
         invoice=detail.invoice,
+        refundable=left,
         history=history.history(detail.events, detail.actors),
         receipt_url=history.receipt_link(detail.invoice.payment),
         refund_note=_refund_note(detail),
         deleted=_deleted_note(detail),
-        refund_form=refund_form or RefundForm(),
-        delete_form=delete_form or DeleteForm(),
+        refund_form=refund_form,
+        delete_form=refused.get("delete_form") or DeleteForm(),
     )
     # After rendering (a commit expires what the page reads), before anything is sent.
     audit.viewed(AuditAction.INVOICE_VIEWED, payment=detail.invoice.payment)
     return page, status
+
+
+def _back_to_invoice(detail: queries.InvoiceDetail, form_name: str, form, status: int):
+    """Keep the refused ``form`` for the invoice page and send the browser there (303)."""
+    number = detail.invoice.invoice_number
+    form_state.keep_refused(number, form_name, form, status)
+    return redirect(url_for("invoices.show_invoice", number=number), 303)
+
+
+def _back_to_invoice(detail: queries.InvoiceDetail, form_name: str, form, status: int):
+    """Keep the refused ``form`` for the invoice page and send the browser there (303)."""
+    number = detail.invoice.invoice_number
+    form_state.keep_refused(number, form_name, form, status)
+    return redirect(url_for("invoices.show_invoice", number=number), 303)
 
 
 def _refund_note(detail: queries.InvoiceDetail) -> RefundNote | None:
@@ -203,7 +227,7 @@ def confirm_refund(number: str):
     detail = _detail_or_404(number)
     form = RefundForm()
     if not form.validate_on_submit():
-        return show_invoice(number, refund_form=form, status=422)
+        return _back_to_invoice(detail, "refund_form", form, 422)
     payment = detail.invoice.payment
     if payment.status != PaymentStatus.COMPLETED:
         flash(
@@ -213,27 +237,80 @@ def confirm_refund(number: str):
             ),
             "error",
         )
-        return show_invoice(number, refund_form=form, status=409)
-    return render_template("invoices/refund_confirm.html", invoice=detail.invoice, form=form)
+        return _back_to_invoice(detail, "refund_form", form, 409)
+    left = _refundable(detail)
+    amount = Decimal(form.amount.data) if form.amount.data else left
+    if amount > left:
+        form.amount.errors = [
+            gettext("At most %(amount)s is left to refund.", amount=format_money(left))
+        ]
+        return _back_to_invoice(detail, "refund_form", form, 422)
+    number = detail.invoice.invoice_number
+    form_state.keep_to_confirm(number, amount, form.reason.data, payment.version)
+    return redirect(url_for("invoices.show_refund_confirmation", number=number), 303)
+
+
+@bp.get("/invoices/<number>/refund/confirm")
+@requires_role(Role.MANAGER)
+def show_refund_confirmation(number: str):
+    """The confirmation page of the refund staff asked for (``confirm_refund``); reloading
+    it, or switching its language, shows it again and changes nothing.
+
+    :raise 404: no invoice has this number.
+    """
+    detail = _detail_or_404(number)
+    asked = form_state.to_confirm(detail.invoice.invoice_number)
+    if asked is None:
+        return redirect(url_for("invoices.show_invoice", number=detail.invoice.invoice_number))
+    form = RefundForm(formdata=None, data=asked)
+    amount = Decimal(asked["amount"])
+    return render_template(
+        "invoices/refund_confirm.html",
+        invoice=detail.invoice,
+        form=form,
+        amount=amount,
+        whole=amount == _refundable(detail),
+    )
 
 
 @bp.post("/invoices/<number>/refund")
 @requires_role(Role.MANAGER)
 def refund(number: str):
-    """Refund the invoice's completed payment, with a reason; repeating changes nothing.
+    """Refund the amount the confirmation page showed, with its reason: one credit memo and
+    one provider request; posting the same page again is refused (the payment's version).
 
     The confirmation page posts here (``confirm_refund`` asks first).
 
     :raise 404: no invoice has this number.  :raise 422: no reason given (shown in the page).
-    :raise 409: the payment is not completed (shown in the page).
+    :raise 409: the payment is not completed, or changed since (shown in the page).
     """
+
+    def refund_as_shown(payment_id, reason, *, actor):
+        version = refund_form.version.data or ""
+        return lifecycle.refund(
+            payment_id,
+            reason,
+            actor,
+            amount=refund_form.amount.data or None,
+            expected_version=int(version) if version.isdigit() else None,
+        )
+
+    refund_form = RefundForm()
     return _change_payment(
         number,
-        RefundForm(),
+        refund_form,
         "refund_form",
-        lifecycle.refund,
-        (N_("Payment refunded."), N_("This payment was already refunded.")),
+        refund_as_shown,
+        (
+            N_("Refund recorded: a credit memo was issued."),
+            N_("This payment was already refunded."),
+        ),
     )
+
+
+def _refundable(detail: queries.InvoiceDetail) -> Decimal:
+    """Pesos left to refund of the invoice's payment (``refunds.refundable``)."""
+    return refunds.refundable(db.session, detail.invoice.payment)
 
 
 @bp.post("/invoices/<number>/delete")
@@ -260,17 +337,18 @@ def delete(number: str):
 def _change_payment(number: str, form, form_name: str, change, said: tuple[str, str]):
     """Validate the reason form, call the lifecycle ``change`` as the staff member, and go
     back to the invoice saying what happened (``said``: changed, already so); a refusal is
-    shown in the invoice page with its status (app/pages.py)."""
+    kept for the invoice page, which shows it with its status (app/pages.py)."""
     detail = _detail_or_404(number)
     if not form.validate_on_submit():
-        return show_invoice(number, **{form_name: form}, status=422)
+        return _back_to_invoice(detail, form_name, form, 422)
     try:
         done = change(
             detail.invoice.payment_id, form.reason.data, actor=current_user._get_current_object()
         )
     except PaymentError as error:
         flash(_refusal(error), "error")
-        return show_invoice(number, **{form_name: form}, status=page_for(error).status)
+        return _back_to_invoice(detail, form_name, form, page_for(error).status)
+    form_state.forget_to_confirm()
     flash(gettext(said[0] if done.changed else said[1]), "info")
     return redirect(url_for("invoices.show_invoice", number=detail.invoice.invoice_number), 303)
 
@@ -279,6 +357,14 @@ def _refusal(error: PaymentError) -> str:
     """Why the lifecycle refused, in the staff member's language. The service's own words
     (app/payments/lifecycle.py) are English and name the status; the same sentences here
     are msgids, with the status as a word of the reader's language."""
+    if isinstance(error, lifecycle.RefundExceedsRemaining):
+        left = format_money(error.extra["refundable"])
+        return gettext("At most %(amount)s is left to refund.", amount=left)
+    if isinstance(error, StaleVersion):
+        return gettext(
+            "This payment changed since the page was shown (another refund?). "
+            "Nothing was refunded: look at it again."
+        )
     status, payment_id = error.extra.get("payment_status"), error.extra.get("payment_id")
     if status is None or payment_id is None:
         return translated(error.detail)

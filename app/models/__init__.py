@@ -4,7 +4,8 @@
 - ``people``: users (patients, cashiers, managers), recovery codes, consultations;
 - ``audit``: the audit trail of who saw and did what;
 - ``payments``: payments, invoices, tax records, payment history, idempotency keys;
-- ``provider``: the provider's notifications, the refund outbox, the sandbox's refunds.
+- ``provider``: the provider's notifications, the refund outbox, the sandbox's refunds;
+- ``invoicing``: the serial counters of invoices and credit memos, and the credit memos.
 
 Callers import from here (``from app.models import Payment``): the area modules are how the
 code is laid out, not part of the interface.
@@ -22,6 +23,7 @@ from app.models.columns import (
     one_of,
     utcnow,
 )
+from app.models.invoicing import CreditMemo, SerialCounter, SerialSeries
 from app.models.payments import (
     ACTIVE_PAYMENT_PREDICATE,
     ACTIVE_STATUSES,
@@ -57,6 +59,7 @@ __all__ = [
     "MIN_FEE",
     "NOT_APPLIED_OUTCOMES",
     "Consultation",
+    "CreditMemo",
     "GatewayEvent",
     "IdempotencyKey",
     "Invoice",
@@ -71,6 +74,8 @@ __all__ = [
     "ProviderRequestState",
     "Role",
     "SandboxRefund",
+    "SerialCounter",
+    "SerialSeries",
     "TaxRecord",
     "UTCDateTime",
     "User",

@@ -22,7 +22,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.ext.hybrid import hybrid_method, hybrid_property
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship, synonym
 from sqlalchemy.sql.elements import ColumnElement
 
 from app.extensions import db
@@ -211,23 +211,47 @@ class Invoice(db.Model):
         CheckConstraint(one_of("status", InvoiceStatus), name="ck_invoices_status"),
         Index("ix_invoices_issued_at", "issued_at"),
         Index("ix_invoices_status_issued_at", "status", "issued_at"),
-        # Staff search by the start of an invoice number in any case:
-        # lower(invoice_number) LIKE 'inv-202611%' (text_pattern_ops, whatever the collation).
+        # Staff search by the start of a payment reference in any case:
+        # lower(reference) LIKE 'inv-202611%' (text_pattern_ops, whatever the collation).
         Index(
-            "ix_invoices_invoice_number_lower",
-            func.lower(text("invoice_number")).label("invoice_number_lower"),
-            postgresql_ops={"invoice_number_lower": "text_pattern_ops"},
+            "ix_invoices_reference_lower",
+            func.lower(text("reference")).label("reference_lower"),
+            postgresql_ops={"reference_lower": "text_pattern_ops"},
+        ),
+        # One serial per branch, never two invoices with the same one (app/payments/serials.py).
+        UniqueConstraint("branch_code", "serial", name="uq_invoices_branch_serial"),
+        CheckConstraint(
+            "(serial IS NULL) = (branch_code IS NULL) AND (serial IS NULL) = (serial_number IS NULL)"
+            " AND (serial IS NULL) = (serial_issued_at IS NULL) AND (serial IS NULL OR serial >= 1)",
+            name="ck_invoices_serial_whole",
+        ),
+        # A sale made is a sale numbered: a paid or refunded invoice always has its serial.
+        CheckConstraint(
+            "status IN ('pending', 'void') OR serial IS NOT NULL",
+            name="ck_invoices_captured_have_serial",
         ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     payment_id: Mapped[int] = mapped_column(ForeignKey("payments.id"), unique=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
-    invoice_number: Mapped[str] = mapped_column(String(64), unique=True)
+    # The payment's reference ("INV-<created>-<payment id>"), given when Pay is pressed: what
+    # the patient quotes while paying. Not a sales invoice number; ``serial_number`` is.
+    reference: Mapped[str] = mapped_column(String(64), unique=True)
+    # The older name of ``reference``, for the callers and templates that still use it.
+    invoice_number: Mapped[str] = synonym("reference")
     amount: Mapped[Decimal] = mapped_column(Money)
     status: Mapped[str] = mapped_column(String(16), default=InvoiceStatus.PENDING)
     issued_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The sales invoice (RR 7-2024 s. 2(1)), issued when the payment is captured and never
+    # before: ``serial`` counts up by one per branch (``branch_code``, CLINIC_BRANCH_CODE),
+    # ``serial_number`` is it as printed (prefix, at least six digits), fixed when issued.
+    # All four are empty for an attempt that never became a sale.
+    branch_code: Mapped[str | None] = mapped_column(String(5))
+    serial: Mapped[int | None] = mapped_column(Integer)
+    serial_number: Mapped[str | None] = mapped_column(String(32))
+    serial_issued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     payment: Mapped[Payment] = relationship(back_populates="invoice")
     user: Mapped[User] = relationship()

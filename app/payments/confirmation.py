@@ -32,6 +32,7 @@ from app.payments.errors import (
 )
 from app.payments.events import PaymentEventType
 from app.payments.requests import ConfirmRequest
+from app.payments.serials import issue_invoice_serial
 from app.payments.transitions import (
     UNCHANGED,
     Transition,
@@ -110,6 +111,9 @@ def _complete(session: Session, payment: Payment, req: ConfirmRequest, actor: st
     payment.transaction_id = req.transaction_id
     payment.receipt_url = req.receipt_url
     payment.completed_at = now
+    # The sale is made: its invoice serial is taken now, in this transaction (serials.py),
+    # before the invoice is marked paid (a paid invoice without a serial is refused).
+    issue_invoice_serial(session, payment.invoice, now)
     payment.invoice.status = InvoiceStatus.PAID
     payment.invoice.paid_at = now
     # Money came in after all: a payment staff deleted (it had moved none) is back in the lists.

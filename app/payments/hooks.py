@@ -16,6 +16,8 @@ The points, in the order a request passes them:
   ``consultation_id`` and ``payment_id``.
 - ``transition.after_lock``: a transition (confirm, fail, refund, expire, webhook)
   holds the consultation and payment locks; called with ``payment_id``.
+- ``serial.taken``: a capture or refund took the next serial (the counter row locked and
+  bumped, uncommitted); called with ``series`` and ``serial``.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ BEFORE_LOCK = "payment.before_lock"
 BEFORE_INSERT = "payment.before_insert"
 AFTER_INSERT = "payment.after_insert"
 AFTER_TRANSITION_LOCK = "transition.after_lock"
+SERIAL_TAKEN = "serial.taken"
 POINTS = (
     AFTER_CLAIM,
     KEY_TAKEN,
@@ -37,6 +40,7 @@ POINTS = (
     BEFORE_INSERT,
     AFTER_INSERT,
     AFTER_TRANSITION_LOCK,
+    SERIAL_TAKEN,
 )
 
 _registered: dict[str, list[Callable[..., Any]]] = {}

@@ -41,10 +41,8 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from app import audit
 from app.db import transaction
 from app.models import (
-    AuditAction,
     Consultation,
     Invoice,
     InvoiceStatus,
@@ -55,7 +53,7 @@ from app.models import (
     User,
     utcnow,
 )
-from app.payments import dberrors, hooks, outbox
+from app.payments import dberrors, hooks
 from app.payments.confirmation import confirm_locked
 from app.payments.decisions import CONFIRMABLE, Reported
 from app.payments.errors import (
@@ -67,23 +65,21 @@ from app.payments.errors import (
     TransactionIdInUse,
 )
 from app.payments.events import PaymentEventType
+from app.payments.refunds import RefundExceedsRemaining, refund_locked
 from app.payments.requests import (
     MAX_ID,
     parse_confirm_request,
     parse_refund_reason,
+    parse_refund_request,
 )
 from app.payments.transitions import (
-    UNCHANGED,
     Transition,
     cancel_locked,
-    cannot,
     delete_locked,
     fail_locked,
     record_event,
     refunded_payment_for,
-    refused,
     reported_charges,
-    snapshot,
 )
 
 # The lifecycle's whole surface: the calls below, and the locked steps and names the
@@ -91,6 +87,7 @@ from app.payments.transitions import (
 __all__ = [
     "CONFIRMABLE",
     "PaymentNotDeletable",
+    "RefundExceedsRemaining",
     "Reported",
     "Transition",
     "actor_label",
@@ -179,19 +176,37 @@ def cancel(payment_id: int, *, user: User) -> Transition:
     return run(payment_id, step).raise_refusal()
 
 
-def refund(payment_id: int, reason: Any, actor: Actor) -> Transition:
-    """Refund a completed payment: payment refunded, invoice refunded, tax reversed.
-
-    Refunding a refunded payment again changes nothing. This is the call the
-    staff pages use.
+def refund(
+    payment_id: int,
+    reason: Any,
+    actor: Actor,
+    *,
+    amount: Any = None,
+    expected_version: Any = None,
+) -> Transition:
+    """Refund ``amount`` pesos of a completed payment (a decimal string or Decimal; None:
+    all that remains refundable), with a reason. Each refund issues a credit memo and queues
+    its own provider request (``refunds.refund_locked``); the payment becomes refunded when
+    nothing is left. Refunding a refunded payment again without an amount changes nothing.
+    This is the one call every interface uses.
 
     :raise Forbidden: 403, the actor is not a manager.  :raise PaymentNotFound: 404.
-    :raise InvalidPaymentRequest: 422, no usable reason.
-    :raise InvalidTransition: 409, the payment is not completed.  :raise PaymentsBusy: 503.
+    :raise InvalidPaymentRequest: 422, no usable reason, or a malformed amount or version.
+    :raise InvalidTransition: 409, the payment is not completed.
+    :raise RefundExceedsRemaining: 409, more than is left to refund (``refundable``).
+    :raise StaleVersion: 409, ``expected_version`` is not the payment's version.
+    :raise PaymentsBusy: 503.
     """
     label = actor_label(actor, "refund", Role.MANAGER)
-    text = parse_refund_reason(reason)
-    return run(payment_id, partial(refund_locked, reason=text, actor=label)).raise_refusal()
+    req = parse_refund_request(reason=reason, amount=amount, expected_version=expected_version)
+    step = partial(
+        refund_locked,
+        reason=req.reason,
+        actor=label,
+        amount=req.amount,
+        expected_version=req.expected_version,
+    )
+    return run(payment_id, step).raise_refusal()
 
 
 def delete(payment_id: int, reason: Any, actor: Actor) -> Transition:
@@ -286,31 +301,6 @@ def lock_payment(session: Session, payment_id: int) -> Payment:
     _refresh_children(session, payment_id)
     hooks.reached(hooks.AFTER_TRANSITION_LOCK, payment_id=payment_id)
     return payment
-
-
-def refund_locked(session: Session, payment: Payment, *, reason: str, actor: str) -> Transition:
-    """Decide and apply a refund on a locked payment."""
-    if payment.status == PaymentStatus.REFUNDED:
-        return snapshot(session, payment, UNCHANGED)
-    if payment.status != PaymentStatus.COMPLETED:
-        return refused(session, payment, cannot(payment, "refunded"))
-    payment.status = PaymentStatus.REFUNDED
-    payment.invoice.status = InvoiceStatus.REFUNDED
-    if payment.tax_record is not None:
-        payment.tax_record.status = "reversed"
-    record_event(
-        session,
-        payment,
-        PaymentEventType.REFUNDED,
-        actor,
-        reason=reason,
-        amount=str(payment.amount),
-    )
-    # The provider is asked by `flask payments send-outbox`, never inside this transaction.
-    outbox.add_refund(session, payment, reason)
-    # In the refund's own transaction: no refund without its audit row, and no row without it.
-    audit.record(AuditAction.REFUNDED, actor=actor, payment=payment, session=session, reason=reason)
-    return snapshot(session, payment, PaymentEventType.REFUNDED)
 
 
 def run(payment_id: int, step: Callable[[Session, Payment], T]) -> T:

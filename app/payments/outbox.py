@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import UTC, datetime
-from decimal import InvalidOperation
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from sqlalchemy import func, select
@@ -42,8 +42,11 @@ REFUND = "refund"
 # --- writing: inside the refund's transaction ------------------------------------------------
 
 
-def add_refund(session: Session, payment: Payment, reason: str) -> ProviderRequest:
-    """Queue a refund of the whole payment, in the caller's transaction (the payment is locked).
+def add_refund(
+    session: Session, payment: Payment, reason: str, amount: Decimal | None = None
+) -> ProviderRequest:
+    """Queue a refund of ``amount`` pesos (default: the whole payment) in the caller's
+    transaction (the payment is locked; ``app.payments.refunds`` checks the amount).
 
     The idempotency key is ``refund-payment-<payment id>-<n>-<12 hex>``: n counts this
     payment's refund requests, and the random tail keeps two databases that share a
@@ -58,7 +61,7 @@ def add_refund(session: Session, payment: Payment, reason: str) -> ProviderReque
     request = ProviderRequest(
         kind=REFUND,
         payment_id=payment.id,
-        amount=money(payment.amount),
+        amount=money(payment.amount if amount is None else amount),
         currency=payment.currency,
         reason=reason,
         idempotency_key=f"{REFUND}-payment-{payment.id}-{earlier + 1}-{secrets.token_hex(6)}",

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import String, bindparam, cast, insert, literal, select
 from sqlalchemy.orm import Session
 
 from app.models import (
+    CreditMemo,
     Invoice,
     InvoiceStatus,
     Payment,
     PaymentEvent,
     PaymentStatus,
+    ProviderRequestState,
     TaxRecord,
     money,
 )
@@ -70,8 +73,10 @@ def add_tax_record(session: Session, payment: Payment, vat: VatBreakdown) -> Non
     )
 
 
-def invoice_number(issued_at: datetime, payment_id: int) -> str:
-    return f"INV-{issued_at:%Y%m%d%H%M%S}-{payment_id}"
+def payment_reference(created_at: datetime, payment_id: int) -> str:
+    """What the patient quotes while paying: "INV-<created, UTC>-<payment id>". Not a sales
+    invoice number: the sale's serial is issued at capture (``app.payments.serials``)."""
+    return f"INV-{created_at:%Y%m%d%H%M%S}-{payment_id}"
 
 
 def _new_invoice(payment: Payment, invoice_id: int | None = None) -> Invoice:
@@ -80,7 +85,7 @@ def _new_invoice(payment: Payment, invoice_id: int | None = None) -> Invoice:
         id=invoice_id,
         payment_id=payment.id,
         user_id=payment.user_id,
-        invoice_number=invoice_number(payment.created_at, payment.id),
+        reference=payment_reference(payment.created_at, payment.id),
         amount=payment.amount,
         status=InvoiceStatus.PENDING,
         issued_at=payment.created_at,
@@ -97,7 +102,7 @@ def add_invoice(session: Session, payment: Payment) -> Invoice:
             for column in (
                 "payment_id",
                 "user_id",
-                "invoice_number",
+                "reference",
                 "amount",
                 "status",
                 "issued_at",
@@ -167,11 +172,11 @@ def _records_statement():
     invoice = (
         insert(t["i"])
         .from_select(
-            ["payment_id", "user_id", "invoice_number", "amount", "status", "issued_at"],
+            ["payment_id", "user_id", "reference", "amount", "status", "issued_at"],
             select(
                 payment.c.id,
                 user_id,
-                b("invoice_prefix", ic.invoice_number.type) + cast(payment.c.id, String),
+                b("reference_prefix", ic.reference.type) + cast(payment.c.id, String),
                 b("amount", ic.amount.type),
                 literal(InvoiceStatus.PENDING.value),
                 now,
@@ -228,7 +233,7 @@ def insert_records_at_once(
     session: Session, payment: Payment, vat: VatBreakdown, *, actor: str
 ) -> Invoice:
     """``add_records`` as one PostgreSQL statement (``_records_statement``)."""
-    prefix = invoice_number(payment.created_at, 0)[:-1]  # "INV-<issued>-", the id follows
+    prefix = payment_reference(payment.created_at, 0)[:-1]  # "INV-<created>-", the id follows
     payment.id, invoice_id = (
         session.connection()
         .execute(
@@ -246,7 +251,7 @@ def insert_records_at_once(
                 "rate": vat.rate,
                 "actor": actor,
                 "data": _created_event_data(payment),
-                "invoice_prefix": prefix,
+                "reference_prefix": prefix,
                 "now": payment.created_at,
             },
         )
@@ -302,11 +307,43 @@ def invoice_json(invoice: Invoice | None) -> dict[str, Any] | None:
         return None
     return {
         "id": invoice.id,
-        "invoice_number": invoice.invoice_number,
+        # The payment's reference under its older name, kept for existing API clients.
+        "invoice_number": invoice.reference,
+        "reference": invoice.reference,
+        "serial_number": invoice.serial_number,
+        "serial": invoice.serial,
+        "branch_code": invoice.branch_code,
         "amount": str(money(invoice.amount)),
         "status": invoice.status,
         "issued_at": _iso(invoice.issued_at),
         "paid_at": _iso(invoice.paid_at),
+        "refunded_amount": str(refunded_amount(invoice)),
+        "credit_memos": [credit_memo_json(memo) for memo in invoice.credit_memos],
+    }
+
+
+def refunded_amount(invoice: Invoice) -> Decimal:
+    """Pesos of the invoice's credit memos whose refund the provider did not refuse."""
+    return money(
+        sum((memo.amount for memo in invoice.credit_memos if not memo_failed(memo)), Decimal(0))
+    )
+
+
+def memo_failed(memo: CreditMemo) -> bool:
+    """The provider refused the memo's refund for good: the memo stays, numbered, but
+    returned nothing."""
+    return memo.provider_request.state == ProviderRequestState.FAILED
+
+
+def credit_memo_json(memo: CreditMemo) -> dict[str, Any]:
+    return {
+        "serial_number": memo.serial_number,
+        "serial": memo.serial,
+        "branch_code": memo.branch_code,
+        "amount": str(money(memo.amount)),
+        "reason": memo.reason,
+        "issued_at": _iso(memo.issued_at),
+        "refund_state": memo.provider_request.state,
     }
 
 

@@ -200,14 +200,25 @@ def parse_confirm_request(
         )
     if receipt_url is not None and not _is_web_url(receipt_url):
         errors["receipt_url"] = f"Must be an http(s) URL of at most {MAX_URL_LENGTH} characters."
-    version = whole_number(expected_version)
-    if expected_version is not None and (version is None or not 1 <= version <= MAX_ID):
+    version = _parse_version(expected_version, errors)
+    _raise_if_any(errors)
+    return ConfirmRequest(transaction_id, receipt_url, version)
+
+
+def _parse_version(value: Any, errors: dict[str, str]) -> int | None:
+    """An ``expected_version``: None, or a whole number from 1 to ``MAX_ID``."""
+    version = whole_number(value)
+    if value is not None and (version is None or not 1 <= version <= MAX_ID):
         errors["expected_version"] = "Must be a positive whole number."
+    return version
+
+
+def _raise_if_any(errors: dict[str, str]) -> None:
+    """:raise InvalidPaymentRequest: 422 naming every field in ``errors``, if any."""
     if errors:
         raise InvalidPaymentRequest(
             "; ".join(f"{field}: {msg}" for field, msg in errors.items()), errors=errors
         )
-    return ConfirmRequest(transaction_id, receipt_url, version)
 
 
 def _is_web_url(value: Any) -> bool:
@@ -263,3 +274,43 @@ def _reason_problem(reason: Any) -> str | None:
     if not re.fullmatch(REASON_PATTERN, reason):
         return "Give a reason: this one is empty or only spaces."
     return None
+
+
+# A refund's pesos as typed, more than zero: up to ten digits and two decimals ("500",
+# "1120.5", "0.01"); "0" and "0.00" do not match.
+REFUND_AMOUNT_PATTERN = r"0*(?:[1-9][0-9]{0,9}(?:\.[0-9]{1,2})?|0?\.(?:0[1-9]|[1-9][0-9]?))"
+
+
+@dataclass(frozen=True)
+class RefundRequest:
+    reason: str
+    amount: Decimal | None  # pesos; None: all that remains refundable
+    expected_version: int | None
+
+
+def parse_refund_request(
+    *, reason: Any, amount: Any = None, expected_version: Any = None
+) -> RefundRequest:
+    """Check a refund's fields (staff form or API), collecting every problem. ``amount`` is
+    pesos as text ("500", "500.00"; ``REFUND_AMOUNT_PATTERN``), more than zero; whether that
+    much is left to refund is decided under the payment's lock.
+
+    :raise InvalidPaymentRequest: 422, ``errors`` names each bad field.
+    """
+    errors: dict[str, str] = {}
+    problem = _reason_problem(reason)
+    if problem:
+        errors["reason"] = problem
+    parsed = _parse_refund_amount(amount, errors)
+    version = _parse_version(expected_version, errors)
+    _raise_if_any(errors)
+    return RefundRequest(reason.strip(), parsed, version)
+
+
+def _parse_refund_amount(value: Any, errors: dict[str, str]) -> Decimal | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not re.fullmatch(REFUND_AMOUNT_PATTERN, value):
+        errors["amount"] = "Must be an amount in pesos more than 0, such as 500 or 500.00, as text."
+        return None
+    return money(Decimal(value))

@@ -1,5 +1,6 @@
 // Print buttons ([data-print]), on every page (base.html): the one binding, so one click
-// opens the print dialog once. A static file because the CSP allows no inline script.
+// opens the print dialog once; and the focus on a page's error summary. A static file
+// because the CSP allows no inline script.
 (function () {
   "use strict";
 
@@ -12,6 +13,12 @@
   }
   document.addEventListener("DOMContentLoaded", function () {
     showPrintButtons(document);
+    // A form's error summary (templates/invoices/_macros.html) takes the focus on load, so
+    // a screen reader reads it and the keyboard starts from its links to the fields.
+    var summary = document.querySelector("[data-error-summary]");
+    if (summary) {
+      summary.focus();
+    }
   });
   document.addEventListener("htmx:load", function (event) {
     showPrintButtons(event.target.parentNode || document);

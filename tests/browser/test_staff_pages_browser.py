@@ -190,7 +190,7 @@ def test_refund_asks_first_then_says_who_refunded_it_on_the_invoice(context, cli
     number = clinic["jose_numbers"][2]  # paid
     page.goto(f"/staff/invoices/{number}")
     page.get_by_label("Reason for the refund").fill("Doctor unavailable")
-    page.get_by_role("button", name=re.compile(r"^Refund ₱")).click()
+    page.get_by_role("button", name=re.compile(r"^Refund…$")).click()
     expect(page.get_by_role("heading", name="Refund this payment?")).to_be_visible()
     expect(page.locator(".refund-confirm")).to_contain_text("Jose Reyes")
     confirm = page.get_by_role("button", name=re.compile(r"^Refund ₱[\d,.]+ to Jose Reyes$"))

@@ -17,11 +17,10 @@ from __future__ import annotations
 import threading
 
 import pytest
-from sqlalchemy import select
 
-from app.models import Payment
 from app.payments import lifecycle
 from tests.support.lifecycle import events, state
+from tests.support.locks import read_payment_without_locking
 from tests.support.storm import storm
 
 N = 20
@@ -36,16 +35,7 @@ def payment_id(api, factory):
 @pytest.fixture
 def without_locks(monkeypatch):
     barrier = threading.Barrier(N, timeout=30)
-
-    def read_without_locking(session, payment_id):
-        payment = session.execute(
-            select(Payment)
-            .where(Payment.id == payment_id)
-            .execution_options(populate_existing=True)
-        ).scalar_one()
-        barrier.wait()  # nobody writes until everybody has read "pending"
-        return payment
-
+    read_without_locking = read_payment_without_locking(barrier)
     monkeypatch.setattr(lifecycle, "lock_payment", read_without_locking)
 
 

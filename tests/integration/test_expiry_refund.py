@@ -260,6 +260,8 @@ def test_a_staff_refund_refunds_the_payment_the_invoice_and_reverses_the_tax(
         "actor": f"user:{staff.id}",
         "reason": "Doctor unavailable",
         "amount": "5000.00",
+        "credit_memo": "CM-000001",
+        "remaining": "0.00",
     }
     check_payment_states(app)
 

@@ -227,7 +227,12 @@ def test_the_staff_refusals_and_flashes_follow_the_language(
     )
     client = AuthActions(app).client_for(staff)
     headers = {"Accept-Language": accept}
-    refused = client.post(f"/staff/invoices/{paid}/delete", data={"reason": "x"}, headers=headers)
+    refused = client.post(
+        f"/staff/invoices/{paid}/delete",
+        data={"reason": "x"},
+        headers=headers,
+        follow_redirects=True,
+    )
     assert refused.status_code == 409
     assert lang(refused) == accept
     assert refunded in refused.text

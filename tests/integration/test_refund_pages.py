@@ -37,7 +37,8 @@ def test_a_requested_refund_says_so_to_staff_and_patient(refunded):
     invoice, attention, mine = pages(refunded)
     assert 'data-refund-state="pending"' in invoice
     assert "Requested." in invoice and "Doctor unavailable" in invoice
-    assert "not yet returned by the payment provider" in invoice
+    # the sheet names the credit memo and says the money is on its way, not "not returned"
+    assert "Credit memo CM-000001" in invoice and "on its way back to the patient" in invoice
     assert refunded[1] in attention and "Queued" in attention
     assert "is on its way back to your Credit or debit card (Stripe)" in mine
     assert "nothing was charged" not in mine

@@ -429,7 +429,8 @@ def test_the_invoice_page_shows_the_invoice_payment_and_vat_line(app, staff_clie
     )
     html = staff_client.get(f"/staff/invoices/{number}").text
     sheet = html.split('<article class="card invoice-sheet"', 1)[1].split("</article>", 1)[0]
-    assert f"Invoice {number}" in sheet
+    # a paid invoice is its sales invoice serial; the payment reference is one of its facts
+    assert "Sales invoice No. 000001" in sheet and f"<dd>{number}</dd>" in sheet
     assert "Maria Santos" in sheet and "maria@example.test" in sheet
     assert "Consultation with Dr. Ana Cruz" in sheet
     assert "₱5,000.00" in sheet

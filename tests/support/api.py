@@ -45,8 +45,10 @@ class ApiClient:
         body = {"transaction_id": transaction_id, **fields}
         return self._post(user, f"{PAYMENTS}/{payment_id}/confirm", body)
 
-    def refund(self, user, payment_id: int, reason: str = "Patient cancelled"):
-        return self._post(user, f"{PAYMENTS}/{payment_id}/refund", {"reason": reason})
+    def refund(self, user, payment_id: int, reason: str = "Patient cancelled", **fields: Any):
+        """``POST .../refund``; ``fields`` adds ``amount="500.00"``, ``expected_version=2``."""
+        body = {"reason": reason, **fields}
+        return self._post(user, f"{PAYMENTS}/{payment_id}/refund", body)
 
     def get(self, user, payment_id: int):
         client = self.app.test_client()

@@ -32,7 +32,60 @@ def check_invariants(app) -> dict[str, int]:
         }
         db.session.rollback()
     assert counts["payments"] == counts["invoices"] == counts["tax_records"], counts
+    check_serials(app)
     return counts
+
+
+def serial_runs(app) -> dict[tuple[str, str], list[int]]:
+    """Every issued serial, sorted, by (series, branch): invoices and credit memos."""
+    with app.app_context():
+        rows = db.session.execute(
+            text(
+                "SELECT 'invoice', branch_code, serial FROM invoices WHERE serial IS NOT NULL "
+                "UNION ALL SELECT 'credit_memo', branch_code, serial FROM credit_memos"
+            )
+        ).all()
+        db.session.rollback()
+    runs: dict[tuple[str, str], list[int]] = {}
+    for series, branch, serial in rows:
+        runs.setdefault((series, branch), []).append(serial)
+    return {key: sorted(serials) for key, serials in runs.items()}
+
+
+def gaps_and_duplicates(serials: list[int]) -> tuple[list[int], list[int]]:
+    """The numbers missing from 1..max(serials), and those issued more than once."""
+    seen = set(serials)
+    missing = [n for n in range(1, max(serials, default=0) + 1) if n not in seen]
+    doubled = sorted({n for n in serials if serials.count(n) > 1})
+    return missing, doubled
+
+
+def check_serials(app) -> dict[tuple[str, str], int]:
+    """Each branch's invoice and credit memo serials are one run 1..N (no gap, no duplicate,
+    the counter at N), every captured payment has a serial and no uncaptured one does, and no
+    payment's credit memos (refunds not failed) add up to more than was captured."""
+    runs = serial_runs(app)
+    for key, serials in runs.items():
+        assert gaps_and_duplicates(serials) == ([], []), (key, gaps_and_duplicates(serials))
+    with app.app_context():
+        q = lambda sql: db.session.execute(text(sql)).all()  # noqa: E731
+        counters = dict(((s, b), n) for s, b, n in q("SELECT * FROM serial_counters"))
+        unnumbered = q(
+            "SELECT p.id, p.status, i.serial FROM payments p JOIN invoices i ON i.payment_id = p.id "
+            "WHERE (p.status IN ('completed', 'refunded')) <> (i.serial IS NOT NULL)"
+        )
+        over = q(
+            "SELECT p.id, p.amount, sum(r.amount) FROM payments p "
+            "JOIN provider_requests r ON r.payment_id = p.id AND r.state <> 'failed' "
+            "GROUP BY p.id, p.amount HAVING sum(r.amount) > p.amount"
+        )
+        db.session.rollback()
+    assert {key: len(serials) for key, serials in runs.items()} == {
+        key: n for key, n in counters.items() if n
+    }, (runs, counters)
+    assert not unnumbered, f"captured without a serial, or a serial without a capture: {unnumbered}"
+    assert not over, f"refunded more than was captured: {over}"
+    return {key: len(serials) for key, serials in runs.items()}
 
 
 # Each payment status with the invoice and tax record statuses that must go with it.

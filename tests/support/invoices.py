@@ -15,7 +15,8 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import Consultation, Invoice, Payment, PaymentEvent, TaxRecord, money, utcnow
-from app.payments.records import invoice_number
+from app.payments.records import payment_reference
+from app.payments.serials import issue_invoice_serial
 from app.payments.vat import vat_breakdown
 
 TAX_RATE = Decimal("0.12")
@@ -79,8 +80,19 @@ def _add_one(patient, spec: InvoiceSpec) -> str:
     )
     db.session.add_all([consultation, payment])
     db.session.flush()
-    number = invoice_number(issued_at, payment.id)
+    number = payment_reference(issued_at, payment.id)
     vat = vat_breakdown(fee, TAX_RATE, prices_include_vat=True)
+    invoice = Invoice(
+        payment_id=payment.id,
+        user_id=patient.id,
+        reference=number,
+        amount=fee,
+        status=spec.status,
+        issued_at=issued_at,
+        paid_at=payment.completed_at,
+    )
+    if spec.status in ("paid", "refunded"):  # a sale made: numbered as the capture does
+        issue_invoice_serial(db.session, invoice, payment.completed_at or issued_at)
     db.session.add_all(
         [
             TaxRecord(
@@ -91,15 +103,7 @@ def _add_one(patient, spec: InvoiceSpec) -> str:
                 prices_include_vat=True,
                 rate=TAX_RATE,
             ),
-            Invoice(
-                payment=payment,
-                user_id=patient.id,
-                invoice_number=number,
-                amount=fee,
-                status=spec.status,
-                issued_at=issued_at,
-                paid_at=payment.completed_at,
-            ),
+            invoice,
             PaymentEvent(
                 payment_id=payment.id,
                 consultation_id=consultation.id,

@@ -7,9 +7,10 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, select, text
 
 from app.config import normalize_database_url
+from app.models import Payment
 from app.payments import hooks
 
 WAIT_SECONDS = 20.0
@@ -85,3 +86,19 @@ class Background:
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
+
+
+def read_payment_without_locking(barrier: threading.Barrier):
+    """A stand-in for ``lifecycle.lock_payment`` that takes no lock and holds every caller at
+    ``barrier`` until all have read the payment: the worst interleaving, made certain."""
+
+    def read_without_locking(session, payment_id):
+        payment = session.execute(
+            select(Payment)
+            .where(Payment.id == payment_id)
+            .execution_options(populate_existing=True)
+        ).scalar_one()
+        barrier.wait()  # nobody writes until everybody has read it
+        return payment
+
+    return read_without_locking

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from app.models import money
 from app.payments.errors import ConsultationNotFound, InvalidPaymentRequest
 from app.payments.idempotency import fingerprint, hash_key
-from app.payments.records import invoice_number
+from app.payments.records import payment_reference
 from app.payments.requests import parse_payment_request
 
 
@@ -96,7 +96,9 @@ def test_any_amount_either_parses_to_centavos_at_least_1000_or_is_refused(amount
 def test_invoice_number_follows_the_seed_format():
     from datetime import UTC, datetime
 
-    assert invoice_number(datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC), 42) == "INV-20260102030405-42"
+    assert (
+        payment_reference(datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC), 42) == "INV-20260102030405-42"
+    )
 
 
 def test_keys_and_fingerprints_are_hashed():
