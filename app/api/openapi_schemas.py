@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.models import MIN_FEE, PaymentStatus
+from app.models import MIN_CHARGE, PaymentStatus
 from app.payments.requests import (
     AMOUNT_PATTERN,
     KEY_PATTERN,
@@ -126,15 +126,15 @@ SCHEMAS: dict[str, Any] = {
                     {"type": "null"},
                     {
                         "type": "number",
-                        "minimum": int(MIN_FEE),
+                        "minimum": int(MIN_CHARGE),
                         "exclusiveMaximum": 10**10,
                         "multipleOf": 0.01,
                     },
                     matching(AMOUNT_PATTERN),
                 ],
                 "description": "Optional (null is the same as absent). Pesos with at most two "
-                f"decimals, at least {MIN_FEE}: must equal the amount charged for the "
-                "consultation, else 422.",
+                f"decimals, at least {MIN_CHARGE}: must equal the amount charged for the "
+                "consultation (less a senior citizen or PWD discount), else 422.",
             },
             "idempotency_key": _nullable(matching(KEY_PATTERN))
             | {

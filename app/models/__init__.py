@@ -2,6 +2,7 @@
 
 - ``columns``: money (``Decimal`` centavos), aware UTC times, the column types;
 - ``people``: users (patients, staff) and their consultations;
+- ``discounts``: senior citizen / PWD cards and the discount each sale granted;
 - ``payments``: payments, invoices, tax records, payment history, idempotency keys;
 - ``provider``: the provider's notifications, the refund outbox, the sandbox's refunds.
 
@@ -12,6 +13,7 @@ code is laid out, not part of the interface.
 from app.models.columns import (
     CENT,
     CURRENCY,
+    MIN_CHARGE,
     MIN_FEE,
     JSONType,
     Money,
@@ -20,6 +22,7 @@ from app.models.columns import (
     one_of,
     utcnow,
 )
+from app.models.discounts import DISCOUNT_KINDS, DiscountCard, SaleDiscount
 from app.models.payments import (
     ACTIVE_PAYMENT_PREDICATE,
     ACTIVE_STATUSES,
@@ -48,7 +51,11 @@ __all__ = [
     "CENT",
     "CURRENCY",
     "CheckoutState",
+    "DISCOUNT_KINDS",
+    "DiscountCard",
+    "MIN_CHARGE",
     "MIN_FEE",
+    "SaleDiscount",
     "NOT_APPLIED_OUTCOMES",
     "Consultation",
     "GatewayEvent",

@@ -51,6 +51,10 @@ class User(UserMixin, db.Model):
     #: The language the user chose with the footer's switch (``en``, ``id``, ``fil``);
     #: None: the browser's Accept-Language decides (app/i18n.py).
     locale: Mapped[str | None] = mapped_column(String(8))
+    #: What an invoice prints under the buyer's name when given (RR 7-2024: the buyer's
+    #: address and TIN), e.g. for a patient whose employer reimburses the fee.
+    billing_address: Mapped[str | None] = mapped_column(String(255))
+    tin: Mapped[str | None] = mapped_column(String(20))
 
     @property
     def is_staff(self) -> bool:
