@@ -28,6 +28,7 @@ from app.api.problem_pages import bp as problems_bp
 from app.checkout import bp as checkout_bp
 from app.config import ROOT, engine_options, load_config, normalize_database_url
 from app.db import install_sqlite_write_serialization, install_transaction_timeouts
+from app.discounts import bp as discounts_bp
 from app.extensions import csrf, db, limiter, login_manager, migrate
 from app.gateway import bp as gateway_bp
 from app.gateway import provider as gateway_provider
@@ -176,4 +177,5 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(api_bp, url_prefix="/api/v1")
     app.register_blueprint(problems_bp)
     app.register_blueprint(invoices_bp)
+    app.register_blueprint(discounts_bp)
     health.init_app(app)
