@@ -8,6 +8,7 @@ Every setting is documented in docs/operations.md. ``APP_ENV`` picks the class:
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -81,6 +82,17 @@ def _bool(name: str, default: str) -> bool:
     return raw == "1"
 
 
+def _branch_code(tin: str) -> str:
+    """``CLINIC_BRANCH_CODE``: the BIR branch code printed after the TIN (``00000``: the head
+    office). Defaults to a TIN's fourth group (``000-123-456-00000``), else ``00000``."""
+    groups = tin.split("-")
+    default = groups[3] if len(groups) == 4 else "00000"
+    code = os.environ.get("CLINIC_BRANCH_CODE") or default
+    if not re.fullmatch(r"[0-9]{3,5}", code):
+        raise ConfigError(f"CLINIC_BRANCH_CODE must be 3 to 5 digits such as 00000, got {code!r}")
+    return code
+
+
 def clinic_timezone(name: str) -> ZoneInfo:
     """The IANA zone ``name`` (``Asia/Manila``).
 
@@ -104,6 +116,10 @@ CLINIC_SETTINGS = (
     "CLINIC_TIN",
     "CLINIC_CONTACT_EMAIL",
     "CLINIC_CONTACT_PHONE",
+    # The invoice's fixed lines (docs/invoices.md): the registered business style, and the
+    # BIR's acknowledgement (or permit to use) number of this computerized invoicing system.
+    "CLINIC_BUSINESS_STYLE",
+    "CLINIC_INVOICE_PERMIT",
 )
 DEMO_CLINIC = {
     "CLINIC_NAME": "Demo Family Clinic",
@@ -111,6 +127,8 @@ DEMO_CLINIC = {
     "CLINIC_TIN": "000-123-456-00000",
     "CLINIC_CONTACT_EMAIL": "billing@clinic.example",
     "CLINIC_CONTACT_PHONE": "+63 2 8123 4567",
+    "CLINIC_BUSINESS_STYLE": "Demo Family Clinic Medical Services",
+    "CLINIC_INVOICE_PERMIT": "Acknowledgement Certificate No. DEMO-0000-0000000 issued 2026-01-05",
 }
 
 
@@ -226,6 +244,10 @@ class Config:
         self.WTF_I18N_ENABLED = False
         for name in CLINIC_SETTINGS:
             setattr(self, name, os.environ.get(name) or self.default_clinic(name))
+        # 0: the clinic is not VAT-registered: no VAT is charged and its invoices say
+        # "Non-VAT Reg. TIN" and show no VAT breakdown (app/payments/pricing.py).
+        self.CLINIC_VAT_REGISTERED = _bool("CLINIC_VAT_REGISTERED", "1")
+        self.CLINIC_BRANCH_CODE = _branch_code(self.CLINIC_TIN)
 
     def default_secret_key(self) -> str:
         raise ConfigError(
