@@ -39,6 +39,7 @@ def matching(pattern: str, **schema: Any) -> dict[str, Any]:
 
 
 _TEXT = {"type": "string"}
+_OPTIONAL_TEXT = {"type": ["string", "null"]}
 _WHEN = {"type": ["string", "null"], "format": "date-time"}
 _MONEY = {"type": "string", "pattern": r"^[0-9]+\.[0-9]{2}$", "description": "Pesos, two decimals."}
 ID = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
@@ -108,6 +109,47 @@ SCHEMAS: dict[str, Any] = {
             "status": _TEXT,
         }
     ),
+    "InvoiceFields": _object(
+        {
+            "seller": _object(
+                {
+                    "registered_name": _TEXT,
+                    "business_style": _TEXT,
+                    "address": _TEXT,
+                    "tin_label": {"enum": ["VAT Reg. TIN", "Non-VAT Reg. TIN"]},
+                    "tin": _TEXT,
+                    "branch_code": {"type": "string", "pattern": "^[0-9]{3,5}$"},
+                }
+            ),
+            "number": _TEXT,
+            "date": _WHEN,
+            "buyer": _object({"name": _TEXT, "address": _OPTIONAL_TEXT, "tin": _OPTIONAL_TEXT}),
+            "lines": {
+                "type": "array",
+                "items": _object(
+                    {
+                        "description": _TEXT,
+                        "quantity": {"type": "integer", "minimum": 1},
+                        "unit_price": _MONEY,
+                        "amount": _MONEY,
+                    }
+                ),
+            },
+            "vat_registered": {"type": "boolean"},
+            "vatable_sales": _MONEY,
+            "vat_exempt_sales": _MONEY,
+            "zero_rated_sales": _MONEY,
+            "vat": _MONEY,
+            "discount": _MONEY,
+            "discount_holder": _nullable(
+                _object(
+                    {"kind": {"enum": ["senior_citizen", "pwd"]}, "id_number": _TEXT, "name": _TEXT}
+                )
+            ),
+            "total": _MONEY,
+            "computerized_invoicing": _TEXT,
+        }
+    ),
     "Event": _object(
         {
             "id": ID,
@@ -157,6 +199,7 @@ SCHEMAS: dict[str, Any] = {
                     "payment": ref("Payment"),
                     "invoice": _nullable(ref("Invoice")),
                     "tax_record": _nullable(ref("TaxRecord")),
+                    "invoice_fields": _nullable(ref("InvoiceFields")),
                     "events": {"type": "array", "items": ref("Event")},
                 }
             )

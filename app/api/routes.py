@@ -14,6 +14,7 @@ from app.api.problems import from_error, json_response, problem
 from app.extensions import csrf, db
 from app.gateway.provider import current_gateway
 from app.i18n import N_
+from app.invoices.fields import invoice_fields
 from app.models import Payment, PaymentStatus
 from app.payments import access, checkout_session, lifecycle, service
 from app.payments.errors import PaymentError
@@ -151,6 +152,7 @@ def get_payment(payment_id: int):
         "payment": payment_json(payment),
         "invoice": invoice_json(payment.invoice),
         "tax_record": tax_json(payment.tax_record),
+        "invoice_fields": invoice_fields(payment),
         "events": [event_json(e) for e in payment.events],
     }
     return json_response({"data": data}, 200)

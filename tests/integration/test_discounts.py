@@ -238,3 +238,27 @@ def test_a_clinic_that_is_not_vat_registered_charges_no_vat_and_says_so(make_app
     assert "This document is not valid for claim of input tax." in invoice
     for vat_line in ("VATable sales", "VAT-exempt sales", "Zero-rated sales", "VAT (12%)"):
         assert vat_line not in invoice
+
+
+def test_the_api_returns_the_invoice_fields_with_the_discount(
+    app, runner, api, patient, consultation
+):
+    set_discount(runner, patient, *SENIOR)
+    payment_id = api.new_payment(patient, consultation)
+    fields = api.get(patient, payment_id).json["data"]["invoice_fields"]
+    assert fields["seller"]["tin_label"] == "VAT Reg. TIN"
+    assert fields["seller"]["tin"] == "000-123-456-00000"
+    assert fields["seller"]["business_style"] == "Demo Family Clinic Medical Services"
+    assert fields["buyer"] == {"name": "Lola Remedios", "address": None, "tin": None}
+    assert fields["lines"] == [
+        {"description": "Consultation with Dr. Ana Cruz", "quantity": 1,
+         "unit_price": "1120.00", "amount": "1120.00"}
+    ]  # fmt: skip
+    assert (fields["vatable_sales"], fields["vat_exempt_sales"], fields["zero_rated_sales"]) == (
+        "0.00", "1000.00", "0.00",
+    )  # fmt: skip
+    assert (fields["vat"], fields["discount"], fields["total"]) == ("0.00", "200.00", "800.00")
+    assert fields["discount_holder"] == {
+        "kind": "senior_citizen", "id_number": "QC-2019-0042", "name": "Remedios Cruz",
+    }  # fmt: skip
+    assert fields["computerized_invoicing"].startswith("Acknowledgement Certificate No.")
