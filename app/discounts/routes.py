@@ -20,25 +20,13 @@ from app.discounts.cards import (
 )
 from app.discounts.forms import CardForm, ClearCardForm
 from app.discounts.log import csv_text, discount_log
-from app.extensions import login_manager
 from app.formatting import clinic_tz
+from app.invoices.routes import private, staff_only
 
-
-@bp.before_request
-def staff_only():
-    """Anonymous: redirect to login (with ``next``). Patients: 403."""
-    if not current_user.is_authenticated:
-        return login_manager.unauthorized()
-    if not current_user.is_staff:
-        abort(403)
-    return None
-
-
-@bp.after_request
-def private(response: Response) -> Response:
-    # Names and ID numbers of patients: no shared or back-button cache may keep them.
-    response.headers.setdefault("Cache-Control", "private, no-store")
-    return response
+# The staff invoice pages' rules: anonymous visitors to the login page, patients 403, and
+# no cache may keep the page (patients' names and ID numbers).
+bp.before_request(staff_only)
+bp.after_request(private)
 
 
 def _cards_page(form: CardForm, status: int = 200):
