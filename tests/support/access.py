@@ -92,6 +92,12 @@ ROUTES: dict[tuple[str, str], Expect] = {
     ("POST", "/staff/invoices/<number>/refund/confirm"): Expect(302, 403, 403, 409, 403, path="/staff/invoices/{invoice_number}/refund/confirm", form={"reason": "test"}, csrf_as="staff"),
     ("POST", "/staff/invoices/<number>/delete"): Expect(302, 403, 403, 409, 403, path="/staff/invoices/{invoice_number}/delete", form={"reason": "test"}, csrf_as="staff"),
     ("GET", "/staff/attention"):               Expect(302, 403, 403, 200, 403),
+    ("GET", "/staff/invoices/<number>.pdf"):   Expect(302, 403, 403, 200, 403, path="/staff/invoices/{invoice_number}.pdf"),
+    ("GET", "/staff/discounts"):               Expect(302, 403, 403, 200, 403),
+    ("POST", "/staff/discounts"):              Expect(302, 403, 403, 303, 403, form={"email": "{owner_email}", "kind": "pwd", "id_number": "PWD-1", "holder_name": "A B"}, csrf_as="staff"),
+    ("POST", "/staff/discounts/clear"):        Expect(302, 403, 403, 303, 403, form={"email": "{owner_email}"}, csrf_as="staff"),
+    ("GET", "/staff/discounts/log"):           Expect(302, 403, 403, 200, 403),
+    ("GET", "/staff/discounts/log.csv"):       Expect(302, 403, 403, 200, 403),
 }
 # fmt: on
 
