@@ -13,6 +13,11 @@ command -v runuser >/dev/null 2>&1 || missing+=(util-linux)
 # PgBouncer and Redis Sentinel: the suite runs storms through them (docs/operations.md).
 [ -x /usr/sbin/pgbouncer ] || command -v pgbouncer >/dev/null 2>&1 || missing+=(pgbouncer)
 command -v redis-sentinel >/dev/null 2>&1 || missing+=(redis-sentinel)
+# WeasyPrint (the invoice PDF) loads Pango and HarfBuzz at run time; its wheel bundles none.
+ldconfig -p 2>/dev/null | grep -q 'libpangoft2-1.0.so.0' || missing+=(libpango-1.0-0 libpangoft2-1.0-0)
+ldconfig -p 2>/dev/null | grep -q 'libharfbuzz-subset.so.0' || missing+=(libharfbuzz-subset0)
+# A font with the peso sign for the PDF's text.
+[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing+=(fonts-dejavu-core)
 
 if [ "${#missing[@]}" -eq 0 ]; then
   exit 0

@@ -33,6 +33,7 @@ from app.db import (
     install_sqlite_write_serialization,
     install_transaction_timeouts,
 )
+from app.discounts import bp as discounts_bp
 from app.extensions import csrf, db, limiter, login_manager, migrate
 from app.gateway import bp as gateway_bp
 from app.gateway import provider as gateway_provider
@@ -185,4 +186,5 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(problems_bp)
     app.register_blueprint(invoices_bp)
     app.register_blueprint(staff_bp)
+    app.register_blueprint(discounts_bp)
     health.init_app(app)

@@ -83,6 +83,17 @@ def _bool(name: str, default: str) -> bool:
     return raw == "1"
 
 
+def _branch_code(tin: str) -> str:
+    """``CLINIC_BRANCH_CODE``: the BIR branch code printed after the TIN (``00000``: the head
+    office). Defaults to a TIN's fourth group (``000-123-456-00000``), else ``00000``."""
+    groups = tin.split("-")
+    default = groups[3] if len(groups) == 4 else "00000"
+    code = os.environ.get("CLINIC_BRANCH_CODE") or default
+    if not re.fullmatch(r"[0-9]{3,5}", code):
+        raise ConfigError(f"CLINIC_BRANCH_CODE must be 3 to 5 digits such as 00000, got {code!r}")
+    return code
+
+
 def clinic_timezone(name: str) -> ZoneInfo:
     """The IANA zone ``name`` (``Asia/Manila``).
 
@@ -106,6 +117,10 @@ CLINIC_SETTINGS = (
     "CLINIC_TIN",
     "CLINIC_CONTACT_EMAIL",
     "CLINIC_CONTACT_PHONE",
+    # The invoice's fixed lines (docs/invoices.md): the registered business style, and the
+    # BIR's acknowledgement (or permit to use) number of this computerized invoicing system.
+    "CLINIC_BUSINESS_STYLE",
+    "CLINIC_INVOICE_PERMIT",
 )
 DEMO_CLINIC = {
     "CLINIC_NAME": "Demo Family Clinic",
@@ -113,6 +128,8 @@ DEMO_CLINIC = {
     "CLINIC_TIN": "000-123-456-00000",
     "CLINIC_CONTACT_EMAIL": "billing@clinic.example",
     "CLINIC_CONTACT_PHONE": "+63 2 8123 4567",
+    "CLINIC_BUSINESS_STYLE": "Demo Family Clinic Medical Services",
+    "CLINIC_INVOICE_PERMIT": "Acknowledgement Certificate No. DEMO-0000-0000000 issued 2026-01-05",
 }
 
 
@@ -191,10 +208,8 @@ class Config:
         clinic_timezone(self.CLINIC_TIMEZONE)  # fail at start-up, not on the first page
         self.PAYMENT_PENDING_TTL = _int("PAYMENT_PENDING_TTL", 30 * 60)
         # The serials of sales invoices and credit memos (app/payments/serials.py, docs/invoices.md):
-        # one unbroken series per branch; the prefixes are printed before the digits.
-        self.CLINIC_BRANCH_CODE = os.environ.get("CLINIC_BRANCH_CODE", "000")
-        if not re.fullmatch(r"[0-9]{3,5}", self.CLINIC_BRANCH_CODE):
-            raise ConfigError("CLINIC_BRANCH_CODE must be 3 to 5 digits, like 000 or 00000")
+        # one unbroken series per branch (CLINIC_BRANCH_CODE, set with the clinic's TIN below);
+        # the prefixes are printed before the digits.
         self.INVOICE_SERIAL_PREFIX = _serial_prefix("INVOICE_SERIAL_PREFIX", "")
         self.CREDIT_MEMO_SERIAL_PREFIX = _serial_prefix("CREDIT_MEMO_SERIAL_PREFIX", "CM-")
         self.GATEWAY_WEBHOOK_SECRET = os.environ.get("GATEWAY_WEBHOOK_SECRET") or (
@@ -258,6 +273,10 @@ class Config:
         self.WTF_I18N_ENABLED = False
         for name in CLINIC_SETTINGS:
             setattr(self, name, os.environ.get(name) or self.default_clinic(name))
+        # 0: the clinic is not VAT-registered: no VAT is charged and its invoices say
+        # "Non-VAT Reg. TIN" and show no VAT breakdown (app/payments/pricing.py).
+        self.CLINIC_VAT_REGISTERED = _bool("CLINIC_VAT_REGISTERED", "1")
+        self.CLINIC_BRANCH_CODE = _branch_code(self.CLINIC_TIN)
 
     def _staff_security(self) -> None:
         """Second factor, staff sessions, and how long personal data is kept (docs/staff.md)."""

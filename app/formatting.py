@@ -30,6 +30,7 @@ from app.i18n import N_, current_locale
 from app.models import CURRENCY, Payment, TaxRecord, money
 from app.payments import lifecycle
 from app.payments.events import PaymentEventType
+from app.payments.pricing import Sale, recorded_sale
 from app.payments.records import refunded_amount
 from app.payments.vat import VatBreakdown
 
@@ -223,6 +224,21 @@ def refund_of(payment: Payment) -> RefundNote | None:
     )
 
 
+def registered_tin(tin: str, branch_code: str) -> str:
+    """The TIN as an invoice prints it, with the branch code as its last group (RR 7-2024:
+    the seller's TIN with its branch code): ``000-123-456`` + ``00000`` is
+    ``000-123-456-00000``; a TIN that already ends in a branch group gets ``branch_code``."""
+    groups = tin.split("-")
+    base = "-".join(groups[:3]) if len(groups) == 4 else tin
+    return f"{base}-{branch_code}"
+
+
+def sale_of(payment: Payment) -> Sale:
+    """A stored payment's amounts (``app.payments.pricing.recorded_sale``) under this clinic's
+    VAT registration."""
+    return recorded_sale(payment, vat_registered=current_app.config["CLINIC_VAT_REGISTERED"])
+
+
 def vat_of(record: TaxRecord) -> VatBreakdown:
     """A stored tax record as the three numbers the pages show (VATable amount, VAT, total)."""
     return VatBreakdown(
@@ -250,6 +266,7 @@ def init_app(app: Flask) -> None:
         refund_of=refund_of,
         refunded_amount=refunded_amount,
         vat_of=vat_of,
+        sale_of=sale_of,
     )
 
     @app.context_processor
@@ -260,6 +277,13 @@ def init_app(app: Flask) -> None:
                 "name": config["CLINIC_NAME"],
                 "address": config["CLINIC_ADDRESS"],
                 "tin": config["CLINIC_TIN"],
+                "registered_tin": registered_tin(
+                    config["CLINIC_TIN"], config["CLINIC_BRANCH_CODE"]
+                ),
+                "branch_code": config["CLINIC_BRANCH_CODE"],
+                "business_style": config["CLINIC_BUSINESS_STYLE"],
+                "vat_registered": config["CLINIC_VAT_REGISTERED"],
+                "invoice_permit": config["CLINIC_INVOICE_PERMIT"],
                 "email": config["CLINIC_CONTACT_EMAIL"],
                 "phone": config["CLINIC_CONTACT_PHONE"],
                 "timezone": config["CLINIC_TIMEZONE"],

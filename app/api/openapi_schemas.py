@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.models import MIN_FEE, PaymentStatus
+from app.models import MIN_CHARGE, PaymentStatus
 from app.payments.requests import (
     AMOUNT_PATTERN,
     KEY_PATTERN,
@@ -40,6 +40,7 @@ def matching(pattern: str, **schema: Any) -> dict[str, Any]:
 
 
 _TEXT = {"type": "string"}
+_OPTIONAL_TEXT = {"type": ["string", "null"]}
 _WHEN = {"type": ["string", "null"], "format": "date-time"}
 _REFERENCE = {"type": "string", "pattern": "^INV-[0-9]{14}-[0-9]+$"}
 _MONEY = {"type": "string", "pattern": r"^[0-9]+\.[0-9]{2}$", "description": "Pesos, two decimals."}
@@ -141,6 +142,47 @@ SCHEMAS: dict[str, Any] = {
             "status": _TEXT,
         }
     ),
+    "InvoiceFields": _object(
+        {
+            "seller": _object(
+                {
+                    "registered_name": _TEXT,
+                    "business_style": _TEXT,
+                    "address": _TEXT,
+                    "tin_label": {"enum": ["VAT Reg. TIN", "Non-VAT Reg. TIN"]},
+                    "tin": _TEXT,
+                    "branch_code": {"type": "string", "pattern": "^[0-9]{3,5}$"},
+                }
+            ),
+            "number": _TEXT,
+            "date": _WHEN,
+            "buyer": _object({"name": _TEXT, "address": _OPTIONAL_TEXT, "tin": _OPTIONAL_TEXT}),
+            "lines": {
+                "type": "array",
+                "items": _object(
+                    {
+                        "description": _TEXT,
+                        "quantity": {"type": "integer", "minimum": 1},
+                        "unit_price": _MONEY,
+                        "amount": _MONEY,
+                    }
+                ),
+            },
+            "vat_registered": {"type": "boolean"},
+            "vatable_sales": _MONEY,
+            "vat_exempt_sales": _MONEY,
+            "zero_rated_sales": _MONEY,
+            "vat": _MONEY,
+            "discount": _MONEY,
+            "discount_holder": _nullable(
+                _object(
+                    {"kind": {"enum": ["senior_citizen", "pwd"]}, "id_number": _TEXT, "name": _TEXT}
+                )
+            ),
+            "total": _MONEY,
+            "computerized_invoicing": _TEXT,
+        }
+    ),
     "Event": _object(
         {
             "id": ID,
@@ -159,15 +201,15 @@ SCHEMAS: dict[str, Any] = {
                     {"type": "null"},
                     {
                         "type": "number",
-                        "minimum": int(MIN_FEE),
+                        "minimum": int(MIN_CHARGE),
                         "exclusiveMaximum": 10**10,
                         "multipleOf": 0.01,
                     },
                     matching(AMOUNT_PATTERN),
                 ],
                 "description": "Optional (null is the same as absent). Pesos with at most two "
-                f"decimals, at least {MIN_FEE}: must equal the amount charged for the "
-                "consultation, else 422.",
+                f"decimals, at least {MIN_CHARGE}: must equal the amount charged for the "
+                "consultation (less a senior citizen or PWD discount), else 422.",
             },
             "idempotency_key": _nullable(matching(KEY_PATTERN))
             | {
@@ -190,6 +232,7 @@ SCHEMAS: dict[str, Any] = {
                     "payment": ref("Payment"),
                     "invoice": _nullable(ref("Invoice")),
                     "tax_record": _nullable(ref("TaxRecord")),
+                    "invoice_fields": _nullable(ref("InvoiceFields")),
                     "events": {"type": "array", "items": ref("Event")},
                 }
             )

@@ -21,6 +21,7 @@ from app.api.problems import from_error, json_response, problem
 from app.extensions import csrf, db
 from app.gateway.provider import current_gateway
 from app.i18n import N_
+from app.invoices.fields import invoice_fields
 from app.models import AuditAction, Payment, PaymentStatus, Role
 from app.payments import access, checkout_session, lifecycle, service
 from app.payments.errors import PaymentError
@@ -160,6 +161,7 @@ def get_payment(payment_id: int):
         "payment": payment_json(payment),
         "invoice": invoice_json(payment.invoice),
         "tax_record": tax_json(payment.tax_record),
+        "invoice_fields": invoice_fields(payment),
         "events": [event_json(e) for e in payment.events],
     }
     return json_response({"data": data}, 200)

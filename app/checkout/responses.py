@@ -35,7 +35,7 @@ from app.gateway.provider import current_gateway
 from app.htmx import is_htmx
 from app.http_errors import database_unavailable, seconds_until_the_limit_resets
 from app.i18n import translated
-from app.models import Consultation, Payment, PaymentStatus
+from app.models import Consultation, DiscountCard, Payment, PaymentStatus
 from app.pages import FORM_INVALID, NOT_YOURS, page_for
 from app.payments import checkout_session, dberrors
 from app.payments.errors import (
@@ -46,8 +46,8 @@ from app.payments.errors import (
     PaymentError,
 )
 from app.payments.lifecycle import is_stale
+from app.payments.pricing import current_sale
 from app.payments.service import Outcome
-from app.payments.vat import current_vat
 from app.problem_types import HTTP_ERRORS, PROBLEM_TYPES
 
 # Shown in the request's language (lazy: each becomes text as it is rendered or flashed).
@@ -180,7 +180,7 @@ def checkout_page(
         "refunded": refunded,
         "form": form,
         "refusal": refusal,
-        "vat": current_vat(consultation.fee),
+        **_price_for(consultation),
     }
     status = refusal.status if refusal else 200
     if refusal and is_htmx():
@@ -191,6 +191,15 @@ def checkout_page(
     if refusal and refusal.retry_after:
         response.headers["Retry-After"] = str(refusal.retry_after)
     return response
+
+
+def _price_for(consultation: Consultation) -> dict:
+    """The amounts the page shows (``vat``), with the patient's recorded discount card."""
+    card = db.session.get(DiscountCard, consultation.patient_id)
+    return {
+        "vat": current_sale(consultation.fee, card.kind if card else None),
+        "discount_card": card,
+    }
 
 
 def _refused_pay(error: Exception) -> Response:

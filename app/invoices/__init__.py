@@ -2,4 +2,4 @@ from flask import Blueprint
 
 bp = Blueprint("invoices", __name__, url_prefix="/staff")
 
-from app.invoices import routes  # noqa: E402,F401
+from app.invoices import pdf, routes  # noqa: E402,F401

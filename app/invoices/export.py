@@ -47,6 +47,10 @@ def _text(value: str | None) -> str:
     return "'" + value if value.startswith(_FORMULA_START) else value
 
 
+#: For other CSV files of staff- or patient-typed text (app/discounts/log.py).
+spreadsheet_text = _text
+
+
 def _amount(value: Decimal | None) -> str:
     return "" if value is None else str(money(value))
 

@@ -43,6 +43,7 @@ INVOICE_LAYOUT = (
     joinedload(Invoice.user),
     joinedload(Invoice.payment).joinedload(Payment.consultation),
     joinedload(Invoice.payment).joinedload(Payment.tax_record),
+    joinedload(Invoice.payment).joinedload(Payment.sale_discount),
 )
 
 

@@ -3,6 +3,7 @@
 - ``columns``: money (``Decimal`` centavos), aware UTC times, the column types;
 - ``people``: users (patients, cashiers, managers), recovery codes, consultations;
 - ``audit``: the audit trail of who saw and did what;
+- ``discounts``: senior citizen / PWD cards and the discount each sale granted;
 - ``payments``: payments, invoices, tax records, payment history, idempotency keys;
 - ``provider``: the provider's notifications, the refund outbox, the sandbox's refunds;
 - ``invoicing``: the serial counters of invoices and credit memos, and the credit memos.
@@ -15,6 +16,7 @@ from app.models.audit import AuditAction, AuditEvent
 from app.models.columns import (
     CENT,
     CURRENCY,
+    MIN_CHARGE,
     MIN_FEE,
     JSONType,
     Money,
@@ -23,6 +25,7 @@ from app.models.columns import (
     one_of,
     utcnow,
 )
+from app.models.discounts import DISCOUNT_KINDS, DiscountCard, SaleDiscount
 from app.models.invoicing import CreditMemo, SerialCounter, SerialSeries
 from app.models.payments import (
     ACTIVE_PAYMENT_PREDICATE,
@@ -56,7 +59,11 @@ __all__ = [
     "CENT",
     "CURRENCY",
     "CheckoutState",
+    "DISCOUNT_KINDS",
+    "DiscountCard",
+    "MIN_CHARGE",
     "MIN_FEE",
+    "SaleDiscount",
     "NOT_APPLIED_OUTCOMES",
     "Consultation",
     "CreditMemo",

@@ -27,7 +27,16 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from app.extensions import db
 from app.i18n import N_
-from app.models.columns import CURRENCY, JSONType, Money, UTCDateTime, one_of, utcnow
+from app.models.columns import (
+    CURRENCY,
+    MIN_CHARGE,
+    JSONType,
+    Money,
+    UTCDateTime,
+    one_of,
+    utcnow,
+)
+from app.models.discounts import SaleDiscount
 from app.models.people import Consultation, User
 
 
@@ -91,7 +100,8 @@ class Payment(db.Model):
     __table_args__ = (
         CheckConstraint(one_of("status", PaymentStatus), name="ck_payments_status"),
         CheckConstraint(one_of("payment_method", PaymentMethod), name="ck_payments_method"),
-        CheckConstraint("amount >= 1000", name="ck_payments_amount_min"),
+        # MIN_CHARGE: a senior citizen or PWD pays less than the smallest fee (MIN_FEE).
+        CheckConstraint(f"amount >= {MIN_CHARGE}", name="ck_payments_amount_min"),
         CheckConstraint(f"currency = '{CURRENCY}'", name="ck_payments_currency"),
         # The last line of defence: at most one active payment per consultation,
         # whatever the application does. Failed, expired and refunded rows may repeat.
@@ -159,6 +169,7 @@ class Payment(db.Model):
     consultation: Mapped[Consultation] = relationship()
     invoice: Mapped[Invoice | None] = relationship(back_populates="payment", uselist=False)
     tax_record: Mapped[TaxRecord | None] = relationship(back_populates="payment", uselist=False)
+    sale_discount: Mapped[SaleDiscount | None] = relationship(uselist=False, viewonly=True)
     events: Mapped[list[PaymentEvent]] = relationship(
         back_populates="payment", order_by="PaymentEvent.id"
     )

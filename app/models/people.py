@@ -75,6 +75,10 @@ class User(UserMixin, db.Model):
     #: Wrong second-factor codes in a row, and until when the account refuses codes.
     otp_failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     otp_locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: What an invoice prints under the buyer's name when given (RR 7-2024: the buyer's
+    #: address and TIN), e.g. for a patient whose employer reimburses the fee.
+    billing_address: Mapped[str | None] = mapped_column(String(255))
+    tin: Mapped[str | None] = mapped_column(String(20))
 
     @property
     def is_staff(self) -> bool:

@@ -15,7 +15,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from app.i18n import N_
-from app.models import MIN_FEE, PaymentMethod, money
+from app.models import MIN_CHARGE, PaymentMethod, money
 from app.payments.errors import ConsultationNotFound, InvalidPaymentRequest
 
 MAX_KEY_LENGTH = 255
@@ -25,13 +25,13 @@ MAX_ID = 2**31 - 1
 KEY_PATTERN = rf"[\x20-\x7e]{{1,{MAX_KEY_LENGTH}}}"
 # Numeric(12, 2): ten digits before the point.
 _MAX_FEE = 10**10
-# At least MIN_FEE and below _MAX_FEE, at most two decimals, in ASCII digits without sign,
-# spaces or exponent (Decimal() alone would accept "٥٠٠٠", "1_000", " 5000 " or "5e3").
-# Written for a MIN_FEE that is a power of ten (1 followed by zeros).
-_MIN_FEE_DIGITS = len(str(int(MIN_FEE)))
-if MIN_FEE != 10 ** (_MIN_FEE_DIGITS - 1):
-    raise RuntimeError("AMOUNT_PATTERN needs MIN_FEE to be a power of ten.")
-AMOUNT_PATTERN = rf"0*[1-9][0-9]{{{_MIN_FEE_DIGITS - 1},9}}(\.[0-9]{{1,2}})?"
+# At least MIN_CHARGE (a discounted fee is below MIN_FEE) and below _MAX_FEE, at most two
+# decimals, in ASCII digits without sign, spaces or exponent (Decimal() alone would accept
+# "٥٠٠٠", "1_000", " 5000 " or "5e3"). Written for a MIN_CHARGE that is a power of ten.
+_MIN_CHARGE_DIGITS = len(str(int(MIN_CHARGE)))
+if MIN_CHARGE != 10 ** (_MIN_CHARGE_DIGITS - 1):
+    raise RuntimeError("AMOUNT_PATTERN needs MIN_CHARGE to be a power of ten.")
+AMOUNT_PATTERN = rf"0*[1-9][0-9]{{{_MIN_CHARGE_DIGITS - 1},9}}(\.[0-9]{{1,2}})?"
 METHODS = tuple(m.value for m in PaymentMethod)
 _TOO_PRECISE = "Must have at most two decimal places and fit a consultation fee."
 
@@ -114,7 +114,7 @@ def _parse_amount(value: Any, errors: dict[str, str]) -> Decimal | None:
         return None
     if isinstance(value, int) and abs(value) >= _MAX_FEE:
         # Checked before str(), which raises past 4300 digits.
-        errors["amount"] = f"Must be at least {MIN_FEE}." if value < 0 else _TOO_PRECISE
+        errors["amount"] = f"Must be at least {MIN_CHARGE}." if value < 0 else _TOO_PRECISE
         return None
     if isinstance(value, str) and not re.fullmatch(AMOUNT_PATTERN, value):
         errors["amount"] = "Must be a number such as 5000 or 5000.00."
@@ -130,8 +130,8 @@ def _parse_amount(value: Any, errors: dict[str, str]) -> Decimal | None:
     if not amount.is_finite():
         errors["amount"] = "Must be a finite number."
         return None
-    if amount < MIN_FEE:
-        errors["amount"] = f"Must be at least {MIN_FEE}."
+    if amount < MIN_CHARGE:
+        errors["amount"] = f"Must be at least {MIN_CHARGE}."
         return None
     if amount >= _MAX_FEE or amount != amount.quantize(Decimal("0.01")):
         errors["amount"] = _TOO_PRECISE

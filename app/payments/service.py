@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
+from decimal import Decimal
 
 from sqlalchemy import and_, bindparam, or_, select
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -34,6 +35,7 @@ from app.extensions import db
 from app.i18n import N_, Phrase
 from app.models import (
     Consultation,
+    DiscountCard,
     IdempotencyKey,
     Payment,
     PaymentStatus,
@@ -50,6 +52,7 @@ from app.payments.decisions import (
     decide_checkout,
     decide_key,
 )
+from app.payments.discounts import add_sale_discount
 from app.payments.errors import (
     ConsultationRefunded,
     InvalidPaymentRequest,
@@ -58,6 +61,7 @@ from app.payments.errors import (
     PaymentsBusy,
 )
 from app.payments.idempotency import Outcome
+from app.payments.pricing import Sale, current_sale
 from app.payments.records import (
     add_records,
     invoice_json,
@@ -66,7 +70,6 @@ from app.payments.records import (
 from app.payments.replay import replay_cached, replay_from_cache
 from app.payments.requests import PaymentRequest
 from app.payments.trace import CreateTrace
-from app.payments.vat import current_vat
 
 __all__ = ["Outcome", "create_payment", "replay_from_cache"]
 
@@ -171,20 +174,40 @@ def _consultation_and_active_payment(
         # The consultation is now in the session: the access rule below reads no row again.
         visible = row[1] if row is not None else None
     consultation = access.payable_consultation(session, checkout.user_id, checkout.consultation_id)
-    total = current_vat(consultation.fee).total
-    amount = checkout.req.amount
-    if amount is not None and amount != total:
-        what = "consultation fee" if total == consultation.fee else "fee plus VAT"
-        detail = (
-            N_("The amount must equal the consultation fee of %(total)s PHP.")
-            if total == consultation.fee
-            else N_("The amount must equal the fee plus VAT of %(total)s PHP.")
-        )
-        raise InvalidPaymentRequest(
-            Phrase(detail, total=total),
-            errors={"amount": f"Must equal the {what} ({total})."},
-        )
+    _check_amount(checkout.req.amount, _sale_for(session, consultation)[0], consultation)
     return consultation, visible
+
+
+def _sale_for(session: Session, consultation: Consultation) -> tuple[Sale, DiscountCard | None]:
+    """What the consultation costs its patient: with their senior citizen or PWD discount
+    when staff recorded their card (read once per transaction: the session keeps it)."""
+    card = session.get(DiscountCard, consultation.patient_id)
+    return current_sale(consultation.fee, card.kind if card else None), card
+
+
+def _check_amount(amount: Decimal | None, sale: Sale, consultation: Consultation) -> None:
+    """:raise InvalidPaymentRequest: the client sent an amount other than the one charged."""
+    if amount is None or amount == sale.total:
+        return
+    total = sale.total
+    if sale.discounted:
+        what, detail = (
+            "discounted fee",
+            N_("The amount must equal the discounted fee of %(total)s PHP."),
+        )
+    elif total == consultation.fee:
+        what, detail = (
+            "consultation fee",
+            N_("The amount must equal the consultation fee of %(total)s PHP."),
+        )
+    else:
+        what, detail = (
+            "fee plus VAT",
+            N_("The amount must equal the fee plus VAT of %(total)s PHP."),
+        )
+    raise InvalidPaymentRequest(
+        Phrase(detail, total=total), errors={"amount": f"Must equal the {what} ({total})."}
+    )
 
 
 def _refuse_early(
@@ -348,13 +371,13 @@ def _insert_payment(session: Session, checkout: Checkout, consultation: Consulta
     """Payment + tax record + invoice + "created" event (one statement on PostgreSQL), as
     Core inserts: only the new ids come back; the answer is rendered from the values written."""
     hooks.reached(hooks.BEFORE_INSERT, session=session, consultation_id=consultation.id)
-    vat = current_vat(consultation.fee)
+    sale, card = _sale_for(session, consultation)
     now = utcnow()
     # Transient: never added to the session, so no unit of work and no flush.
     payment = Payment(
         user_id=checkout.user_id,
         consultation_id=consultation.id,
-        amount=vat.total,
+        amount=sale.total,
         currency=consultation.currency,
         payment_method=checkout.req.payment_method,
         status=PaymentStatus.PENDING,
@@ -364,7 +387,9 @@ def _insert_payment(session: Session, checkout: Checkout, consultation: Consulta
         updated_at=now,
     )
     # One statement on PostgreSQL; a unique-index violation surfaces here.
-    invoice = add_records(session, payment, vat, actor=f"user:{checkout.user_id}")
+    invoice = add_records(session, payment, sale.vat_record(), actor=f"user:{checkout.user_id}")
+    if card is not None:
+        add_sale_discount(session, payment, sale, card)
     hooks.reached(
         hooks.AFTER_INSERT, session=session, consultation_id=consultation.id, payment_id=payment.id
     )

@@ -11,17 +11,16 @@
 Existing data: every captured payment (completed or refunded) gets a serial in capture
 order (``completed_at``, then payment id), every refund already requested a credit memo in
 request order, at CLINIC_BRANCH_CODE with INVOICE_SERIAL_PREFIX / CREDIT_MEMO_SERIAL_PREFIX
-as set in the environment when the migration runs (defaults "000", "", "CM-"); the counters
+as the app's settings give them when the migration runs (app/config.py); the counters
 start after them. See docs/invoices.md.
 
 Revision ID: 0012_invoice_serials
 Revises: 0010_payments_hosted_checkout
 """
 
-import os
-
 import sqlalchemy as sa
 from alembic import op
+from flask import current_app
 
 revision = "0012_invoice_serials"
 down_revision = "0010_payments_hosted_checkout"
@@ -113,9 +112,11 @@ def upgrade() -> None:
 def _number_existing_sales() -> None:
     """Serials for the sales made before this revision, credit memos for their refunds."""
     conn = op.get_bind()
-    branch = os.environ.get("CLINIC_BRANCH_CODE", "000")
-    invoice_prefix = os.environ.get("INVOICE_SERIAL_PREFIX", "")
-    memo_prefix = os.environ.get("CREDIT_MEMO_SERIAL_PREFIX", "CM-")
+    # The running app's settings (flask db upgrade), so the run continues where this one ends.
+    settings = current_app.config
+    branch = settings["CLINIC_BRANCH_CODE"]
+    invoice_prefix = settings["INVOICE_SERIAL_PREFIX"]
+    memo_prefix = settings["CREDIT_MEMO_SERIAL_PREFIX"]
     sales = conn.execute(
         sa.text(
             "SELECT i.id, p.completed_at, p.created_at FROM invoices i"

@@ -5,7 +5,7 @@ every power. ``users.active`` lets a manager disable an account without deleting
 history; ``totp_*`` and ``otp_*`` hold the second factor and its per-account lockout.
 
 Revision ID: 0013_staff_roles_2fa_audit
-Revises: 0010_payments_hosted_checkout
+Revises: 0012_invoice_serials
 """
 
 import sqlalchemy as sa
@@ -13,7 +13,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = "0013_staff_roles_2fa_audit"
-down_revision = "0010_payments_hosted_checkout"
+down_revision = "0012_invoice_serials"
 branch_labels = None
 depends_on = None
 

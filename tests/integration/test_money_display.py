@@ -45,8 +45,8 @@ def _paid(api, client, staff, consultation, method="gcash") -> int:
     return payment_id
 
 
-def _three_numbers(html: str, total_label: str) -> None:
-    assert re.search(rf"VATable amount</th>\s*<td[^>]*>₱{VATABLE}<", html), "VATable amount"
+def _three_numbers(html: str, total_label: str, vatable: str = "VATable amount") -> None:
+    assert re.search(rf"{vatable}</th>\s*<td[^>]*>₱{VATABLE}<", html), vatable
     assert re.search(rf"VAT \(12%\)</th>\s*<td[^>]*>₱{VAT}<", html), "VAT"
     assert re.search(rf"{total_label}</th>\s*<td[^>]*>₱{TOTAL}<", html), total_label
 
@@ -62,7 +62,9 @@ def test_checkout_payment_page_receipt_invoice_csv_and_api_show_the_same_three_n
     _three_numbers(page.split('id="receipt"', 1)[1], "Amount paid")
     assert page.count("VATable amount") == 1
     number = re.search(rf"INV-\d{{14}}-{payment_id}", page).group(0)
-    _three_numbers(staff_client.get(f"/staff/invoices/{number}").text, "Amount charged")
+    # the invoice names them as the BIR does (docs/invoices.md)
+    invoice_page = staff_client.get(f"/staff/invoices/{number}").text
+    _three_numbers(invoice_page, "Amount charged", vatable="VATable sales")
     [row] = csv.DictReader(io.StringIO(staff_client.get("/staff/invoices.csv").text))
     assert (row["vatable_amount"], row["vat_amount"], row["amount"]) == (
         "1116.07",
@@ -85,7 +87,7 @@ def test_the_receipt_and_invoice_say_who_was_paid_and_every_page_how_to_get_help
     for part in (receipt, invoice):
         assert "Demo Family Clinic" in part
         assert "123 Demo Street" in part
-        assert "VAT reg. TIN 000-123-456-00000" in part
+        assert "VAT Reg. TIN 000-123-456-00000" in part
     for html in (page, client.get("/login").text, patient_client.get("/").text):
         footer = html.split('<footer class="site-footer">', 1)[1]
         assert "mailto:billing@clinic.example" in footer and "+63 2 8123 4567" in footer

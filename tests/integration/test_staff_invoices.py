@@ -434,7 +434,7 @@ def test_the_invoice_page_shows_the_invoice_payment_and_vat_line(app, staff_clie
     assert "Maria Santos" in sheet and "maria@example.test" in sheet
     assert "Consultation with Dr. Ana Cruz" in sheet
     assert "₱5,000.00" in sheet
-    assert re.search(r"VATable amount</th><td[^>]*>₱4,464.29<", sheet)
+    assert re.search(r"VATable sales</th><td[^>]*>₱4,464.29<", sheet)
     assert re.search(r"VAT \(12%\)</th>\s*<td[^>]*>₱535.71<", sheet)
     assert re.search(r"Amount charged</th>\s*<td[^>]*>₱5,000.00<", sheet)
     assert "Demo Family Clinic" in sheet and "TIN 000-123-456-00000" in sheet  # who was paid

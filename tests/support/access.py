@@ -122,6 +122,12 @@ ROUTES: dict[tuple[str, str], Expect] = {
     ("POST", "/login/code"):                   Expect(302, 302, 302, 302, 302, form={"code": "123456"}),
     ("GET", "/account/two-factor"):            Expect(302, 200, 200, 200, 200),
     ("POST", "/account/two-factor"):           Expect(302, 422, 422, 422, 422, form={"code": "000000"}),
+    ("GET", "/staff/invoices/<number>.pdf"):   Expect(302, 403, 403, 200, 403, path="/staff/invoices/{invoice_number}.pdf"),
+    ("GET", "/staff/discounts"):               Expect(302, 403, 403, 200, 403, cashier=403),
+    ("POST", "/staff/discounts"):              Expect(302, 403, 403, 303, 403, form={"email": "{owner_email}", "kind": "pwd", "id_number": "PWD-1", "holder_name": "A B"}, csrf_as="staff", cashier=403),
+    ("POST", "/staff/discounts/clear"):        Expect(302, 403, 403, 303, 403, form={"email": "{owner_email}"}, csrf_as="staff", cashier=403),
+    ("GET", "/staff/discounts/log"):           Expect(302, 403, 403, 200, 403),
+    ("GET", "/staff/discounts/log.csv"):       Expect(302, 403, 403, 200, 403),
 }
 # fmt: on
 

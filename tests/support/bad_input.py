@@ -130,11 +130,11 @@ bad_consultation_ids = st.one_of(
 
 def looks_valid_amount(value: object) -> bool:
     """The API's amount rule (docs/api.md): a number, or a string of ASCII digits with at most
-    two decimals (no spaces, sign or exponent); at least 1000, below 10^10."""
+    two decimals (no spaces, sign or exponent); at least 100 (MIN_CHARGE), below 10^10."""
     if isinstance(value, bool) or not isinstance(value, int | Decimal | str):
         return False
     if isinstance(value, int):
-        return 1000 <= value < 10**10
+        return 100 <= value < 10**10
     text = str(value)
     if isinstance(value, str) and not re.fullmatch(r"[0-9]+(\.[0-9]{1,2})?", text):
         return False
@@ -143,9 +143,7 @@ def looks_valid_amount(value: object) -> bool:
     except InvalidOperation:
         return False
     return (
-        amount.is_finite()
-        and 1000 <= amount < 10**10
-        and amount == amount.quantize(Decimal("0.01"))
+        amount.is_finite() and 100 <= amount < 10**10 and amount == amount.quantize(Decimal("0.01"))
     )
 
 

@@ -1,0 +1,50 @@
+"""The invoice as a PDF, the file a cashier hands or sends to a patient.
+
+WeasyPrint lays out the same HTML and print stylesheet as the printed page (A4), so the PDF
+shows exactly the fields the screen does (docs/invoices.md). It reads only the app's own
+stylesheet: the fetcher refuses every other address, so nothing in an invoice can make the
+server fetch a URL.
+"""
+
+from __future__ import annotations
+
+from flask import Response, abort, render_template
+from weasyprint import HTML
+from weasyprint.urls import URLFetcher
+
+from app.config import ROOT
+from app.invoices import bp, queries
+from app.invoices.filters import INVOICE_NUMBER
+
+STYLESHEET = (ROOT / "static" / "css" / "app.css").as_uri()
+
+
+class _OwnStylesheetOnly(URLFetcher):
+    def fetch(self, url, headers=None):
+        if url != STYLESHEET:
+            raise ValueError(f"The invoice PDF reads only its own stylesheet, not {url}")
+        return super().fetch(url, headers)
+
+
+def invoice_pdf(html: str) -> bytes:
+    """``html`` (templates/invoices/pdf.html) laid out as an A4 PDF."""
+    return HTML(string=html, url_fetcher=_OwnStylesheetOnly()).write_pdf()
+
+
+@bp.get("/invoices/<number>.pdf")
+def download_pdf(number: str):
+    """The invoice as a PDF download.
+
+    :raise 404: no invoice has this number.
+    """
+    if not INVOICE_NUMBER.match(number):
+        abort(404)
+    detail = queries.invoice_detail(number.upper())
+    if detail is None:
+        abort(404)
+    html = render_template("invoices/pdf.html", invoice=detail.invoice, stylesheet=STYLESHEET)
+    return Response(
+        invoice_pdf(html),
+        mimetype="application/pdf",
+        headers={"Content-Disposition": f'inline; filename="{detail.invoice.invoice_number}.pdf"'},
+    )
