@@ -113,6 +113,24 @@ DEMO_CLINIC = {
     "CLINIC_CONTACT_PHONE": "+63 2 8123 4567",
 }
 
+#: The clinic's logo on the checkout: a file under static/ (SVG or PNG, shown 40 px high);
+#: ``CLINIC_LOGO=""`` shows the clinic's name alone.
+DEFAULT_CLINIC_LOGO = "img/clinic-logo.svg"
+
+
+def clinic_logo(path: str) -> str:
+    """``path`` (relative to static/) if that file exists, ``""`` for none.
+
+    :raise ConfigError: a path outside static/ or to no file.
+    """
+    if not path:
+        return ""
+    static = (ROOT / "static").resolve()
+    found = (static / path).resolve()
+    if static not in found.parents or not found.is_file():
+        raise ConfigError(f"CLINIC_LOGO must name a file under static/, got {path!r}")
+    return path
+
 
 class Config:
     ENV_NAME = "production"
@@ -226,6 +244,7 @@ class Config:
         self.WTF_I18N_ENABLED = False
         for name in CLINIC_SETTINGS:
             setattr(self, name, os.environ.get(name) or self.default_clinic(name))
+        self.CLINIC_LOGO = clinic_logo(os.environ.get("CLINIC_LOGO", DEFAULT_CLINIC_LOGO))
 
     def default_secret_key(self) -> str:
         raise ConfigError(

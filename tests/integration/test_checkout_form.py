@@ -101,7 +101,11 @@ def test_a_second_tab_lands_on_the_existing_payment_with_a_notice(
     assert payment_path(second) == f"/payments/{payment.id}"
     assert second.status_code == 303
     page = text(patient_client.get(payment_path(second)))
-    assert "This consultation already has a payment" in page
+    # naming the method this tab chose, which was not used
+    assert (
+        "You had already started a payment by Credit or debit card, so no second one was made "
+        "and Bank transfer was not used. To pay by Bank transfer, cancel this payment first."
+    ) in page
     assert "flash-notice" in page
     assert f'href="/gateway/sandbox/{payment.id}">Continue to payment<' in page
 
