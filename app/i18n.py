@@ -18,12 +18,14 @@ from __future__ import annotations
 
 import logging
 from typing import Any
+from urllib.parse import urlsplit
 
 from babel import Locale
 from flask import Flask, current_app, has_app_context, has_request_context, request, session
 from flask_babel import Babel, LazyString, gettext
 from flask_babel import get_locale as babel_locale
 from flask_login import current_user
+from werkzeug.exceptions import HTTPException
 
 from app.config import ROOT, ConfigError
 
@@ -166,5 +168,26 @@ def init_app(app: Flask) -> None:
 
 
 def _current_path() -> str:
-    """Where the switch sends the reader back: this page, with its query string."""
-    return request.full_path if request.query_string else request.path
+    """Where the switch sends the reader back: this page, with its query string.
+
+    The switch's way back is a GET (a 303 redirect). A page a POST answered (a refund's
+    confirmation, a form shown again with its errors) may have an address that answers no
+    GET (405): its reader goes back to the page the form was sent from (the same site's
+    ``Referer``), else to the start page.
+    """
+    here = request.full_path if request.query_string else request.path
+    if request.method == "GET" or _answers_get(request.path):
+        return here
+    sent_from = urlsplit(request.referrer or "")
+    if sent_from.netloc == request.host and _answers_get(sent_from.path or "/"):
+        return sent_from.path + (f"?{sent_from.query}" if sent_from.query else "")
+    return "/"
+
+
+def _answers_get(path: str) -> bool:
+    """True if some route of the app answers GET at ``path``."""
+    try:
+        current_app.url_map.bind(request.host).match(path, method="GET")
+    except HTTPException:
+        return False
+    return True
