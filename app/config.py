@@ -223,7 +223,9 @@ class Config:
         self.MAX_CONTENT_LENGTH = _int("MAX_CONTENT_LENGTH", 64 * 1024)
         self.CHECKOUT_TOKEN_MAX_AGE = _int("CHECKOUT_TOKEN_MAX_AGE", 24 * 3600)
         self.RATELIMIT_ENABLED = os.environ.get("RATELIMIT_ENABLED", "1") != "0"
-        self.RATELIMIT_LOGIN = os.environ.get("RATELIMIT_LOGIN", "10 per minute")
+        # Login POSTs: per account tightly (a guesser), per address loosely (a front desk).
+        self.RATELIMIT_LOGIN = os.environ.get("RATELIMIT_LOGIN", "5 per minute")
+        self.RATELIMIT_LOGIN_ADDRESS = os.environ.get("RATELIMIT_LOGIN_ADDRESS", "60 per minute")
         self.RATELIMIT_PAYMENTS = os.environ.get("RATELIMIT_PAYMENTS", "60 per minute")
         self.SESSION_COOKIE_HTTPONLY = True
         self.SESSION_COOKIE_SAMESITE = "Lax"

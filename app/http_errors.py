@@ -14,6 +14,7 @@ import traceback
 from collections.abc import Mapping
 
 from flask import Flask, render_template, request
+from flask_babel import ngettext
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -65,6 +66,7 @@ def _render(
         title=translated(title),
         detail=translated(detail),
         reload_url=current_page() or "/",
+        wait=_wait_in_words(headers.get("Retry-After")),
     )
     return body, status, headers
 
@@ -116,6 +118,18 @@ def register(app: Flask) -> None:
         else:
             log.exception("unhandled error on %s %s", request.method, request.path)
         return _render(500, "internal-server-error")
+
+
+def _wait_in_words(retry_after: str | None) -> str:
+    """How long a limited person waits, as the page says it (``Retry-After``, seconds):
+    "Try again in 42 seconds." up to two minutes, in minutes (rounded up) after that."""
+    if not retry_after or not retry_after.isdigit():
+        return ""
+    seconds = int(retry_after)
+    if seconds <= 120:
+        return ngettext("Try again in %(num)d second.", "Try again in %(num)d seconds.", seconds)
+    minutes = math.ceil(seconds / 60)
+    return ngettext("Try again in %(num)d minute.", "Try again in %(num)d minutes.", minutes)
 
 
 def seconds_until_the_limit_resets() -> int:
