@@ -280,8 +280,8 @@ def test_pages_hold_fifty_invoices_and_links_keep_the_filter(app, staff_client, 
 @pytest.mark.parametrize(
     ("query", "message"),
     [
-        ("status=unpaid", "Status: Choose one of: pending, paid, void, refunded, deleted."),
-        ("method=cash", "Payment method: Choose one of: stripe, gcash, bank_transfer, e_wallet."),
+        ("status=unpaid", "Status: Choose one of the options in the list."),
+        ("method=cash", "Payment method: Choose one of the options in the list."),
         ("issued_from=2026-13-01", "Issued from: Use a date such as 2026-11-26"),
         ("issued_from=26/11/2026", "Issued from: Use a date such as 2026-11-26"),
         ("issued_to=9999-12-31", "Issued to: Use a date between 2000-01-01 and 2999-12-31."),
@@ -525,7 +525,7 @@ def test_the_history_shows_real_attempts_and_every_event_type_with_a_label(
         assert f"<td>{label}</td>" in history
     assert "Maria Santos (patient)" in history
     assert "Gateway (sandbox)" in history
-    assert "active_payment_exists" in history
+    assert "another payment is under way" in history and "active_payment_exists" not in history
     assert "tx_2" in history
 
 
@@ -672,3 +672,43 @@ def test_every_staff_page_works_on_the_sqlite_default(sqlite_app):
     assert client.get("/staff/attention").status_code == 200
     export = client.get("/staff/invoices.csv?patient=MARIA")
     assert [r["invoice_number"] for r in read_csv(export)] == [number]
+
+
+@pytest.mark.parametrize(
+    ("accept", "words"),
+    [
+        (
+            "en",
+            [
+                "Method:</span> Bank transfer",
+                "Status before:</span> pending",
+                "Reason:</span> card declined",
+                "Amount:</span> ₱5,000.00",
+            ],
+        ),
+        (
+            "fil",
+            [
+                "Paraan:</span> Bayad sa bangko (bank transfer)",
+                "Dating katayuan:</span> nakabinbin",
+                "Dahilan:</span> tinanggihan ang card",
+                "Halaga:</span> ₱5,000.00",
+            ],
+        ),
+    ],
+)
+def test_the_history_details_read_in_words_in_the_language(
+    app, factory, staff_client, patient_a, accept, words
+):
+    # given events whose details carry stored codes (a method, a status, a decline code)
+    number = add_invoice(app, patient_a, status="void", method="bank_transfer", issued_at=NOV)
+    add_event(app, number, "confirmed", previous_status="pending", method="bank_transfer")
+    add_event(app, number, "failed", reason="card_declined", amount="5000.00")
+    # when staff read the invoice in their language
+    html = staff_client.get(f"/staff/invoices/{number}", headers={"Accept-Language": accept}).text
+    history = html.split('<section class="card history', 1)[1].split("</section>", 1)[0]
+    # then each detail is a word of it, never a stored code
+    for word in words:
+        assert word in history
+    for code in ("bank_transfer", "card_declined", "previous status", "method:", "completed"):
+        assert code not in history
