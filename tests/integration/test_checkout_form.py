@@ -142,10 +142,13 @@ def test_no_method_chosen_gives_422_inside_the_page(app, patient_client, consult
         patient_client, consultation, open_form(patient_client, consultation), method=None
     )
     assert response.status_code == 422
-    assert "Choose how you want to pay." in text(response)
+    assert '<p class="field-error">Choose how you want to pay.</p>' in text(response)
     assert "Please check the form" in text(response)
     assert "<html" in text(response)
     assert payment_count(app) == 0
+    # the page's own error, not the browser's bubble: no radio is `required`
+    form = text(response).split('id="checkout-form"', 1)[1].split("</form>", 1)[0]
+    assert 'name="payment_method"' in form and "required" not in form
 
 
 def test_an_unknown_method_gives_422_and_keeps_the_same_token(app, patient_client, consultation):
