@@ -127,6 +127,11 @@ def test_a_refunded_payment_reads_refunded_everywhere(
     # the staff invoice says it too
     number = re.search(rf"INV-\d{{14}}-{payment_id}", page).group(0)
     staff_page = staff_client.get(f"/staff/invoices/{number}").text
+    # the staff list keeps its paid time (a refund does not make it unpaid)
+    listed = staff_client.get(f"/staff/invoices?number={number}").text
+    row = listed.split(f'data-invoice-number="{number}"', 1)[1].split("</tr>", 1)[0]
+    paid_cell = row.split('data-label="Paid">', 1)[1].split("</td>", 1)[0]
+    assert "<time" in paid_cell and "—" not in paid_cell
     # (and, on the staff page, who refunded it)
     by_staff = re.escape(f" +08:00 by {staff.name}: ₱1,250.00 to be returned by GCash.")
     assert re.search(r"Refunded on \d{1,2} \w{3} \d{4}, \d\d:\d\d" + by_staff, staff_page)
