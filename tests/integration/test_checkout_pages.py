@@ -272,3 +272,14 @@ def test_staff_may_open_any_payment_page_but_never_see_a_way_to_pay(
     assert checkout_url(consultation) not in page
     # The page's own content: the footer's language switch has its own button.
     assert 'type="submit"' not in page.split("</header>", 1)[1].split("<footer", 1)[0]
+
+
+def test_staff_read_staff_words_on_a_paid_payment_page(app, factory, patient_client, consultation):
+    payment_id = pay(patient_client, consultation)
+    set_status(app, payment_id, PaymentStatus.COMPLETED)
+    staff = AuthActions(app).session_for(factory.staff())
+    page = text(staff.get(f"/payments/{payment_id}"))
+    assert "You are viewing this payment as staff." in page
+    assert "Thank you, this consultation is paid" not in page
+    assert "quote your invoice number" not in page  # the patients' footer invitation
+    assert "Back to my consultations" not in page
