@@ -45,7 +45,11 @@ translations: $(VENV)/.installed-app
 dev: $(VENV)/.installed-app translations
 	APP_ENV=development $(BIN)/flask db upgrade
 	APP_ENV=development PORT=$(PORT) $(BIN)/flask demo seed
-	APP_ENV=development $(BIN)/flask run --host 127.0.0.1 --port $(PORT)
+	@# The refund worker runs beside the server, so a refund reaches the sandbox provider and
+	@# reads "returned"; it stops when the server does.
+	APP_ENV=development $(BIN)/flask payments send-outbox --forever & worker=$$!; \
+	  trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
+	  APP_ENV=development $(BIN)/flask run --host 127.0.0.1 --port $(PORT)
 
 system-deps:
 	bash .ci/system-deps.sh

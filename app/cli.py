@@ -193,25 +193,34 @@ def demo_seed() -> None:
     click.echo(f"  staff:   {DEMO_STAFF[0]} / {DEMO_STAFF[1]}")
 
 
+DEMO_REFUND_REASON = "The doctor was unavailable; the clinic cancelled the consultation."
+
+
 def _demo_payments(email: str) -> None:
     """Give staff invoices to look at: the second demo patient paid one consultation
-    (confirmed by the sandbox provider) and started paying another, both through the
-    same service calls a real checkout makes."""
+    (confirmed by the sandbox provider), started paying another, and was refunded for the
+    third (its refund waits in the outbox: `make dev`'s refund worker sends it to the
+    sandbox provider), all through the same service calls a real checkout makes."""
     patient = _user_by_email(email)
     consultation_ids = sorted(c.id for c in patient_consultations(patient.id))
-    for cid, method, confirm in zip(
-        consultation_ids, ("gcash", "stripe"), (True, False), strict=False
+    for cid, method, end in zip(
+        consultation_ids,
+        ("gcash", "stripe", "bank_transfer"),
+        ("paid", "pending", "refunded"),
+        strict=False,
     ):
         req = parse_payment_request(
             consultation_id=cid, payment_method=method, idempotency_key=f"demo-seed-{cid}"
         )
         outcome = service.create_payment(patient, req)
-        if confirm and outcome.payment_id:
+        if end != "pending" and outcome.payment_id:
             lifecycle.confirm(
                 outcome.payment_id,
                 transaction_id=f"sbx_txn_{outcome.payment_id}",
                 actor="gateway:sandbox",
             )
+        if end == "refunded" and outcome.payment_id:
+            lifecycle.refund(outcome.payment_id, DEMO_REFUND_REASON, actor="system:demo")
 
 
 def patient_consultations(patient_id: int) -> list[Consultation]:

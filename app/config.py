@@ -132,6 +132,24 @@ DEMO_CLINIC = {
     "CLINIC_INVOICE_PERMIT": "Acknowledgement Certificate No. DEMO-0000-0000000 issued 2026-01-05",
 }
 
+#: The clinic's logo on the checkout: a file under static/ (SVG or PNG, shown 40 px high);
+#: ``CLINIC_LOGO=""`` shows the clinic's name alone.
+DEFAULT_CLINIC_LOGO = "img/clinic-logo.svg"
+
+
+def clinic_logo(path: str) -> str:
+    """``path`` (relative to static/) if that file exists, ``""`` for none.
+
+    :raise ConfigError: a path outside static/ or to no file.
+    """
+    if not path:
+        return ""
+    static = (ROOT / "static").resolve()
+    found = (static / path).resolve()
+    if static not in found.parents or not found.is_file():
+        raise ConfigError(f"CLINIC_LOGO must name a file under static/, got {path!r}")
+    return path
+
 
 def _serial_prefix(name: str, default: str) -> str:
     """A serial's printed prefix: up to 8 letters, digits or hyphens (no spaces, so a
@@ -251,7 +269,9 @@ class Config:
         self.MAX_CONTENT_LENGTH = _int("MAX_CONTENT_LENGTH", 64 * 1024)
         self.CHECKOUT_TOKEN_MAX_AGE = _int("CHECKOUT_TOKEN_MAX_AGE", 24 * 3600)
         self.RATELIMIT_ENABLED = os.environ.get("RATELIMIT_ENABLED", "1") != "0"
-        self.RATELIMIT_LOGIN = os.environ.get("RATELIMIT_LOGIN", "10 per minute")
+        # Login POSTs: per account tightly (a guesser), per address loosely (a front desk).
+        self.RATELIMIT_LOGIN = os.environ.get("RATELIMIT_LOGIN", "5 per minute")
+        self.RATELIMIT_LOGIN_ADDRESS = os.environ.get("RATELIMIT_LOGIN_ADDRESS", "60 per minute")
         self.RATELIMIT_PAYMENTS = os.environ.get("RATELIMIT_PAYMENTS", "60 per minute")
         self._staff_security()
         self.SESSION_COOKIE_HTTPONLY = True
@@ -277,6 +297,7 @@ class Config:
         # "Non-VAT Reg. TIN" and show no VAT breakdown (app/payments/pricing.py).
         self.CLINIC_VAT_REGISTERED = _bool("CLINIC_VAT_REGISTERED", "1")
         self.CLINIC_BRANCH_CODE = _branch_code(self.CLINIC_TIN)
+        self.CLINIC_LOGO = clinic_logo(os.environ.get("CLINIC_LOGO", DEFAULT_CLINIC_LOGO))
 
     def _staff_security(self) -> None:
         """Second factor, staff sessions, and how long personal data is kept (docs/staff.md)."""

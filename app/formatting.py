@@ -35,8 +35,10 @@ from app.payments.records import refunded_amount
 from app.payments.vat import VatBreakdown
 
 PESO_SIGN = "₱"
-# ``1 Dec 2026, 10:30 +08:00``: the offset is part of every time a person reads.
+# ``1 Dec 2026, 10:30 +08:00``: staff pages write the offset out (their records are compared
+# across zones); a patient reads clinic time without it (``1 Dec 2026, 10:30``).
 TIME_PATTERN = "d MMM yyyy, HH:mm xxx"
+CLINIC_TIME_PATTERN = "d MMM yyyy, HH:mm"
 DAY_PATTERN = "d MMM yyyy"
 
 
@@ -66,6 +68,14 @@ def format_when(value: datetime | None) -> str:
     if value is None:
         return "—"
     return format_datetime(value, TIME_PATTERN, tzinfo=clinic_tz(), locale=current_locale())
+
+
+def format_clinic_time(value: datetime | None) -> str:
+    """``1 Dec 2026, 10:30``: ``format_when`` without the offset, for the patient's pages (the
+    footer names the clinic's zone); ``—`` for None."""
+    if value is None:
+        return "—"
+    return format_datetime(value, CLINIC_TIME_PATTERN, tzinfo=clinic_tz(), locale=current_locale())
 
 
 def format_day(value: datetime | None) -> str:
@@ -256,6 +266,7 @@ def init_app(app: Flask) -> None:
         peso=format_money,
         money=format_money,
         when=format_when,
+        clinic_time=format_clinic_time,
         day=format_day,
         percent=percent,
         payment_state=payment_state,
@@ -287,5 +298,6 @@ def init_app(app: Flask) -> None:
                 "email": config["CLINIC_CONTACT_EMAIL"],
                 "phone": config["CLINIC_CONTACT_PHONE"],
                 "timezone": config["CLINIC_TIMEZONE"],
+                "logo": config.get("CLINIC_LOGO", ""),
             }
         }

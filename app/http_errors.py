@@ -14,6 +14,7 @@ import traceback
 from collections.abc import Mapping
 
 from flask import Flask, current_app, g, render_template, request
+from flask_babel import ngettext
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -66,6 +67,7 @@ def _render(
         title=translated(title),
         detail=translated(detail),
         reload_url=current_page() or "/",
+        wait=_wait_in_words(headers.get("Retry-After")),
     )
     return body, status, headers
 
@@ -146,6 +148,18 @@ def database_unavailable(error: DBAPIError):
     g._login_user = current_app.login_manager.anonymous_user()
     slug = "busy" if request.endpoint in PAY_ENDPOINTS else "service-unavailable"
     return _render(503, slug, headers={"Retry-After": str(DATABASE_RETRY_AFTER)})
+
+
+def _wait_in_words(retry_after: str | None) -> str:
+    """How long a limited person waits, as the page says it (``Retry-After``, seconds):
+    "Try again in 42 seconds." up to two minutes, in minutes (rounded up) after that."""
+    if not retry_after or not retry_after.isdigit():
+        return ""
+    seconds = int(retry_after)
+    if seconds <= 120:
+        return ngettext("Try again in %(num)d second.", "Try again in %(num)d seconds.", seconds)
+    minutes = math.ceil(seconds / 60)
+    return ngettext("Try again in %(num)d minute.", "Try again in %(num)d minutes.", minutes)
 
 
 def seconds_until_the_limit_resets() -> int:

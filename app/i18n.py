@@ -17,13 +17,19 @@ its language on each request, and its ``title`` stays English (a stable identifi
 from __future__ import annotations
 
 import logging
+import os
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from babel import Locale
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
 from flask import Flask, current_app, has_app_context, has_request_context, request, session
 from flask_babel import Babel, LazyString, gettext
 from flask_babel import get_locale as babel_locale
 from flask_login import current_user
+from werkzeug.exceptions import HTTPException
 
 from app.config import ROOT, ConfigError
 
@@ -134,6 +140,43 @@ def html_lang() -> str:
     return str(current_locale()).replace("_", "-")
 
 
+def compile_catalogs(directory: Path) -> list[Path]:
+    """Compile each translated locale's ``.po`` into the ``.mo`` the app reads, where the
+    ``.mo`` is missing or older (what ``pybabel compile -d translations`` does), so an
+    install that skipped that step still serves every language. The ``.mo`` files written.
+
+    A directory the app may not write (a read-only image) leaves that language in English
+    with a warning: compile the catalogs when building the image then.
+    """
+    written = []
+    for code in LOCALES:
+        po = directory / code / "LC_MESSAGES" / "messages.po"
+        mo = po.with_suffix(".mo")
+        if not po.exists():  # English: the msgids themselves
+            continue
+        if mo.exists() and mo.stat().st_mtime >= po.stat().st_mtime:
+            continue
+        try:
+            with po.open("rb") as source:
+                catalog = read_po(source, locale=code)
+            # Written aside, then renamed: workers starting together never read half a file.
+            partial = mo.with_suffix(f".mo.{os.getpid()}")
+            with partial.open("wb") as target:
+                write_mo(target, catalog)
+            os.replace(partial, mo)
+        except OSError as error:
+            log.warning(
+                "translations: could not compile %s (%s); %s pages read English "
+                "(run `make translations` or `pybabel compile -d translations`)",
+                po,
+                error.strerror or error,
+                code,
+            )
+            continue
+        written.append(mo)
+    return written
+
+
 def init_app(app: Flask) -> None:
     """Flask-Babel with ``select_locale``, and the language switch's template globals.
 
@@ -145,15 +188,7 @@ def init_app(app: Flask) -> None:
             f"DEFAULT_LOCALE must be one of {', '.join(LOCALES)}; "
             f"got {app.config['DEFAULT_LOCALE']!r}"
         )
-    for code in LOCALES:
-        mo = TRANSLATIONS / code / "LC_MESSAGES" / "messages.mo"
-        if code != "en" and not mo.exists():
-            log.warning(
-                "translations: %s is not compiled; %s pages read English "
-                "(run `make translations` or `pybabel compile -d translations`)",
-                mo.relative_to(ROOT),
-                code,
-            )
+    compile_catalogs(TRANSLATIONS)
     app.config["BABEL_DEFAULT_LOCALE"] = app.config["DEFAULT_LOCALE"]
     app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(TRANSLATIONS)
     babel.init_app(app, locale_selector=select_locale)
@@ -166,5 +201,26 @@ def init_app(app: Flask) -> None:
 
 
 def _current_path() -> str:
-    """Where the switch sends the reader back: this page, with its query string."""
-    return request.full_path if request.query_string else request.path
+    """Where the switch sends the reader back: this page, with its query string.
+
+    The switch's way back is a GET (a 303 redirect). A page a POST answered (a refund's
+    confirmation, a form shown again with its errors) may have an address that answers no
+    GET (405): its reader goes back to the page the form was sent from (the same site's
+    ``Referer``), else to the start page.
+    """
+    here = request.full_path if request.query_string else request.path
+    if request.method == "GET" or _answers_get(request.path):
+        return here
+    sent_from = urlsplit(request.referrer or "")
+    if sent_from.netloc == request.host and _answers_get(sent_from.path or "/"):
+        return sent_from.path + (f"?{sent_from.query}" if sent_from.query else "")
+    return "/"
+
+
+def _answers_get(path: str) -> bool:
+    """True if some route of the app answers GET at ``path``."""
+    try:
+        current_app.url_map.bind(request.host).match(path, method="GET")
+    except HTTPException:
+        return False
+    return True

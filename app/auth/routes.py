@@ -8,6 +8,7 @@ from flask import abort, current_app, flash, redirect, render_template, request,
 from flask_babel import gettext
 from flask_login import current_user, login_required, logout_user
 from sqlalchemy import select
+from werkzeug.exceptions import HTTPException
 from werkzeug.security import check_password_hash
 
 from app.auth import bp, sign_in
@@ -42,20 +43,34 @@ def load_user(session_token: str) -> User | None:
 # one answer for every page and every htmx request.
 
 
-def _login_limit() -> str:
+def _login_limit_per_account() -> str:
     return current_app.config["RATELIMIT_LOGIN"]
 
 
+def _login_limit_per_address() -> str:
+    # Loose: a clinic's front desk signs several people in from one address.
+    return current_app.config["RATELIMIT_LOGIN_ADDRESS"]
+
+
 def _per_account() -> str:
-    # Guessing one patient's password from many addresses still hits this bucket. Hashed:
-    # the key is stored in Redis and printed in the limiter's log line.
-    email = (request.form.get("email") or "").strip().lower()
+    """The per-account bucket: guessing one person's password from many addresses still
+    fills it. Hashed: the key is stored in Redis and printed in the limiter's log line.
+
+    Never raises: Flask-Limiter takes an exception from a key function for a storage
+    failure (swallowed, the check skipped, its counts moved to memory). A body it cannot
+    read (over ``MAX_CONTENT_LENGTH``, a broken form) counts in the bucket of no email,
+    and the view then answers its 413 or 400.
+    """
+    try:
+        email = (request.form.get("email") or "").strip().lower()
+    except HTTPException:
+        email = ""
     return "login:" + hashlib.sha256(email.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(_login_limit, methods=["POST"])
-@limiter.limit(_login_limit, methods=["POST"], key_func=_per_account)
+@limiter.limit(_login_limit_per_address, methods=["POST"])
+@limiter.limit(_login_limit_per_account, methods=["POST"], key_func=_per_account)
 @csrf.exempt
 @same_origin_only
 def login():

@@ -3,7 +3,7 @@
 A Pay submit ends in one of two ways:
 - the service decided. A new payment (or a replay of it) still pending sends the
   browser straight to the provider's checkout page, like a hosted checkout; "this
-  consultation already has a payment", or a replay of one that moved on, goes to
+  the payment was already started", or a replay of one that moved on, goes to
   that payment's page. By ``HX-Redirect`` for htmx, ``303 See Other`` for a plain
   form post (Post/Redirect/Get);
 - it was refused before anything was written: the checkout form comes back
@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from flask import Response, flash, redirect, render_template, request, url_for
-from flask_babel import lazy_gettext
+from flask_babel import gettext, lazy_gettext
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import DBAPIError
@@ -35,7 +35,7 @@ from app.gateway.provider import current_gateway
 from app.htmx import is_htmx
 from app.http_errors import database_unavailable, seconds_until_the_limit_resets
 from app.i18n import translated
-from app.models import Consultation, DiscountCard, Payment, PaymentStatus
+from app.models import Consultation, DiscountCard, Payment, PaymentMethod, PaymentStatus
 from app.pages import FORM_INVALID, NOT_YOURS, page_for
 from app.payments import checkout_session, dberrors
 from app.payments.errors import (
@@ -52,7 +52,7 @@ from app.problem_types import HTTP_ERRORS, PROBLEM_TYPES
 
 # Shown in the request's language (lazy: each becomes text as it is rendered or flashed).
 ALREADY_PAID_NOTICE = lazy_gettext(
-    "This consultation already has a payment, so no new one was made. Here it is."
+    "You had already started this payment, so no second one was made. Here it is."
 )
 #: Marks a response body as the app's own fragment (static/js/checkout.js checks it).
 FRAGMENT_HEADER = "X-Checkout-Fragment"
@@ -121,7 +121,7 @@ def after_payment(outcome: Outcome) -> Response:
     page, with a notice for the 409.
     """
     if outcome.status == 409:
-        flash(str(ALREADY_PAID_NOTICE), "notice")
+        flash(_already_started(db.session.get(Payment, outcome.payment_id)), "notice")
     else:
         payment = db.session.get(Payment, outcome.payment_id)
         if payment.status == PaymentStatus.PENDING and not is_stale(payment):
@@ -129,6 +129,20 @@ def after_payment(outcome: Outcome) -> Response:
             if url is not None:
                 return go_to(url)
     return go_to(url_for("checkout.payment", payment_id=outcome.payment_id))
+
+
+def _already_started(payment: Payment) -> str:
+    """The notice of a submit that found the consultation's payment already made, naming the
+    method this submit chose when it differs (a second tab's choice is never dropped silently)."""
+    chosen = request.form.get("payment_method")
+    if chosen in {m.value for m in PaymentMethod} and chosen != payment.payment_method:
+        return gettext(
+            "You had already started a payment by %(method)s, so no second one was made and "
+            "%(chosen)s was not used. To pay by %(chosen)s, cancel this payment first.",
+            method=payment.method_label,
+            chosen=PaymentMethod(chosen).label,
+        )
+    return str(ALREADY_PAID_NOTICE)
 
 
 def hosted_checkout(payment_id: int) -> str | None:

@@ -2,8 +2,10 @@
 
 Amounts are plain decimals (``5000.00``) so spreadsheets sum them; the VAT
 columns are the three numbers every page shows (VATable amount + VAT = amount).
-Times are ISO 8601 in clinic time with the offset (``2026-12-01T10:30:00+08:00``). Text a patient typed (a name) that starts like a formula is
-prefixed with an apostrophe, so opening the file in a spreadsheet never runs it.
+Times are ISO 8601 in clinic time with the offset, to the second (``2026-12-01T10:30:00+08:00``).
+Text a patient typed (a name) that starts like a formula is prefixed with an apostrophe, so
+opening the file in a spreadsheet never runs it. The file starts with a UTF-8 byte-order
+mark: without one, Excel on Windows reads UTF-8 as its ANSI code page ("PeÃ±a" for "Peña").
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ HEADER = (
     "consultation_at",
 )
 CHUNK_SIZE = 64 * 1024
+BYTE_ORDER_MARK = "\ufeff"
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -56,7 +59,7 @@ def _amount(value: Decimal | None) -> str:
 
 
 def _time(value: datetime | None) -> str:
-    return local_iso(value)
+    return "" if value is None else local_iso(value.replace(microsecond=0))
 
 
 def _fields(row: Row) -> tuple[str, ...]:
@@ -81,12 +84,14 @@ def _fields(row: Row) -> tuple[str, ...]:
 
 
 def csv_lines(rows: Iterable[Row], chunk_size: int = CHUNK_SIZE) -> Iterator[str]:
-    """The header, then the rows, as CSV text (RFC 4180 quoting, CRLF line ends).
+    """A byte-order mark, the header, then the rows, as CSV text (RFC 4180 quoting, CRLF
+    line ends).
 
     Lines are sent in chunks of about ``chunk_size`` characters: one write per
     row would cost the server a system call per invoice.
     """
     buffer = io.StringIO()
+    buffer.write(BYTE_ORDER_MARK)
     writer = csv.writer(buffer)
     writer.writerow(HEADER)
     for row in rows:

@@ -164,7 +164,8 @@ def _choice(args, name: str, allowed: tuple[str, ...], errors: dict[str, str]) -
     if not raw:
         return None
     if raw not in allowed:
-        errors[name] = Phrase(N_("Choose one of: %(choices)s."), choices=", ".join(allowed))
+        # The page's select lists the choices in words; stored codes (bank_transfer) are not.
+        errors[name] = Phrase(N_("Choose one of the options in the list."))
         return None
     return raw
 

@@ -15,9 +15,10 @@ from urllib.parse import urlsplit
 
 from flask_babel import gettext
 
+from app.formatting import format_money, status_word
 from app.i18n import N_
-from app.models import Payment, PaymentEvent, User
-from app.payments.events import PaymentEventType
+from app.models import Payment, PaymentEvent, PaymentMethod, User
+from app.payments.events import DuplicateChargeReason, PaymentEventType
 
 # English msgids, shown in the staff member's language.
 EVENT_LABELS = {
@@ -109,16 +110,65 @@ def last_event(events: Iterable[PaymentEvent], event_type: str) -> PaymentEvent 
     return next((e for e in reversed(list(events)) if e.event_type == event_type), None)
 
 
+#: An event's detail names, in the staff member's language; an unknown name reads as stored,
+#: its underscores as spaces.
+DETAIL_WORDS = {
+    "method": N_("Method"),
+    "payment_method": N_("Method"),
+    "amount": N_("Amount"),
+    "reported_amount": N_("Amount reported"),
+    "currency": N_("Currency"),
+    "reported_currency": N_("Currency reported"),
+    "previous_status": N_("Status before"),
+    "status": N_("Status"),
+    "payment_status": N_("Status"),
+    "reason": N_("Reason"),
+    "transaction_id": N_("Provider's transaction"),
+    "action": N_("What to do"),
+    "source": N_("Answered from"),
+}
+#: Stored codes an event's details carry, as words (statuses read through ``status_word``,
+#: methods through their labels).
+CODE_WORDS = {
+    "card_declined": N_("card declined"),
+    "active_payment_exists": N_("another payment is under way"),
+    DuplicateChargeReason.ALREADY_COMPLETED: N_("the payment was already paid"),
+    DuplicateChargeReason.PAYMENT_REFUNDED: N_("the payment was refunded"),
+    DuplicateChargeReason.CONSULTATION_REFUNDED: N_("the consultation was refunded"),
+    DuplicateChargeReason.LATE_SUCCESS_AFTER_FAILED: N_("paid after it had failed"),
+    DuplicateChargeReason.LATE_SUCCESS_AFTER_EXPIRED: N_("paid after it had expired"),
+    DuplicateChargeReason.LATE_SUCCESS_AFTER_CANCELLED: N_("paid after it was cancelled"),
+}
+_STATUS_KEYS = frozenset({"previous_status", "status", "payment_status"})
+_METHOD_KEYS = frozenset({"method", "payment_method"})
+
+
 def _details(data: dict[str, Any] | None) -> tuple[tuple[str, str], ...]:
     if not isinstance(data, dict):
         return ()
-    return tuple((key.replace("_", " "), _value(value)) for key, value in data.items())
+    return tuple((_detail_name(key), _value(key, value)) for key, value in data.items())
 
 
-def _value(value: Any) -> str:
+def _detail_name(key: str) -> str:
+    return gettext(DETAIL_WORDS[key]) if key in DETAIL_WORDS else key.replace("_", " ")
+
+
+def _value(key: str, value: Any) -> str:
+    """A detail's value in words: a status, method or known code by its name; an amount as
+    pesos; anything else as stored (a reason staff typed, a transaction id)."""
     if isinstance(value, (dict, list)):
         return json.dumps(value, sort_keys=True, default=str)
-    return str(value)
+    text = str(value)
+    if key in _STATUS_KEYS:
+        return status_word(text)
+    if key in _METHOD_KEYS and text in {m.value for m in PaymentMethod}:
+        return PaymentMethod(text).label
+    if key in ("amount", "reported_amount"):
+        try:
+            return format_money(text)
+        except (ArithmeticError, ValueError):
+            return text
+    return gettext(CODE_WORDS[text]) if text in CODE_WORDS else text
 
 
 def history(events: Iterable[PaymentEvent], users: dict[int, User]) -> list[HistoryEntry]:

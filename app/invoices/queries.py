@@ -201,7 +201,8 @@ def list_statement(f: InvoiceFilter, page: int) -> Select:
 
 
 def invoice_page(f: InvoiceFilter, page: int, total: int) -> InvoicePage:
-    """One page of matching invoices, newest first; past the last page it is empty."""
+    """One page of matching invoices, newest first (the list sends a page past the last one
+    to the last page before asking)."""
     rows = list(db.session.execute(list_statement(f, page)).all())
     return InvoicePage(rows=rows, number=page, total=total)
 

@@ -98,6 +98,11 @@ def list_invoices():
             # The plain GET form sends every field, empty or not: keep only what filters.
             return redirect(url)
         totals = queries.totals(invoice_filter)
+        last = queries.InvoicePage(rows=[], number=1, total=totals.count).pages
+        if page_number > last:
+            # Past the last page (a bookmark after a filter narrowed, a typed address): the
+            # last page, not "Page 7 of 1" over an empty table.
+            return redirect(_canonical_url(invoice_filter, last))
         page = queries.invoice_page(invoice_filter, page_number, totals.count)
         response = _render(template, invoice_filter=invoice_filter, totals=totals, page=page)
         response.headers[_history_header(url)] = url

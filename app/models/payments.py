@@ -53,10 +53,10 @@ class PaymentMethod(enum.StrEnum):
 
 
 _METHOD_LABELS = {
-    "stripe": N_("Credit or debit card (Stripe)"),
+    "stripe": N_("Credit or debit card"),
     "gcash": N_("GCash"),
     "bank_transfer": N_("Bank transfer"),
-    "e_wallet": N_("E-wallet"),
+    "e_wallet": N_("Maya or another e-wallet"),
 }
 
 

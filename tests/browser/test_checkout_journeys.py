@@ -28,7 +28,9 @@ from tests.support.browser import (
 
 pytestmark = pytest.mark.browser
 
-ALREADY = "This consultation already has a payment"
+# A second submit's notice, and the checkout of a consultation with a payment under way.
+ALREADY = "You had already started"
+STARTED = "You started a payment by GCash"
 
 
 def payment_path(payment) -> str:
@@ -110,7 +112,8 @@ def test_two_tabs_land_on_the_same_payment_and_the_second_says_so(
     pay_button(second).click()
     # then the second shows the one payment, says why, and offers to continue to the provider
     expect(second).to_have_url(re.compile(payment_path(payment) + "$"))
-    expect(second.get_by_text(ALREADY)).to_be_visible()
+    # naming the method it chose, which was not used (never replaced silently)
+    expect(second.get_by_text(ALREADY)).to_contain_text("Bank transfer was not used")
     expect(second.get_by_role("link", name="Continue to payment")).to_be_visible()
     expect(first.get_by_text(ALREADY)).to_have_count(0)
     payment = the_one_payment(live_app, consultation)
@@ -127,9 +130,12 @@ def test_back_after_paying_shows_the_payment_instead_of_the_form(
     page.go_back()
     # Cache-Control: no-store, so Back asks the server again, which knows
     expect(page).to_have_url(re.compile(checkout_path(consultation) + "$"))
-    expect(page.get_by_role("heading", name=ALREADY)).to_be_visible()
+    expect(page.get_by_role("heading", name=STARTED)).to_be_visible()
     expect(page.get_by_role("button", name=re.compile("^Continue to payment"))).to_have_count(0)
-    page.get_by_role("link", name="View the payment").click()
+    expect(page.get_by_role("link", name="Continue to payment")).to_have_attribute(
+        "href", f"/payments/{payment.id}/continue"
+    )
+    page.get_by_role("link", name="See or cancel this payment").click()
     expect(page).to_have_url(re.compile(payment_path(payment) + "$"))
     the_one_payment(live_app, consultation)
 

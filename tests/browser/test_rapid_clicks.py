@@ -126,7 +126,7 @@ def test_while_the_post_is_held_back_the_form_is_disabled_busy_and_says_processi
         pay_button(checkout).click()
     # then, while it is in flight, the button and methods are disabled and the form is busy
     expect(pay_button(checkout)).to_be_disabled()
-    for method in ("Credit or debit card (Stripe)", "GCash", "Bank transfer", "E-wallet"):
+    for method in ("Credit or debit card", "GCash", "Bank transfer", "Maya or another e-wallet"):
         expect(checkout.get_by_label(method)).to_be_disabled()
     expect(form).to_have_attribute("aria-busy", "true")
     expect(checkout.get_by_role("status")).to_have_text("Taking you to the payment provider...")

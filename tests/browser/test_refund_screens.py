@@ -39,7 +39,9 @@ def test_a_refund_reads_requested_then_returned(
         # The payment page titles its next-step card "Refund" once the payment is refunded.
         step = mine.get_by_role("region", name="Refund", exact=True)
         words = (
-            "is on its way back" if moment == "requested" else "The payment provider returned it"
+            "is on its way back"
+            if moment == "requested"
+            else "The payment provider returned this payment"
         )
         expect(step).to_contain_text(words)
         fits_the_viewport(mine, size["width"])

@@ -101,7 +101,11 @@ def test_a_second_tab_lands_on_the_existing_payment_with_a_notice(
     assert payment_path(second) == f"/payments/{payment.id}"
     assert second.status_code == 303
     page = text(patient_client.get(payment_path(second)))
-    assert "This consultation already has a payment" in page
+    # naming the method this tab chose, which was not used
+    assert (
+        "You had already started a payment by Credit or debit card, so no second one was made "
+        "and Bank transfer was not used. To pay by Bank transfer, cancel this payment first."
+    ) in page
     assert "flash-notice" in page
     assert f'href="/gateway/sandbox/{payment.id}">Continue to payment<' in page
 
@@ -138,10 +142,13 @@ def test_no_method_chosen_gives_422_inside_the_page(app, patient_client, consult
         patient_client, consultation, open_form(patient_client, consultation), method=None
     )
     assert response.status_code == 422
-    assert "Choose how you want to pay." in text(response)
+    assert '<p class="field-error">Choose how you want to pay.</p>' in text(response)
     assert "Please check the form" in text(response)
     assert "<html" in text(response)
     assert payment_count(app) == 0
+    # the page's own error, not the browser's bubble: no radio is `required`
+    form = text(response).split('id="checkout-form"', 1)[1].split("</form>", 1)[0]
+    assert 'name="payment_method"' in form and "required" not in form
 
 
 def test_an_unknown_method_gives_422_and_keeps_the_same_token(app, patient_client, consultation):

@@ -43,7 +43,8 @@ def test_my_consultations_shows_doctor_date_fee_and_a_pay_link(patient_client, c
     assert "Dr. Ana Cruz" in page
     assert "₱5,000.00" in page
     local = consultation.scheduled_at.astimezone(ZoneInfo("Asia/Manila"))
-    assert f"{local.day} {local:%b %Y}, {local:%H:%M} +08:00" in page  # clinic time
+    assert f"{local.day} {local:%b %Y}, {local:%H:%M}<" in page  # clinic time, no offset
+    assert "+08:00" not in page
     assert f'href="{checkout_url(consultation)}"' in page
     assert ">Pay</a>" in page
 
@@ -97,12 +98,18 @@ def test_checkout_page_is_never_stored(patient_client, consultation):
 def test_checkout_page_shows_fee_vat_line_methods_and_pay_button(patient_client, consultation):
     page = text(patient_client.get(checkout_url(consultation)))
     assert "Dr. Ana Cruz" in page
-    # prices include VAT: the fee splits into VATable amount + VAT = the amount to pay
-    assert re.search(r"VATable amount</th><td[^>]*>₱4,464.29<", page)
-    assert re.search(r"VAT \(12%\)</th><td[^>]*>₱535.71<", page)
+    # prices include VAT: one amount, and the VAT it includes in a small line
     assert re.search(r"Amount to pay</th><td[^>]*>₱5,000.00<", page)
-    for label in ("Credit or debit card (Stripe)", "GCash", "Bank transfer", "E-wallet"):
-        assert label in page
+    assert "Includes VAT (12%) of ₱535.71." in page
+    assert page.count("₱5,000.00") == 2  # the summary and the Pay button, nothing else
+    assert "VATable" not in page and "₱4,464.29" not in page
+    # the clinic as payee, each method with its own drawn mark, the provider's secure page
+    assert 'class="payee"><img src="/static/img/clinic-logo.' in page
+    assert page.count('class="method-mark"') == 4
+    assert "secure page" in page
+    for label in ("Credit or debit card", "GCash", "Bank transfer", "Maya or another e-wallet"):
+        assert f"<span>{label}</span>" in page
+    assert "Stripe" not in page.split("<main", 1)[1]
     for value in ("stripe", "gcash", "bank_transfer", "e_wallet"):
         assert f'value="{value}"' in page
     assert 'name="checkout_token"' in page
@@ -117,8 +124,8 @@ def test_checkout_vat_line_follows_the_configured_rate(make_app, factory):
     # when the patient opens the checkout
     page = text(AuthActions(app).session_for(patient).get(checkout_url(consultation)))
     # then the VAT in the fee is 2750.50 × 0.05 / 1.05 = 130.976… → 130.98 (half-up)
-    assert "VAT (5%)" in page
-    assert "₱130.98" in page and "₱2,619.52" in page
+    assert "Includes VAT (5%) of ₱130.98." in page
+    assert "₱2,750.50" in page
 
 
 def test_checkout_form_is_wired_for_htmx_and_works_without_it(patient_client, consultation):
@@ -149,7 +156,10 @@ def test_checkout_of_a_paid_consultation_shows_the_payment_not_a_button(
 ):
     payment_id = pay(patient_client, consultation)
     page = text(patient_client.get(checkout_url(consultation)))
-    assert "This consultation already has a payment" in page
+    assert "You started a payment by Credit or debit card" in page
+    assert "already has a payment" not in page
+    # the one way on is the provider (Continue), the payment page a link beside it
+    assert f'href="/payments/{payment_id}/continue">Continue to payment</a>' in page
     assert f'href="/payments/{payment_id}"' in page
     # The page's own content: the footer's language switch has its own button.
     assert 'type="submit"' not in page.split("</header>", 1)[1].split("<footer", 1)[0]
@@ -194,12 +204,14 @@ def test_payment_page_shows_status_amount_method_invoice_and_times(
     assert response.status_code == 200
     assert response.headers["Cache-Control"] == "no-store"
     assert "Payment pending" in page
-    assert re.search(r"Amount due</dt><dd[^>]*>₱5,000.00<", page)
+    assert re.search(r"Amount due</th><td[^>]*>₱5,000.00<", page)
+    assert page.count("Amount due") == 1 and page.count("₱5,000.00") == 1
+    assert "reserved" not in page and "Includes VAT (12%) of ₱535.71." in page
     assert "Amount charged" not in page and "Not charged" not in page
     assert "GCash" in page
     assert re.search(rf"INV-\d{{14}}-{payment_id}", page)
-    assert "VAT (12%)" in page and "₱535.71" in page
-    assert page.count(" +08:00") >= 2  # consultation date, started: clinic time, zone shown
+    assert "+08:00" not in page  # clinic time; the footer names the zone
+    assert "Times are Asia/Manila time." in page
     assert "UTC<" not in page and f"Payment #{payment_id}" not in page
 
 
@@ -221,7 +233,8 @@ def test_a_paid_payment_page_has_a_printable_receipt_and_no_next_step(
     assert "Payment successful" in panel and 'data-print="receipt"' in panel
     assert "Maria Santos" in receipt
     assert "Amount paid" in receipt and "₱5,000.00" in receipt
-    assert f"sandbox_txn_{payment_id:06d}" in receipt
+    assert "Price before VAT" in receipt and "VATable" not in page
+    assert f"sandbox_txn_{payment_id:06d}" not in page  # the provider's id is for staff
     assert "/gateway/sandbox/" not in page
 
 
@@ -234,7 +247,9 @@ def test_a_stale_pending_payment_page_offers_to_start_again(app, patient_client,
     assert "/gateway/sandbox/" not in page
     # the badge agrees with the words: no "pending" badge on an expired payment
     assert "badge-pending" not in page and "Payment pending" not in page
-    assert "badge-expired" in page and "Not charged" in page
+    assert "badge-expired" in page and "Nothing was charged" in page
+    assert page.lower().count("nothing was charged") == 1
+    assert re.search(r"Amount tried</dt><dd[^>]*>₱5,000.00<", page)
 
 
 def test_another_patients_payment_page_is_not_found(app, factory, patient_client, consultation):
@@ -257,3 +272,14 @@ def test_staff_may_open_any_payment_page_but_never_see_a_way_to_pay(
     assert checkout_url(consultation) not in page
     # The page's own content: the footer's language switch has its own button.
     assert 'type="submit"' not in page.split("</header>", 1)[1].split("<footer", 1)[0]
+
+
+def test_staff_read_staff_words_on_a_paid_payment_page(app, factory, patient_client, consultation):
+    payment_id = pay(patient_client, consultation)
+    set_status(app, payment_id, PaymentStatus.COMPLETED)
+    staff = AuthActions(app).session_for(factory.staff())
+    page = text(staff.get(f"/payments/{payment_id}"))
+    assert "You are viewing this payment as staff." in page
+    assert "Thank you, this consultation is paid" not in page
+    assert "quote your invoice number" not in page  # the patients' footer invitation
+    assert "Back to my consultations" not in page

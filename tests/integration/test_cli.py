@@ -95,8 +95,12 @@ def test_demo_seed_twice_changes_nothing(app, runner):
     assert (users, consultations) == (3, 6)
     with app.app_context():
         statuses = sorted(db.session.scalars(select(Payment.status)))
-    assert statuses == ["completed", "pending"]  # staff have invoices to look at
+    # staff have invoices to look at, a refunded one among them
+    assert statuses == ["completed", "pending", "refunded"]
     assert runner.invoke(args=["demo", "seed"]).exit_code == 0
     assert (count(app, User), count(app, Consultation)) == (users, consultations)
-    assert count(app, Payment) == 2
+    assert count(app, Payment) == 3
+    # and the refund worker `make dev` runs beside the server returns it at the sandbox
+    sent = runner.invoke(args=["payments", "send-outbox"])
+    assert sent.exit_code == 0 and "Sent 1 refund to the provider" in sent.output
     check_invariants(app)

@@ -254,3 +254,36 @@ def test_a_bad_staff_filter_is_explained_in_the_language(app, factory):
     assert (
         "Diterbitkan dari: Gunakan tanggal seperti 2026-11-26 (tahun-bulan-hari)." in response.text
     )
+
+
+@pytest.mark.parametrize(
+    ("referer", "back_to"),
+    [
+        (
+            "http://localhost/staff/invoices/{number}?tab=refund",
+            "/staff/invoices/{number}?tab=refund",
+        ),
+        ("https://elsewhere.example/staff/invoices", "/"),  # another site: not followed
+        (None, "/"),
+    ],
+)
+def test_the_switch_on_a_page_a_post_answered_goes_back_to_a_page_that_answers_get(
+    app, factory, referer, back_to
+):
+    """A refund's confirmation is the answer to a POST; its address answers no GET (405)."""
+    from tests.support.invoices import InvoiceSpec, add_invoices
+
+    [number] = add_invoices(app, factory.patient(), [InvoiceSpec(status="paid")])
+    client = AuthActions(app).client_for(factory.staff())
+    headers = {"Referer": referer.format(number=number)} if referer else {}
+    confirm = client.post(
+        f"/staff/invoices/{number}/refund/confirm", data={"reason": "Doctor away"}, headers=headers
+    )
+    assert confirm.status_code == 200
+    fields = hidden_inputs(confirm.text.split('class="language-switch', 1)[1])
+    assert fields["next"] == back_to.format(number=number)
+    switched = client.post("/language", data={**fields, "locale": "id"})
+    assert switched.status_code == 303
+    assert switched.headers["Location"] == back_to.format(number=number)
+    landed = client.get(switched.headers["Location"], follow_redirects=True)
+    assert landed.status_code == 200 and lang(landed) == "id"

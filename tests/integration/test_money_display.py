@@ -45,8 +45,8 @@ def _paid(api, client, staff, consultation, method="gcash") -> int:
     return payment_id
 
 
-def _three_numbers(html: str, total_label: str, vatable: str = "VATable amount") -> None:
-    assert re.search(rf"{vatable}</th>\s*<td[^>]*>₱{VATABLE}<", html), vatable
+def _three_numbers(html: str, total_label: str, base_label: str = "VATable sales") -> None:
+    assert re.search(rf"{base_label}</th>\s*<td[^>]*>₱{VATABLE}<", html), base_label
     assert re.search(rf"VAT \(12%\)</th>\s*<td[^>]*>₱{VAT}<", html), "VAT"
     assert re.search(rf"{total_label}</th>\s*<td[^>]*>₱{TOTAL}<", html), total_label
 
@@ -54,17 +54,19 @@ def _three_numbers(html: str, total_label: str, vatable: str = "VATable amount")
 def test_checkout_payment_page_receipt_invoice_csv_and_api_show_the_same_three_numbers(
     api, app, patient_client, staff_client, patient, staff, consultation
 ):
-    _three_numbers(patient_client.get(checkout_url(consultation)).text, "Amount to pay")
+    checkout = patient_client.get(checkout_url(consultation)).text
+    assert re.search(rf"Amount to pay</th>\s*<td[^>]*>₱{TOTAL}<", checkout)
+    assert f"Includes VAT (12%) of ₱{VAT}." in checkout
     payment_id = _paid(api, patient_client, staff, consultation)
     page = patient_client.get(f"/payments/{payment_id}").text
     # the paid page: "Amount charged" in the success panel, the three numbers once, in the receipt
     assert re.search(rf"Amount charged <strong[^>]*>₱{TOTAL}<", page)
-    _three_numbers(page.split('id="receipt"', 1)[1], "Amount paid")
-    assert page.count("VATable amount") == 1
+    _three_numbers(page.split('id="receipt"', 1)[1], "Amount paid", "Price before VAT")
+    assert page.count("Price before VAT") == 1 and "VATable" not in page
     number = re.search(rf"INV-\d{{14}}-{payment_id}", page).group(0)
     # the invoice names them as the BIR does (docs/invoices.md)
     invoice_page = staff_client.get(f"/staff/invoices/{number}").text
-    _three_numbers(invoice_page, "Amount charged", vatable="VATable sales")
+    _three_numbers(invoice_page, "Amount charged", "VATable sales")
     [row] = csv.DictReader(io.StringIO(staff_client.get("/staff/invoices.csv").text))
     assert (row["vatable_amount"], row["vat_amount"], row["amount"]) == (
         "1116.07",
@@ -100,15 +102,24 @@ def test_a_refunded_payment_reads_refunded_everywhere(
     payment_id = _paid(api, patient_client, staff, consultation, method="gcash")
     reason = "Doctor unavailable; clinic cancelled"
     assert api.refund(staff, payment_id, reason=reason).status_code == 200
-    # then the payment page says what happened to the money
+    # then the payment page says what happened to the money: one refund sentence, the amount
+    # charged, a "Refunded −₱…" line and the net, each amount once
     page = patient_client.get(f"/payments/{payment_id}").text
-    sentence = re.search(
-        r"Refunded on \d{1,2} \w{3} \d{4}, \d\d:\d\d \+08:00: ₱1,250.00 to be returned by GCash\.",
-        page,
+    assert (
+        len(
+            re.findall(
+                r"The clinic refunded this payment on \d{1,2} \w{3} \d{4}, \d\d:\d\d\.", page
+            )
+        )
+        == 1
     )
-    assert sentence, "the refund sentence"
+    assert "on its way back to your GCash" in page
     assert f"Reason: {reason}" in page
-    assert "Amount charged" in page and "badge-refunded" in page
+    assert re.search(rf"Amount charged</th><td[^>]*>₱{TOTAL}<", page)
+    assert re.search(rf"Refunded</th><td[^>]*>−₱{TOTAL}<", page)
+    assert re.search(r"Net paid</th><td[^>]*>₱0.00<", page)
+    assert page.count(f"₱{TOTAL}") == 2 and "+08:00" not in page
+    assert "badge-refunded" in page
     for wrong in ("did not go through", "nothing was charged", "Not charged", "Pay again"):
         assert wrong not in page
     # my consultations shows it refunded, with no Pay button
@@ -118,9 +129,15 @@ def test_a_refunded_payment_reads_refunded_everywhere(
     # the staff invoice says it too
     number = re.search(rf"INV-\d{{14}}-{payment_id}", page).group(0)
     staff_page = staff_client.get(f"/staff/invoices/{number}").text
+    # the staff list keeps its paid time (a refund does not make it unpaid)
+    listed = staff_client.get(f"/staff/invoices?number={number}").text
+    row = listed.split(f'data-invoice-number="{number}"', 1)[1].split("</tr>", 1)[0]
+    paid_cell = row.split('data-label="Paid">', 1)[1].split("</td>", 1)[0]
+    assert "<time" in paid_cell and "—" not in paid_cell
     # (and, on the staff page, who refunded it)
-    by_staff = sentence.group(0).replace(" +08:00: ", f" +08:00 by {staff.name}: ")
-    assert by_staff in staff_page and reason in staff_page
+    by_staff = re.escape(f" +08:00 by {staff.name}: ₱1,250.00 to be returned by GCash.")
+    assert re.search(r"Refunded on \d{1,2} \w{3} \d{4}, \d\d:\d\d" + by_staff, staff_page)
+    assert reason in staff_page
 
 
 def test_a_refunded_consultation_is_closed_for_payment(
@@ -132,6 +149,7 @@ def test_a_refunded_consultation_is_closed_for_payment(
     # the checkout page offers no Pay form
     page = patient_client.get(checkout_url(consultation)).text
     assert "This consultation was refunded" in page and "checkout-form" not in page
+    assert "Amount to pay" not in page and "Amount charged" not in page  # no pay box
     # the API refuses with its own problem type and a sentence a patient understands
     response = api.pay(patient, consultation, key="after-refund")
     assert response.status_code == 409
@@ -169,12 +187,12 @@ def test_a_pay_form_from_before_the_refund_cannot_pay_after_it(
         ("pending", ["Amount due", "Nothing has been charged yet"], "Payment pending"),
         (
             "declined",
-            ["Not charged", "declined this payment, and nothing was charged"],
+            ["Nothing was charged", "declined this payment.", "Amount tried", "Pay again"],
             "Payment declined",
         ),
         (
             "stale",
-            ["Not charged", "not completed in time, and nothing was charged"],
+            ["Nothing was charged", "not completed in time.", "Amount tried", "Start again"],
             "Payment expired",
         ),
         ("paid", ["Amount charged", "this consultation is paid"], "Paid"),
@@ -200,6 +218,9 @@ def test_each_state_says_charged_due_or_not_charged(
     assert f"Payment #{payment_id}" not in page
     if setup != "paid":
         assert "Amount charged" not in page
+        assert page.count("₱1,250.00") == 1  # the amount once: due, or tried
+    assert page.lower().count("nothing was charged") <= 1
+    assert page.lower().count("nothing has been charged") <= 1
 
 
 def test_a_cancelled_payment_the_provider_charged_anyway_reads_charged_to_be_refunded(
@@ -216,8 +237,9 @@ def test_a_cancelled_payment_the_provider_charged_anyway_reads_charged_to_be_ref
     # then the patient is not told "nothing was charged" about money that was taken
     page = patient_client.get(f"/payments/{cancelled}").text
     assert "A charge to be refunded" in page
-    assert f"took ₱{TOTAL} for this payment after it was closed" in page
-    assert "Charged, to be refunded" in page
+    assert "took this payment after it was closed" in page
+    assert re.search(rf"Charged, to be refunded</th><td[^>]*>₱{TOTAL}<", page)
+    assert page.count(f"₱{TOTAL}") == 1
     assert "nothing was charged" not in page.lower()
     assert f'href="/payments/{current}"' in page
     # nor are staff, who cannot delete it as a payment that "moved no money"

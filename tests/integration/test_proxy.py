@@ -18,7 +18,9 @@ def through_proxy(forwarded_for: str, proto: str | None = None) -> dict:
 
 
 def test_behind_one_trusted_proxy_each_forwarded_client_has_its_own_login_budget(make_app, factory):
-    app = make_app(RATELIMIT_ENABLED=True, RATELIMIT_LOGIN="3 per minute", TRUSTED_PROXY_HOPS=1)
+    app = make_app(
+        RATELIMIT_ENABLED=True, RATELIMIT_LOGIN_ADDRESS="3 per minute", TRUSTED_PROXY_HOPS=1
+    )
     client = app.test_client()
     auth_actions = AuthActions(app)
     staff = factory.staff()
@@ -40,7 +42,9 @@ def test_behind_one_trusted_proxy_each_forwarded_client_has_its_own_login_budget
 
 
 def test_only_the_trusted_hop_counts_so_a_client_cannot_pick_its_address(make_app, factory):
-    app = make_app(RATELIMIT_ENABLED=True, RATELIMIT_LOGIN="3 per minute", TRUSTED_PROXY_HOPS=1)
+    app = make_app(
+        RATELIMIT_ENABLED=True, RATELIMIT_LOGIN_ADDRESS="3 per minute", TRUSTED_PROXY_HOPS=1
+    )
     client = app.test_client()
     auth_actions = AuthActions(app)
     # given a client that prepends a fresh made-up address to each request; the proxy
@@ -56,7 +60,7 @@ def test_only_the_trusted_hop_counts_so_a_client_cannot_pick_its_address(make_ap
 
 
 def test_with_no_trusted_proxy_forwarded_headers_are_ignored(make_app, factory):
-    app = make_app(RATELIMIT_ENABLED=True, RATELIMIT_LOGIN="3 per minute")
+    app = make_app(RATELIMIT_ENABLED=True, RATELIMIT_LOGIN_ADDRESS="3 per minute")
     assert app.config["TRUSTED_PROXY_HOPS"] == 0
     client = app.test_client()
     auth_actions = AuthActions(app)

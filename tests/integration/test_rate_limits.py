@@ -84,7 +84,7 @@ def test_login_is_limited_per_account_whatever_the_address(make_app, factory, ca
 
 
 def test_login_is_limited_per_address_whatever_the_account(make_app, factory):
-    app = make_app(RATELIMIT_ENABLED=True, RATELIMIT_LOGIN="3 per minute")
+    app = make_app(RATELIMIT_ENABLED=True, RATELIMIT_LOGIN_ADDRESS="3 per minute")
     client = app.test_client()
     patient = factory.patient()
     # given guesses at three different accounts from one address
@@ -128,6 +128,9 @@ def test_a_429_on_a_page_is_a_readable_page_with_retry_after(make_app, factory):
     assert "Too many requests. Please wait a moment and try again." in page
     assert "<html" in page.lower()
     assert 1 <= int(response.headers["Retry-After"]) <= 60
+    # and it says when, in the same seconds as Retry-After
+    wait = int(response.headers["Retry-After"])
+    assert f"Try again in {wait} second{'s' if wait != 1 else ''}." in page
     assert_security_headers(response)
 
 
@@ -222,3 +225,62 @@ def test_the_checkout_form_shares_the_patients_payment_budget_and_says_so_in_the
     assert "<form" in second.text and "<html" not in second.text
     assert 1 <= int(second.headers["Retry-After"]) <= 60
     check_invariants(app)
+
+
+def test_a_front_desk_signs_many_people_in_from_one_address_with_the_default_limits(
+    make_app, factory
+):
+    # given the default limits and ten staff at one desk (one address), each mistyping once
+    app = make_app(RATELIMIT_ENABLED=True)
+    statuses = []
+    for _ in range(10):
+        person = factory.staff()
+        for password in ("typo", PASSWORD):
+            form = {"email": person.email, "password": password}
+            statuses.append(app.test_client().post("/login", data=form).status_code)
+    # then nobody at the desk is locked out
+    assert statuses == [200, 302] * 10
+    # but one account guessed at from many addresses is, after five tries
+    target = factory.patient()
+    guesses = [
+        app.test_client()
+        .post(
+            "/login",
+            data={"email": target.email, "password": f"guess{i}"},
+            environ_base={"REMOTE_ADDR": f"198.51.100.{i}"},
+        )
+        .status_code
+        for i in range(6)
+    ]
+    assert guesses == [200] * 5 + [429]
+
+
+def test_a_body_over_the_size_limit_is_413_and_leaves_the_limits_in_place(
+    make_app, factory, caplog
+):
+    # given limits kept in Redis, and a login body over MAX_CONTENT_LENGTH
+    app = make_app(RATELIMIT_ENABLED=True, RATELIMIT_LOGIN="2 per minute")
+    client = app.test_client()
+    patient = factory.patient()
+    caplog.set_level(logging.INFO)
+    padding = "a" * (app.config["MAX_CONTENT_LENGTH"] + 1)
+    # when it is sent twice
+    for i in range(2):
+        too_big = {"email": patient.email, "password": "guess", "padding": padding}
+        response = client.post(
+            "/login", data=too_big, environ_base={"REMOTE_ADDR": f"198.51.100.{i}"}
+        )
+        assert response.status_code == 413
+    # then the limiter never took the key function's refusal for a broken storage (which
+    # skips the check and moves the counts to memory), and the account's bucket still counts
+    assert "falling back" not in caplog.text and "storage unreachable" not in caplog.text
+    statuses = [
+        client.post(
+            "/login",
+            data={"email": patient.email, "password": "guess"},
+            environ_base={"REMOTE_ADDR": f"203.0.113.{i}"},
+        ).status_code
+        for i in range(3)
+    ]
+    assert statuses == [200, 200, 429]
+    assert "falling back" not in caplog.text

@@ -40,9 +40,9 @@ def test_a_requested_refund_says_so_to_staff_and_patient(refunded):
     # the sheet names the credit memo and says the money is on its way, not "not returned"
     assert "Credit memo CM-000001" in invoice and "on its way back to the patient" in invoice
     assert refunded[1] in attention and "Queued" in attention
-    assert "is on its way back to your Credit or debit card (Stripe)" in mine
+    assert "The money is on its way back to your Credit or debit card" in mine
+    assert mine.count("refunded this payment on") == 1
     assert "nothing was charged" not in mine
-    assert "to be returned by Credit or debit card (Stripe)." in mine
 
 
 def test_a_returned_refund_says_when(app, refunded):
@@ -51,8 +51,9 @@ def test_a_returned_refund_says_when(app, refunded):
     assert "Returned to the patient." in invoice
     assert "returned by the payment provider on" in invoice
     assert "Every refund has been returned by the payment provider." in attention
-    assert "The payment provider returned it to your Credit or debit card (Stripe) on" in mine
-    assert re.search(r": ₱[\d,.]+ returned by Credit or debit card \(Stripe\)\.", mine)
+    assert "The payment provider returned this payment to your Credit or debit card on" in mine
+    assert "on its way back" not in mine and "refunded this payment on" not in mine
+    assert re.search(r"Refunded</th><td[^>]*>−₱[\d,.]+<", mine)
 
 
 def test_a_refund_being_retried_shows_its_tries_to_staff(app, refunded):

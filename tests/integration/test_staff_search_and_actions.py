@@ -267,7 +267,7 @@ def test_staff_delete_a_payment_that_moved_no_money_and_it_leaves_lists_and_tota
     listed = client.get("/staff/invoices")
     assert void not in rows(listed) and len(rows(listed)) == 4
     assert 'data-total-count="4"' in listed.text
-    assert '<span class="count">0</span> <span class="muted small">not charged' in listed.text
+    assert '<span class="count">0</span> <span class="muted small">not collected' in listed.text
     assert void not in client.get("/staff/invoices.csv").text
     # and it shows again under the "deleted" filter, and its page says who and why
     assert rows(client.get("/staff/invoices?status=deleted")) == [void]

@@ -76,7 +76,10 @@ def _add_one(patient, spec: InvoiceSpec) -> str:
         transaction_id=spec.transaction_id,
         receipt_url=spec.receipt_url,
         created_at=spec.payment_created_at or issued_at,
-        completed_at=issued_at + timedelta(minutes=5) if spec.status == "paid" else None,
+        # A refunded invoice was paid first: it keeps its paid time, as in the app.
+        completed_at=issued_at + timedelta(minutes=5)
+        if spec.status in ("paid", "refunded")
+        else None,
     )
     db.session.add_all([consultation, payment])
     db.session.flush()

@@ -1,0 +1,199 @@
+"""Every state a patient can find a payment in, in English, Indonesian and Filipino.
+
+For each state (the checkout, the checkout after a cancel, the checkout with a payment
+already started, pending, paid, declined, cancelled, expired, refunded, and charged after
+a cancel) and each language, the page is read as a patient reads it:
+
+- its own words, one sentence per fact: "nothing was charged" at most once, the amount
+  once (the checkout names it twice: the summary and the Pay button);
+- no internal codes or jargon: no UTC offsets, no tax-form words, no provider ids or
+  names, no stored method codes, no English left on an Indonesian or Filipino page;
+- the way on (Pay, Continue to payment) inside the first screen of a phone with its
+  browser bars (390×664: a 390×844 phone less Safari's bars), without scrolling;
+- axe-core finds nothing serious;
+- screenshots at 390×844 and 1280×800 go to test-artifacts/screenshots/state-*.png.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from flask_babel import force_locale, gettext
+from playwright.sync_api import Page, expect
+
+from app.payments import lifecycle
+from tests.support.api import ApiClient
+from tests.support.axe import assert_accessible
+from tests.support.browser import SHOTS, log_in
+from tests.support.i18n import VISIBLE_TEXT_JS, english_leftovers
+from tests.support.lifecycle import age_payment
+from tests.support.outbox import refund_now
+
+pytestmark = pytest.mark.browser
+
+# The browser's language; the amount as each locale writes ₱1,250.00.
+LANGUAGES = {
+    "en": ("en-US", "₱1,250.00"),
+    "id": ("id-ID", "₱1.250,00"),
+    "fil": ("fil-PH", "₱1,250.00"),
+}
+PHONE_WITH_BARS = {"width": 390, "height": 664}
+SIZES = {"phone": {"width": 390, "height": 844}, "desktop": {"width": 1280, "height": 800}}
+# English msgids the page must show (in its language), per state.
+WORDS = {
+    "checkout": ["Amount to pay", "How would you like to pay?"],
+    "after-cancel": [
+        "Amount to pay",
+        "Your payment was cancelled and nothing was charged. "
+        "Choose how you want to pay, or come back later.",
+    ],
+    "started": ["Nothing has been charged yet. To pay another way, cancel this payment first."],
+    "pending": ["Finish your payment", "Amount due"],
+    "paid": ["Payment successful", "Amount charged", "Official receipt"],
+    "declined": [
+        "Nothing was charged",
+        "The payment provider declined this payment.",
+        "Amount tried",
+        "Pay again",
+    ],
+    "cancelled": ["Nothing was charged", "This payment was cancelled.", "Amount tried"],
+    "expired": [
+        "Nothing was charged",
+        "This payment was not completed in time.",
+        "Amount tried",
+        "Start again",
+    ],
+    "refunded": ["Refund", "Amount charged", "Refunded", "Net paid"],
+    "charged-after-cancel": ["A charge to be refunded", "Charged, to be refunded"],
+}
+# How many times the amount may appear in the page's main part.
+# The paid page's receipt is a document of its own: its total repeats the panel's amount.
+AMOUNT_TIMES = {"checkout": 2, "after-cancel": 2, "paid": 2, "refunded": 2}
+# The state's way on, which must be inside the phone's first screen.
+WAY_ON = {
+    "checkout": ".pay-button",
+    "after-cancel": ".pay-button",
+    "started": ".pay-bar .button",
+    "pending": ".pay-bar .button",
+}
+# Never on a patient's page: offsets, tax-form words, provider ids and names, stored codes.
+JARGON = re.compile(
+    r"\+08:00|VATable|Dasar pengenaan|papatawan|sbx_txn|sandbox_txn|Stripe|reserved|Nakareserba"
+    r"|disiapkan|\b(?:gcash|bank_transfer|e_wallet|card_declined)\b"
+)
+# Shown as they are in every language: the language names in the switch, and the reason
+# staff wrote for a refund (in their words; the refund form warns them the patient reads it).
+ALLOWED = {"English", "Bahasa Indonesia", "Filipino"}
+REASON = "Doctor unavailable on the day"
+
+
+def translated_words(live_app, language: str, msgids: list[str]) -> list[str]:
+    with live_app.test_request_context(), force_locale(language):
+        return [gettext(m) for m in msgids]
+
+
+def make_state(live_app, factory, patient, consultation, state: str) -> str:
+    """Put the consultation in ``state``; the path the patient opens to see it."""
+    api = ApiClient(live_app)
+    checkout = f"/consultations/{consultation.id}/checkout"
+    if state in ("checkout", "after-cancel"):
+        return checkout
+    payment_id = api.new_payment(patient, consultation, method="gcash")
+    staff = factory.staff()
+    with live_app.app_context():
+        if state == "declined":
+            lifecycle.fail(payment_id, reason="card_declined", actor="gateway:test")
+        elif state in ("cancelled", "charged-after-cancel"):
+            lifecycle.cancel(payment_id, user=patient)
+    if state == "expired":
+        age_payment(live_app, payment_id, live_app.config["PAYMENT_PENDING_TTL"] + 60)
+    if state == "charged-after-cancel":
+        # a new payment is under way, so the old page's charge cannot count: owed back
+        api.new_payment(patient, consultation, method="bank_transfer")
+    if state in ("paid", "refunded", "charged-after-cancel"):
+        api.confirm(staff, payment_id, transaction_id=f"sbx_txn_{payment_id}")
+    if state == "refunded":
+        refund_now(live_app, payment_id, REASON)
+    return checkout if state == "started" else f"/payments/{payment_id}"
+
+
+def in_the_first_screen(page: Page, selector: str) -> None:
+    """The way on is visible without scrolling on a phone with its browser bars."""
+    page.set_viewport_size(PHONE_WITH_BARS)
+    page.evaluate("window.scrollTo(0, 0)")
+    box = page.locator(selector).first.bounding_box()
+    assert box is not None, selector
+    assert box["y"] >= 0 and box["y"] + box["height"] <= PHONE_WITH_BARS["height"], box
+    assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE_WITH_BARS["width"], box
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+@pytest.mark.parametrize("state", WORDS)
+def test_each_patient_state_reads_once_and_keeps_the_way_on_in_reach(
+    new_context, live_server, live_app, factory, state, language
+):
+    # given a patient whose browser reads the language, and a consultation in the state
+    browser_locale, amount = LANGUAGES[language]
+    patient = factory.patient(name="Maria Santos")
+    consultation = factory.consultation(patient, fee="1250", doctor="Dr. Ana Cruz")
+    page = new_context(
+        base_url=live_server.url, locale=browser_locale, viewport=SIZES["phone"]
+    ).new_page()
+    log_in(page, patient, "/")
+    path = make_state(live_app, factory, patient, consultation, state)
+    # when the patient opens it
+    if state == "after-cancel":
+        pending = ApiClient(live_app).new_payment(patient, consultation, method="gcash")
+        page.goto(f"/payments/{pending}")
+        page.locator(".cancel-form button").click()
+        page.wait_for_url(re.compile(re.escape(path) + "$"))
+    else:
+        page.goto(path)
+    # then it says each fact once, in its language, with no jargon
+    main = page.locator("main")
+    for words in translated_words(live_app, language, WORDS[state]):
+        expect(main).to_contain_text(words)
+    text = main.inner_text()
+    nothing = translated_words(live_app, language, ["Nothing was charged"])[0].lower()
+    assert text.lower().count(nothing) <= 1, text
+    if state in AMOUNT_TIMES:
+        assert text.count(amount) == AMOUNT_TIMES[state], text
+    elif state != "charged-after-cancel":
+        assert text.count(amount) == 1, text
+    assert not JARGON.search(page.locator("body").inner_text()), JARGON.search(
+        page.locator("body").inner_text()
+    )
+    if language != "en":
+        with live_app.test_request_context(), force_locale(language):
+            reason = gettext("Reason: %(reason)s", reason=REASON)
+        assert english_leftovers(page.evaluate(VISIBLE_TEXT_JS), ALLOWED | {reason}) == []
+    assert_accessible(page, f"{state} ({language})")
+    # and the way on is inside a phone's first screen
+    if state in WAY_ON:
+        in_the_first_screen(page, WAY_ON[state])
+    for size, viewport in SIZES.items():
+        page.set_viewport_size(viewport)
+        page.evaluate("window.scrollTo(0, 0)")
+        assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"]
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SHOTS / f"state-{state}-{language}-{size}.png"), full_page=True)
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_the_providers_page_reads_in_the_language_and_passes_axe(
+    new_context, live_server, live_app, factory, language
+):
+    patient = factory.patient(name="Maria Santos")
+    consultation = factory.consultation(patient, fee="1250", doctor="Dr. Ana Cruz")
+    page = new_context(
+        base_url=live_server.url, locale=LANGUAGES[language][0], viewport=SIZES["phone"]
+    ).new_page()
+    log_in(page, patient, "/")
+    payment_id = ApiClient(live_app).new_payment(patient, consultation, method="gcash")
+    page.goto(f"/gateway/sandbox/{payment_id}")
+    assert not JARGON.search(page.locator("main").inner_text())
+    assert_accessible(page, f"the sandbox provider ({language})")
+    for size, viewport in SIZES.items():
+        page.set_viewport_size(viewport)
+        page.screenshot(path=str(SHOTS / f"state-provider-{language}-{size}.png"), full_page=True)
