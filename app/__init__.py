@@ -26,9 +26,10 @@ from app import (
 from app.api import bp as api_bp
 from app.api.problem_pages import bp as problems_bp
 from app.checkout import bp as checkout_bp
-from app.config import ROOT, engine_options, load_config, normalize_database_url
+from app.config import ROOT, load_config, normalize_database_url
 from app.db import (
     discard_sessions_of_a_lost_server,
+    engine_options,
     install_failover_invalidation,
     install_sqlite_write_serialization,
     install_transaction_timeouts,

@@ -70,7 +70,7 @@ def install_failover_invalidation(engine: Engine) -> None:
     to) are the same event for this app: the writable primary is elsewhere. Marking them as
     disconnects makes SQLAlchemy invalidate the pool, so the next checkout connects afresh
     and libpq's ``target_session_attrs=read-write`` picks the new primary; ``pool_pre_ping``
-    (``app.config.engine_options``) catches the connections that died while idle.
+    (``engine_options`` below) catches the connections that died while idle.
     """
 
     @event.listens_for(engine, "handle_error")
@@ -122,3 +122,34 @@ def install_sqlite_write_serialization(engine: Engine) -> None:
     @event.listens_for(engine, "begin")
     def _begin(conn):  # pragma: no cover - driver hook
         conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def engine_options(url: str, *, lock_timeout_ms: int, pool_size: int, pooler: str = "none") -> dict:
+    """SQLAlchemy engine options for ``url``.
+
+    ``lock_timeout_ms`` bounds SQLite's busy wait (seconds = ms / 1000). On PostgreSQL the
+    lock and statement timeouts are not startup parameters: ``app.db.install_transaction_timeouts``
+    sets them with ``SET LOCAL`` at the start of every transaction, which holds whether or not
+    a pooler hands the transaction to another server connection. With ``pooler="pgbouncer"``
+    psycopg never prepares statements server-side (PgBouncer 1.18's transaction pooling
+    cannot carry them from one server connection to the next).
+    """
+    if url.startswith("sqlite"):
+        # busy_timeout bounds how long a writer waits for BEGIN IMMEDIATE (seconds).
+        return {
+            "connect_args": {"timeout": lock_timeout_ms / 1000, "check_same_thread": False},
+            "hide_parameters": True,
+        }
+    connect_args: dict = {"connect_timeout": 5}
+    if pooler == "pgbouncer":
+        connect_args["prepare_threshold"] = None
+    return {
+        # A database error's text would otherwise carry its statement's parameters (emails,
+        # names) into every logged traceback.
+        "hide_parameters": True,
+        "pool_size": pool_size,
+        "max_overflow": pool_size,
+        "pool_pre_ping": True,
+        "pool_timeout": 10,
+        "connect_args": connect_args,
+    }

@@ -16,10 +16,11 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
+from app import audit
 from app.db import transaction
 from app.extensions import db
 from app.i18n import N_
-from app.models import DiscountCard, User, utcnow
+from app.models import AuditAction, DiscountCard, User, utcnow
 from app.payments.pricing import DiscountKind
 from app.payments.requests import forbidden_character
 
@@ -95,6 +96,15 @@ def record_card(email: str, details: CardDetails, *, actor: str) -> DiscountCard
             session.add(card)
         card.kind, card.id_number = details.kind.value, details.id_number
         card.holder_name, card.recorded_by, card.recorded_at = details.holder_name, actor, utcnow()
+        # In the change's own transaction: no card change without its audit row.
+        audit.record(
+            AuditAction.DISCOUNT_CHANGED,
+            actor=actor,
+            patient_id=patient.id,
+            session=session,
+            change="recorded",
+            kind=details.kind.value,
+        )
     log.info("discount.card_recorded user_id=%s kind=%s by=%s", patient.id, details.kind, actor)
     return card
 
@@ -109,6 +119,13 @@ def clear_card(email: str, *, actor: str) -> bool:
         card = session.get(DiscountCard, patient.id, with_for_update=True)
         if card is not None:
             session.delete(card)
+            audit.record(
+                AuditAction.DISCOUNT_CHANGED,
+                actor=actor,
+                patient_id=patient.id,
+                session=session,
+                change="cleared",
+            )
     log.info(
         "discount.card_cleared user_id=%s by=%s existed=%s", patient.id, actor, card is not None
     )

@@ -74,12 +74,13 @@ class DiscountLog:
 
 
 def discount_log(first: date, last: date) -> DiscountLog:
-    """The discounted sales made from ``first`` to ``last``, clinic days (CLINIC_TIMEZONE)."""
+    """The discounted sales made from ``first`` to ``last``, clinic days (CLINIC_TIMEZONE),
+    each named by its sales invoice serial (issued at capture)."""
     zone = clinic_tz()
     start = datetime.combine(first, time(), zone)
     end = datetime.combine(last + timedelta(days=1), time(), zone)
     rows = db.session.execute(
-        select(SaleDiscount, Payment.completed_at, Payment.status, Invoice.invoice_number)
+        select(SaleDiscount, Payment.completed_at, Payment.status, Invoice.serial_number)
         .join(Payment, Payment.id == SaleDiscount.payment_id)
         .join(Invoice, Invoice.payment_id == Payment.id)
         .where(

@@ -12,9 +12,12 @@ from flask import Response, abort, render_template
 from weasyprint import HTML
 from weasyprint.urls import URLFetcher
 
+from app import audit
+from app.auth.roles import requires_role
 from app.config import ROOT
 from app.invoices import bp, queries
 from app.invoices.filters import INVOICE_NUMBER
+from app.models import AuditAction, Role
 
 STYLESHEET = (ROOT / "static" / "css" / "app.css").as_uri()
 
@@ -32,6 +35,7 @@ def invoice_pdf(html: str) -> bytes:
 
 
 @bp.get("/invoices/<number>.pdf")
+@requires_role(Role.CASHIER)
 def download_pdf(number: str):
     """The invoice as a PDF download.
 
@@ -43,8 +47,11 @@ def download_pdf(number: str):
     if detail is None:
         abort(404)
     html = render_template("invoices/pdf.html", invoice=detail.invoice, stylesheet=STYLESHEET)
+    document = invoice_pdf(html)
+    # A staff member read the patient's invoice: one audit row, committed before it is sent.
+    audit.viewed(AuditAction.INVOICE_VIEWED, payment=detail.invoice.payment, format="pdf")
     return Response(
-        invoice_pdf(html),
+        document,
         mimetype="application/pdf",
         headers={"Content-Disposition": f'inline; filename="{detail.invoice.invoice_number}.pdf"'},
     )

@@ -204,7 +204,7 @@ def test_the_discount_log_lists_each_discounted_sale_for_the_bir(
     # then only the captured discounted sale is in it, with every column the BIR asks for
     [row] = rows
     with app.app_context():
-        number = db.session.get(Payment, sold).invoice.invoice_number
+        number = db.session.get(Payment, sold).invoice.serial_number  # the sales invoice's
         assert db.session.scalar(select(SaleDiscount.net).where(SaleDiscount.payment_id == pending))
     assert (row["invoice"], row["holder_name"], row["id_number"], row["kind"]) == (
         number, "Remedios Cruz", "QC-2019-0042", "senior_citizen",

@@ -8,9 +8,10 @@ import re
 
 import pytest
 from pypdf import PdfReader
+from sqlalchemy import select
 
 from app.extensions import db
-from app.models import Payment, User
+from app.models import Invoice, Payment, User
 from tests.support.api import ApiClient
 from tests.support.auth import AuthActions
 
@@ -26,10 +27,19 @@ def _pdf_text(client, number: str) -> str:
 
 
 def _paid_invoice(app, api, staff, patient, consultation) -> str:
+    """The payment reference of a captured payment's invoice (the PDF's address)."""
     payment_id = api.new_payment(patient, consultation)
     assert api.confirm(staff, payment_id, transaction_id=f"txn_pdf_{payment_id}").status_code == 200
     with app.app_context():
         return db.session.get(Payment, payment_id).invoice.invoice_number
+
+
+def _serial(app, number: str) -> str:
+    """The sales invoice serial issued at the capture of the invoice with reference ``number``."""
+    with app.app_context():
+        return db.session.execute(
+            select(Invoice.serial_number).where(Invoice.invoice_number == number)
+        ).scalar_one()
 
 
 def _with_billing(app, patient) -> None:
@@ -55,7 +65,8 @@ def test_a_senior_citizens_invoice_pdf_has_every_required_field(app, api, runner
         "business style": "Demo Family Clinic Medical Services",
         "address": "123 Demo Street, Barangay Sample, Quezon City 1100, Philippines",
         "VAT Reg. TIN with branch code": "VAT Reg. TIN 000-123-456-00000",
-        "serial": f"Invoice {number}",
+        "serial": f"Sales invoice No. {_serial(app, number)}",
+        "payment reference": f"Payment reference {number}",
         "date": "Issued",
         "buyer's name": "Remedios Cruz",
         "buyer's address": "45 Mabini St, Manila",

@@ -10,8 +10,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import DBAPIError
 
-from app.config import engine_options
-from app.db import install_transaction_timeouts
+from app.db import engine_options, install_transaction_timeouts
 
 
 def _engine(url: str, pooler: str):

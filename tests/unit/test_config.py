@@ -11,10 +11,10 @@ from app.config import (
     CLINIC_SETTINGS,
     DEMO_CLINIC,
     ConfigError,
-    engine_options,
     load_config,
     normalize_database_url,
 )
+from app.db import engine_options
 from app.gateway import provider
 from app.gateway.paymongo import PayMongoGateway
 from app.gateway.sandbox import SandboxGateway
