@@ -74,7 +74,7 @@ def test_refunds_up_to_the_capture_then_the_payment_is_refunded_and_nothing_is_l
     requests = requests_of(app, paid_id)
     assert [r[0] for r in requests] == ["3000.00", "2000.00"]
     assert len({r[2] for r in requests}) == 2  # each its own idempotency key
-    assert serial_runs(app)[("credit_memo", "000")] == [1, 2]
+    assert serial_runs(app)[("credit_memo", app.config["CLINIC_BRANCH_CODE"])] == [1, 2]
     again = api.refund(staff, paid_id, reason="Once more", amount="1.00")
     assert again.status_code == 409
     check_invariants(app)
@@ -107,7 +107,7 @@ def test_twenty_concurrent_refunds_never_return_more_than_was_captured(app, api,
     assert statuses == [200] * 12 + [409] * 8
     requests = requests_of(app, paid_id)
     assert [r[0] for r in requests] == ["400.00"] * 12
-    assert serial_runs(app)[("credit_memo", "000")] == list(range(1, 13))
+    assert serial_runs(app)[("credit_memo", app.config["CLINIC_BRANCH_CODE"])] == list(range(1, 13))
     assert state(app, paid_id)["status"] == "completed"  # ₱200 still refundable
     check_invariants(app)
 

@@ -175,7 +175,7 @@ def test_captures_with_declines_cancels_late_successes_rollbacks_and_killed_work
     outcomes = [outcome for log in logs for outcome in log]
     reports = len(outcomes) - outcomes.count("cancelled")
     assert reports >= 200
-    invoices = serial_runs(app)[("invoice", "000")]
+    invoices = serial_runs(app)[("invoice", app.config["CLINIC_BRANCH_CODE"])]
     assert invoices == list(range(1, CONSULTATIONS + 1))
     assert gaps_and_duplicates(invoices) == ([], [])
     assert outcomes.count("rolled back") > 0 and outcomes.count("killed") == KILLED
@@ -199,7 +199,7 @@ def test_captures_with_declines_cancels_late_successes_rollbacks_and_killed_work
     )
 
     # then the credit memos are one run too, and no payment gave back more than it took
-    memos = serial_runs(app)[("credit_memo", "000")]
+    memos = serial_runs(app)[("credit_memo", app.config["CLINIC_BRANCH_CODE"])]
     statuses = [answer.status_code for answer in answers]
     assert memos == list(range(1, statuses.count(200) + 1))
     assert statuses.count(200) == 2 * len(sales)  # 1500 + 2000 fit in 5000; 2500 after 1500
@@ -233,7 +233,7 @@ def test_two_hundred_captures_of_two_hundred_sales_at_once_are_serials_1_to_200(
     logs = _in_threads(capture, payments, workers=20)
 
     # then the 200 sales hold serials 1..200
-    invoices = serial_runs(app)[("invoice", "000")]
+    invoices = serial_runs(app)[("invoice", app.config["CLINIC_BRANCH_CODE"])]
     assert invoices == list(range(1, 201))
     assert sum(log.count("rolled back") for log in logs) == len(payments[::7])
     check_invariants(app)
@@ -271,7 +271,7 @@ def test_without_the_counter_lock_concurrent_captures_take_the_same_serial(
     _in_threads(lambda pid: _confirm_in_app(app, pid), payments, workers=len(payments))
 
     # then they share serials: a duplicate the lock would have prevented
-    invoices = serial_runs(app)[("invoice", "000")]
+    invoices = serial_runs(app)[("invoice", app.config["CLINIC_BRANCH_CODE"])]
     assert len(invoices) == len(payments)
     assert gaps_and_duplicates(invoices)[1] != []
 
@@ -287,7 +287,7 @@ def test_without_the_counter_lock_the_unique_index_refuses_the_captures_that_col
     # the index is the last line: serials stay unique, but seven sales failed to record
     refused = [r for r in results if isinstance(r, Exception)]
     assert len(refused) == len(payments) - 1, results
-    assert serial_runs(app)[("invoice", "000")] == [1]
+    assert serial_runs(app)[("invoice", app.config["CLINIC_BRANCH_CODE"])] == [1]
 
 
 def test_a_sequence_would_skip_the_number_of_a_rolled_back_capture(app):
