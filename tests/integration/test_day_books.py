@@ -24,6 +24,7 @@ from app.models import (
     Payment,
     ProviderRequest,
 )
+from app.payments.serials import issue_invoice_serial
 from tests.support.auth import AuthActions
 
 MANILA = ZoneInfo("Asia/Manila")
@@ -265,3 +266,16 @@ def test_a_cashier_reads_the_books_but_cannot_close_a_day(app, factory, day):
     assert "Close the day" not in page.text
     answer = cashier.post("/staff/books/close", data={"day": day.isoformat()})
     assert answer.status_code == 403
+
+
+def test_a_capture_dated_before_it_got_the_serial_lock_is_dated_when_it_got_it(app, api, factory):
+    # A capture that took its time before waiting on the counter lock (held by a closing
+    # past midnight) must not be dated on the day that was closed meanwhile.
+    patient = factory.patient()
+    payment_id = api.new_payment(patient, factory.consultation(patient), method="gcash")
+    with app.app_context():
+        invoice = db.session.get(Payment, payment_id).invoice
+        before_lock = datetime.now(MANILA)
+        issue_invoice_serial(db.session, invoice, before_lock - timedelta(hours=1))
+        assert invoice.serial_issued_at >= before_lock
+        db.session.rollback()
