@@ -25,6 +25,7 @@ from app import (
 )
 from app.api import bp as api_bp
 from app.api.problem_pages import bp as problems_bp
+from app.books import bp as books_bp
 from app.checkout import bp as checkout_bp
 from app.config import ROOT, load_config, normalize_database_url
 from app.db import (
@@ -188,4 +189,5 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(invoices_bp)
     app.register_blueprint(staff_bp)
     app.register_blueprint(discounts_bp)
+    app.register_blueprint(books_bp)
     health.init_app(app)

@@ -3,6 +3,7 @@
 - ``columns``: money (``Decimal`` centavos), aware UTC times, the column types;
 - ``people``: users (patients, cashiers, managers), recovery codes, consultations;
 - ``audit``: the audit trail of who saw and did what;
+- ``books``: the clinic days a manager closed, with their figures;
 - ``discounts``: senior citizen / PWD cards and the discount each sale granted;
 - ``payments``: payments, invoices, tax records, payment history, idempotency keys;
 - ``provider``: the provider's notifications, the refund outbox, the sandbox's refunds;
@@ -13,6 +14,7 @@ code is laid out, not part of the interface.
 """
 
 from app.models.audit import AuditAction, AuditEvent
+from app.models.books import DayClosing
 from app.models.columns import (
     CENT,
     CURRENCY,
@@ -52,6 +54,7 @@ from app.models.provider import (
 __all__ = [
     "AuditAction",
     "AuditEvent",
+    "DayClosing",
     "RecoveryCode",
     "STAFF_RANK",
     "ACTIVE_PAYMENT_PREDICATE",

@@ -6,7 +6,7 @@ import enum
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import CheckConstraint, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, backref, mapped_column, relationship
 
 from app.extensions import db
@@ -48,6 +48,8 @@ class CreditMemo(db.Model):
         UniqueConstraint("branch_code", "serial", name="uq_credit_memos_branch_serial"),
         CheckConstraint("serial >= 1", name="ck_credit_memos_serial"),
         CheckConstraint("amount > 0", name="ck_credit_memos_amount_positive"),
+        # The day's books: a branch's memos by the time they were issued.
+        Index("ix_credit_memos_branch_issued_at", "branch_code", "issued_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -229,6 +229,8 @@ class Invoice(db.Model):
             func.lower(text("reference")).label("reference_lower"),
             postgresql_ops={"reference_lower": "text_pattern_ops"},
         ),
+        # The day's books: a branch's invoices by the time their serial was issued.
+        Index("ix_invoices_branch_serial_issued_at", "branch_code", "serial_issued_at"),
         # One serial per branch, never two invoices with the same one (app/payments/serials.py).
         UniqueConstraint("branch_code", "serial", name="uq_invoices_branch_serial"),
         CheckConstraint(

@@ -28,7 +28,7 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from app.models import Invoice, SerialCounter, SerialSeries
+from app.models import Invoice, SerialCounter, SerialSeries, utcnow
 from app.payments import hooks
 
 # Digits printed at least (zero-padded); a larger serial prints all its digits.
@@ -103,9 +103,22 @@ def issue(session: Session, series: SerialSeries) -> Serial:
 
 def issue_invoice_serial(session: Session, invoice: Invoice, when: datetime) -> None:
     """Give the captured payment's ``invoice`` its sales invoice serial (once: an invoice
-    that has one keeps it, whatever happens to the payment later)."""
+    that has one keeps it, whatever happens to the payment later).
+
+    ``when``: the capture's time. The serial's own time is never earlier than the moment the
+    counter lock was granted, so a sale waiting on the lock while a manager closes the
+    day's books (``hold_counters``) is dated after the closing, on a day still open."""
     if invoice.serial is not None:
         return
     issued = issue(session, SerialSeries.INVOICE)
     invoice.branch_code, invoice.serial = issued.branch_code, issued.serial
-    invoice.serial_number, invoice.serial_issued_at = issued.number, when
+    invoice.serial_number, invoice.serial_issued_at = issued.number, max(when, utcnow())
+
+
+def hold_counters(session: Session, branch_code: str) -> None:
+    """Lock every series' counter of ``branch_code`` until the transaction ends: a sale or
+    refund taking its number now commits first (and is counted), any later one waits and
+    is stamped after. The day's books close under this lock (``app.books.closing``)."""
+    for series in SerialSeries:
+        _ensure_counter(session, series, branch_code)
+        lock_counter(session, series, branch_code)

@@ -129,6 +129,9 @@ ROUTES: dict[tuple[str, str], Expect] = {
     ("POST", "/staff/discounts/clear"):        Expect(302, 403, 403, 303, 403, form={"email": "{owner_email}"}, csrf_as="staff", cashier=403),
     ("GET", "/staff/discounts/log"):           Expect(302, 403, 403, 200, 403),
     ("GET", "/staff/discounts/log.csv"):       Expect(302, 403, 403, 200, 403),
+    ("GET", "/staff/books"):                   Expect(302, 403, 403, 200, 403),
+    ("GET", "/staff/books.csv"):               Expect(302, 403, 403, 200, 403),
+    ("POST", "/staff/books/close"):            Expect(302, 403, 403, 303, 403, form={"day": "2026-01-05", "pending_confirmed": "y"}, csrf_as="staff", cashier=403),
 }
 # fmt: on
 
