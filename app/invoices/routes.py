@@ -318,10 +318,62 @@ def _refundable(detail: queries.InvoiceDetail) -> Decimal:
     return refunds.refundable(db.session, detail.invoice.payment)
 
 
+#: Payments that moved no money: the only ones a deletion may take out of the lists
+#: (``lifecycle.delete`` refuses the others; this only spares staff a confirmation page
+#: for a deletion that would then be refused).
+DELETABLE = (PaymentStatus.FAILED, PaymentStatus.EXPIRED, PaymentStatus.CANCELLED)
+
+
+@bp.post("/invoices/<number>/delete/confirm")
+@requires_role(Role.MANAGER)
+def confirm_delete(number: str):
+    """Step one of a deletion: ask first, showing what goes out of the lists and why.
+
+    :raise 404: no invoice has this number.  :raise 422: no reason given (shown in the page).
+    :raise 409: the payment moved money or may still be paid, or is already deleted
+        (shown in the page).
+    """
+    detail = _detail_or_404(number)
+    form = DeleteForm()
+    if not form.validate_on_submit():
+        return _back_to_invoice(detail, "delete_form", form, 422)
+    payment = detail.invoice.payment
+    if payment.deleted_at is not None:
+        flash(gettext("This payment was already deleted."), "error")
+        return _back_to_invoice(detail, "delete_form", form, 409)
+    if payment.status not in DELETABLE:
+        flash(_not_deletable(payment.id, payment.status), "error")
+        return _back_to_invoice(detail, "delete_form", form, 409)
+    number = detail.invoice.invoice_number
+    form_state.keep_delete_to_confirm(number, form.reason.data, payment.version)
+    return redirect(url_for("invoices.show_delete_confirmation", number=number), 303)
+
+
+@bp.get("/invoices/<number>/delete/confirm")
+@requires_role(Role.MANAGER)
+def show_delete_confirmation(number: str):
+    """The confirmation page of the deletion staff asked for (``confirm_delete``);
+    reloading it, or switching its language, shows it again and changes nothing.
+
+    :raise 404: no invoice has this number.
+    """
+    detail = _detail_or_404(number)
+    asked = form_state.delete_to_confirm(detail.invoice.invoice_number)
+    if asked is None:
+        return redirect(url_for("invoices.show_invoice", number=detail.invoice.invoice_number))
+    return render_template(
+        "invoices/delete_confirm.html",
+        invoice=detail.invoice,
+        form=DeleteForm(formdata=None, data=asked),
+    )
+
+
 @bp.post("/invoices/<number>/delete")
 @requires_role(Role.MANAGER)
 def delete(number: str):
     """Soft-delete the invoice's payment, which moved no money, with a reason.
+
+    The confirmation page posts here (``confirm_delete`` asks first).
 
     :raise 404: no invoice has this number.  :raise 422: no reason given (shown in the page).
     :raise 409: the payment moved money or may still be paid (the service refuses; shown
@@ -373,19 +425,28 @@ def _refusal(error: PaymentError) -> str:
     status, payment_id = error.extra.get("payment_status"), error.extra.get("payment_id")
     if status is None or payment_id is None:
         return translated(error.detail)
-    words = {"id": payment_id, "status": status_word(str(status))}
     if isinstance(error, PaymentNotDeletable):
-        text = gettext(
-            "Payment %(id)s is %(status)s: only a payment that moved no money "
-            "(failed, expired or cancelled) can be deleted.",
-            **words,
-        )
-        if status == PaymentStatus.COMPLETED:
-            text += " " + gettext("Refund it instead.")
-        return text
+        return _not_deletable(payment_id, str(status))
     if isinstance(error, InvalidTransition):
-        return gettext("Payment %(id)s is %(status)s and cannot be refunded.", **words)
+        return gettext(
+            "Payment %(id)s is %(status)s and cannot be refunded.",
+            id=payment_id,
+            status=status_word(str(status)),
+        )
     return translated(error.detail)
+
+
+def _not_deletable(payment_id: int, status: str) -> str:
+    """Why a payment in ``status`` cannot be deleted, in the staff member's language."""
+    text = gettext(
+        "Payment %(id)s is %(status)s: only a payment that moved no money "
+        "(failed, expired or cancelled) can be deleted.",
+        id=payment_id,
+        status=status_word(status),
+    )
+    if status == PaymentStatus.COMPLETED:
+        text += " " + gettext("Refund it instead.")
+    return text
 
 
 def _detail_or_404(number: str) -> queries.InvoiceDetail:

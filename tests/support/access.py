@@ -109,9 +109,14 @@ ROUTES: dict[tuple[str, str], Expect] = {
     ("GET", "/staff/invoices"):                Expect(302, 403, 403, 200, 403),
     ("GET", "/staff/invoices.csv"):            Expect(302, 403, 403, 200, 403),
     ("GET", "/staff/invoices/<number>"):       Expect(302, 403, 403, 200, 403, path="/staff/invoices/{invoice_number}"),
-    ("POST", "/staff/invoices/<number>/refund"): Expect(302, 403, 403, 409, 403, path="/staff/invoices/{invoice_number}/refund", form={"reason": "test"}, csrf_as="staff", cashier=403),
-    ("POST", "/staff/invoices/<number>/refund/confirm"): Expect(302, 403, 403, 409, 403, path="/staff/invoices/{invoice_number}/refund/confirm", form={"reason": "test"}, csrf_as="staff", cashier=403),
-    ("POST", "/staff/invoices/<number>/delete"): Expect(302, 403, 403, 409, 403, path="/staff/invoices/{invoice_number}/delete", form={"reason": "test"}, csrf_as="staff", cashier=403),
+    ("POST", "/staff/invoices/<number>/refund"): Expect(302, 403, 403, 303, 403, path="/staff/invoices/{invoice_number}/refund", form={"reason": "test"}, csrf_as="staff", cashier=403),
+    ("POST", "/staff/invoices/<number>/refund/confirm"): Expect(302, 403, 403, 303, 403, path="/staff/invoices/{invoice_number}/refund/confirm", form={"reason": "test"}, csrf_as="staff", cashier=403),
+    # Nothing asked to refund yet: back to the invoice.
+    ("GET", "/staff/invoices/<number>/refund/confirm"): Expect(302, 403, 403, 302, 403, path="/staff/invoices/{invoice_number}/refund/confirm", cashier=403),
+    ("POST", "/staff/invoices/<number>/delete/confirm"): Expect(302, 403, 403, 303, 403, path="/staff/invoices/{invoice_number}/delete/confirm", form={"reason": "test"}, csrf_as="staff", cashier=403),
+    # Nothing asked to delete yet: back to the invoice.
+    ("GET", "/staff/invoices/<number>/delete/confirm"): Expect(302, 403, 403, 302, 403, path="/staff/invoices/{invoice_number}/delete/confirm", cashier=403),
+    ("POST", "/staff/invoices/<number>/delete"): Expect(302, 403, 403, 303, 403, path="/staff/invoices/{invoice_number}/delete", form={"reason": "test"}, csrf_as="staff", cashier=403),
     ("GET", "/staff/attention"):               Expect(302, 403, 403, 200, 403),
     ("GET", "/staff/accounts"):                Expect(302, 403, 403, 200, 403, cashier=403),
     ("POST", "/staff/accounts"):               Expect(302, 403, 403, 303, 403, form=NEW_CASHIER, csrf_as="staff", cashier=403),
