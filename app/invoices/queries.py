@@ -20,7 +20,6 @@ from app.extensions import db
 from app.formatting import clinic_tz
 from app.invoices.filters import DELETED, InvoiceFilter
 from app.invoices.history import actor_user_ids
-from app.payments.events import UNAPPLIED_CHARGE_EVENTS
 from app.models import (
     Consultation,
     Invoice,
@@ -31,6 +30,7 @@ from app.models import (
     User,
     money,
 )
+from app.payments.events import UNAPPLIED_CHARGE_EVENTS
 
 PAGE_SIZE = 50
 # Its own name in the soft-delete subquery, so it never correlates with a joined Payment.
