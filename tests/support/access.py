@@ -121,6 +121,8 @@ ROUTES: dict[tuple[str, str], Expect] = {
     ("GET", "/staff/accounts"):                Expect(302, 403, 403, 200, 403, cashier=403),
     ("POST", "/staff/accounts"):               Expect(302, 403, 403, 303, 403, form=NEW_CASHIER, csrf_as="staff", cashier=403),
     ("POST", "/staff/accounts/<int:user_id>/disable"): Expect(302, 403, 403, 303, 403, path="/staff/accounts/{cashier}/disable", csrf_as="staff", cashier=403),
+    ("GET", "/staff/accounts/<int:user_id>/reset-2fa"): Expect(302, 403, 403, 200, 403, path="/staff/accounts/{cashier}/reset-2fa", cashier=403),
+    ("POST", "/staff/accounts/<int:user_id>/reset-2fa"): Expect(302, 403, 403, 303, 403, path="/staff/accounts/{cashier}/reset-2fa", csrf_as="staff", cashier=403),
     ("GET", "/staff/audit"):                   Expect(302, 403, 403, 200, 403, cashier=403),
     ("GET", "/staff/audit/patients/<int:patient_id>.csv"): Expect(302, 403, 403, 200, 403, path="/staff/audit/patients/{patient}.csv", cashier=403),
     ("GET", "/login/code"):                    Expect(302, 302, 302, 302, 302),
