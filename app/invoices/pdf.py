@@ -12,9 +12,11 @@ from flask import Response, abort, render_template
 from weasyprint import HTML
 from weasyprint.urls import URLFetcher
 
+from app.auth.roles import requires_role
 from app.config import ROOT
 from app.invoices import bp, queries
 from app.invoices.filters import INVOICE_NUMBER
+from app.models import Role
 
 STYLESHEET = (ROOT / "static" / "css" / "app.css").as_uri()
 
@@ -32,6 +34,7 @@ def invoice_pdf(html: str) -> bytes:
 
 
 @bp.get("/invoices/<number>.pdf")
+@requires_role(Role.CASHIER)
 def download_pdf(number: str):
     """The invoice as a PDF download.
 

@@ -32,7 +32,7 @@ from app.extensions import db, login_manager
 from app.formatting import RefundNote, clinic_tz, format_money, refund_of, status_word
 from app.htmx import current_page, is_htmx
 from app.i18n import N_, translated
-from app.invoices import bp, export, form_state, history, queries
+from app.invoices import bp, export, form_state, history, queries, refusals
 from app.invoices.attention import needs_attention, refunds_not_returned
 from app.invoices.filters import (
     EARLIEST,
@@ -50,10 +50,7 @@ from app.models import AuditAction, PaymentMethod, PaymentStatus, Role
 from app.pages import page_for
 from app.payments import lifecycle, refunds
 from app.payments.errors import (
-    InvalidTransition,
     PaymentError,
-    PaymentNotDeletable,
-    StaleVersion,
 )
 from app.payments.events import PaymentEventType
 
@@ -183,13 +180,6 @@ def show_invoice(number: str):
     # After rendering (a commit expires what the page reads), before anything is sent.
     audit.viewed(AuditAction.INVOICE_VIEWED, payment=detail.invoice.payment)
     return page, status
-
-
-def _back_to_invoice(detail: queries.InvoiceDetail, form_name: str, form, status: int):
-    """Keep the refused ``form`` for the invoice page and send the browser there (303)."""
-    number = detail.invoice.invoice_number
-    form_state.keep_refused(number, form_name, form, status)
-    return redirect(url_for("invoices.show_invoice", number=number), 303)
 
 
 def _back_to_invoice(detail: queries.InvoiceDetail, form_name: str, form, status: int):
@@ -342,7 +332,7 @@ def confirm_delete(number: str):
         flash(gettext("This payment was already deleted."), "error")
         return _back_to_invoice(detail, "delete_form", form, 409)
     if payment.status not in DELETABLE:
-        flash(_not_deletable(payment.id, payment.status), "error")
+        flash(refusals.not_deletable(payment.id, payment.status), "error")
         return _back_to_invoice(detail, "delete_form", form, 409)
     number = detail.invoice.invoice_number
     form_state.keep_delete_to_confirm(number, form.reason.data, payment.version)
@@ -403,50 +393,11 @@ def _change_payment(number: str, form, form_name: str, change, said: tuple[str, 
             detail.invoice.payment_id, form.reason.data, actor=current_user._get_current_object()
         )
     except PaymentError as error:
-        flash(_refusal(error), "error")
+        flash(refusals.refusal(error), "error")
         return _back_to_invoice(detail, form_name, form, page_for(error).status)
     form_state.forget_to_confirm()
     flash(gettext(said[0] if done.changed else said[1]), "info")
     return redirect(url_for("invoices.show_invoice", number=detail.invoice.invoice_number), 303)
-
-
-def _refusal(error: PaymentError) -> str:
-    """Why the lifecycle refused, in the staff member's language. The service's own words
-    (app/payments/lifecycle.py) are English and name the status; the same sentences here
-    are msgids, with the status as a word of the reader's language."""
-    if isinstance(error, lifecycle.RefundExceedsRemaining):
-        left = format_money(error.extra["refundable"])
-        return gettext("At most %(amount)s is left to refund.", amount=left)
-    if isinstance(error, StaleVersion):
-        return gettext(
-            "This payment changed since the page was shown (another refund?). "
-            "Nothing was refunded: look at it again."
-        )
-    status, payment_id = error.extra.get("payment_status"), error.extra.get("payment_id")
-    if status is None or payment_id is None:
-        return translated(error.detail)
-    if isinstance(error, PaymentNotDeletable):
-        return _not_deletable(payment_id, str(status))
-    if isinstance(error, InvalidTransition):
-        return gettext(
-            "Payment %(id)s is %(status)s and cannot be refunded.",
-            id=payment_id,
-            status=status_word(str(status)),
-        )
-    return translated(error.detail)
-
-
-def _not_deletable(payment_id: int, status: str) -> str:
-    """Why a payment in ``status`` cannot be deleted, in the staff member's language."""
-    text = gettext(
-        "Payment %(id)s is %(status)s: only a payment that moved no money "
-        "(failed, expired or cancelled) can be deleted.",
-        id=payment_id,
-        status=status_word(status),
-    )
-    if status == PaymentStatus.COMPLETED:
-        text += " " + gettext("Refund it instead.")
-    return text
 
 
 def _detail_or_404(number: str) -> queries.InvoiceDetail:
