@@ -22,6 +22,7 @@ from app.invoices.filters import DELETED, InvoiceFilter
 from app.invoices.history import actor_user_ids
 from app.models import (
     Consultation,
+    CreditMemo,
     Invoice,
     InvoiceStatus,
     Payment,
@@ -214,6 +215,12 @@ def _list_statement(f: InvoiceFilter) -> Select:
             User.email.label("patient_email"),
             Consultation.doctor_name,
             Consultation.scheduled_at,
+            # Pesos refunded so far (its credit memos), None when nothing was: the list
+            # shows what was paid and what was given back, not one or the other.
+            select(func.sum(CreditMemo.amount))
+            .where(CreditMemo.invoice_id == Invoice.id)
+            .scalar_subquery()
+            .label("refunded_amount"),
         )
         .join(Payment, Payment.id == Invoice.payment_id)
         .join(Consultation, Consultation.id == Payment.consultation_id)
