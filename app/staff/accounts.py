@@ -63,8 +63,8 @@ def disable(user_id: int, by: User) -> User | None:
     if user_id == by.id:
         raise AccountRefused(N_("You cannot disable your own account."))
     with transaction() as session:
-        user = session.get(User, user_id)
-        if user is None or not user.is_staff:
+        user = _staff_account(session, user_id)
+        if user is None:
             return None
         token_hash = user.api_token_hash
         user.active = False
@@ -85,8 +85,8 @@ def reset_two_factor(user_id: int, by: User | str) -> User | None:
     :return: the account, or None when no staff account has this id.
     """
     with transaction() as session:
-        user = session.get(User, user_id)
-        if user is None or not user.is_staff:
+        user = _staff_account(session, user_id)
+        if user is None:
             return None
         had = user.has_two_factor
         user.totp_secret = None
@@ -104,3 +104,9 @@ def reset_two_factor(user_id: int, by: User | str) -> User | None:
             was_enrolled=had,
         )
     return user
+
+
+def _staff_account(session, user_id: int) -> User | None:
+    """The cashier or manager with this id, or None (no such account, or a patient)."""
+    user = session.get(User, user_id)
+    return user if user is not None and user.is_staff else None
