@@ -21,6 +21,7 @@ from app.payments import lifecycle, service
 from app.payments.cli import payments_cli
 from app.payments.requests import parse_payment_request, unstorable
 from app.privacy import privacy_cli
+from app.staff.accounts import reset_two_factor
 
 users_cli = AppGroup("users", help="Create users and API tokens.")
 consultations_cli = AppGroup("consultations", help="Create consultations.")
@@ -86,6 +87,17 @@ def users_token(email: str) -> None:
     """Print a new API token for EMAIL (the old one stops working)."""
     token = rotate_token(_user_by_email(email))
     click.echo(token)
+
+
+@users_cli.command("reset-2fa")
+@click.argument("email")
+def users_reset_two_factor(email: str) -> None:
+    """Forget EMAIL's two-factor sign-in (a lost phone): the TOTP secret and recovery codes
+    are deleted, their sessions end, an audit row records it; they enrol again at sign-in."""
+    user = _user_by_email(email)
+    if reset_two_factor(user.id, "system:cli") is None:
+        raise click.ClickException(f"{user.email} is not a staff account.")
+    click.echo(f"Two-factor sign-in reset for {user.email}; their sessions have ended.")
 
 
 @users_cli.command("set-password")

@@ -13,6 +13,7 @@ from flask_wtf import FlaskForm
 
 _REFUSED = "invoice_form_refused"
 _TO_CONFIRM = "invoice_refund_to_confirm"
+_DELETE_TO_CONFIRM = "invoice_delete_to_confirm"
 _NOT_KEPT = ("csrf_token", "submit")
 
 
@@ -55,5 +56,17 @@ def to_confirm(number: str) -> dict[str, Any] | None:
     return kept if kept and kept.get("number") == number else None
 
 
+def keep_delete_to_confirm(number: str, reason: str, version: int) -> None:
+    """The deletion staff asked for, shown by its confirmation page until done or replaced."""
+    session[_DELETE_TO_CONFIRM] = {"number": number, "reason": reason, "version": version}
+
+
+def delete_to_confirm(number: str) -> dict[str, Any] | None:
+    kept = session.get(_DELETE_TO_CONFIRM)
+    return kept if kept and kept.get("number") == number else None
+
+
 def forget_to_confirm() -> None:
+    """Forget the refund and the deletion waiting for confirmation (one was just done)."""
     session.pop(_TO_CONFIRM, None)
+    session.pop(_DELETE_TO_CONFIRM, None)

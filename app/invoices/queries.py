@@ -22,6 +22,7 @@ from app.invoices.filters import DELETED, InvoiceFilter
 from app.invoices.history import actor_user_ids
 from app.models import (
     Consultation,
+    CreditMemo,
     Invoice,
     InvoiceStatus,
     Payment,
@@ -30,6 +31,7 @@ from app.models import (
     User,
     money,
 )
+from app.payments.events import UNAPPLIED_CHARGE_EVENTS
 
 PAGE_SIZE = 50
 # Its own name in the soft-delete subquery, so it never correlates with a joined Payment.
@@ -59,14 +61,18 @@ class Totals:
     """Count and amount per invoice status for one filter.
 
     Money is never added across statuses: collected (paid), outstanding (pending) and
-    refunded are separate sums, in pesos; void invoices are counted, not summed.
+    refunded are separate sums, in pesos; void invoices are counted, not summed. A void
+    invoice whose payment the provider charged anyway (a charge after a cancel, recorded as
+    an unapplied charge event, ``UNAPPLIED_CHARGE_EVENTS``) is money taken, not "not
+    collected": it is summed apart in ``charged_void``, money the clinic owes back.
     """
 
     by_status: tuple[StatusTotal, ...]
+    charged_void: StatusTotal = StatusTotal(InvoiceStatus.VOID, 0, money(0))
 
     @property
     def count(self) -> int:
-        return sum(t.count for t in self.by_status)
+        return sum(t.count for t in self.by_status) + self.charged_void.count
 
     def of(self, status: str) -> StatusTotal:
         """The total for one invoice status (zero when no invoice has it)."""
@@ -154,22 +160,44 @@ def _apply(stmt: Select, f: InvoiceFilter, *, joined: bool) -> Select:
 
 
 def totals_statement(f: InvoiceFilter) -> Select:
-    """Count and sum of amounts per status for the filter."""
+    """Count and sum of amounts (pesos) per status for the filter, and per whether the
+    provider reported money taken for the invoice's payment: rows of
+    ``(status, charged, count, amount)``."""
+    charged = (
+        select(PaymentEvent.id)
+        .where(
+            PaymentEvent.payment_id == Invoice.payment_id,
+            PaymentEvent.event_type.in_([str(e) for e in UNAPPLIED_CHARGE_EVENTS]),
+        )
+        .exists()
+        .label("charged")
+    )
     return _apply(
-        select(Invoice.status, func.count(), func.coalesce(func.sum(Invoice.amount), 0)),
+        select(Invoice.status, charged, func.count(), func.coalesce(func.sum(Invoice.amount), 0)),
         f,
         joined=False,
-    ).group_by(Invoice.status)
+    ).group_by(Invoice.status, charged)
 
 
 def totals(f: InvoiceFilter) -> Totals:
-    """The filter's totals per status, in the order of InvoiceStatus (one query)."""
+    """The filter's totals per status, in the order of InvoiceStatus (one query); void
+    invoices the provider charged anyway apart (``Totals.charged_void``)."""
     rows = db.session.execute(totals_statement(f)).all()
+    kept: dict[str, tuple[int, Decimal]] = {}
+    charged_void = StatusTotal(InvoiceStatus.VOID, 0, money(0))
+    for status, charged, count, amount in rows:
+        if charged and status == InvoiceStatus.VOID:
+            charged_void = StatusTotal(status, count, money(amount))
+            continue
+        before = kept.get(status, (0, Decimal(0)))
+        kept[status] = (before[0] + count, before[1] + Decimal(amount))
     by_status = tuple(
         StatusTotal(status, count, money(amount))
-        for status, count, amount in sorted(rows, key=lambda r: _STATUS_ORDER.get(r[0], 99))
+        for status, (count, amount) in sorted(
+            kept.items(), key=lambda item: _STATUS_ORDER.get(item[0], 99)
+        )
     )
-    return Totals(by_status)
+    return Totals(by_status, charged_void)
 
 
 def _list_statement(f: InvoiceFilter) -> Select:
@@ -187,6 +215,12 @@ def _list_statement(f: InvoiceFilter) -> Select:
             User.email.label("patient_email"),
             Consultation.doctor_name,
             Consultation.scheduled_at,
+            # Pesos refunded so far (its credit memos), None when nothing was: the list
+            # shows what was paid and what was given back, not one or the other.
+            select(func.sum(CreditMemo.amount))
+            .where(CreditMemo.invoice_id == Invoice.id)
+            .scalar_subquery()
+            .label("refunded_amount"),
         )
         .join(Payment, Payment.id == Invoice.payment_id)
         .join(Consultation, Consultation.id == Payment.consultation_id)

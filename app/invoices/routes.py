@@ -32,7 +32,7 @@ from app.extensions import db, login_manager
 from app.formatting import RefundNote, clinic_tz, format_money, refund_of, status_word
 from app.htmx import current_page, is_htmx
 from app.i18n import N_, translated
-from app.invoices import bp, export, form_state, history, queries
+from app.invoices import bp, export, form_state, history, queries, refusals
 from app.invoices.attention import needs_attention, refunds_not_returned
 from app.invoices.filters import (
     EARLIEST,
@@ -50,10 +50,7 @@ from app.models import AuditAction, PaymentMethod, PaymentStatus, Role
 from app.pages import page_for
 from app.payments import lifecycle, refunds
 from app.payments.errors import (
-    InvalidTransition,
     PaymentError,
-    PaymentNotDeletable,
-    StaleVersion,
 )
 from app.payments.events import PaymentEventType
 
@@ -192,13 +189,6 @@ def _back_to_invoice(detail: queries.InvoiceDetail, form_name: str, form, status
     return redirect(url_for("invoices.show_invoice", number=number), 303)
 
 
-def _back_to_invoice(detail: queries.InvoiceDetail, form_name: str, form, status: int):
-    """Keep the refused ``form`` for the invoice page and send the browser there (303)."""
-    number = detail.invoice.invoice_number
-    form_state.keep_refused(number, form_name, form, status)
-    return redirect(url_for("invoices.show_invoice", number=number), 303)
-
-
 def _refund_note(detail: queries.InvoiceDetail) -> RefundNote | None:
     """The refund sentence with the name of the staff member who refunded it."""
     note = refund_of(detail.invoice.payment)
@@ -318,10 +308,62 @@ def _refundable(detail: queries.InvoiceDetail) -> Decimal:
     return refunds.refundable(db.session, detail.invoice.payment)
 
 
+#: Payments that moved no money: the only ones a deletion may take out of the lists
+#: (``lifecycle.delete`` refuses the others; this only spares staff a confirmation page
+#: for a deletion that would then be refused).
+DELETABLE = (PaymentStatus.FAILED, PaymentStatus.EXPIRED, PaymentStatus.CANCELLED)
+
+
+@bp.post("/invoices/<number>/delete/confirm")
+@requires_role(Role.MANAGER)
+def confirm_delete(number: str):
+    """Step one of a deletion: ask first, showing what goes out of the lists and why.
+
+    :raise 404: no invoice has this number.  :raise 422: no reason given (shown in the page).
+    :raise 409: the payment moved money or may still be paid, or is already deleted
+        (shown in the page).
+    """
+    detail = _detail_or_404(number)
+    form = DeleteForm()
+    if not form.validate_on_submit():
+        return _back_to_invoice(detail, "delete_form", form, 422)
+    payment = detail.invoice.payment
+    if payment.deleted_at is not None:
+        flash(gettext("This payment was already deleted."), "error")
+        return _back_to_invoice(detail, "delete_form", form, 409)
+    if payment.status not in DELETABLE:
+        flash(refusals.not_deletable(payment.id, payment.status), "error")
+        return _back_to_invoice(detail, "delete_form", form, 409)
+    number = detail.invoice.invoice_number
+    form_state.keep_delete_to_confirm(number, form.reason.data, payment.version)
+    return redirect(url_for("invoices.show_delete_confirmation", number=number), 303)
+
+
+@bp.get("/invoices/<number>/delete/confirm")
+@requires_role(Role.MANAGER)
+def show_delete_confirmation(number: str):
+    """The confirmation page of the deletion staff asked for (``confirm_delete``);
+    reloading it, or switching its language, shows it again and changes nothing.
+
+    :raise 404: no invoice has this number.
+    """
+    detail = _detail_or_404(number)
+    asked = form_state.delete_to_confirm(detail.invoice.invoice_number)
+    if asked is None:
+        return redirect(url_for("invoices.show_invoice", number=detail.invoice.invoice_number))
+    return render_template(
+        "invoices/delete_confirm.html",
+        invoice=detail.invoice,
+        form=DeleteForm(formdata=None, data=asked),
+    )
+
+
 @bp.post("/invoices/<number>/delete")
 @requires_role(Role.MANAGER)
 def delete(number: str):
     """Soft-delete the invoice's payment, which moved no money, with a reason.
+
+    The confirmation page posts here (``confirm_delete`` asks first).
 
     :raise 404: no invoice has this number.  :raise 422: no reason given (shown in the page).
     :raise 409: the payment moved money or may still be paid (the service refuses; shown
@@ -351,41 +393,11 @@ def _change_payment(number: str, form, form_name: str, change, said: tuple[str, 
             detail.invoice.payment_id, form.reason.data, actor=current_user._get_current_object()
         )
     except PaymentError as error:
-        flash(_refusal(error), "error")
+        flash(refusals.refusal(error), "error")
         return _back_to_invoice(detail, form_name, form, page_for(error).status)
     form_state.forget_to_confirm()
     flash(gettext(said[0] if done.changed else said[1]), "info")
     return redirect(url_for("invoices.show_invoice", number=detail.invoice.invoice_number), 303)
-
-
-def _refusal(error: PaymentError) -> str:
-    """Why the lifecycle refused, in the staff member's language. The service's own words
-    (app/payments/lifecycle.py) are English and name the status; the same sentences here
-    are msgids, with the status as a word of the reader's language."""
-    if isinstance(error, lifecycle.RefundExceedsRemaining):
-        left = format_money(error.extra["refundable"])
-        return gettext("At most %(amount)s is left to refund.", amount=left)
-    if isinstance(error, StaleVersion):
-        return gettext(
-            "This payment changed since the page was shown (another refund?). "
-            "Nothing was refunded: look at it again."
-        )
-    status, payment_id = error.extra.get("payment_status"), error.extra.get("payment_id")
-    if status is None or payment_id is None:
-        return translated(error.detail)
-    words = {"id": payment_id, "status": status_word(str(status))}
-    if isinstance(error, PaymentNotDeletable):
-        text = gettext(
-            "Payment %(id)s is %(status)s: only a payment that moved no money "
-            "(failed, expired or cancelled) can be deleted.",
-            **words,
-        )
-        if status == PaymentStatus.COMPLETED:
-            text += " " + gettext("Refund it instead.")
-        return text
-    if isinstance(error, InvalidTransition):
-        return gettext("Payment %(id)s is %(status)s and cannot be refunded.", **words)
-    return translated(error.detail)
 
 
 def _detail_or_404(number: str) -> queries.InvoiceDetail:

@@ -27,6 +27,7 @@ class AuditAction(enum.StrEnum):
     SIGN_IN_FAILED = "sign_in.failed"
     SECOND_FACTOR_FAILED = "second_factor.failed"
     TWO_FACTOR_ENROLLED = "two_factor.enrolled"
+    TWO_FACTOR_RESET = "two_factor.reset"
     RECOVERY_CODE_USED = "recovery_code.used"
     ACCOUNT_CREATED = "account.created"
     ACCOUNT_DISABLED = "account.disabled"

@@ -3,7 +3,7 @@ from a shell). Every change is audited in its own transaction."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from werkzeug.security import generate_password_hash
 
 from app import audit
@@ -11,7 +11,7 @@ from app.auth import token_cache
 from app.db import transaction
 from app.extensions import db
 from app.i18n import N_
-from app.models import STAFF_RANK, AuditAction, User
+from app.models import STAFF_RANK, AuditAction, RecoveryCode, User
 
 
 class AccountRefused(Exception):
@@ -63,8 +63,8 @@ def disable(user_id: int, by: User) -> User | None:
     if user_id == by.id:
         raise AccountRefused(N_("You cannot disable your own account."))
     with transaction() as session:
-        user = session.get(User, user_id)
-        if user is None or not user.is_staff:
+        user = _staff_account(session, user_id)
+        if user is None:
             return None
         token_hash = user.api_token_hash
         user.active = False
@@ -74,3 +74,39 @@ def disable(user_id: int, by: User) -> User | None:
     if token_hash:
         token_cache.revoke_token(token_hash)
     return user
+
+
+def reset_two_factor(user_id: int, by: User | str) -> User | None:
+    """Forget a staff account's second factor (a lost phone): its TOTP secret and recovery
+    codes are deleted, its sessions end, and one audit row is written in the same
+    transaction. At their next sign-in they enrol again (``STAFF_REQUIRE_2FA``).
+
+    :param by: the manager who asked, or an operator's label (``"system:cli"``).
+    :return: the account, or None when no staff account has this id.
+    """
+    with transaction() as session:
+        user = _staff_account(session, user_id)
+        if user is None:
+            return None
+        had = user.has_two_factor
+        user.totp_secret = None
+        user.totp_enabled_at = None
+        user.totp_last_step = None
+        user.otp_failures = 0
+        user.otp_locked_until = None
+        session.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
+        user.end_all_sessions()
+        audit.record(
+            AuditAction.TWO_FACTOR_RESET,
+            actor=by,
+            session=session,
+            account=user.id,
+            was_enrolled=had,
+        )
+    return user
+
+
+def _staff_account(session, user_id: int) -> User | None:
+    """The cashier or manager with this id, or None (no such account, or a patient)."""
+    user = session.get(User, user_id)
+    return user if user is not None and user.is_staff else None

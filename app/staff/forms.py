@@ -40,3 +40,7 @@ class StaffAccountForm(FlaskForm):
 
 class DisableForm(FlaskForm):
     submit = SubmitField(lazy_gettext("Disable"))
+
+
+class ResetTwoFactorForm(FlaskForm):
+    submit = SubmitField(lazy_gettext("Reset two-factor sign-in"))

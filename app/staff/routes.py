@@ -13,7 +13,7 @@ from app.i18n import translated
 from app.models import AuditAction, Role, User
 from app.staff import accounts, audit_log, bp
 from app.staff.audit_log import InvalidAuditFilter
-from app.staff.forms import DisableForm, StaffAccountForm
+from app.staff.forms import DisableForm, ResetTwoFactorForm, StaffAccountForm
 
 
 @bp.after_request
@@ -72,6 +72,44 @@ def disable_account(user_id: int):
     if done is None:
         abort(404)
     flash(gettext("Account disabled."), "info")
+    return redirect(url_for("staff.staff_accounts"), 303)
+
+
+@bp.get("/accounts/<int:user_id>/reset-2fa")
+@requires_role(Role.MANAGER)
+def confirm_two_factor_reset(user_id: int):
+    """Ask first: whose second factor is forgotten, and what follows.
+
+    :raise 404: no staff account has this id.
+    """
+    account = db.session.get(User, user_id)
+    if account is None or not account.is_staff:
+        abort(404)
+    return render_template(
+        "staff/reset_two_factor.html", account=account, form=ResetTwoFactorForm()
+    )
+
+
+@bp.post("/accounts/<int:user_id>/reset-2fa")
+@requires_role(Role.MANAGER)
+def reset_two_factor(user_id: int):
+    """Forget a staff account's second factor (a lost phone); ``accounts.reset_two_factor``.
+
+    :raise 400: no valid CSRF token.  :raise 404: no staff account has this id.
+    """
+    if not ResetTwoFactorForm().validate_on_submit():
+        abort(400)
+    done = accounts.reset_two_factor(user_id, _me())
+    if done is None:
+        abort(404)
+    flash(
+        gettext(
+            "Two-factor sign-in reset for %(name)s: they are signed out and enrol again "
+            "at their next sign-in.",
+            name=done.name,
+        ),
+        "info",
+    )
     return redirect(url_for("staff.staff_accounts"), 303)
 
 

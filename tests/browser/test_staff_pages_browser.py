@@ -273,3 +273,104 @@ def test_no_page_of_the_app_scrolls_sideways_on_a_phone(browser, live_server, cl
             checked += 1
         context.close()
     assert checked == 17
+
+
+LONG_WORD = "Refnum" + "0123456789ABCDEF" * 12
+LONG_REASON = "Patient paid twice at the counter and online; " * 6 + LONG_WORD
+
+
+@pytest.mark.parametrize("locale", ["en", "id", "fil"])
+def test_the_attention_page_never_scrolls_sideways_on_a_phone_with_long_content(
+    browser, live_app, live_server, clinic, locale
+):
+    # given long, unbreakable content in every list of the page
+    from app.extensions import db
+    from app.models import GatewayEvent, Invoice
+
+    number = clinic["jose_numbers"][0]
+    add_event(
+        live_app,
+        number,
+        "duplicate_charge",
+        actor="gateway:sandbox",
+        transaction_id=LONG_WORD,
+        amount="1500.00",
+        reason=LONG_REASON,
+        action=LONG_REASON,
+    )
+    add_event(
+        live_app,
+        number,
+        "amount_mismatch",
+        actor="gateway:sandbox",
+        transaction_id=LONG_WORD,
+        reported_amount="1.00",
+        reported_currency="USD" + LONG_WORD,
+    )
+    with live_app.app_context():
+        payment_id = db.session.query(Invoice).filter_by(invoice_number=number).one().payment_id
+        db.session.add(
+            GatewayEvent(
+                event_id=f"evt_{locale}_{LONG_WORD}",
+                event_type=("payment." + LONG_WORD)[:64],
+                payment_id=payment_id,
+                body=("{" + LONG_WORD).encode(),
+                outcome="unreadable",
+                note=LONG_REASON,
+            )
+        )
+        db.session.commit()
+    context = browser.new_context(
+        base_url=live_server.url, viewport={"width": 390, "height": 844}, locale=locale
+    )
+    page = context.new_page()
+    log_in(page, clinic["staff"], "/staff/invoices")
+    # when
+    page.goto("/staff/attention")
+    # then the long words are there, and the page is no wider than the phone
+    assert page.locator("html").get_attribute("lang") == locale
+    assert LONG_WORD[:40] in page.content()
+    no_sideways_scroll(page)
+    # and no cell is cut off inside a scrolling table: each is read where it stands
+    widest = page.evaluate(
+        "Math.max(...[...document.querySelectorAll('main td')]"
+        ".map(td => td.getBoundingClientRect().right))"
+    )
+    assert widest <= 390, f"a cell of the attention page ends at {widest}px"
+    shoot(page, f"attention-long-{locale}-phone")
+    page.set_viewport_size({"width": 1280, "height": 800})
+    no_sideways_scroll(page)
+    shoot(page, f"attention-long-{locale}-desktop")
+    assert_accessible(page)
+    context.close()
+
+
+def test_delete_and_two_factor_reset_confirmations_fit_a_phone_and_pass_axe(context, clinic):
+    page = context.new_page()
+    log_in(page, clinic["staff"], "/staff/invoices")
+    void = clinic["maria_numbers"][3]
+    page.goto(f"/staff/invoices/{void}")
+    # a blank reason: the error summary at the top, focused
+    page.get_by_role("button", name="Delete…").click()
+    expect(page.locator(".error-summary")).to_be_visible()
+    expect(page.locator(".error-summary")).to_be_focused()
+    assert_accessible(page)
+    page.get_by_label("Reason for deleting it").fill("Booked twice by mistake")
+    page.get_by_role("button", name="Delete…").click()
+    page.wait_for_url(re.compile(rf"/staff/invoices/{void}/delete/confirm$"))
+    expect(page.get_by_role("heading", name="Delete this payment?")).to_be_visible()
+    for size, (width, height) in SIZES.items():
+        page.set_viewport_size({"width": width, "height": height})
+        no_sideways_scroll(page)
+        shoot(page, f"delete-confirm-{size}")
+    assert_accessible(page)
+    # cancelling keeps the payment
+    page.get_by_role("link", name="Cancel, keep the payment").click()
+    page.wait_for_url(re.compile(rf"/staff/invoices/{void}$"))
+    expect(page.get_by_role("heading", name="Delete this payment")).to_be_visible()
+    page.goto(f"/staff/accounts/{clinic['staff'].id}/reset-2fa")
+    for size, (width, height) in SIZES.items():
+        page.set_viewport_size({"width": width, "height": height})
+        no_sideways_scroll(page)
+        shoot(page, f"reset-two-factor-{size}")
+    assert_accessible(page)

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from app.extensions import db
 from app.models import ProviderRequest
 from app.payments import lifecycle
+from tests.support.auth import AuthActions
 from tests.support.invariants import check_invariants, serial_runs
 from tests.support.lifecycle import state
 from tests.support.locks import read_payment_without_locking
@@ -125,3 +126,23 @@ def test_without_the_payment_lock_the_refund_storm_no_longer_queues(
     statuses = sorted(a.status_code for a in answers)
     assert statuses != [200] * 12 + [409] * 8
     assert statuses.count(200) < 12
+
+
+def test_the_staff_list_shows_what_was_paid_and_what_was_refunded(app, api, staff, paid_id):
+    client = AuthActions(app).client_for(staff)
+
+    def row() -> str:
+        html = client.get("/staff/invoices").text
+        return html.split('<tr data-invoice-number="', 1)[1].split("</tr>", 1)[0]
+
+    assert "refunded-amount" not in row()
+    assert api.refund(staff, paid_id, reason="Part", amount="1120").status_code == 200
+    partly = row()
+    assert '<span class="amount">₱5,000.00</span>' in partly
+    assert "Refunded −₱1,120.00" in partly
+    assert api.refund(staff, paid_id, reason="The rest").status_code == 200
+    whole = row()
+    assert "Refunded −₱5,000.00" in whole and '<span class="amount">₱5,000.00</span>' in whole
+    # the paid time stays: it was paid, then refunded
+    paid_cell = whole.split('data-label="Paid">', 1)[1]
+    assert paid_cell.startswith("<time")

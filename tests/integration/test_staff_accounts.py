@@ -137,3 +137,36 @@ def test_the_migration_makes_staff_accounts_managers_and_back(database_at_0010):
         roles = dict(db.session.execute(text("SELECT email, role FROM users")).all())
         assert roles == {"s@x.test": "staff", "p@x.test": "staff"}
         db.engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("locale", "manager_word", "cashier_word"),
+    [("en", "Manager", "Cashier"), ("id", "Manajer", "Kasir"), ("fil", "Manager", "Kahera")],
+)
+def test_the_staff_header_names_the_person_and_their_role_in_words(
+    app, factory, locale, manager_word, cashier_word
+):
+    manager = factory.staff(name="Clinic Staff")
+    cashier = factory.cashier(name="Ana Cashier")
+    for user, word in ((manager, manager_word), (cashier, cashier_word)):
+        page = (
+            AuthActions(app)
+            .client_for(user)
+            .get("/staff/attention", headers={"Accept-Language": locale})
+            .text
+        )
+        who = page.split('<span class="who">', 1)[1].split("</span></span>", 1)[0]
+        assert who == f'{user.name} <span class="muted">· {word}'
+        assert f"{user.name} (" not in page
+
+
+STAFF_PAGES = ("/staff/invoices", "/staff/attention", "/staff/accounts", "/staff/audit")
+PATIENT_SENTENCES = ("Thank you", "quote your invoice number", "Your payment", "your consultation")
+
+
+def test_staff_pages_carry_no_patient_wording(app, staff):
+    client = AuthActions(app).client_for(staff)
+    for page in STAFF_PAGES:
+        text = client.get(page).text
+        for sentence in PATIENT_SENTENCES:
+            assert sentence.lower() not in text.lower(), (page, sentence)

@@ -229,6 +229,27 @@ def test_totals_show_collected_outstanding_and_refunded_apart_and_count_void(sta
     assert '<span class="count">0</span>' in _item(gcash, "void")
 
 
+def test_a_void_invoice_the_provider_charged_anyway_is_money_to_refund_not_not_collected(
+    app, staff_client, mixed
+):
+    # given the void invoice's payment was charged by the provider after it was cancelled
+    void_number = rows(staff_client.get("/staff/invoices?status=void"))[0]
+    add_event(app, void_number, "duplicate_charge", actor="gateway:sandbox", amount="1200.00")
+    # when
+    everything = staff_client.get("/staff/invoices").text
+    # then it is no longer counted as "not collected", but as money to give back
+    assert '<span class="count">0</span>' in _item(everything, "void")
+    charged = _item(everything, "charged-void")
+    assert "Charged after cancel — to refund" in charged
+    count, amount = _total(everything, "charged-void")
+    assert count == "1" and amount.startswith("₱")
+    assert 'data-total-count="6"' in everything
+    # and the other totals are unchanged
+    assert _total(everything, "collected") == ("3", "₱7,700.00")
+    # a filter without it shows no such line
+    assert 'data-total="charged-void"' not in staff_client.get("/staff/invoices?method=gcash").text
+
+
 def _item(html: str, kind: str) -> str:
     return html.split(f'data-total="{kind}">', 1)[1].split("</li>", 1)[0]
 

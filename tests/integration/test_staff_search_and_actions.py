@@ -277,6 +277,70 @@ def test_staff_delete_a_payment_that_moved_no_money_and_it_leaves_lists_and_tota
     check_invariants(app)
 
 
+def test_deleting_asks_first_on_a_page_of_its_own_and_changes_nothing_until_confirmed(app, clinic):
+    _, _, numbers, client = clinic
+    void = numbers[3]
+    payment_id = payment_id_of(void)
+    before = state(app, payment_id)
+    # the invoice's form asks for confirmation, not the deletion
+    invoice_page = client.get(f"/staff/invoices/{void}").text
+    assert f'action="/staff/invoices/{void}/delete/confirm"' in invoice_page
+    asked = client.post(f"/staff/invoices/{void}/delete/confirm", data={"reason": "Test booking"})
+    assert asked.status_code == 303
+    assert asked.headers["Location"] == f"/staff/invoices/{void}/delete/confirm"
+    # the confirmation page (a GET: reloading it changes nothing) says what, why, and warns
+    for _ in range(2):
+        page = client.get(asked.headers["Location"])
+        assert page.status_code == 200
+        assert "Delete this payment?" in page.text and "Nothing has been deleted yet." in page.text
+        assert "Maria Santos" in page.text and "Test booking" in page.text
+        assert "Warning:" in page.text and "cannot be put back" in page.text
+        assert f'action="/staff/invoices/{void}/delete"' in page.text
+    assert state(app, payment_id) == before
+    with app.app_context():
+        assert db.session.get(Payment, payment_id).deleted_at is None
+        db.session.rollback()
+    # its button deletes, then back to the invoice (post/redirect/get)
+    done = client.post(f"/staff/invoices/{void}/delete", data={"reason": "Test booking"})
+    assert done.status_code == 303 and done.headers["Location"] == f"/staff/invoices/{void}"
+    with app.app_context():
+        assert db.session.get(Payment, payment_id).deleted_at is not None
+        db.session.rollback()
+    # and the confirmation page, once done, leads back to the invoice
+    assert client.get(f"/staff/invoices/{void}/delete/confirm").status_code == 302
+
+
+def test_a_deletion_without_a_reason_is_summarised_at_the_top_and_nothing_changes(app, clinic):
+    _, _, numbers, client = clinic
+    void = numbers[3]
+    before = state(app, payment_id_of(void))
+    response = client.post(f"/staff/invoices/{void}/delete/confirm", data={"reason": " "})
+    assert response.status_code == 303 and response.headers["Location"] == f"/staff/invoices/{void}"
+    page = client.get(response.headers["Location"])
+    assert page.status_code == 422
+    summary = page.text.index("There is a problem")
+    assert summary < page.text.index("<h1")
+    assert '<a href="#reason">Reason for deleting it: This field is required.</a>' in page.text
+    assert state(app, payment_id_of(void)) == before
+    # shown once: a reload is the plain page
+    assert client.get(f"/staff/invoices/{void}").status_code == 200
+
+
+@pytest.mark.parametrize("index", [0, 2, 4], ids=["paid", "pending", "refunded"])
+def test_asking_to_delete_a_payment_that_moved_money_is_refused_before_the_confirmation(
+    app, clinic, index
+):
+    _, _, numbers, client = clinic
+    response = client.post(
+        f"/staff/invoices/{numbers[index]}/delete/confirm",
+        data={"reason": "x"},
+        follow_redirects=True,
+    )
+    assert response.status_code == 409
+    assert "only a payment that moved no money (failed, expired or cancelled)" in response.text
+    assert "Delete this payment?" not in response.text
+
+
 @pytest.mark.parametrize("index", [0, 2, 4], ids=["paid", "pending", "refunded"])
 def test_a_payment_that_moved_or_may_move_money_cannot_be_deleted(app, clinic, index):
     staff, _, numbers, client = clinic

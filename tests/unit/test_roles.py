@@ -36,9 +36,14 @@ def test_money_and_people_changes_are_a_managers_and_reading_a_cashiers(app):
         "invoices.refund",
         "invoices.confirm_refund",
         "invoices.delete",
+        "invoices.confirm_delete",
+        "invoices.show_delete_confirmation",
+        "invoices.show_refund_confirmation",
         "api.refund_payment",
         "staff.staff_accounts",
         "staff.disable_account",
+        "staff.confirm_two_factor_reset",
+        "staff.reset_two_factor",
         "staff.audit_trail",
     } <= managers
     assert declared["invoices.list_invoices"] == Role.CASHIER
