@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import AuditAction, AuditEvent
-from app.payments import lifecycle
+from app.payments import refunds
 from tests.support.auth import AuthActions
 from tests.support.factory import PASSWORD
 from tests.support.lifecycle import state
@@ -55,7 +55,7 @@ def test_a_refund_that_fails_after_its_audit_row_leaves_neither(app, paid, monke
     def fail(session, payment, outcome):
         raise RuntimeError("the database went away before commit")
 
-    monkeypatch.setattr(lifecycle, "snapshot", fail)
+    monkeypatch.setattr(refunds, "snapshot", fail)
     # when it is attempted
     failed = staff_client.post(f"/staff/invoices/{number}/refund", data={"reason": "x"})
     assert failed.status_code == 500

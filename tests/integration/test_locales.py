@@ -11,6 +11,7 @@ import re
 import pytest
 
 from app.extensions import db
+from app.i18n import _current_path
 from app.models import User
 from tests.support.auth import AuthActions
 from tests.support.factory import PASSWORD, auth
@@ -256,34 +257,41 @@ def test_a_bad_staff_filter_is_explained_in_the_language(app, factory):
     )
 
 
-@pytest.mark.parametrize(
-    ("referer", "back_to"),
-    [
-        (
-            "http://localhost/staff/invoices/{number}?tab=refund",
-            "/staff/invoices/{number}?tab=refund",
-        ),
-        ("https://elsewhere.example/staff/invoices", "/"),  # another site: not followed
-        (None, "/"),
-    ],
-)
-def test_the_switch_on_a_page_a_post_answered_goes_back_to_a_page_that_answers_get(
-    app, factory, referer, back_to
-):
-    """A refund's confirmation is the answer to a POST; its address answers no GET (405)."""
+def test_the_switch_on_the_refund_confirmation_keeps_the_reader_there(app, factory):
+    """The refund's confirmation is reached by a POST that redirects (POST/redirect/GET):
+    its address answers GET, so the switch comes back to it, never to a 405."""
     from tests.support.invoices import InvoiceSpec, add_invoices
 
     [number] = add_invoices(app, factory.patient(), [InvoiceSpec(status="paid")])
     client = AuthActions(app).client_for(factory.staff())
-    headers = {"Referer": referer.format(number=number)} if referer else {}
     confirm = client.post(
-        f"/staff/invoices/{number}/refund/confirm", data={"reason": "Doctor away"}, headers=headers
+        f"/staff/invoices/{number}/refund/confirm",
+        data={"reason": "Doctor away"},
+        follow_redirects=True,
     )
     assert confirm.status_code == 200
     fields = hidden_inputs(confirm.text.split('class="language-switch', 1)[1])
-    assert fields["next"] == back_to.format(number=number)
+    assert fields["next"] == f"/staff/invoices/{number}/refund/confirm"
     switched = client.post("/language", data={**fields, "locale": "id"})
     assert switched.status_code == 303
-    assert switched.headers["Location"] == back_to.format(number=number)
     landed = client.get(switched.headers["Location"], follow_redirects=True)
     assert landed.status_code == 200 and lang(landed) == "id"
+    assert "Doctor away" in landed.text  # the same confirmation, now in Indonesian
+
+
+@pytest.mark.parametrize(
+    ("referer", "back_to"),
+    [
+        ("http://localhost/staff/invoices?status=paid", "/staff/invoices?status=paid"),
+        ("https://elsewhere.example/staff/invoices", "/"),  # another site: not followed
+        (None, "/"),
+    ],
+)
+def test_a_page_a_post_answered_at_a_post_only_address_sends_the_switch_back_to_a_get(
+    app, referer, back_to
+):
+    """For a page answered by a POST at an address that answers no GET, the switch goes back
+    to the same site's Referer, else home; never to a 405."""
+    headers = {"Referer": referer} if referer else {}
+    with app.test_request_context("/staff/invoices/X/refund", method="POST", headers=headers):
+        assert _current_path() == back_to

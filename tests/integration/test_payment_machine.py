@@ -51,7 +51,10 @@ RUN = settings(
 )
 KEYS = (None, "k1", "k2", "k3")
 METHODS = ("gcash", "stripe")
-DATA_TABLES = "payments, invoices, tax_records, payment_events, gateway_events, idempotency_keys"
+DATA_TABLES = (
+    "payments, invoices, tax_records, payment_events, gateway_events, idempotency_keys, "
+    "credit_memos, serial_counters, day_closings"
+)
 STEPS: Counter[str] = Counter()
 
 

@@ -33,9 +33,9 @@ def snapshot(app, sql: str) -> list[tuple]:
 
 
 BOOKS = (
-    "SELECT i.invoice_number, i.amount, i.status, p.amount, p.status, p.transaction_id, "
+    "SELECT i.reference, i.amount, i.status, p.amount, p.status, p.transaction_id, "
     "t.amount, t.taxable_base, t.status FROM invoices i JOIN payments p ON p.id = i.payment_id "
-    "LEFT JOIN tax_records t ON t.payment_id = p.id ORDER BY i.invoice_number"
+    "LEFT JOIN tax_records t ON t.payment_id = p.id ORDER BY i.reference"
 )
 TOTALS = "SELECT status, count(*), sum(amount) FROM invoices GROUP BY status ORDER BY status"
 EVERYTHING = [
