@@ -7,6 +7,7 @@ once for the module, in a database of its own cloned from the migrated template.
 from __future__ import annotations
 
 import os
+import re
 import time
 import uuid
 from datetime import date
@@ -150,7 +151,9 @@ def test_the_list_query_for_a_filter_uses_an_index_at_100k_invoices(big_app, inv
 def test_the_totals_for_a_date_range_use_an_index_at_100k_invoices(big_app):
     invoice_filter = InvoiceFilter(issued_from=date(2026, 5, 1), issued_to=date(2026, 5, 31))
     with big_app.app_context():
-        compiled = totals_statement(invoice_filter).compile(dialect=db.engine.dialect)
+        compiled = totals_statement(invoice_filter).compile(
+            dialect=db.engine.dialect, compile_kwargs={"render_postcompile": True}
+        )
         with db.engine.connect() as conn:
             rows = conn.exec_driver_sql("EXPLAIN " + str(compiled), compiled.params).all()
     plan = "\n".join(row[0] for row in rows)
@@ -183,7 +186,8 @@ def test_the_trailing_payment_number_is_found_through_the_payment_id_index(big_a
 def test_the_deleted_filter_reads_the_small_index_of_deleted_payments(big_app):
     plan = explain(big_app, InvoiceFilter(status="deleted"))
     assert "ix_payments_deleted" in plan, plan
-    assert "Seq Scan" not in plan, plan
+    # No table of the 100k is read whole (credit_memos is empty here: any plan reads it at no cost).
+    assert not re.search(r"Seq Scan on (invoices|payments|users|consultations)\b", plan), plan
 
 
 def test_the_100k_invoices_were_made_quickly(big_app):
