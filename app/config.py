@@ -260,6 +260,8 @@ class Config:
         self.OUTBOX_RETRY_BASE_SECONDS = _int("OUTBOX_RETRY_BASE_SECONDS", 10)
         self.OUTBOX_RETRY_MAX_SECONDS = _int("OUTBOX_RETRY_MAX_SECONDS", 3600)
         self.OUTBOX_POLL_SECONDS = _int("OUTBOX_POLL_SECONDS", 5)
+        # A refund the provider accepted but has not settled is asked about again this often.
+        self.OUTBOX_SETTLE_POLL_SECONDS = _int("OUTBOX_SETTLE_POLL_SECONDS", 900)
         # The sandbox provider's refund behaviour, for tests and demos (docs/operations.md).
         self.SANDBOX_REFUND_FAULT = _choice("SANDBOX_REFUND_FAULT", SANDBOX_REFUND_FAULTS)
         self.SANDBOX_REFUND_HANG_SECONDS = _float("SANDBOX_REFUND_HANG_SECONDS", 30.0)

@@ -226,17 +226,35 @@ class PayMongoGateway(PaymentGateway):
 
         A failed refund does not count: sending again is then what staff asked for.
         """
+        for item in self._refunds_of(payment):
+            if read.refund_key(item) == idempotency_key and read.refund_status(item) != "failed":
+                return self._refund_result(item)
+        return None
+
+    def refund_progress(
+        self, payment: Payment, refund_id: str, idempotency_key: str
+    ) -> RefundResult:
+        """The refund ``refund_id`` as PayMongo lists it now (``GET /v1/refunds?payment_id=``).
+
+        :raise ProviderRefused: PayMongo reports it failed.
+        :raise ProviderUnavailable: it is not in the payment's list (yet), or the list is unreadable.
+        """
+        for item in self._refunds_of(payment):
+            if isinstance(item, dict) and item.get("id") == refund_id:
+                if read.refund_status(item) == "failed":
+                    raise ProviderRefused(f"PayMongo reports refund {refund_id} failed.")
+                return self._refund_result(item)
+        raise ProviderUnavailable(f"PayMongo does not list refund {refund_id} yet.")
+
+    def _refunds_of(self, payment: Payment) -> list[Any]:
         charge_id = payment.transaction_id or ""
         if not _PAYMENT_ID.match(charge_id):
-            return None
+            return []
         body = self._call("GET", "/v1/refunds", params={"payment_id": charge_id, "limit": 100})
         items = body.get("data") if isinstance(body, dict) else None
         if not isinstance(items, list):
             raise ProviderUnavailable("PayMongo's refund list was unreadable.")
-        for item in items:
-            if read.refund_key(item) == idempotency_key and read.refund_status(item) != "failed":
-                return self._refund_result(item)
-        return None
+        return items
 
     # --- notifications ------------------------------------------------------------------
 

@@ -30,6 +30,7 @@ from app.gateway.money import CENTAVOS, NotAnAmount
 from app.payments.provider import (
     PAYMENT_DECLINED,
     PAYMENT_SUCCEEDED,
+    REFUND_FAILED,
     REFUND_SUCCEEDED,
     ChargeStatus,
     CheckoutSnapshot,
@@ -49,6 +50,8 @@ PAYMENT_PAID = "payment.paid"
 PAYMENT_FAILED = "payment.failed"
 PAYMENT_REFUNDED = "payment.refunded"
 REFUND_UPDATED = "payment.refund.updated"
+#: A refund's final statuses and the app's event kinds for them.
+_SETTLED_REFUNDS = {"succeeded": REFUND_SUCCEEDED, "failed": REFUND_FAILED}
 
 
 def resource(body: Any, kind: str) -> tuple[str, dict[str, Any]]:
@@ -100,7 +103,8 @@ def charge(item: Any) -> ProviderCharge:
 
 
 def refund_result(item: Any) -> RefundResult:
-    """A refund resource → the port's ``RefundResult``."""
+    """A refund resource → the port's ``RefundResult``; settled only once ``succeeded``
+    (pending and processing refunds have not reached the patient yet)."""
     refund_id, attributes = _resource(item, "refund")
     created = _time(attributes.get("created_at"))
     if created is None:
@@ -110,6 +114,7 @@ def refund_result(item: Any) -> RefundResult:
         _pesos(attributes.get("amount")),
         php(attributes.get("currency")),
         created,
+        settled=attributes.get("status") == "succeeded",
     )
 
 
@@ -131,8 +136,8 @@ def event(payload: Any) -> ProviderEvent:
     """A verified webhook body → a ``ProviderEvent`` in the app's kinds.
 
     Applied kinds: a paid checkout session or payment → ``payment.succeeded``; a
-    failed payment → ``payment.declined``; a succeeded refund carrying our key →
-    ``refund.succeeded``. Every other event keeps PayMongo's own type, which the
+    failed payment → ``payment.declined``; a succeeded (failed) refund carrying our key →
+    ``refund.succeeded`` (``refund.failed``). Every other event keeps PayMongo's own type, which the
     app acknowledges and ignores; so does an event that names no payment of ours.
     """
     event_id, attributes = resource(payload, "event")
@@ -196,14 +201,18 @@ def _charge_event(
 
 
 def _refund(event_id: str, kind: str, payload: Any, data: Any) -> ProviderEvent:
-    """A succeeded refund of ours: the refund itself, or the first of a payment's refunds."""
+    """A settled refund of ours: the refund itself, or the first of a payment's refunds.
+
+    ``succeeded`` → ``refund.succeeded``; ``failed`` → ``refund.failed`` (the staff attention
+    page); pending and processing change nothing yet and are acknowledged.
+    """
     refunds = [data]
     if isinstance(data, dict) and data.get("type") == "payment":
         _, attributes = _resource(data, "payment")
         refunds = _list(attributes.get("refunds"))
     for item in refunds:
-        key = refund_key(item)
-        if key is None or refund_status(item) != "succeeded":
+        key, status = refund_key(item), refund_status(item)
+        if key is None or status not in _SETTLED_REFUNDS:
             continue
         result = refund_result(item)
         _, attributes = _resource(item, "refund")
@@ -213,7 +222,7 @@ def _refund(event_id: str, kind: str, payload: Any, data: Any) -> ProviderEvent:
         notice = RefundNotice(result.refund_id, key, result.amount, result.created_at)
         return ProviderEvent(
             event_id,
-            REFUND_SUCCEEDED,
+            _SETTLED_REFUNDS[status],
             payment_id,
             amount=str(result.amount),
             currency=result.currency,

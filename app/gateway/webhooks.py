@@ -145,7 +145,7 @@ def _application(
         notice = outbox.read_refund_notice(event)
         return partial(_apply_refund, event=event, body=raw_body, notice=notice, actor=actor)
     if event.kind in (CHECKOUT_EXPIRED, REFUND_FAILED):
-        return partial(_record_provider_state, event=event, body=raw_body)
+        return partial(_record_provider_state, event=event, body=raw_body, actor=actor)
     confirmation = _confirmation(event) if event.kind == PAYMENT_SUCCEEDED else None
     return partial(_apply, event=event, body=raw_body, confirmation=confirmation, actor=actor)
 
@@ -265,14 +265,15 @@ def _apply_refund(
 
 
 def _record_provider_state(
-    session: Session, payment: Payment, *, event: ProviderEvent, body: bytes
+    session: Session, payment: Payment, *, event: ProviderEvent, body: bytes, actor: str
 ) -> Receipt:
     """What the provider says happened outside our calls, once per event id.
 
     ``checkout.expired``: the provider expired (or cancelled) the hosted checkout, so that
     session is no longer payable; a pending payment gets a new one when the patient next
     presses Pay (``app.payments.checkout_session``). ``refund.failed``: a refund the provider
-    had accepted did not reach the patient; kept as ``refused`` for the staff attention page.
+    had accepted did not reach the patient: its outbox row becomes failed and the event is kept
+    as ``refused`` for the staff attention page.
     """
     if not _claim(session, event, body):
         return _already_processed(event, payment)
@@ -293,6 +294,8 @@ def _record_provider_state(
         refund_id = event.refund.refund_id if event.refund else "?"
         detail = f"The provider reports refund {refund_id} failed"
         detail += f" ({event.reason})." if event.reason else "."
+        if event.refund is not None:
+            outbox.apply_refund_failure(session, payment, event.refund, detail, actor=actor)
     _record_outcome(session, event.event_id, outcome, detail)
     return Receipt(event.event_id, outcome, payment.id, payment.status, detail)
 

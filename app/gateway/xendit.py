@@ -72,6 +72,7 @@ DESCRIPTION = "Consultation fee"
 
 _SESSION_ID = re.compile(r"^ps-[A-Za-z0-9-]{1,64}$")
 _REQUEST_ID = re.compile(r"^pr-[A-Za-z0-9-]{1,64}$")
+_REFUND_ID = re.compile(r"^rfd-[A-Za-z0-9-]{1,64}$")
 _MAX_TOKEN_LENGTH = 512
 
 
@@ -197,6 +198,21 @@ class XenditGateway(PaymentGateway):
         answer = self._call(
             "POST", "/refunds", json=body, headers={IDEMPOTENCY_HEADER: idempotency_key}
         )
+        return self._refund_answer(answer)
+
+    def refund_progress(
+        self, payment: Payment, refund_id: str, idempotency_key: str
+    ) -> RefundResult:
+        """``GET /refunds/{refund_id}``: where a refund Xendit answered ``PENDING`` stands now
+        (getRefund, https://github.com/xendit/xendit-php/blob/master/docs/RefundApi.md).
+
+        :raise ProviderRefused: Xendit reports it failed, or the id is not a refund id.
+        :raise ProviderTimeout: :raise ProviderUnavailable: Xendit could not say.
+        """
+        return self._refund_answer(self._call("GET", f"/refunds/{_checked(refund_id, _REFUND_ID)}"))
+
+    @staticmethod
+    def _refund_answer(answer: Any) -> RefundResult:
         if read.refund_status(answer) == "FAILED":
             raise ProviderRefused("Xendit answered the refund as failed.")
         try:
@@ -254,7 +270,7 @@ class XenditGateway(PaymentGateway):
 def _checked(value: str, pattern: re.Pattern[str]) -> str:
     # Ids go into URL paths: anything but Xendit's id shape is refused, never sent.
     if not isinstance(value, str) or not pattern.match(value):
-        raise ProviderRefused(f"{str(value)[:80]!r} is not a Xendit session id.")
+        raise ProviderRefused(f"{str(value)[:80]!r} is not a Xendit id of that kind.")
     return value
 
 

@@ -117,13 +117,19 @@ def snapshot(body: Any) -> CheckoutSnapshot:
 
 
 def refund_result(body: Any) -> RefundResult:
-    """A refund object → the port's ``RefundResult``."""
+    """A refund object → the port's ``RefundResult``; settled only once ``SUCCEEDED``."""
     if not isinstance(body, dict):
         raise Unreadable("Expected a refund object.")
     refund_id, created = text(body.get("id")), _time(body.get("created"))
     if refund_id is None or created is None:
         raise Unreadable("A refund needs id and created.")
-    return RefundResult(refund_id, pesos(body.get("amount")), php(body.get("currency")), created)
+    return RefundResult(
+        refund_id,
+        pesos(body.get("amount")),
+        php(body.get("currency")),
+        created,
+        settled=body.get("status") == "SUCCEEDED",
+    )
 
 
 def refund_status(body: Any) -> str | None:

@@ -44,7 +44,6 @@ from app.models.payments import (
 )
 from app.models.people import STAFF_RANK, Consultation, RecoveryCode, Role, User, new_session_token
 from app.models.provider import (
-    NOT_APPLIED_OUTCOMES,
     GatewayEvent,
     ProviderRequest,
     ProviderRequestState,
@@ -67,7 +66,6 @@ __all__ = [
     "MIN_CHARGE",
     "MIN_FEE",
     "SaleDiscount",
-    "NOT_APPLIED_OUTCOMES",
     "Consultation",
     "CreditMemo",
     "GatewayEvent",

@@ -40,7 +40,7 @@ class GatewayEvent(db.Model):
     payment_id: Mapped[int | None] = mapped_column(ForeignKey("payments.id"))
     body: Mapped[bytes] = mapped_column(LargeBinary)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    # What applying it did: confirmed, failed, unchanged, or one of NOT_APPLIED_OUTCOMES
+    # What applying it did: confirmed, failed, unchanged, or one of app.gateway.webhooks.NOT_APPLIED_OUTCOMES
     # (app.gateway.webhooks), which the attention page lists.
     outcome: Mapped[str | None] = mapped_column(String(32), index=True)
     note: Mapped[str | None] = mapped_column(Text)
@@ -121,8 +121,3 @@ class SandboxRefund(db.Model):
     # How many calls were answered with this refund (the first plus idempotent replays).
     calls: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-
-
-# A provider event with one of these outcomes was not applied: staff must look at it
-# (the attention page lists them all).
-NOT_APPLIED_OUTCOMES = ("duplicate_charge", "amount_mismatch", "refused", "refund_unmatched")

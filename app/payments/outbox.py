@@ -5,10 +5,13 @@
     staff refund ──(one transaction: payment refunded + provider_requests row)──▶ pending
     pending ──worker claims (lease), calls provider with the row's idempotency key──▶
         answer                    → succeeded (provider_reference, completed_at = provider's time)
+        answer, not yet settled   → pending with provider_reference; asked again after
+                                    OUTBOX_SETTLE_POLL_SECONDS (refund_progress)
         timeout / 5xx             → pending again, next_attempt_at = now + backoff
         4xx (refused for good)    → failed (staff attention page)
         worker dies mid-call      → pending; the lease runs out; sent again with the same key
     refund.succeeded notification → succeeded (whichever of answer and notification comes first)
+    refund.failed notification    → failed (staff attention page)
 
 This module writes a row in the refund's own transaction (``add_refund``) and applies the
 provider's ``refund.succeeded`` notification to it; ``app.payments.refund_worker`` sends the
@@ -146,15 +149,7 @@ def apply_refund_notice(
     request of ours, or another amount, is answered ``refund_unmatched``: the attention page
     lists it for staff.
     """
-    request = session.execute(
-        select(ProviderRequest)
-        .where(
-            ProviderRequest.idempotency_key == notice.idempotency_key,
-            ProviderRequest.payment_id == payment.id,
-        )
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).scalar_one_or_none()
+    request = _request_for(session, payment, notice.idempotency_key)
     if request is None:
         return "refund_unmatched", (
             f"The provider refunded {notice.amount} ({notice.refund_id}) but no refund was "
@@ -169,3 +164,30 @@ def apply_refund_notice(
         return "unchanged", ""
     mark_succeeded(session, request, notice.refund_id, notice.created_at, actor=actor)
     return PaymentEventType.REFUNDED_AT_PROVIDER, ""
+
+
+def apply_refund_failure(
+    session: Session, payment: Payment, notice: RefundNotice, detail: str, *, actor: str
+) -> None:
+    """Record the provider's word that a refund it had accepted failed (under the payment's
+    locks): the request carrying ``notice``'s key becomes ``failed`` with ``detail``, so the
+    worker stops asking and the staff attention page shows it, even if an earlier answer had
+    been read as settled. A notice that matches no request of ours changes nothing here."""
+    request = _request_for(session, payment, notice.idempotency_key)
+    if request is None or request.state == ProviderRequestState.FAILED:
+        return
+    request.state = ProviderRequestState.FAILED
+    request.leased_until = None
+    request.lease_token = None
+    request.last_error = storable(detail[:500])
+    add_request_event(session, request, PaymentEventType.REFUND_REFUSED, actor, detail=detail)
+
+
+def _request_for(session: Session, payment: Payment, key: str) -> ProviderRequest | None:
+    """``payment``'s outbox row sent with idempotency ``key``, locked, read fresh."""
+    return session.execute(
+        select(ProviderRequest)
+        .where(ProviderRequest.idempotency_key == key, ProviderRequest.payment_id == payment.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).scalar_one_or_none()

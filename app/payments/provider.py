@@ -190,13 +190,17 @@ class RefundResult:
     """The provider's answer to a refund it performed (or had performed, for a repeated key).
 
     ``amount`` in pesos (``Decimal``, centavos); ``created_at`` is when the provider
-    refunded, by its clock (aware UTC).
+    refunded, by its clock (aware UTC). ``settled`` is False while the provider has accepted
+    the refund but not yet returned the money (PayMongo ``pending``/``processing``, Xendit
+    ``PENDING``): the outbox then keeps its row pending and asks again (``refund_progress``)
+    until an answer or a notification says it succeeded or failed.
     """
 
     refund_id: str
     amount: Decimal
     currency: str
     created_at: datetime
+    settled: bool = True
 
 
 class ProviderCallError(Exception):
@@ -294,6 +298,18 @@ class PaymentGateway(ABC):
         :raise ProviderTimeout: :raise ProviderUnavailable: the provider could not say.
         """
         return None
+
+    def refund_progress(
+        self, payment: Payment, refund_id: str, idempotency_key: str
+    ) -> RefundResult:
+        """Where the refund ``refund_id`` stands now, after the provider accepted it unsettled.
+
+        The default is for a provider whose refunds settle in the answer (the sandbox).
+
+        :raise ProviderRefused: the provider reports the refund failed: a person must act.
+        :raise ProviderTimeout: :raise ProviderUnavailable: the provider could not say.
+        """
+        raise ProviderUnavailable(f"{self.name} cannot be asked about refund {refund_id}.")
 
     def refund_once(
         self, payment: Payment, amount: Decimal, idempotency_key: str, *, retry: bool

@@ -53,11 +53,15 @@ class Claim:
     idempotency_key: str
     lease_token: str
     attempt: int
+    #: The provider's refund id once it accepted the refund unsettled; then it is asked how
+    #: that refund stands rather than sent again.
+    accepted_refund_id: str | None = None
 
 
 @dataclass
 class SendReport:
-    """What one pass did, by outcome: sent, retrying, refused, already_recorded, lease_lost, busy."""
+    """What one pass did, by outcome: sent, accepted (not yet settled), retrying, refused,
+    already_recorded, lease_lost, busy."""
 
     outcomes: dict[str, int] = field(default_factory=dict)
 
@@ -69,9 +73,11 @@ class SendReport:
         return sum(self.outcomes.values())
 
     def summary(self) -> str:
-        sent = self.outcomes.get("sent", 0) + self.outcomes.get("already_recorded", 0)
+        accepted = self.outcomes.get("accepted", 0)
+        sent = self.outcomes.get("sent", 0) + self.outcomes.get("already_recorded", 0) + accepted
+        waiting = f" ({accepted} accepted, not yet returned)" if accepted else ""
         return (
-            f"Sent {sent} {'refund' if sent == 1 else 'refunds'} to the provider; "
+            f"Sent {sent} {'refund' if sent == 1 else 'refunds'} to the provider{waiting}; "
             f"{self.outcomes.get('retrying', 0) + self.outcomes.get('busy', 0)} to retry; "
             f"{self.outcomes.get('refused', 0)} refused."
         )
@@ -124,6 +130,7 @@ def claim_next() -> Claim | None:
             request.idempotency_key,
             request.lease_token,
             request.attempts,
+            request.provider_reference,
         )
         session.flush()
         # Detached, so reading it during the call cannot open a transaction.
@@ -144,9 +151,14 @@ def send(claim: Claim, gateway: PaymentGateway) -> str:
     try:
         # A later attempt may follow one that reached the provider: refund_once looks first
         # when the provider has no idempotency keys (PayMongo), so it never refunds twice.
-        result = gateway.refund_once(
-            claim.payment, claim.amount, claim.idempotency_key, retry=claim.attempt > 1
-        )
+        if claim.accepted_refund_id:
+            result = gateway.refund_progress(
+                claim.payment, claim.accepted_refund_id, claim.idempotency_key
+            )
+        else:
+            result = gateway.refund_once(
+                claim.payment, claim.amount, claim.idempotency_key, retry=claim.attempt > 1
+            )
     except ProviderCallError as error:
         outcome = _record(claim, partial(_record_failure, claim=claim, error=error))
     else:
@@ -208,8 +220,18 @@ def _record_result(
     session: Session, payment: Payment, *, claim: Claim, result: RefundResult
 ) -> str:
     request = _locked_request(session, claim.request_id)
-    if request.state == ProviderRequestState.SUCCEEDED:
+    if request.state != ProviderRequestState.PENDING:
         return "already_recorded"  # the provider's notification got here first
+    if not result.settled:
+        # Accepted, not yet returned: the patient's money is on its way, not back. Asked again
+        # later (or settled by the provider's notification first).
+        request.provider_reference = storable(result.refund_id)
+        request.leased_until = None
+        request.lease_token = None
+        request.last_error = None
+        seconds = current_app.config["OUTBOX_SETTLE_POLL_SECONDS"]
+        request.next_attempt_at = utcnow() + timedelta(seconds=seconds)
+        return "accepted"
     mark_succeeded(session, request, result.refund_id, result.created_at, actor=WORKER)
     return "sent"
 

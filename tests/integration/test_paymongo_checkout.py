@@ -31,7 +31,7 @@ from tests.support.checkout import (
     submit,
 )
 from tests.support.lifecycle import age_payment, events
-from tests.support.outbox import refund_now, requests_of
+from tests.support.outbox import make_due, refund_now, requests_of
 from tests.support.paymongo_fake import SECRET_KEY, WEBHOOK_SECRET, Delivery, FaultKind
 from tests.support.storm import storm
 
@@ -234,6 +234,49 @@ def test_a_refund_whose_first_answer_is_a_500_after_acting_refunds_once(
     [refund] = paymongo_fake.refunds_of(paid["id"])
     assert request["provider_reference"] == refund["id"]
     assert len(paymongo_fake.refunds_of(paid["id"])) == 1
+    assert paymongo_fake.calls("POST", "/v1/refunds") == 1
+
+
+@pytest.mark.parametrize("delivered", [True, False], ids=["by-webhook", "by-asking"])
+def test_a_pending_refund_is_returned_only_when_paymongo_says_it_succeeded(
+    app, runner, auth_actions, patient, consultation, paymongo_fake, delivered
+):
+    client, url, payment = pressed_pay(app, auth_actions, patient, consultation)
+    paymongo_fake.pay(session_id_of(url))
+    refund_now(app, payment.id)
+    paymongo_fake.refund_status = "pending"
+    output = runner.invoke(args=["payments", "send-outbox"]).output
+    assert "(1 accepted, not yet returned)" in output, output
+    [refund] = paymongo_fake.refunds.values()
+    [request] = requests_of(app, payment.id)
+    assert (request["state"], request["provider_reference"]) == ("pending", refund["id"])
+    if not delivered:
+        paymongo_fake.delivery = Delivery.LOST
+    paymongo_fake.settle_refund(refund["id"], "succeeded")
+    make_due(app)
+    runner.invoke(args=["payments", "send-outbox"])
+    [request] = requests_of(app, payment.id)
+    assert request["state"] == "succeeded" and request["provider_reference"] == refund["id"]
+    assert paymongo_fake.calls("POST", "/v1/refunds") == 1  # asked about, never sent again
+
+
+def test_a_pending_refund_paymongo_later_fails_is_failed_for_staff(
+    app, runner, auth_actions, patient, staff, consultation, paymongo_fake
+):
+    client, url, payment = pressed_pay(app, auth_actions, patient, consultation)
+    paymongo_fake.pay(session_id_of(url))
+    refund_now(app, payment.id)
+    paymongo_fake.refund_status = "processing"
+    runner.invoke(args=["payments", "send-outbox"])
+    [refund] = paymongo_fake.refunds.values()
+    paymongo_fake.settle_refund(refund["id"], "failed")
+    assert paymongo_fake.receipts[-1].json["outcome"] == "refused"
+    [request] = requests_of(app, payment.id)
+    assert request["state"] == "failed" and refund["id"] in request["last_error"]
+    page = auth_actions.session_for(staff).get("/staff/attention")
+    assert refund["id"] in page.get_data(as_text=True)
+    make_due(app)
+    runner.invoke(args=["payments", "send-outbox"])
     assert paymongo_fake.calls("POST", "/v1/refunds") == 1
 
 

@@ -32,7 +32,7 @@ from tests.support.checkout import (
     submit,
 )
 from tests.support.lifecycle import events
-from tests.support.outbox import refund_now, requests_of
+from tests.support.outbox import make_due, refund_now, requests_of
 from tests.support.paymongo_fake import Delivery, FaultKind
 from tests.support.storm import storm
 from tests.support.xendit_fake import CALLBACK_TOKEN, SECRET_KEY
@@ -249,9 +249,12 @@ def test_a_refund_whose_first_answer_is_a_500_after_acting_refunds_once(
     xendit_fake.fail_next("POST", "/refunds", FaultKind.ERROR_AFTER, status=500)
     # OUTBOX_RETRY_BASE_SECONDS=0: the retry is due at once, so one pass makes both attempts.
     output = runner.invoke(args=["payments", "send-outbox"]).output
-    assert "Sent 1 refund to the provider; 1 to retry; 0 refused." in output, output
+    assert (
+        "Sent 1 refund to the provider (1 accepted, not yet returned); 1 to retry; 0 refused."
+    ) in output, output
     [request] = requests_of(app, payment.id)
-    assert request["state"] == "succeeded" and request["attempts"] == 2
+    # Xendit answers PENDING: accepted, not returned, until its notification says so.
+    assert request["state"] == "pending" and request["attempts"] == 2
     assert xendit_fake.calls("POST", "/refunds") == 2  # sent twice, with one key …
     [refund] = xendit_fake.refunds_of(paid["payment_request_id"])  # … refunded once
     assert request["provider_reference"] == refund["id"]
@@ -259,7 +262,8 @@ def test_a_refund_whose_first_answer_is_a_500_after_acting_refunds_once(
     assert Decimal(refund["amount"]) == payment.amount
     [late] = xendit_fake.release_late()
     assert late.status_code == 200, late.json
-    assert requests_of(app, payment.id) == [request]
+    [settled] = requests_of(app, payment.id)
+    assert settled["state"] == "succeeded" and settled["provider_reference"] == refund["id"]
 
 
 def test_a_refund_xendit_reports_failed_is_kept_for_staff(
@@ -278,6 +282,59 @@ def test_a_refund_xendit_reports_failed_is_kept_for_staff(
     assert "INSUFFICIENT_BALANCE" in event.note
     page = auth_actions.session_for(staff).get("/staff/attention")
     assert page.status_code == 200 and refund["id"] in page.get_data(as_text=True)
+    [request] = requests_of(app, payment.id)
+    assert request["state"] == "failed" and refund["id"] in request["last_error"]
+
+
+def test_a_pending_refund_is_not_returned_until_xendit_says_so_and_is_asked_about_later(
+    app, runner, auth_actions, patient, consultation, xendit_fake
+):
+    client, url, payment = pressed_pay(app, auth_actions, patient, consultation)
+    xendit_fake.pay(session_id_of(url))
+    refund_now(app, payment.id)
+    xendit_fake.refund_outcome = "PENDING"  # no webhook: Xendit has not settled it
+    output = runner.invoke(args=["payments", "send-outbox"]).output
+    assert "(1 accepted, not yet returned)" in output, output
+    [refund] = xendit_fake.refunds.values()
+    [request] = requests_of(app, payment.id)
+    assert (request["state"], request["provider_reference"]) == ("pending", refund["id"])
+    page = client.get(f"/payments/{payment.id}").get_data(as_text=True)
+    assert 'data-refund-state="requested"' in page
+    # Not due again before the settle poll: nothing is sent.
+    runner.invoke(args=["payments", "send-outbox"])
+    assert xendit_fake.calls("POST", "/refunds") == 1
+    assert xendit_fake.calls("GET", f"/refunds/{refund['id']}") == 0
+    # Settled at Xendit with its webhook lost: the worker asks about that refund, never resends.
+    xendit_fake.delivery = Delivery.LOST
+    xendit_fake.settle_refund(refund["id"], "SUCCEEDED")
+    make_due(app)
+    runner.invoke(args=["payments", "send-outbox"])
+    assert xendit_fake.calls("GET", f"/refunds/{refund['id']}") == 1
+    assert xendit_fake.calls("POST", "/refunds") == 1
+    [request] = requests_of(app, payment.id)
+    assert request["state"] == "succeeded" and request["provider_reference"] == refund["id"]
+    [done] = events(app, payment.id, "refunded_at_provider")
+    assert done["actor"] == "system:send-outbox" and done["refund_id"] == refund["id"]
+
+
+def test_a_pending_refund_that_fails_later_is_failed_for_staff_not_returned(
+    app, runner, auth_actions, patient, consultation, xendit_fake
+):
+    client, url, payment = pressed_pay(app, auth_actions, patient, consultation)
+    xendit_fake.pay(session_id_of(url))
+    refund_now(app, payment.id)
+    xendit_fake.refund_outcome = "PENDING"
+    runner.invoke(args=["payments", "send-outbox"])
+    [refund] = xendit_fake.refunds.values()
+    xendit_fake.settle_refund(refund["id"], "FAILED")
+    assert xendit_fake.receipts[-1].json["outcome"] == "refused"
+    [request] = requests_of(app, payment.id)
+    assert request["state"] == "failed"
+    # Failed rows are no longer asked about or sent.
+    make_due(app)
+    runner.invoke(args=["payments", "send-outbox"])
+    assert xendit_fake.calls("GET", f"/refunds/{refund['id']}") == 0
+    assert xendit_fake.calls("POST", "/refunds") == 1
 
 
 def test_a_partial_refund_sent_again_after_a_500_is_made_once_thanks_to_its_key(

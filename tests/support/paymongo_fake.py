@@ -298,6 +298,16 @@ class PayMongoFake:
         self._deliver(notes)
         return _json({"data": refund})
 
+    def settle_refund(self, refund_id: str, status: str) -> None:
+        """Move a refund made while ``refund_status`` was pending to ``status`` (succeeded or
+        failed) and send ``payment.refund.updated``, as PayMongo does when a refund's status
+        changes (https://developers.paymongo.com/docs/webhooks)."""
+        with self._lock:
+            refund = self.refunds[refund_id]
+            refund["attributes"].update(status=status, updated_at=int(time.time()))
+            notes = [self._event("payment.refund.updated", refund)]
+        self._deliver(notes)
+
     def _refund_problem(self, attributes: dict[str, Any] | None) -> tuple[str, Any]:
         if not isinstance(attributes, dict):
             return "data.attributes is required.", None

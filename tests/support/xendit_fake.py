@@ -6,6 +6,7 @@ What it serves, and the pages it follows:
   ACTIVE, COMPLETED, EXPIRED or CANCELED; cancel "cancels an ACTIVE Session"):
   https://docs.xendit.co/apidocs/create-session, https://docs.xendit.co/apidocs/get-session,
   https://docs.xendit.co/apidocs/cancel-session, https://docs.xendit.co/docs/payment-1
+- ``GET /refunds/{id}`` (getRefund in the same SDK page as below): the refund as it stands now
 - ``POST /refunds`` (``payment_request_id`` required, ``amount`` at least 0, reasons
   FRAUDULENT / DUPLICATE / REQUESTED_BY_CUSTOMER / CANCELLATION / OTHERS, answered
   PENDING, the outcome by webhook): https://docs.xendit.co/apidocs/refund-payment-request;
@@ -72,7 +73,8 @@ class XenditFake(PayMongoFake):
     callback_token: str = CALLBACK_TOKEN
     #: Send a wrong x-callback-token with every webhook.
     bad_token: bool = False
-    #: How a refund ends after its PENDING answer: SUCCEEDED, or FAILED (refund.failed).
+    #: How a refund ends after its PENDING answer: SUCCEEDED, FAILED (refund.failed), or
+    #: PENDING: it stays pending, with no webhook, until ``settle_refund``.
     refund_outcome: str = "SUCCEEDED"
 
     def __post_init__(self) -> None:
@@ -161,6 +163,10 @@ class XenditFake(PayMongoFake):
             return self._cancel(match.group(1))
         if path == "/refunds" and method == "POST":
             return self._create_refund(_body(request), request.headers.get(IDEMPOTENCY_HEADER))
+        refund = re.fullmatch(r"/refunds/(rfd-[0-9a-f]+)", path)
+        if refund and method == "GET":
+            found = self.refunds.get(refund.group(1))
+            return _json(found) if found else _error(404, "DATA_NOT_FOUND", "No such refund.")
         return _error(404, "NOT_FOUND", f"No route {method} {path}.")
 
     def _create_session(self, body: dict[str, Any] | None) -> Response:
@@ -234,16 +240,27 @@ class XenditFake(PayMongoFake):
             answer = dict(refund)
             if key:
                 self.answered_keys[key] = answer
-            failed = self.refund_outcome == "FAILED"
-            refund.update(
-                status=self.refund_outcome,
-                failure_code="INSUFFICIENT_BALANCE" if failed else None,
-                updated=_now(),
-            )
-            kind = "refund.failed" if failed else "refund.succeeded"
-            notes = [self._event(kind, dict(refund), refund["id"])]
+            notes = [] if self.refund_outcome == "PENDING" else [self._settle(refund)]
         self._deliver(notes)
         return _json(answer)
+
+    def settle_refund(self, refund_id: str, outcome: str) -> None:
+        """End a refund left ``PENDING`` (``refund_outcome`` PENDING) with ``outcome``
+        (SUCCEEDED or FAILED), and send its webhook."""
+        with self._lock:
+            note = self._settle(self.refunds[refund_id], outcome)
+        self._deliver([note])
+
+    def _settle(self, refund: dict[str, Any], outcome: str | None = None) -> Any:
+        outcome = outcome or self.refund_outcome
+        failed = outcome == "FAILED"
+        refund.update(
+            status=outcome,
+            failure_code="INSUFFICIENT_BALANCE" if failed else None,
+            updated=_now(),
+        )
+        kind = "refund.failed" if failed else "refund.succeeded"
+        return self._event(kind, dict(refund), refund["id"])
 
     def _refund_problem(self, body: dict[str, Any] | None) -> tuple[str, Any]:
         if body is None:
