@@ -320,10 +320,12 @@ async def _bursts_until(done: asyncio.Future, bench: Bench, server: Server, spre
     targets, bursts = [], 0
     while not done.done():
         if bursts == limit:
-            bench.notes.append(
+            note = (
                 f"An isolation run stopped its bursts at {limit} (the plan's bound); the "
                 "steady checkouts ran on alone for the rest of it."
             )
+            if note not in bench.notes:
+                bench.notes.append(note)
             break
         first, _ = bench.pool.take(size if spread else 1)
         ids = list(range(first, first + size)) if spread else [first] * size
