@@ -81,7 +81,9 @@ lint: install
 	$(BIN)/ruff check app tests
 	$(BIN)/ruff format --check app tests
 
-# Benchmarks (see bench/README.md): its own PostgreSQL, Redis, gunicorn and wrk.
+# Benchmarks (see bench/README.md): its own PostgreSQL, Redis, gunicorn and wrk. Fresh
+# consultations are seeded as the measured throughput needs them (bench/plan.py); a run the
+# disk cannot hold stops at its start, saying how much space is missing.
 bench: install
 	bash bench/ensure-wrk.sh
 	$(BIN)/python -m bench.run --mode full

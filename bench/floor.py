@@ -75,14 +75,14 @@ WITH p AS (
                            prices_include_vat, status, created_at)
   SELECT id, %(uid)s, %(vat)s, 'VAT', %(rate)s, %(base)s, true, 'calculated', %(now)s FROM p
 ), i AS (
-  INSERT INTO invoices (payment_id, user_id, invoice_number, amount, status, issued_at)
+  INSERT INTO invoices (payment_id, user_id, reference, amount, status, issued_at)
   SELECT id, %(uid)s, %(number)s || id, %(total)s, 'pending', %(now)s FROM p
-  RETURNING id, invoice_number
+  RETURNING id, reference
 ), e AS (
   INSERT INTO payment_events (payment_id, consultation_id, event_type, actor, data, created_at)
   SELECT id, %(cid)s, 'created', %(actor)s, %(data)s, %(now)s FROM p
 )
-SELECT p.id, i.id, i.invoice_number FROM p, i
+SELECT p.id, i.id, i.reference FROM p, i
 """
 FINISH = """
 UPDATE idempotency_keys SET state = 'completed', response_status = %(status)s,
@@ -202,6 +202,7 @@ def _create(token_hash: str, key_hash: str, fp: str, cid: int, method: str):
                         "invoice": {
                             "id": invoice_id,
                             "invoice_number": number,
+                            "reference": number,
                             "amount": str(total),
                             "status": "pending",
                             "issued_at": now.isoformat(),

@@ -199,11 +199,19 @@ class StormResult:
     statuses: list[int] = field(default_factory=list)
     latencies_ms: list[float] = field(default_factory=list)
     seconds: float = 0.0
+    server_cpu_s: float = 0.0  # gunicorn + PostgreSQL + Redis, when measured (cpu_roots)
 
     def extend(self, other: StormResult) -> None:
         self.statuses.extend(other.statuses)
         self.latencies_ms.extend(other.latencies_ms)
         self.seconds += other.seconds
+        self.server_cpu_s += other.server_cpu_s
+
+    def cpu_ms_per_request(self) -> float | None:
+        """Server CPU per request sent, as ``WrkResult.cpu_ms_per_request``."""
+        if not self.statuses or not self.server_cpu_s:
+            return None
+        return 1000 * self.server_cpu_s / len(self.statuses)
 
     def histogram(self) -> dict[str, int]:
         out: dict[str, int] = {}
@@ -272,13 +280,21 @@ async def _one(host: str, port: int, payload: bytes, gun: _StartingGun, timeout:
 
 
 async def storm(
-    host: str, port: int, consultations: list[int], key_tag: str, timeout: float = 30.0
+    host: str,
+    port: int,
+    consultations: list[int],
+    key_tag: str,
+    timeout: float = 30.0,
+    cpu_roots: list[int] | None = None,
 ) -> StormResult:
     """One request per entry of ``consultations`` (the same id 200 times for a storm), each
     with its own key, all connected first and then sent together.
 
     A request that gets no HTTP answer (refused, reset, timed out) is recorded as status 0.
+    With ``cpu_roots``, also the server side's CPU seconds from the first connection to the
+    last answer (each request opens its own connection, so accepting it is part of its cost).
     """
+    server0 = tree_cpu_seconds(cpu_roots) if cpu_roots else 0.0
     gun = _StartingGun(len(consultations))
     tasks = [
         asyncio.create_task(
@@ -291,6 +307,8 @@ async def storm(
     gun.go.set()
     answers = await asyncio.gather(*tasks)
     result = StormResult(seconds=time.perf_counter() - started)
+    if cpu_roots:
+        result.server_cpu_s = tree_cpu_seconds(cpu_roots) - server0
     for status, ms in answers:
         result.statuses.append(status)
         result.latencies_ms.append(ms)

@@ -7,6 +7,7 @@ neither imports the other.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +19,10 @@ from bench.stack import Stack
 DEFAULT_RPS = 1500
 # A scenario not yet measured borrows the estimate of its closest relative.
 ESTIMATE_FROM = {"hybrid_html": "hybrid"}
+# A run's range of fresh consultations is this many times its expected requests: a warm-up
+# on a busy machine can measure a third of what the next run does, and a run that wraps
+# around repeats keys (replays, counted as errors).
+BUDGET_FACTOR = 3
 
 
 @dataclass(frozen=True)
@@ -34,7 +39,8 @@ class Profile:
     growth_rounds: int
     isolation_seconds: float
     isolation_rounds: int
-    patients: int  # users = consultations in the main database
+    # Patients of each growth database before its history (whose payments they own); more
+    # are added after the history when the plan needs them (bench/plan.py).
     growth_patients: int
     storm_size: int = 200
 
@@ -53,7 +59,6 @@ PROFILES = {
         growth_rounds=1,
         isolation_seconds=4,
         isolation_rounds=1,
-        patients=60_000,
         growth_patients=10_000,
     ),
     "full": Profile(
@@ -72,24 +77,77 @@ PROFILES = {
         growth_rounds=8,
         isolation_seconds=6,
         isolation_rounds=4,
-        patients=500_000,
         growth_patients=50_000,
     ),
 }
 
 
-class Pool:
-    """Hands out ranges of fresh consultation ids, never the same one twice."""
+class PoolExhausted(RuntimeError):
+    """A phase asked for more fresh consultations than the plan reserved for it."""
 
-    def __init__(self, last: int) -> None:
-        self.next = 1
+
+class Pool:
+    """Hands out ranges of fresh consultation ids, never the same one twice.
+
+    Consultation ``i`` belongs to patient ``i`` (bench/seed.py), so a range of ids is a range
+    of patients with their tokens. ``reserve`` makes sure ``n`` ids are seeded ahead, calling
+    ``refill(count) -> first id`` to seed ``count`` more (ids ``first .. first + count - 1``,
+    the next free ones of the pool's database; a range that does not continue the current
+    one replaces its remainder). ``take`` never seeds: a phase takes only what the plan
+    reserved before it (bench/plan.py), so no seeding happens while a run is measured.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        last: int,
+        refill: Callable[[int], int] | None = None,
+        *,
+        first: int = 1,
+        min_refill: int = 10_000,
+    ) -> None:
+        self.name = name
+        self.next = first
         self.last = last
+        self.refill = refill
+        self.min_refill = min_refill
+        self.seeded = last - first + 1
+        self.refills = 0
+
+    @property
+    def available(self) -> int:
+        return self.last - self.next + 1
+
+    def reserve(self, n: int) -> None:
+        """Seed ahead until ``n`` consecutive fresh ids are available.
+
+        :raise PoolExhausted: the pool has no ``refill`` and fewer than ``n`` ids left.
+        """
+        while self.available < n:
+            if self.refill is None:
+                raise PoolExhausted(
+                    f"pool {self.name}: {n:,} fresh consultations needed, "
+                    f"{self.available:,} left, and it cannot be refilled"
+                )
+            count = max(n - self.available, self.min_refill)
+            first = self.refill(count)
+            if first == self.last + 1:
+                self.last += count
+            else:
+                self.next, self.last = first, first + count - 1
+            self.seeded += count
+            self.refills += 1
 
     def take(self, n: int) -> tuple[int, int]:
+        """The next ``n`` fresh ids as ``(first, n)``.
+
+        :raise PoolExhausted: fewer than ``n`` reserved: the plan under-counted a phase.
+        """
         first = self.next
-        if first + n - 1 > self.last:
-            raise RuntimeError(
-                f"out of fresh consultations ({self.last} seeded): raise the profile's patients"
+        if n > self.available:
+            raise PoolExhausted(
+                f"pool {self.name}: {n:,} fresh consultations asked, {self.available:,} "
+                "reserved: bench/plan.py does not count what this phase takes"
             )
         self.next += n
         return first, n
@@ -121,18 +179,23 @@ class Run:
 class Bench:
     profile: Profile
     stack: Stack
-    pool: Pool
+    # "main" (bench_main: creates, replays, storms, isolation), "noindex" (bench_noindex's
+    # storms) and "growth_<level>" (each growth database).
+    pools: dict[str, Pool]
     estimates: dict[str, float] = field(default_factory=dict)
     runs: dict[str, list[Run]] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
+    @property
+    def pool(self) -> Pool:
+        """The main database's pool (bench_main)."""
+        return self.pools["main"]
+
     def budget(self, name: str, seconds: float) -> int:
         rps = self.estimates.get(name) or self.estimates.get(ESTIMATE_FROM.get(name, ""))
         rps = rps or DEFAULT_RPS
-        # 3x the estimate: a warm-up on a busy machine can measure a third of what the next
-        # run does, and a run that wraps around repeats keys (replays, counted as errors).
-        return int(max(rps, 100) * 3 * seconds) + 200
+        return int(max(rps, 100) * BUDGET_FACTOR * seconds) + 200
 
     def record(self, name: str, run: Run) -> None:
         self.runs.setdefault(name, []).append(run)
@@ -142,3 +205,32 @@ class Bench:
             f"cpu {r.cpu_ms_per_request() or 0:5.2f} ms/req  "
             f"statuses {r.statuses}  dup {run.duplicates.get('consultations', '-')}"
         )
+
+
+def target(
+    name: str,
+    value: float | None,
+    op: str,
+    bound: float,
+    *,
+    basis: str,
+    also: float | None = None,
+    note: str = "",
+) -> dict[str, Any]:
+    """One row of the report's target table (bench/report.py ``targets``).
+
+    ``value`` is the figure the target is judged on, measured as ``basis`` says ("server
+    CPU/request", "req/s", "ms", "count", ...); ``also`` is the same comparison by the other
+    measure (req/s where the target is judged on CPU), shown for reference; ``op`` is ">=" or
+    "<=". A missing value (the scenario did not run) leaves ``met`` None ("n/a").
+    """
+    met = None if value is None else (value >= bound if op == ">=" else value <= bound)
+    return {
+        "target": name,
+        "value": value,
+        "basis": basis,
+        "also": also,
+        "bound": f"{op} {bound}",
+        "met": met,
+        "note": note,
+    }

@@ -21,9 +21,18 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # `python bench/run.py` as well as `python -m bench.run`
     sys.path.insert(0, str(ROOT))
 
-from bench import html_form, load, report, seed, verify  # noqa: E402
-from bench.model import PROFILES, Bench, Pool, Profile, Run, log  # noqa: E402
-from bench.stack import Server, Stack  # noqa: E402
+from bench import (  # noqa: E402
+    html_form,
+    load,
+    plan,
+    report,
+    seed,
+    slow_provider,
+    staff_scale,
+    verify,
+)
+from bench.model import ESTIMATE_FROM, PROFILES, Bench, Pool, Profile, Run, log  # noqa: E402
+from bench.stack import Server, Stack, free_disk_bytes  # noqa: E402
 from tests.support.storm import post_json  # noqa: E402
 
 GUARDED = ("hybrid", "pessimistic", "optimistic", "redis_lock")
@@ -34,12 +43,14 @@ FLOOR_APP = "bench.floor:app"
 # --- setup -------------------------------------------------------------------------------
 
 
-def prepare_databases(stack: Stack, profile: Profile) -> None:
-    log(f"seeding {profile.patients:,} patients, tokens and consultations")
+def prepare_databases(stack: Stack, patients: int) -> None:
+    """bench_main and bench_noindex, each with ``patients`` patients to start with (the plan
+    seeds more into bench_main once the warm-up has measured the servers)."""
+    log(f"seeding {patients:,} patients, tokens and consultations")
     stack.create_database("bench_template")
     stack.migrate("bench_template")
     with stack.connect("bench_template") as conn:
-        seed.seed_patients(conn, profile.patients)
+        seed.seed_patients(conn, patients)
     stack.create_database("bench_main", template="bench_template")
     stack.create_database("bench_noindex", template="bench_template")
     with stack.connect("bench_noindex") as conn:
@@ -47,8 +58,36 @@ def prepare_databases(stack: Stack, profile: Profile) -> None:
         conn.execute("DROP INDEX uq_payments_one_active_per_consultation")
 
 
+def refill_into(stack: Stack, database: str):
+    """A pool's refill: ``count`` more patients at the next free ids of ``database``."""
+
+    def refill(count: int) -> int:
+        log(f"seeding {count:,} more patients into {database}")
+        with stack.connect(database) as conn:
+            return seed.add_patients(conn, count)
+
+    return refill
+
+
+def make_pools(stack: Stack, profile: Profile, patients: int) -> dict[str, Pool]:
+    """The pools of fresh consultations, as seeded by prepare_databases and prepare_growth;
+    the main and growth pools refill their databases when the plan asks for more."""
+    pools = {
+        "main": Pool("main", patients, refill_into(stack, "bench_main")),
+        # Only its storms use it: a few consultations, never refilled.
+        "noindex": Pool("noindex", patients),
+    }
+    for level in profile.growth_levels:
+        name = f"bench_growth_{level}"
+        pools[f"growth_{level}"] = Pool(
+            f"growth_{level}", profile.growth_patients, refill_into(stack, name)
+        )
+    return pools
+
+
 def warm_up(bench: Bench, servers: dict[str, Server]) -> None:
-    """Every worker imports, connects and compiles before anything is measured."""
+    """Every worker imports, connects and compiles before anything is measured; the creates'
+    rates measured here size the first round (bench/plan.py)."""
     seconds = bench.profile.warmup_seconds
     for name, server in servers.items():
         first, count = bench.pool.take(bench.budget(name, seconds))
@@ -60,6 +99,9 @@ def warm_up(bench: Bench, servers: dict[str, Server]) -> None:
             seconds=seconds,
         )
         bench.estimates[name] = result.rps
+    for name, source in ESTIMATE_FROM.items():
+        # Fixed before the first round, so the round's plan is what it will take.
+        bench.estimates.setdefault(name, bench.estimates[source])
     load.run_wrk(
         servers["hybrid"].url,
         "healthz.lua",
@@ -177,6 +219,7 @@ def phase_throughput(bench: Bench, servers: dict[str, Server]) -> None:
         "replay_db": ("pessimistic", "replay-key-db"),
         "floor_replay": ("floor", "replay-key-floor"),
     }
+    plan.checkpoint(bench, "throughput")
     replay_ids = {
         name: first_payment(bench, servers[guard], key)
         for name, (guard, key) in replay_keys.items()
@@ -198,6 +241,8 @@ def phase_throughput(bench: Bench, servers: dict[str, Server]) -> None:
     ]
     for round_no in range(bench.profile.rounds):
         log(f"throughput round {round_no + 1}/{bench.profile.rounds}")
+        if round_no:
+            plan.checkpoint(bench, "throughput", round_no)
         # Rotate the order each round so no scenario always runs first or last.
         shift = round_no % len(steps)
         for name, step in steps[shift:] + steps[:shift]:
@@ -211,17 +256,25 @@ def phase_throughput(bench: Bench, servers: dict[str, Server]) -> None:
 
 def phase_storms(bench: Bench, servers: dict[str, Server]) -> None:
     p = bench.profile
+    plan.checkpoint(bench, "storms")
     targets = [(g, servers[g], "bench_main") for g in (*GUARDED, "unguarded")]
     targets.append(("unguarded_noindex", servers["unguarded_noindex"], "bench_noindex"))
+    pools = {"bench_main": bench.pools["main"], "bench_noindex": bench.pools["noindex"]}
     results = {name: load.StormResult() for name, _, _ in targets}
     per_consultation: dict[str, list[int]] = {name: [] for name, _, _ in targets}
     for k in range(p.storms):
         for name, server, database in targets:
             if name.startswith("unguarded") and k >= p.unguarded_storms:
                 continue
-            cid, _ = bench.pool.take(1)
+            cid, _ = pools[database].take(1)
             outcome = asyncio.run(
-                load.storm("127.0.0.1", server.port, [cid] * p.storm_size, f"storm-{name}-{k}")
+                load.storm(
+                    "127.0.0.1",
+                    server.port,
+                    [cid] * p.storm_size,
+                    f"storm-{name}-{k}",
+                    cpu_roots=bench.stack.cpu_roots(server),
+                )
             )
             results[name].extend(outcome)
             with bench.stack.connect(database) as conn:
@@ -247,7 +300,12 @@ def storm_summary(result: load.StormResult, actives: list[int], p: Profile) -> d
         "p95_ms": round(result.percentile(95), 1),
         "p99_ms": round(result.percentile(99), 1),
         "seconds_per_storm": round(result.seconds / max(len(actives), 1), 2),
+        "cpu_ms_per_request": _round(result.cpu_ms_per_request()),
     }
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)
 
 
 # --- phase D: isolation ------------------------------------------------------------------
@@ -255,10 +313,20 @@ def storm_summary(result: load.StormResult, actives: list[int], p: Profile) -> d
 
 async def _bursts_until(done: asyncio.Future, bench: Bench, server: Server, spread: bool):
     """Bursts of ``storm_size`` requests back to back until ``done``: a storm on one fresh
-    consultation, or (``spread``) one request on each of that many fresh consultations."""
+    consultation, or (``spread``) one request on each of that many fresh consultations; at
+    most ``plan.max_bursts`` of them (the plan reserved that many)."""
     size = bench.profile.storm_size
+    limit = plan.max_bursts(bench, spread)
     targets, bursts = [], 0
     while not done.done():
+        if bursts == limit:
+            note = (
+                f"An isolation run stopped its bursts at {limit} (the plan's bound); the "
+                "steady checkouts ran on alone for the rest of it."
+            )
+            if note not in bench.notes:
+                bench.notes.append(note)
+            break
         first, _ = bench.pool.take(size if spread else 1)
         ids = list(range(first, first + size)) if spread else [first] * size
         await load.storm("127.0.0.1", server.port, ids, f"iso-{first}")
@@ -295,6 +363,7 @@ def phase_isolation(bench: Bench, server: Server) -> None:
     and during bursts of the same size spread over distinct consultations (the control:
     the same extra load without contention on one row)."""
     p = bench.profile
+    plan.checkpoint(bench, "isolation")
     capacity = load.median([r.result.rps for r in bench.runs.get("hybrid", [])]) or 100
     # Steady traffic at about half the measured capacity: room to spare, so a drop means
     # the storm took something from the others, not that the server was already full.
@@ -343,7 +412,8 @@ def prepare_growth(stack: Stack, profile: Profile) -> dict[int, str]:
 
 def phase_growth(bench: Bench, servers: dict[int, Server], databases: dict[int, str]) -> None:
     p = bench.profile
-    pools = {level: Pool(p.growth_patients) for level in p.growth_levels}
+    plan.checkpoint(bench, "growth")
+    pools = {level: bench.pools[f"growth_{level}"] for level in p.growth_levels}
     for level, server in servers.items():  # warm up, as for the other servers
         first, count = pools[level].take(bench.budget("hybrid", p.warmup_seconds))
         load.run_wrk(
@@ -386,17 +456,52 @@ def growth_run(bench: Bench, level: int, server: Server, database: str, pool: Po
 # --- main ------------------------------------------------------------------------------------
 
 
+def measure(
+    bench: Bench,
+    servers: dict[str, Server],
+    growth_servers: dict[int, Server],
+    growth_databases: dict[int, str],
+) -> None:
+    """Every scenario that takes fresh consultations, in order, on running servers."""
+    warm_up(bench, {k: v for k, v in servers.items() if k != "unguarded_noindex"})
+    analyze(bench.stack, "bench_main")
+    phase_throughput(bench, servers)
+    phase_storms(bench, servers)
+    phase_isolation(bench, servers["hybrid"])
+    with bench.stack.connect("bench_main") as conn:
+        bench.extra["integrity"] = verify.integrity(conn)
+    phase_growth(bench, growth_servers, growth_databases)
+
+
+# --- scenario modules: each ``phase(bench, stack)`` stores its results in bench.extra ------
+
+
+def phase_staff_scale(bench: Bench, stack: Stack) -> None:
+    """The staff invoice pages on a large database (bench/staff_scale.py)."""
+    staff_scale.phase(bench, stack)
+
+
+def phase_slow_provider(bench: Bench, stack: Stack) -> None:
+    """Checkouts against a payment provider that answers slowly (bench/slow_provider.py)."""
+    slow_provider.phase(bench, stack)
+
+
+# --- main ------------------------------------------------------------------------------------
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mode", choices=sorted(PROFILES), default="full")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     args = parser.parse_args(argv)
     profile = PROFILES[args.mode]
+    # Fails here, in a second, if this disk cannot hold the run.
+    patients = plan.check_start(profile, free_disk_bytes())
     started = time.monotonic()
     machine_before = report.machine_info()
     stack = Stack.start()
     try:
-        bench = Bench(profile, stack, Pool(profile.patients))
+        bench = Bench(profile, stack, make_pools(stack, profile, patients))
         servers = {g: stack.serve("bench_main", g) for g in ("unguarded", *GUARDED)}
         servers["unguarded_noindex"] = stack.serve("bench_noindex", "unguarded")
         # The floor: the same create and replay in raw SQL, same gunicorn shape (bench/floor.py).
@@ -406,17 +511,13 @@ def main(argv: list[str] | None = None) -> int:
         }
         log(f"starting {len(stack.servers)} gunicorn servers while the databases are seeded")
         stack.start_servers(stack.servers)
-        prepare_databases(stack, profile)
+        prepare_databases(stack, patients)
         growth_databases = prepare_growth(stack, profile)
         stack.wait_ready(stack.servers)
-        warm_up(bench, {k: v for k, v in servers.items() if k != "unguarded_noindex"})
-        analyze(stack, "bench_main")
-        phase_throughput(bench, servers)
-        phase_storms(bench, servers)
-        phase_isolation(bench, servers["hybrid"])
-        with stack.connect("bench_main") as conn:
-            bench.extra["integrity"] = verify.integrity(conn)
-        phase_growth(bench, growth_servers, growth_databases)
+        measure(bench, servers, growth_servers, growth_databases)
+        stack.stop_servers()
+        phase_staff_scale(bench, stack)
+        phase_slow_provider(bench, stack)
     finally:
         stack.close()
     elapsed = time.monotonic() - started

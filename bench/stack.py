@@ -8,6 +8,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from dataclasses import dataclass, field
@@ -29,6 +30,12 @@ THREADS = 2
 def plain_url(sqlalchemy_url: str) -> str:
     """psycopg wants ``postgresql://``; the app wants ``postgresql+psycopg://``."""
     return sqlalchemy_url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+def free_disk_bytes(path: Path | None = None) -> int:
+    """Free bytes on the disk of ``path``, by default of the temporary directory where
+    tests/support/services.py puts PostgreSQL's data directory."""
+    return shutil.disk_usage(path or tempfile.gettempdir()).free
 
 
 def fresh_dir(path: Path) -> Path:
@@ -214,6 +221,10 @@ class Stack:
         for server in self.servers:
             server.wait_stopped()
         self.servers.clear()
+
+    def free_disk_bytes(self) -> int:
+        """Free bytes on the disk that holds PostgreSQL's data directory."""
+        return free_disk_bytes(self.pg.data)
 
     def postmaster_pid(self) -> int:
         return int((self.pg.data / "postmaster.pid").read_text().split()[0])

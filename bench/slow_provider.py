@@ -1,0 +1,23 @@
+"""The ``slow_provider`` scenario: checkouts while the payment provider answers slowly.
+
+A slot in ``make bench`` (bench/run.py ``phase_slow_provider``, bench/report.py ``targets``):
+``phase`` measures and stores its figures in ``bench.extra["slow_provider"]``, after the main
+scenarios' servers have stopped; ``targets`` turns them into rows of the report's target
+table (``bench.model.target``). This placeholder measures nothing and has no targets yet.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bench.model import Bench
+from bench.stack import Stack
+
+
+def phase(bench: Bench, stack: Stack) -> None:
+    """Measure, and store the results in ``bench.extra["slow_provider"]`` (nothing yet)."""
+
+
+def targets(extra: dict[str, Any]) -> list[dict[str, Any]]:
+    """Rows of the target table from ``bench.extra["slow_provider"]`` (none yet)."""
+    return []
