@@ -11,7 +11,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from bench import load, stack
+from bench import load, stack, staff_scale
 from bench.model import Bench, Profile
 
 GUARDED = ("hybrid", "pessimistic", "optimistic", "redis_lock")
@@ -278,7 +278,7 @@ def build(bench: Bench, profile: Profile, elapsed: float, machine: dict) -> dict
         },
         "ratios": r,
         "ratios_by_server_cpu": c,
-        "targets": targets(r, c, scenarios, storms, profile),
+        "targets": targets(r, c, scenarios, storms, profile) + staff_scale.targets(bench.extra),
         "scenarios": scenarios,
         "storms": storms,
         "isolation": bench.extra.get("isolation", {}),

@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # `python bench/run.py` as well as `python -m bench.run`
     sys.path.insert(0, str(ROOT))
 
-from bench import html_form, load, report, seed, verify  # noqa: E402
+from bench import html_form, load, report, seed, staff_scale, verify  # noqa: E402
 from bench.model import PROFILES, Bench, Pool, Profile, Run, log  # noqa: E402
 from bench.stack import Server, Stack  # noqa: E402
 from tests.support.storm import post_json  # noqa: E402
@@ -417,6 +417,7 @@ def main(argv: list[str] | None = None) -> int:
         with stack.connect("bench_main") as conn:
             bench.extra["integrity"] = verify.integrity(conn)
         phase_growth(bench, growth_servers, growth_databases)
+        staff_scale.phase(bench, stack)
     finally:
         stack.close()
     elapsed = time.monotonic() - started
