@@ -17,8 +17,11 @@ and after. EXPLAIN (ANALYZE, BUFFERS) of the list's statements goes into
 
 from __future__ import annotations
 
+import argparse
 import http.client
+import json
 import statistics
+import sys
 import time
 import urllib.parse
 from datetime import date, timedelta
@@ -32,12 +35,13 @@ from flask import Flask
 
 from app import create_app
 from app.books.figures import clinic_today
+from app.config import ROOT
 from app.extensions import db
 from app.invoices.filters import Cursor, InvoiceFilter
 from app.invoices.queries import list_statement, totals_statement
 from bench.cpu import tree_cpu_seconds
 from bench.html_form import parse_forms
-from bench.model import Bench, log
+from bench.model import PROFILES, Bench, Pool, log
 from bench.seed import _PASSWORD_HASH, PASSWORD
 from bench.stack import Stack
 
@@ -456,3 +460,30 @@ def readme_section(extra: dict) -> str:
     for name, plan in found["plans"].items():
         lines += [f"#### {name}", "", "```", plan, "```", ""]
     return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The phase alone on a stack of its own: ``python -m bench.staff_scale --mode quick``;
+    prints the targets and writes the README section's text to ``--out``."""
+    parser = argparse.ArgumentParser(description=main.__doc__.splitlines()[0])
+    parser.add_argument("--mode", choices=sorted(PROFILES), default="quick")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
+    args = parser.parse_args(argv)
+    stack = Stack.start()
+    try:
+        bench = Bench(PROFILES[args.mode], stack, Pool(0))
+        phase(bench, stack)
+    finally:
+        stack.close()
+    args.out.mkdir(parents=True, exist_ok=True)
+    stem = f"staff-scale-{args.mode}"
+    (args.out / f"{stem}.json").write_text(json.dumps(bench.extra, indent=1) + "\n")
+    (args.out / f"{stem}.md").write_text(readme_section(bench.extra) + "\n")
+    for row in targets(bench.extra):
+        met = {True: "met", False: "MISSED", None: "-"}[row["met"]]
+        log(f"{row['target']:<40} {row['value']!s:>10} {row['bound']:>9}  {met}  {row['note']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
