@@ -80,14 +80,12 @@ def private(response: Response) -> Response:
 @bp.get("/invoices")
 @requires_role(Role.CASHIER)
 def list_invoices():
-    """Invoices, newest first, 50 a page, filtered by the query string.
+    """Invoices, newest first, 50 a page, filtered by the query string; ``page`` is the
+    cursor of a Newer or Older link (``filters.Cursor``: a damaged one is a 400, one with
+    nothing on its side sends to the first page, the only one with the filter's totals).
 
-    Pages are reached by Newer and Older links whose ``page`` is a cursor (the row next to
-    the page, ``filters.Cursor``): a damaged one gets a clear 400, and one with nothing on
-    its side (the rows since deleted, a filter narrowed) sends to the first page. The first
-    page shows the whole filter's totals. An htmx request aimed at the results returns just
-    that fragment; everything else (plain GET, bookmark, htmx history restore) gets the
-    whole page.
+    An htmx request aimed at the results returns just that fragment; everything else
+    (plain GET, bookmark, htmx history restore) gets the whole page.
     """
     template = "invoices/_results.html" if _wants_results_only() else "invoices/list.html"
     try:
@@ -103,8 +101,7 @@ def list_invoices():
         if cursor is not None and not page.rows:
             # Nothing on the cursor's side: the first page, not an empty table with no way on.
             return redirect(_canonical_url(invoice_filter, None))
-        # The totals read every matching invoice: on the first page only, so a page reached
-        # by Newer or Older costs its 51 rows, however many the filter matches.
+        # The totals read every matching invoice; a page reached by a link costs its 51 rows.
         totals = queries.totals(invoice_filter) if cursor is None else None
         response = _render(template, invoice_filter=invoice_filter, totals=totals, page=page)
         response.headers[_history_header(url)] = url
