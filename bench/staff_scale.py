@@ -428,7 +428,9 @@ def targets(extra: dict) -> list[dict]:
             csv.get("rows_per_cpu_s"),
         )
     )
-    growth = max(a - b for a, b in zip(csv["rss_after_mb"], csv["rss_before_mb"], strict=False))
+    growth = round(
+        max(a - b for a, b in zip(csv["rss_after_mb"], csv["rss_before_mb"], strict=False)), 1
+    )
     rows.append(row("staff CSV worker RSS growth MB", growth, "<=", 30, "flat memory"))
     return rows
 
