@@ -276,7 +276,7 @@ def targets(
             0,
             basis="count",
         ),
-        *staff_scale.targets(extra.get("staff_scale") or {}),
+        *staff_scale.targets(extra),
         *slow_provider.targets(extra.get("slow_provider") or {}),
     ]
 

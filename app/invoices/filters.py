@@ -25,7 +25,6 @@ MAX_NUMBER_LENGTH = 64
 # Bounded so the day after the end date always exists and every year has four digits.
 EARLIEST = date(2000, 1, 1)
 LATEST = date(2999, 12, 31)
-MAX_PAGE = 100_000
 # English msgids; the list page shows them (and the errors, Phrases) in the staff member's
 # language (app.i18n.translated).
 FIELD_LABELS = {
@@ -120,39 +119,80 @@ def parse_filter(args: Mapping[str, str]) -> InvoiceFilter:
     return InvoiceFilter(status, method, issued_from, issued_to, patient, number)
 
 
-def parse_page(args: Mapping[str, str]) -> int:
-    """The 1-based page number; a missing page is the first.
+@dataclass(frozen=True)
+class Cursor:
+    """Where a page of the list starts: the row next to it on the page before (an "Older"
+    link carries the last row shown, a "Newer" link the first one).
 
-    :raise InvalidFilter: not a whole number between 1 and MAX_PAGE.
+    The list is ordered by ``(issued_at, id)``, newest first; ``older`` says which side
+    of the row the page lies. In links it is ``<direction><microseconds since the epoch,
+    UTC>.<invoice id>`` (``o1764925800000000.42``): the row's position, not a page
+    number, so a page costs the same however deep it is (keyset pagination).
+    """
+
+    issued_at: datetime
+    invoice_id: int
+    older: bool = True
+
+    def token(self) -> str:
+        micros = (self.issued_at - _EPOCH) // timedelta(microseconds=1)
+        return f"{'o' if self.older else 'n'}{micros}.{self.invoice_id}"
+
+    @classmethod
+    def of_row(cls, row, *, older: bool) -> Cursor:
+        """The cursor just past ``row`` (a list row: ``issued_at`` and ``id``)."""
+        return cls(row.issued_at, row.id, older)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_CURSOR = re.compile(r"^([on])([0-9]{1,17})\.([0-9]{1,10})$")
+
+
+def parse_cursor(args: Mapping[str, str]) -> Cursor | None:
+    """The ``page`` cursor of a Newer or Older link; None (the first page) when there is none.
+
+    :raise InvalidFilter: the value is not one the list's links make (edited or cut short),
+        or names an instant outside EARLIEST..LATEST or an id outside 1..MAX_ID.
     """
     raw = (args.get("page") or "").strip()
     if not raw:
-        return 1
-    if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE:
+        return None
+    match = _CURSOR.match(raw) if raw.isascii() else None
+    cursor = None
+    if match:
+        micros, invoice_id = int(match.group(2)), int(match.group(3))
+        issued_at = _EPOCH + timedelta(microseconds=micros)
+        if _EARLIEST_AT <= issued_at < _LATEST_AT and 1 <= invoice_id <= MAX_ID:
+            cursor = Cursor(issued_at, invoice_id, match.group(1) == "o")
+    if cursor is None:
         raise InvalidFilter(
-            {"page": Phrase(N_("Use a whole number from 1 to %(max)s."), max=f"{MAX_PAGE:,}")}
+            {"page": Phrase(N_("This page link is damaged: start again from the newest invoices."))}
         )
-    return int(raw)
+    return cursor
 
 
-def parse_list_args(args: Mapping[str, str]) -> tuple[InvoiceFilter, int]:
-    """The filter and the page together, reporting the problems of both at once.
+_EARLIEST_AT = datetime.combine(EARLIEST, time.min, tzinfo=UTC)
+_LATEST_AT = datetime.combine(LATEST, time.min, tzinfo=UTC) + timedelta(days=1)
+
+
+def parse_list_args(args: Mapping[str, str]) -> tuple[InvoiceFilter, Cursor | None]:
+    """The filter and the page's cursor together, reporting the problems of both at once.
 
     :raise InvalidFilter: any value is unusable.
     """
     errors: dict[str, str] = {}
-    invoice_filter, page = InvoiceFilter(), 1
+    invoice_filter, cursor = InvoiceFilter(), None
     try:
         invoice_filter = parse_filter(args)
     except InvalidFilter as exc:
         errors.update(exc.errors)
     try:
-        page = parse_page(args)
+        cursor = parse_cursor(args)
     except InvalidFilter as exc:
         errors.update(exc.errors)
     if errors:
         raise InvalidFilter(errors)
-    return invoice_filter, page
+    return invoice_filter, cursor
 
 
 def _raw(args: Mapping[str, str], name: str) -> str:

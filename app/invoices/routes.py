@@ -40,6 +40,7 @@ from app.invoices.filters import (
     INVOICE_NUMBER,
     LATEST,
     STATUSES,
+    Cursor,
     InvalidFilter,
     InvoiceFilter,
     parse_filter,
@@ -79,37 +80,38 @@ def private(response: Response) -> Response:
 @bp.get("/invoices")
 @requires_role(Role.CASHIER)
 def list_invoices():
-    """Invoices, newest first, 50 a page, filtered by the query string.
+    """Invoices, newest first, 50 a page, filtered by the query string; ``page`` is the
+    cursor of a Newer or Older link (``filters.Cursor``: a damaged one is a 400, one with
+    nothing on its side sends to the first page, the only one with the filter's totals).
 
-    An htmx request aimed at the results returns just that fragment; everything
-    else (plain GET, bookmark, htmx history restore) gets the whole page.
+    An htmx request aimed at the results returns just that fragment; everything else
+    (plain GET, bookmark, htmx history restore) gets the whole page.
     """
     template = "invoices/_results.html" if _wants_results_only() else "invoices/list.html"
     try:
-        invoice_filter, page_number = parse_list_args(request.args)
+        invoice_filter, cursor = parse_list_args(request.args)
     except InvalidFilter as exc:
         response = _render(template, status=400, errors=exc.errors)
     else:
-        url = _canonical_url(invoice_filter, page_number)
+        url = _canonical_url(invoice_filter, cursor)
         if not is_htmx() and "" in (v.strip() for v in request.args.values()):
             # The plain GET form sends every field, empty or not: keep only what filters.
             return redirect(url)
-        totals = queries.totals(invoice_filter)
-        last = queries.InvoicePage(rows=[], number=1, total=totals.count).pages
-        if page_number > last:
-            # Past the last page (a bookmark after a filter narrowed, a typed address): the
-            # last page, not "Page 7 of 1" over an empty table.
-            return redirect(_canonical_url(invoice_filter, last))
-        page = queries.invoice_page(invoice_filter, page_number, totals.count)
+        page = queries.invoice_page(invoice_filter, cursor)
+        if cursor is not None and not page.rows:
+            # Nothing on the cursor's side: the first page, not an empty table with no way on.
+            return redirect(_canonical_url(invoice_filter, None))
+        # The totals read every matching invoice; a page reached by a link costs its 51 rows.
+        totals = queries.totals(invoice_filter) if cursor is None else None
         response = _render(template, invoice_filter=invoice_filter, totals=totals, page=page)
         response.headers[_history_header(url)] = url
     response.vary.add("HX-Request")
     return response
 
 
-def _canonical_url(invoice_filter: InvoiceFilter, page_number: int) -> str:
+def _canonical_url(invoice_filter: InvoiceFilter, cursor: Cursor | None) -> str:
     # The form sends every field, empty or not; the address bar gets only what filters.
-    page_arg = {"page": page_number} if page_number > 1 else {}
+    page_arg = {"page": cursor.token()} if cursor is not None else {}
     return url_for("invoices.list_invoices", **invoice_filter.query_args(), **page_arg)
 
 

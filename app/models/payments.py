@@ -220,8 +220,11 @@ class Invoice(db.Model):
     __tablename__ = "invoices"
     __table_args__ = (
         CheckConstraint(one_of("status", InvoiceStatus), name="ck_invoices_status"),
-        Index("ix_invoices_issued_at", "issued_at"),
-        Index("ix_invoices_status_issued_at", "status", "issued_at"),
+        # The staff list's keyset order, newest first, per filter: a page of any depth is one
+        # index range (app/invoices/queries.py list_statement).
+        Index("ix_invoices_issued_at_id", "issued_at", "id"),
+        Index("ix_invoices_status_issued_at_id", "status", "issued_at", "id"),
+        Index("ix_invoices_user_issued_at_id", "user_id", "issued_at", "id"),
         # Staff search by the start of a payment reference in any case:
         # lower(reference) LIKE 'inv-202611%' (text_pattern_ops, whatever the collation).
         Index(
@@ -247,7 +250,7 @@ class Invoice(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     payment_id: Mapped[int] = mapped_column(ForeignKey("payments.id"), unique=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     # The payment's reference ("INV-<created>-<payment id>"), given when Pay is pressed: what
     # the patient quotes while paying. Not a sales invoice number; ``serial_number`` is.
     reference: Mapped[str] = mapped_column(String(64), unique=True)

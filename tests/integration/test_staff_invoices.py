@@ -9,9 +9,10 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from app.extensions import db
+from app.invoices.filters import Cursor
 from app.models import GatewayEvent, PaymentEvent
 from app.payments import service
 from app.payments.requests import parse_payment_request
@@ -47,7 +48,8 @@ def staff_client(app, staff):
 
 STAFF_URLS = [
     "/staff/invoices",
-    "/staff/invoices?status=paid&page=1",
+    # a page reached by Older: the invoices issued before the year 2999
+    "/staff/invoices?status=paid&page=" + Cursor(datetime(2999, 1, 1, tzinfo=UTC), 1).token(),
     "/staff/invoices/{number}",
     "/staff/invoices.csv",
     "/staff/invoices.csv?method=gcash",
@@ -271,31 +273,64 @@ def test_the_filter_form_keeps_what_was_asked(staff_client, mixed):
     )
 
 
+def link(response, rel: str) -> str | None:
+    """The href of the results' ``rel`` link (next, prev, first), unescaped; None if absent."""
+    found = re.search(rf'rel="{rel}" href="([^"]+)"', response.text)
+    return found.group(1).replace("&amp;", "&") if found else None
+
+
 def test_pages_hold_fifty_invoices_and_links_keep_the_filter(app, staff_client, patient_a):
-    # given 120 paid invoices, one a minute, and one pending
-    specs = [InvoiceSpec(status="paid", issued_at=NOV + timedelta(minutes=m)) for m in range(120)]
+    # given 120 paid invoices, one a minute, five issued at one instant across the first page's end, and one
+    # pending
+    specs = [InvoiceSpec(status="paid", issued_at=NOV + timedelta(minutes=m)) for m in range(115)]
+    specs += [InvoiceSpec(status="paid", issued_at=NOV + timedelta(minutes=66.5))] * 5
     numbers = add_invoices(app, patient_a, specs)
     add_invoice(app, patient_a, status="pending", issued_at=NOV + timedelta(days=2))
-    newest_first = numbers[::-1]
-    # when
+    with app.app_context():
+        newest_first = [
+            number
+            for (number,) in db.session.execute(
+                text(
+                    "SELECT reference FROM invoices WHERE status = 'paid'"
+                    " ORDER BY issued_at DESC, id DESC"
+                )
+            )
+        ]
+    assert sorted(newest_first) == sorted(numbers)
+    # when the Older links are followed to the end, and the Newer links back
     first = staff_client.get("/staff/invoices?status=paid")
-    third = staff_client.get("/staff/invoices?status=paid&page=3")
-    past = staff_client.get("/staff/invoices?status=paid&page=4")
-    # then
+    second = staff_client.get(link(first, "next"))
+    third = staff_client.get(link(second, "next"))
+    back = staff_client.get(link(third, "prev"))
+    # then each page holds the next fifty, ties broken by id, none twice, none left out
     assert rows(first) == newest_first[:50]
-    assert rows(staff_client.get("/staff/invoices?status=paid&page=2")) == newest_first[50:100]
+    assert rows(second) == newest_first[50:100]
     assert rows(third) == newest_first[100:]
-    assert "Page 1 of 3" in first.text
-    assert 'rel="next" href="/staff/invoices?page=2&amp;status=paid"' in first.text
-    assert 'rel="prev"' not in first.text
-    assert 'rel="prev" href="/staff/invoices?page=2&amp;status=paid"' in third.text
-    assert 'rel="next"' not in third.text
-    # past the last page: sent to the last page, never "Page 4 of 3" over an empty table
-    assert past.status_code == 302
-    assert past.headers["Location"] == "/staff/invoices?status=paid&page=3"
-    assert rows(staff_client.get(past.headers["Location"])) == newest_first[100:]
-    beyond_one = staff_client.get("/staff/invoices?status=pending&page=7")
-    assert beyond_one.headers["Location"] == "/staff/invoices?status=pending"
+    assert rows(back) == newest_first[50:100]
+    assert rows(staff_client.get(link(back, "prev"))) == newest_first[:50]
+    # the links keep the filter, the first page has no Newer, the last no Older
+    assert link(first, "next").startswith("/staff/invoices?page=o")
+    assert link(first, "next").endswith("&status=paid")
+    assert link(first, "prev") is None
+    assert link(third, "next") is None
+    assert link(third, "first") == "/staff/invoices?status=paid"
+    # the first page has the totals, the others say where they are
+    assert "data-total-count" in first.text
+    assert "data-total-count" not in second.text
+    assert "totals are on" in second.text
+
+
+def test_a_cursor_with_nothing_on_its_side_sends_to_the_first_page(app, staff_client, patient_a):
+    # given one paid invoice
+    add_invoice(app, patient_a, status="paid", issued_at=NOV)
+    # when a page older than anything is asked for (a bookmark after the rows changed)
+    older = Cursor(datetime(2001, 1, 1, tzinfo=UTC), 1, older=True)
+    newer = Cursor(datetime(2998, 1, 1, tzinfo=UTC), 1, older=False)
+    for cursor in (older, newer):
+        response = staff_client.get(f"/staff/invoices?status=paid&page={cursor.token()}")
+        # then
+        assert response.status_code == 302
+        assert response.headers["Location"] == "/staff/invoices?status=paid"
 
 
 @pytest.mark.parametrize(
@@ -313,9 +348,10 @@ def test_pages_hold_fifty_invoices_and_links_keep_the_filter(app, staff_client, 
         ("patient=%00", "Patient: Remove the control characters"),
         ("patient=" + "x" * 121, "Patient: Use at most 120 characters."),
         ("number=INV%27%3B--", "Invoice number: Type the start of an invoice number"),
-        ("page=0", "Page: Use a whole number from 1 to 100,000."),
-        ("page=two", "Page: Use a whole number from 1 to 100,000."),
-        ("page=%D9%A3", "Page: Use a whole number from 1 to 100,000."),
+        ("page=2", "Page: This page link is damaged: start again from the newest invoices."),
+        ("page=o17641.x", "Page: This page link is damaged"),
+        ("page=o%D9%A3.1", "Page: This page link is damaged"),
+        ("page=o0.1", "Page: This page link is damaged"),
     ],
 )
 def test_an_unusable_filter_value_gets_a_clear_400_not_a_500(staff_client, mixed, query, message):

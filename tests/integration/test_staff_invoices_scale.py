@@ -17,7 +17,7 @@ from sqlalchemy import text
 
 from app import create_app
 from app.extensions import db
-from app.invoices.filters import InvoiceFilter
+from app.invoices.filters import Cursor, InvoiceFilter
 from app.invoices.queries import list_statement, totals_statement
 from tests.conftest import base_config
 from tests.support.factory import PASSWORD, Factory
@@ -103,13 +103,39 @@ def big_app(postgres, redis_server):
     postgres.drop(name)
 
 
-def explain(app, invoice_filter: InvoiceFilter, page: int = 1) -> str:
-    """PostgreSQL's plan for exactly the statement the list page runs."""
+def explain(app, invoice_filter: InvoiceFilter, cursor: Cursor | None = None, *, analyze=False):
+    """PostgreSQL's plan for exactly the statement the list page runs (run too, with
+    ``analyze``, so the plan tells how many rows each step read)."""
     with app.app_context():
-        compiled = list_statement(invoice_filter, page).compile(dialect=db.engine.dialect)
+        compiled = list_statement(invoice_filter, cursor).compile(dialect=db.engine.dialect)
         with db.engine.connect() as conn:
-            rows = conn.exec_driver_sql("EXPLAIN " + str(compiled), compiled.params).all()
+            command = "EXPLAIN (ANALYZE, TIMING OFF) " if analyze else "EXPLAIN "
+            rows = conn.exec_driver_sql(command + str(compiled), compiled.params).all()
     return "\n".join(row[0] for row in rows)
+
+
+def invoice_rows_read(plan: str) -> int:
+    """Rows the plan's scans of ``invoices`` read: those they returned and those their filter
+    dropped (an OFFSET's skipped rows are returned rows, counted too)."""
+    total, in_invoices = 0, False
+    for line in plan.splitlines():
+        if "->" in line or line.lstrip().startswith(("Limit", "Sort", "Result")):
+            in_invoices = bool(re.search(r" on invoices\b|Bitmap Index Scan on ix_invoices_", line))
+            found = re.search(r"actual rows=(\d+) loops=(\d+)", line)
+            if in_invoices and found:
+                total += int(found.group(1)) * int(found.group(2))
+        elif in_invoices and "Rows Removed by Filter" in line:
+            total += int(line.rsplit(":", 1)[1])
+    return total
+
+
+def deep_cursor(app, *, older: bool = True) -> Cursor:
+    """The position of the 1,000th oldest invoice: a page there is ~2,000 pages deep."""
+    with app.app_context():
+        row = db.session.execute(
+            text("SELECT issued_at, id FROM invoices ORDER BY issued_at, id OFFSET 999 LIMIT 1")
+        ).one()
+    return Cursor(row.issued_at, row.id, older)
 
 
 def some_invoice_number(app) -> str:
@@ -122,8 +148,8 @@ def some_invoice_number(app) -> str:
 @pytest.mark.parametrize(
     ("invoice_filter", "index"),
     [
-        (InvoiceFilter(), "ix_invoices_issued_at"),
-        (InvoiceFilter(status="refunded"), "ix_invoices_status_issued_at"),
+        (InvoiceFilter(), "ix_invoices_issued_at_id"),
+        (InvoiceFilter(status="refunded"), "ix_invoices_status_issued_at_id"),
         # Rows are in issue order on disk, so PostgreSQL may prefer walking the date index here.
         (
             InvoiceFilter(
@@ -133,10 +159,10 @@ def some_invoice_number(app) -> str:
         ),
         (
             InvoiceFilter(issued_from=date(2026, 5, 1), issued_to=date(2026, 5, 2)),
-            "ix_invoices_issued_at",
+            "ix_invoices_issued_at_id",
         ),
-        (InvoiceFilter(patient="patient77@bulk.test"), "ix_invoices_user_id"),
-        (InvoiceFilter(method="bank_transfer"), "ix_invoices_issued_at"),
+        (InvoiceFilter(patient="patient77@bulk.test"), "ix_invoices_user_issued_at_id"),
+        (InvoiceFilter(method="bank_transfer"), "ix_invoices_issued_at_id"),
     ],
     ids=["newest", "status", "status+dates", "dates", "patient", "method"],
 )
@@ -157,8 +183,39 @@ def test_the_totals_for_a_date_range_use_an_index_at_100k_invoices(big_app):
         with db.engine.connect() as conn:
             rows = conn.exec_driver_sql("EXPLAIN " + str(compiled), compiled.params).all()
     plan = "\n".join(row[0] for row in rows)
-    assert "ix_invoices_issued_at" in plan, plan
+    assert "ix_invoices_issued_at_id" in plan, plan
     assert "Seq Scan on invoices" not in plan, plan
+
+
+@pytest.mark.parametrize(
+    ("invoice_filter", "index"),
+    [
+        (InvoiceFilter(), "ix_invoices_issued_at_id"),
+        (InvoiceFilter(status="paid"), "ix_invoices_"),
+        (InvoiceFilter(status="refunded"), "ix_invoices_status_issued_at_id"),
+        (InvoiceFilter(method="gcash"), "ix_invoices_issued_at_id"),
+        (InvoiceFilter(patient="patient77@bulk.test"), "ix_invoices_user_issued_at_id"),
+        (
+            InvoiceFilter(issued_from=date(2026, 1, 1), issued_to=date(2026, 1, 31)),
+            "ix_invoices_issued_at_id",
+        ),
+    ],
+    ids=["newest", "paid", "refunded", "method", "patient", "dates"],
+)
+@pytest.mark.parametrize("older", [True, False], ids=["older", "newer"])
+def test_a_page_two_thousand_pages_deep_reads_a_page_of_rows_not_every_row_before_it(
+    big_app, invoice_filter, index, older
+):
+    # given the cursor of a Newer or Older link near the far end of 100,000 invoices
+    cursor = deep_cursor(big_app, older=older)
+    # when the page's statement runs
+    plan = explain(big_app, invoice_filter, cursor, analyze=True)
+    # then it starts at the cursor in an index (a range of it, not an OFFSET) and reads
+    # about a page: the ~1,000 rows on the short side would be ~99,000 on the long one
+    assert index in plan, plan
+    assert "ROW(issued_at, id) " in plan, plan
+    assert "Seq Scan on invoices" not in plan, plan
+    assert invoice_rows_read(plan) <= 400, plan
 
 
 @pytest.mark.parametrize(

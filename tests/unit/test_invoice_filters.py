@@ -9,13 +9,19 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from app.invoices.export import HEADER, csv_lines
-from app.invoices.filters import InvalidFilter, InvoiceFilter, parse_filter, parse_page
+from app.invoices.filters import (
+    Cursor,
+    InvalidFilter,
+    InvoiceFilter,
+    parse_cursor,
+    parse_filter,
+)
 from app.invoices.history import actor_label, event_label, receipt_link
 
 
 def test_an_empty_query_string_is_no_filter_and_the_first_page():
     assert parse_filter({}) == InvoiceFilter()
-    assert parse_page({"page": ""}) == 1
+    assert parse_cursor({"page": ""}) is None
 
 
 def test_values_are_trimmed_and_normalised():
@@ -70,10 +76,31 @@ def test_unusable_values_name_their_field(args, field):
     assert list(caught.value.errors) == [field]
 
 
-@pytest.mark.parametrize("raw", ["0", "-1", "1.5", "abc", "100001", "\u0663"])
-def test_a_page_must_be_a_plain_whole_number_in_range(raw):
-    with pytest.raises(InvalidFilter):
-        parse_page({"page": raw})
+@pytest.mark.parametrize("older", [True, False])
+def test_a_cursor_comes_back_from_its_link_unchanged(older):
+    cursor = Cursor(datetime(2026, 11, 26, 1, 30, 0, 123456, tzinfo=UTC), 42, older)
+    assert parse_cursor({"page": cursor.token()}) == cursor
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "2",  # a page number of the old links
+        "o1764120600123456",  # no id
+        "x1764120600123456.42",  # no direction
+        "o1764120600123456.0",  # id 0
+        "o1764120600123456.2147483648",  # past the largest id
+        "o99999999999999999.42",  # past 2999
+        "o0.42",  # 1970, before 2000
+        "o-1.42",
+        "o\u0661\u0662.42",  # digits that are not ASCII
+        "o1764120600123456.42;DROP",
+    ],
+)
+def test_a_damaged_cursor_is_refused_with_a_clear_message(raw):
+    with pytest.raises(InvalidFilter) as caught:
+        parse_cursor({"page": raw})
+    assert list(caught.value.errors) == ["page"]
 
 
 def test_every_event_type_gets_a_label():
