@@ -76,7 +76,7 @@ def phase(bench: Bench, stack: Stack) -> None:
             server = _server(stack, fake, threads)
             try:
                 fake.create_latency = latency
-                run, next_id = _distinct(bench, stack, server, threads, next_id, per_run)
+                run, next_id = _distinct(bench, stack, server, fake, threads, next_id, per_run)
                 run["latency_s"] = latency
                 results["runs"].append(run)
                 if threads == THREADS and latency == LATENCY:
@@ -110,7 +110,13 @@ def _server(stack: Stack, fake: PayMongoFake, threads: int) -> Server:
 
 
 def _distinct(
-    bench: Bench, stack: Stack, server: Server, threads: int, first: int, per_run: int
+    bench: Bench,
+    stack: Stack,
+    server: Server,
+    fake: PayMongoFake,
+    threads: int,
+    first: int,
+    per_run: int,
 ) -> tuple[dict[str, Any], int]:
     """Creates on distinct consultations, each with its hosted checkout; wrk keeps twice as
     many connections open as there are threads, so no thread waits for a client."""
@@ -125,6 +131,7 @@ def _distinct(
         connections=connections,
         seconds=p.warmup_seconds,
     )
+    _wait_idle(fake)
     result = load.run_wrk(
         server.url,
         "create.lua",
@@ -156,9 +163,10 @@ def _distinct(
     return run, first + per_run
 
 
-def _wait_idle(fake: PayMongoFake, quiet: float = 1.0, bound: float = 60.0) -> None:
+def _wait_idle(fake: PayMongoFake, quiet: float = 2.0, bound: float = 60.0) -> None:
     """Until the server has finished the requests wrk left behind (no provider call for
-    ``quiet`` seconds), so that a storm's provider calls are the storm's own."""
+    ``quiet`` seconds): the next run then measures its own requests, and a storm's provider
+    calls are the storm's own."""
     deadline = time.monotonic() + bound
     seen = len(fake.requests)
     while time.monotonic() < deadline:
@@ -204,36 +212,35 @@ def _storms(
 async def _storm_during_create(
     port: int, fake: PayMongoFake, consultation_id: int, size: int, calls_before: int
 ) -> tuple[load.StormResult, float]:
-    """The first press, then ``size`` presses released once its create reached the provider.
+    """The first press, then ``size`` presses sent together once its create reached the provider.
 
-    The presses connect before the first press is sent, so they are released within
-    milliseconds of the create's start, well inside its ``LATENCY``.
+    The presses connect only then: a gthread worker hands each new connection to a thread,
+    which waits for its request, so connections opened early and left idle would take every
+    thread and the first press would never be served. Each press is timed from its send.
     """
     host = "127.0.0.1"
     key = f"press-{consultation_id}"
-    gun = load._StartingGun(size)
-    payloads = [
-        load._payment_request(host, port, consultation_id, key if i % 2 else f"{key}-tab-{i}")
-        for i in range(size)
-    ]
-    tasks = [asyncio.create_task(load._one(host, port, body, gun, 30.0)) for body in payloads]
-    await gun.all_connected.wait()
-    first_gun = load._StartingGun(1)
     first = asyncio.create_task(
-        load._one(
-            host, port, load._payment_request(host, port, consultation_id, key), first_gun, 30
-        )
+        _press(host, port, load._payment_request(host, port, consultation_id, key))
     )
-    await first_gun.all_connected.wait()
-    first_gun.go.set()
     deadline = time.monotonic() + 30
     while fake.calls("POST", SESSIONS) == calls_before:
         if time.monotonic() > deadline:
             raise RuntimeError("the storm's first press never reached the provider")
         await asyncio.sleep(0.002)
     started = time.perf_counter()
-    gun.go.set()
-    answers = await asyncio.gather(*tasks)
+    answers = await asyncio.gather(
+        *[
+            _press(
+                host,
+                port,
+                load._payment_request(
+                    host, port, consultation_id, key if i % 2 else f"{key}-tab-{i}"
+                ),
+            )
+            for i in range(size)
+        ]
+    )
     result = load.StormResult(seconds=time.perf_counter() - started)
     for status, ms in answers:
         result.statuses.append(status)
@@ -242,6 +249,13 @@ async def _storm_during_create(
     if first_status != 201:
         raise RuntimeError(f"the storm's first press answered {first_status}")
     return result, first_ms
+
+
+async def _press(host: str, port: int, payload: bytes) -> tuple[int, float]:
+    """One request sent as soon as it is connected: (status, ms), status 0 when no answer."""
+    gun = load._StartingGun(1)
+    gun.go.set()
+    return await load._one(host, port, payload, gun, 30.0)
 
 
 def _workers_rss_mb(server: Server) -> float | None:
