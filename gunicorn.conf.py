@@ -15,11 +15,15 @@ from gunicorn.http import wsgi
 _cores = os.cpu_count() or 1
 
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
-# Requests spend most of their time waiting on PostgreSQL and Redis: threads, not processes,
-# carry the concurrency; processes use the cores. 2 × cores + 1, at most 9 by default.
+# Requests spend most of their time waiting on PostgreSQL, Redis and the payment provider:
+# threads, not processes, carry the concurrency; processes use the cores. 2 × cores + 1, at
+# most 9 by default. A checkout holds its thread for the provider's whole session create, so
+# the threads bound distinct checkouts at threads ÷ the provider's latency; a waiting thread
+# costs little memory and no CPU, hence 8 per worker (docs/operations.md, "Threads and a slow
+# provider"). Each worker's database pool (DB_POOL_SIZE, and as many again) covers them.
 workers = int(os.environ.get("WEB_CONCURRENCY", min(2 * _cores + 1, 9)))
 worker_class = "gthread"
-threads = int(os.environ.get("GUNICORN_THREADS", 4))
+threads = int(os.environ.get("GUNICORN_THREADS", 8))
 # A payment's every wait is bounded (lock 5 s, statement 30 s), so 30 s means a stuck worker.
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", 30))
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", 20))

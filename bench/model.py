@@ -222,9 +222,14 @@ def target(
     ``value`` is the figure the target is judged on, measured as ``basis`` says ("server
     CPU/request", "req/s", "ms", "count", ...); ``also`` is the same comparison by the other
     measure (req/s where the target is judged on CPU), shown for reference; ``op`` is ">=" or
-    "<=". A missing value (the scenario did not run) leaves ``met`` None ("n/a").
+    "<=" (or "==" for an exact count). A missing value (the scenario did not run) leaves ``met`` None ("n/a").
     """
-    met = None if value is None else (value >= bound if op == ">=" else value <= bound)
+    checks = {
+        ">=": lambda: value >= bound,
+        "<=": lambda: value <= bound,
+        "==": lambda: value == bound,
+    }
+    met = None if value is None else checks[op]()
     return {
         "target": name,
         "value": value,

@@ -53,9 +53,12 @@ class Server:
     cores. No access log: each line would cost every scenario the same, for nothing.
     """
 
-    def __init__(self, env: dict[str, str], log_dir: Path, app: str | None = None) -> None:
+    def __init__(
+        self, env: dict[str, str], log_dir: Path, app: str | None = None, threads: int = THREADS
+    ) -> None:
         self.port = free_port()
         self.env = env
+        self.threads = threads
         # BENCH_APP lets an experiment serve a variant app (bench/README.md).
         self.app = app or os.environ.get("BENCH_APP", "app:create_app()")
         label = "floor" if app else env["PAYMENT_GUARD"]
@@ -81,7 +84,7 @@ class Server:
                 "--workers",
                 str(WORKERS),
                 "--threads",
-                str(THREADS),
+                str(self.threads),
                 "--worker-class",
                 "gthread",
                 "--backlog",
@@ -182,10 +185,18 @@ class Stack:
             raise RuntimeError("Redis has 16 databases; the benchmark uses one per database")
         return self.redis.url.rsplit("/", 1)[0] + f"/{number}"
 
-    def serve(self, database: str, guard: str, app: str | None = None) -> Server:
+    def serve(
+        self,
+        database: str,
+        guard: str,
+        app: str | None = None,
+        extra_env: dict[str, str] | None = None,
+        threads: int = THREADS,
+    ) -> Server:
         """A server (not started) on ``database``: ``PAYMENT_GUARD=guard``, production config.
 
-        ``app`` serves another WSGI app with the same shape (``bench.floor:app``)."""
+        ``app`` serves another WSGI app with the same shape (``bench.floor:app``); ``extra_env`` adds
+        settings (a payment provider, say); ``threads`` per worker replaces ``THREADS``."""
         env = {
             **os.environ,
             "APP_ENV": "production",
@@ -200,7 +211,8 @@ class Stack:
         }
         if guard == "unguarded":
             env["ALLOW_UNGUARDED_BENCHMARK"] = "1"
-        server = Server(env, self.log_dir, app)
+        env.update(extra_env or {})
+        server = Server(env, self.log_dir, app, threads)
         self.servers.append(server)
         return server
 

@@ -130,6 +130,8 @@ def _hosted_checkout(outcome: service.Outcome) -> str | None:
 
     :raise CheckoutUnavailable: 503 (Retry-After): the payment is kept; repeat the request
         with the same key, which answers the same payment and its one hosted checkout.
+        ``CheckoutPreparing`` (Retry-After: 1) when another request with that key is
+        creating the checkout at the provider right now: answered at once, not waited for.
     """
     gateway = current_gateway()
     if outcome.status != 201 or not gateway.stores_checkouts:

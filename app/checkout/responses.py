@@ -39,6 +39,7 @@ from app.models import Consultation, DiscountCard, Payment, PaymentMethod, Payme
 from app.pages import FORM_INVALID, NOT_YOURS, page_for
 from app.payments import checkout_session, dberrors
 from app.payments.errors import (
+    CheckoutPreparing,
     ConsultationNotFound,
     ConsultationRefunded,
     InvalidPaymentRequest,
@@ -125,7 +126,12 @@ def after_payment(outcome: Outcome) -> Response:
     else:
         payment = db.session.get(Payment, outcome.payment_id)
         if payment.status == PaymentStatus.PENDING and not is_stale(payment):
-            url = hosted_checkout(payment.id)
+            try:
+                url = hosted_checkout(payment.id)
+            except CheckoutPreparing:
+                # Another press is creating the checkout at the provider: its "being
+                # prepared" page, which moves on by itself (``preparing_page``).
+                return go_to(url_for("checkout.continue_payment", payment_id=payment.id))
             if url is not None:
                 return go_to(url)
     return go_to(url_for("checkout.payment", payment_id=outcome.payment_id))
@@ -156,6 +162,20 @@ def hosted_checkout(payment_id: int) -> str | None:
         current_gateway(),
         return_url=url_for("checkout.payment", payment_id=payment_id, _external=True),
     )
+
+
+def preparing_page(payment: Payment) -> Response:
+    """ "Your payment page is being prepared": another request is creating the payment's hosted
+    checkout at the provider. The page asks ``continue_payment`` again every second (htmx):
+    ``204`` while still preparing, then ``HX-Redirect`` to the checkout (or to the payment
+    page, with its notice, if the provider did not answer). Without JavaScript its button
+    does the same by hand."""
+    if is_htmx():
+        return Response(status=204)
+    body = render_template("checkout/preparing.html", payment=payment)
+    response = Response(body, 200)
+    response.vary.add("HX-Request")
+    return response
 
 
 def checkout_form(consultation: Consultation, *, keep_submitted: bool = False) -> CheckoutForm:

@@ -24,6 +24,7 @@ from app.checkout.responses import (
     checkout_page,
     go_to,
     hosted_checkout,
+    preparing_page,
 )
 from app.checkout.tokens import CheckoutTokenError, current_tokens, idempotency_key
 from app.formatting import refund_of
@@ -31,7 +32,12 @@ from app.gateway.provider import current_gateway
 from app.models import AuditAction, Payment, PaymentStatus
 from app.pages import PAYMENT_CANCELLED, cancel_refusal, page_for
 from app.payments import checkout_session, lifecycle, service
-from app.payments.errors import InvalidPaymentRequest, InvalidTransition, PaymentsBusy
+from app.payments.errors import (
+    CheckoutPreparing,
+    InvalidPaymentRequest,
+    InvalidTransition,
+    PaymentsBusy,
+)
 from app.payments.events import PaymentEventType
 from app.payments.lifecycle import is_stale
 from app.payments.ratelimit import payment_limit
@@ -196,6 +202,10 @@ def continue_payment(payment_id: int):
     """Go to the payment's one hosted checkout (created now if it has none yet); the payment
     page, with a notice, when it cannot be paid or the provider did not answer.
 
+    While another request is creating that checkout at the provider, the answer is at once
+    the "being prepared" page (200), which asks this address again every second by htmx
+    (``204`` while still preparing) and moves on by itself; no thread waits for the provider.
+
     :raise 404: not this patient's payment.
     """
     found = visible_payment(current_user, payment_id)
@@ -204,6 +214,8 @@ def continue_payment(payment_id: int):
         return go_to(here)
     try:
         url = hosted_checkout(found.id)
+    except CheckoutPreparing:
+        return preparing_page(found)
     except PaymentsBusy as busy:
         flash(str(page_for(busy).message), "error")
         return go_to(here)

@@ -10,8 +10,10 @@ password, as both PayMongo and Xendit document.
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 import httpx
@@ -28,6 +30,18 @@ def read_timeout(seconds: float) -> httpx.Timeout:
     return httpx.Timeout(
         connect=TIMEOUT.connect, read=float(seconds), write=TIMEOUT.write, pool=TIMEOUT.pool
     )
+
+
+@cache
+def tls_context() -> ssl.SSLContext:
+    """httpx's default verifying TLS context (certifi's CA bundle, or ``SSL_CERT_FILE``), built
+    once per process, on its first provider call, and shared by every call after it.
+
+    Building one loads the whole CA bundle: about 40 ms of CPU, more than the rest of a
+    checkout, which a new ``httpx.Client`` would otherwise pay on every provider call. A
+    context holds settings and trusted certificates, no connection; OpenSSL lets several
+    threads open connections from one context at once."""
+    return httpx.create_ssl_context()
 
 
 def origin_of(url: str) -> str:
@@ -58,7 +72,10 @@ class ProviderAPI:
         """
         try:
             with httpx.Client(
-                base_url=self.api_url, auth=(self.secret_key, ""), timeout=self.timeout
+                base_url=self.api_url,
+                auth=(self.secret_key, ""),
+                timeout=self.timeout,
+                verify=tls_context(),
             ) as client:
                 response = client.request(method, path, **options)
         except httpx.TimeoutException:

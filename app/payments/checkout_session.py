@@ -6,9 +6,11 @@ transaction committed:
 
 1. **stored?** A payment whose session is stored answers its URL at once, every time.
 2. **claim** (a short transaction under the payment's locks): ``checkout_state`` becomes
-   ``creating`` with ``checkout_started_at``. A claim another request holds is waited for
-   (re-read every ``POLL_SECONDS``, at most ``WAIT_SECONDS``); one older than
-   ``CLAIM_SECONDS`` (its request died) may be taken over.
+   ``creating`` with ``checkout_started_at``. A claim another request holds is not waited
+   for: ``CheckoutPreparing`` is raised at once, so a slow provider costs one worker thread
+   per payment, not one per click (the patient's page polls until the URL is stored; an API
+   client repeats after ``Retry-After``). One older than ``CLAIM_SECONDS`` (its request
+   died) may be taken over.
 3. **create** (no transaction): ``gateway.start_checkout``.
 4. **store** (a short transaction under the locks): the session is stored only if none is
    yet; otherwise the one just made is expired at the provider and the stored one
@@ -30,7 +32,6 @@ webhook's own code (``app.gateway.webhooks.apply``), with its event dedupe.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -43,7 +44,7 @@ from app.db import transaction
 from app.extensions import db
 from app.models import CheckoutState, Payment, PaymentStatus, money, utcnow
 from app.payments import lifecycle
-from app.payments.errors import CheckoutUnavailable, PaymentError
+from app.payments.errors import CheckoutPreparing, CheckoutUnavailable, PaymentError
 from app.payments.provider import (
     CheckoutRequest,
     PaymentGateway,
@@ -55,9 +56,6 @@ from app.payments.provider import (
 
 log = logging.getLogger("app.payments.checkout")
 
-#: Seconds a request waits for another one creating the same payment's session.
-WAIT_SECONDS = 10.0
-POLL_SECONDS = 0.1
 #: Seconds after which a "creating" claim belongs to a request that died: longer than
 #: any provider call may take (PayMongo's connect + write + read bounds).
 CLAIM_SECONDS = 60
@@ -86,24 +84,20 @@ def hosted_checkout_url(payment_id: int, gateway: PaymentGateway, *, return_url:
     back whether they paid or cancelled. None when the payment can no longer be paid
     (not pending): the caller shows the payment's page instead.
 
-    :raise CheckoutUnavailable: 503, the provider did not answer (or another request is
-        still creating the session past ``WAIT_SECONDS``); nothing is shown, try again.
+    :raise CheckoutPreparing: 503 (retry after 1 s), another request is creating the
+        session at the provider right now; nothing is shown, ask again shortly.
+    :raise CheckoutUnavailable: 503, the provider did not answer; nothing is shown, try again.
     :raise PaymentNotFound: 404.  :raise PaymentsBusy: 503.
     """
     if not gateway.stores_checkouts:
         return gateway.checkout_url(payment_id)
-    deadline = time.monotonic() + WAIT_SECONDS
-    while True:
-        found = _stored(payment_id)
-        if found is None:
-            found = lifecycle.run(payment_id, partial(_claim, return_url=return_url))
-        if found.url is not None or not found.payable:
-            return found.url
-        if not found.busy:
-            break
-        if time.monotonic() > deadline:
-            raise CheckoutUnavailable(payment_id=payment_id)
-        time.sleep(POLL_SECONDS)
+    found = _stored(payment_id)
+    if found is None:
+        found = lifecycle.run(payment_id, partial(_claim, return_url=return_url))
+    if found.url is not None or not found.payable:
+        return found.url
+    if found.busy:
+        raise CheckoutPreparing(payment_id=payment_id)
     try:
         hosted = gateway.start_checkout(found.request)
     except ProviderCallError as error:

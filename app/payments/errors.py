@@ -79,6 +79,25 @@ class CheckoutUnavailable(PaymentsBusy):
     shown: trying again is safe and leads to the payment's one hosted checkout."""
 
 
+CHECKOUT_PREPARING_DETAIL = N_(
+    "This payment's checkout page is still being prepared; nothing was charged. "
+    "Repeat the request with the same idempotency key in a second."
+)
+
+
+class CheckoutPreparing(CheckoutUnavailable):
+    """Another request is creating this payment's hosted checkout at the provider right now.
+
+    Answered at once instead of waited for, so a slow provider never holds a worker per
+    click: the patient's page moves on by itself once the checkout exists, and an API client
+    repeats the request with the same key after ``retry_after`` seconds."""
+
+    retry_after = 1
+
+    def __init__(self, detail: str = CHECKOUT_PREPARING_DETAIL, **extra: Any) -> None:
+        super().__init__(detail, **extra)
+
+
 class ConsultationRefunded(PaymentError):
     """The consultation's payment was refunded: it is closed for payment.
 

@@ -27,7 +27,8 @@ session payable; expiring a paid session is a 400.
 It also plays the hosted page (``GET /checkout/{id}``: a minimal HTML form; ``pay``
 does what paying there does) and sends signed webhooks, with fault knobs for tests:
 ``fail_next`` (5xx before or after acting, or hang after acting), ``delivery`` (events
-duplicated, reversed, late or lost) and ``bad_signature``.
+duplicated, reversed, late or lost), ``bad_signature`` and ``create_latency`` (every
+session create answered that many seconds late, as a slow provider would).
 """
 
 from __future__ import annotations
@@ -97,6 +98,8 @@ class PayMongoFake:
     secret_key: str = SECRET_KEY
     webhook_secret: str = WEBHOOK_SECRET
     hang_seconds: float = 3.0
+    #: Seconds each ``POST /v1/checkout_sessions`` takes before it acts and answers (0: at once).
+    create_latency: float = 0.0
     delivery: Delivery = Delivery.NORMAL
     bad_signature: bool = False
     #: Where signed events go: a URL (POSTed with httpx) or a callable(body, headers).
@@ -111,6 +114,8 @@ class PayMongoFake:
     held: list[Notification] = field(default_factory=list)
     lost: list[Notification] = field(default_factory=list)
     faults: list[Fault] = field(default_factory=list)
+    #: ``time.monotonic()`` when each session create was answered, in order.
+    creates_answered_at: list[float] = field(default_factory=list)
     base_url: str = ""
 
     def __post_init__(self) -> None:
@@ -209,7 +214,12 @@ class PayMongoFake:
     def _api(self, request: Request) -> Response:
         path, method = request.path, request.method
         if path == "/v1/checkout_sessions" and method == "POST":
-            return self._create_session(_attributes(request))
+            if self.create_latency:
+                time.sleep(self.create_latency)
+            response = self._create_session(_attributes(request))
+            with self._lock:
+                self.creates_answered_at.append(time.monotonic())
+            return response
         match = re.fullmatch(r"/v1/checkout_sessions/(cs_\w+)(/expire)?", path)
         if match and method == "GET" and not match.group(2):
             return self._found(self.sessions.get(match.group(1)))
