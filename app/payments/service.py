@@ -57,11 +57,11 @@ from app.payments.records import (
     invoice_json,
     payment_json,
 )
-from app.payments.replay import replay_cached, replay_from_cache
+from app.payments.replay import replay_cached
 from app.payments.requests import PaymentRequest
 from app.payments.trace import CreateTrace
 
-__all__ = ["Outcome", "create_payment", "replay_from_cache"]
+__all__ = ["Outcome", "create_payment"]
 
 log = logging.getLogger("app.payments")
 
