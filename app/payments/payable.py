@@ -77,8 +77,10 @@ class Payable:
 
     def check_amount(self, amount: Decimal | None) -> None:
         """:raise InvalidPaymentRequest: 422, the client sent an amount other than the charge."""
+        if amount is None:
+            return  # nothing sent, nothing to price now (a refusal never needs the price)
         sale = self.sale
-        if amount is None or amount == sale.total:
+        if amount == sale.total:
             return
         total = sale.total
         if sale.discounted:
