@@ -135,6 +135,7 @@ def _init_extensions(app: Flask) -> None:
                 db.engine,
                 lock_timeout_ms=app.config["PAYMENT_LOCK_TIMEOUT_MS"],
                 statement_timeout_ms=app.config["STATEMENT_TIMEOUT_MS"],
+                pooler=app.config["DATABASE_POOLER"],
             )
             install_failover_invalidation(db.engine)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))

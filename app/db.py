@@ -35,30 +35,44 @@ def transaction() -> Iterator[Session]:
         raise
 
 
-# How each transaction's timeouts statement begins (query-counting tests leave it out).
+# How the timeouts statement begins (query-counting tests leave it out).
 TIMEOUTS_STATEMENT_START = "SELECT set_config('lock_timeout', "
 
 
 def install_transaction_timeouts(
-    engine: Engine, *, lock_timeout_ms: int, statement_timeout_ms: int
+    engine: Engine, *, lock_timeout_ms: int, statement_timeout_ms: int, pooler: str
 ) -> None:
     """Bound every PostgreSQL transaction's lock waits and statements (milliseconds).
 
-    Set with ``set_config(..., is_local => true)`` (``SET LOCAL``) as the first statement of
-    each transaction, not as a connection's startup ``options``: PgBouncer refuses startup
-    options, and in transaction pooling a session-level ``SET`` would land on whichever
-    server connection ran it. Past ``lock_timeout`` PostgreSQL raises SQLSTATE 55P03,
-    past ``statement_timeout`` 57014 (see app/payments/dberrors.py).
+    Without a pooler (``pooler="none"``) each connection is bounded once, when it is opened
+    (``set_config(..., is_local => false)``): every transaction on it then starts bounded,
+    without a round trip of its own. Behind PgBouncer (``"pgbouncer"``) they are set with
+    ``set_config(..., is_local => true)`` (``SET LOCAL``) as the first statement of each
+    transaction, not as a connection's startup ``options`` or session setting: PgBouncer
+    refuses startup options, and in transaction pooling a session-level ``SET`` would land on
+    whichever server connection ran it. Past ``lock_timeout`` PostgreSQL raises SQLSTATE
+    55P03, past ``statement_timeout`` 57014 (see app/payments/dberrors.py).
     """
+    per_transaction = pooler != "none"
     # Literal integers (validated as int by the config), so the statement is constant.
+    local = "true" if per_transaction else "false"
     sql = (
-        f"{TIMEOUTS_STATEMENT_START}'{int(lock_timeout_ms)}', true), "
-        f"set_config('statement_timeout', '{int(statement_timeout_ms)}', true)"
+        f"{TIMEOUTS_STATEMENT_START}'{int(lock_timeout_ms)}', {local}), "
+        f"set_config('statement_timeout', '{int(statement_timeout_ms)}', {local})"
     )
+    if per_transaction:
 
-    @event.listens_for(engine, "begin")
-    def _begin(conn):  # pragma: no cover - driver hook
-        conn.exec_driver_sql(sql)
+        @event.listens_for(engine, "begin")
+        def _begin(conn):  # pragma: no cover - driver hook
+            conn.exec_driver_sql(sql)
+
+        return
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_connection, _record):  # pragma: no cover - driver hook
+        with dbapi_connection.cursor() as cursor:
+            cursor.execute(sql)
+        dbapi_connection.commit()  # a session setting, kept after this transaction
 
 
 def install_failover_invalidation(engine: Engine) -> None:
@@ -129,8 +143,8 @@ def engine_options(url: str, *, lock_timeout_ms: int, pool_size: int, pooler: st
 
     ``lock_timeout_ms`` bounds SQLite's busy wait (seconds = ms / 1000). On PostgreSQL the
     lock and statement timeouts are not startup parameters: ``app.db.install_transaction_timeouts``
-    sets them with ``SET LOCAL`` at the start of every transaction, which holds whether or not
-    a pooler hands the transaction to another server connection. With ``pooler="pgbouncer"``
+    sets them once per connection, or behind a pooler with ``SET LOCAL`` at the start of every
+    transaction (which holds whichever server connection the pooler hands it). With ``pooler="pgbouncer"``
     psycopg never prepares statements server-side (PgBouncer 1.18's transaction pooling
     cannot carry them from one server connection to the next).
     """

@@ -68,9 +68,9 @@ MUTANTS: tuple[Mutant, ...] = (
     ),
     Mutant(
         "recheck.completed_not_active",
-        "app/payments/service.py",
-        "        or_(Payment.is_active, Payment.status == PaymentStatus.REFUNDED),",
-        '        or_(Payment.status.in_(("pending", "processing")), Payment.status == PaymentStatus.REFUNDED),',
+        "app/payments/payable.py",
+        "    or_(Payment.is_active, Payment.status == PaymentStatus.REFUNDED),",
+        '    or_(Payment.status.in_(("pending", "processing")), Payment.status == PaymentStatus.REFUNDED),',
         "the active-payment query leaves out completed payments",
         (f"{GUARD_STEPS}::test_a_payment_completed_while_a_checkout_waits_for_the_lock_is_named",),
     ),
@@ -396,8 +396,8 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         "scope.any_patients_consultation",
         "app/payments/access.py",
-        "    if consultation is not None and consultation.patient_id == user_id:",
-        "    if consultation is not None:",
+        "    if patient_id is not None and patient_id == user_id:",
+        "    if patient_id is not None:",
         "a patient may pay for another patient's consultation",
         (
             "tests/integration/test_api_payments.py::test_another_patients_consultation_is_404_and_staff_get_403",

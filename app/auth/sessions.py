@@ -51,7 +51,10 @@ def _lookup(session_token: object) -> int | None:
         return None
     if cached is not None:
         return cached
-    user_id = db.session.scalar(select(User.id).where(User.session_token == session_token))
+    # The same rule as Flask-Login's user loader (``app.auth.routes.load_user``).
+    user_id = db.session.scalar(
+        select(User.id).where(User.session_token == session_token, User.active.is_(True))
+    )
     if user_id is not None:
         token_cache.remember_token(key, user_id)
     return user_id

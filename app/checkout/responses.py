@@ -123,18 +123,25 @@ def after_payment(outcome: Outcome) -> Response:
     """
     if outcome.status == 409:
         flash(_already_started(db.session.get(Payment, outcome.payment_id)), "notice")
-    else:
-        payment = db.session.get(Payment, outcome.payment_id)
-        if payment.status == PaymentStatus.PENDING and not is_stale(payment):
-            try:
-                url = hosted_checkout(payment.id)
-            except CheckoutPreparing:
-                # Another press is creating the checkout at the provider: its "being
-                # prepared" page, which moves on by itself (``preparing_page``).
-                return go_to(url_for("checkout.continue_payment", payment_id=payment.id))
-            if url is not None:
-                return go_to(url)
+    elif _still_payable(outcome):
+        try:
+            url = hosted_checkout(outcome.payment_id)
+        except CheckoutPreparing:
+            # Another press is creating the checkout at the provider: its "being
+            # prepared" page, which moves on by itself (``preparing_page``).
+            return go_to(url_for("checkout.continue_payment", payment_id=outcome.payment_id))
+        if url is not None:
+            return go_to(url)
     return go_to(url_for("checkout.payment", payment_id=outcome.payment_id))
+
+
+def _still_payable(outcome: Outcome) -> bool:
+    """Whether the created payment can still be paid at the provider. Created by this very
+    request: pending and not stale, nothing to read; a replay: its row says."""
+    if not outcome.replayed:
+        return True
+    payment = db.session.get(Payment, outcome.payment_id)
+    return payment.status == PaymentStatus.PENDING and not is_stale(payment)
 
 
 def _already_started(payment: Payment) -> str:

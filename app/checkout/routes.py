@@ -41,8 +41,7 @@ from app.payments.errors import (
 from app.payments.events import PaymentEventType
 from app.payments.lifecycle import is_stale
 from app.payments.ratelimit import payment_limit
-from app.payments.requests import parse_payment_request
-from app.payments.service import Outcome
+from app.payments.requests import PaymentRequest, parse_payment_request
 
 
 @bp.after_request
@@ -81,37 +80,38 @@ def checkout(consultation_id: int):
 def pay(consultation_id: int):
     """Pay with the form's token as the idempotency key; go to the payment page.
 
-    A repeat of a finished submit (a double click, Back then Pay) is answered from Redis
-    before anything is read from the database, the session's user included: the session's
-    token names the user (its user id cached, ``app/auth/sessions.py``), the signed form
-    token binds that user and consultation, and the answer is that user's own stored one.
+    A complete submit is handed to the payment service knowing only the user's id: the
+    session's token names the user (its user id cached, ``app/auth/sessions.py``) and the
+    signed form token binds that user and consultation. The service checks the
+    consultation itself, and answers a repeat of a finished submit (a double click, Back
+    then Pay) from Redis before reading anything from the database. Anything else (signed
+    out, an incomplete form, an expired token) goes the long way, which explains it.
 
     :raise 404 / 403: as for the page.  :raise 400: expired page or form token.
     :raise 409 / 422 / 503: shown inside the form (responses.py).
     """
     user_id = session_user_id()
-    replay = _replayed_submit(user_id, consultation_id) if user_id is not None else None
-    if replay is not None:
-        return after_payment(replay)
-    return _pay(consultation_id)
+    req = _submitted_request(user_id, consultation_id) if user_id is not None else None
+    if req is None:
+        return _pay(consultation_id)
+    return after_payment(service.create_payment(user_id, req))
 
 
-def _replayed_submit(user_id: int, consultation_id: int) -> Outcome | None:
-    """The stored answer of this very submit from Redis, or None (then ``_pay`` decides,
-    checks and explains everything, as for a first submit)."""
+def _submitted_request(user_id: int, consultation_id: int) -> PaymentRequest | None:
+    """The payment request of a complete submit whose form token is this user's for this
+    consultation, or None (then ``_pay`` decides, checks and explains everything)."""
     form = CheckoutForm()
     if not form.validate_on_submit():
         return None
     try:
         nonce = current_tokens().verify(form.checkout_token.data, user_id, consultation_id)
-        req = parse_payment_request(
+        return parse_payment_request(
             consultation_id=consultation_id,
             payment_method=form.payment_method.data,
             idempotency_key=idempotency_key(nonce, form.payment_method.data),
         )
     except (CheckoutTokenError, InvalidPaymentRequest):
         return None
-    return service.replay_from_cache(user_id, req)
 
 
 @login_required

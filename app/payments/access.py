@@ -41,12 +41,25 @@ def payable_consultation(session: Session, user: User | int, consultation_id: in
     :raise ConsultationNotFound: missing, or another patient's.
     :raise NotYourConsultation: ``user`` is staff; staff do not pay.
     """
-    user_id = user if isinstance(user, int) else user.id
     consultation = session.get(Consultation, consultation_id)
-    if consultation is not None and consultation.patient_id == user_id:
-        return consultation
+    check_payer(session, user, consultation_id, consultation.patient_id if consultation else None)
+    return consultation
+
+
+def check_payer(
+    session: Session, user: User | int, consultation_id: int, patient_id: int | None
+) -> None:
+    """``payable_consultation``'s rule for a consultation already read: ``patient_id`` is its
+    patient's id, None when there is no such consultation.
+
+    :raise ConsultationNotFound: missing, or another patient's.
+    :raise NotYourConsultation: ``user`` is staff; staff do not pay.
+    """
+    user_id = user if isinstance(user, int) else user.id
+    if patient_id is not None and patient_id == user_id:
+        return
     someone = session.get(User, user_id) if isinstance(user, int) else user
-    if consultation is None or someone is None or not someone.is_staff:
+    if patient_id is None or someone is None or not someone.is_staff:
         raise ConsultationNotFound(
             Phrase(N_("Consultation %(id)s does not exist."), id=consultation_id)
         )

@@ -11,15 +11,17 @@ from __future__ import annotations
 from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
-from app.models import DiscountCard, Payment, SaleDiscount
+from app.models import Payment, SaleDiscount
+from app.payments.payable import Card
 from app.payments.pricing import Sale
 
 _INSERT_SALE_DISCOUNT = insert(SaleDiscount)
 
 
-def add_sale_discount(session: Session, payment: Payment, sale: Sale, card: DiscountCard) -> None:
+def add_sale_discount(session: Session, payment: Payment, sale: Sale, card: Card) -> None:
     """Record the discount ``sale`` grants on the new ``payment`` (its id set) to ``card``'s
-    holder. ``sale`` must have been priced with ``card.kind``."""
+    holder. ``sale`` must have been priced with ``card.kind`` (``card``: as the checkout read
+    it, ``app.payments.payable``)."""
     session.execute(
         _INSERT_SALE_DISCOUNT,
         {

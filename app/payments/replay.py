@@ -15,33 +15,9 @@ from app.payments import cache, idempotency
 from app.payments.create_request import KEY_MISMATCH_DETAIL, Checkout
 from app.payments.errors import KeyReuseMismatch
 from app.payments.idempotency import Outcome
-from app.payments.requests import PaymentRequest
 from app.payments.trace import CreateTrace
 
 log = logging.getLogger("app.payments")
-
-
-def replay_from_cache(user_id: int, req: PaymentRequest) -> Outcome | None:
-    """The stored answer of ``req``'s key from Redis, or None: no database round trip.
-
-    For a door that can skip its own reads when the answer is already known (the HTML
-    form skips loading the session's user). None when there is no key, the guard keeps
-    no cache, or Redis has nothing.
-
-    :raise KeyReuseMismatch: 422, the key was used for a different request.
-    """
-    checkout = Checkout.build(user_id, req)
-    if not checkout.cached:
-        return None
-    trace = CreateTrace(checkout.user_id, checkout.consultation_id, checkout.key_hash)
-    try:
-        outcome = replay_cached(checkout, trace)
-    except KeyReuseMismatch as exc:
-        trace.refused(exc)
-        raise
-    if outcome is not None:
-        trace.done(outcome)
-    return outcome
 
 
 def replay_cached(

@@ -24,25 +24,16 @@ import time
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
-from decimal import Decimal
 
-from sqlalchemy import and_, bindparam, or_, select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from app.db import transaction
 from app.extensions import db
-from app.i18n import N_, Phrase
-from app.models import (
-    Consultation,
-    DiscountCard,
-    IdempotencyKey,
-    Payment,
-    PaymentStatus,
-    User,
-    utcnow,
-)
-from app.payments import access, cache, dberrors, hooks, idempotency, lifecycle
+from app.i18n import N_
+from app.models import IdempotencyKey, Payment, PaymentStatus, User, utcnow
+from app.payments import access, cache, dberrors, hooks, idempotency, lifecycle, payable
 from app.payments.create_request import KEY_MISMATCH_DETAIL, Checkout, answer, conflict_body
 from app.payments.decisions import (
     CheckoutFacts,
@@ -55,23 +46,22 @@ from app.payments.decisions import (
 from app.payments.discounts import add_sale_discount
 from app.payments.errors import (
     ConsultationRefunded,
-    InvalidPaymentRequest,
     KeyReuseMismatch,
     PaymentInProgress,
     PaymentsBusy,
 )
 from app.payments.idempotency import Outcome
-from app.payments.pricing import Sale, current_sale
+from app.payments.payable import Payable, PaymentFacts
 from app.payments.records import (
     add_records,
     invoice_json,
     payment_json,
 )
-from app.payments.replay import replay_cached, replay_from_cache
+from app.payments.replay import replay_cached
 from app.payments.requests import PaymentRequest
 from app.payments.trace import CreateTrace
 
-__all__ = ["Outcome", "create_payment", "replay_from_cache"]
+__all__ = ["Outcome", "create_payment"]
 
 log = logging.getLogger("app.payments")
 
@@ -133,8 +123,8 @@ def _create_once(checkout: Checkout, trace: CreateTrace) -> Outcome:
     """One transaction, its phases in order; each returns the answer or the next phase."""
     # after_commit: what a guard holds until the transaction is over (the redis_lock).
     with ExitStack() as after_commit, transaction() as session:
-        consultation, visible = _consultation_and_active_payment(session, checkout)
-        step = _refuse_early(session, checkout, visible, trace)
+        consultation = _consultation_and_active_payment(session, checkout)
+        step = _refuse_early(session, checkout, consultation.active, trace)
         if step.answered:
             return step.outcome
         step = _claim_key(session, checkout, trace)
@@ -150,68 +140,23 @@ def _create_once(checkout: Checkout, trace: CreateTrace) -> Outcome:
     return outcome
 
 
-# The consultation and, in the same round trip, the active payment already committed for
-# it (if any): the access rules and the early refusal read the same snapshot.
-_CONSULTATION_AND_ACTIVE = (
-    select(Consultation, Payment)
-    .outerjoin(Payment, and_(Payment.consultation_id == Consultation.id, Payment.is_active))
-    .where(Consultation.id == bindparam("consultation_id"))
-)
-
-
-def _consultation_and_active_payment(
-    session: Session, checkout: Checkout
-) -> tuple[Consultation, Payment | None]:
-    """The payable consultation (access rules, the amount) and its visible active payment.
+def _consultation_and_active_payment(session: Session, checkout: Checkout) -> Payable:
+    """The payable consultation (access rules, the amount) with its committed active payment,
+    in one round trip: the access rules and the early refusal read the same snapshot.
 
     :raise ConsultationNotFound, NotYourConsultation, InvalidPaymentRequest: see above.
     """
-    visible = None
-    if checkout.guard.check_active:
-        row = session.execute(
-            _CONSULTATION_AND_ACTIVE, {"consultation_id": checkout.consultation_id}
-        ).first()
-        # The consultation is now in the session: the access rule below reads no row again.
-        visible = row[1] if row is not None else None
-    consultation = access.payable_consultation(session, checkout.user_id, checkout.consultation_id)
-    _check_amount(checkout.req.amount, _sale_for(session, consultation)[0], consultation)
-    return consultation, visible
-
-
-def _sale_for(session: Session, consultation: Consultation) -> tuple[Sale, DiscountCard | None]:
-    """What the consultation costs its patient: with their senior citizen or PWD discount
-    when staff recorded their card (read once per transaction: the session keeps it)."""
-    card = session.get(DiscountCard, consultation.patient_id)
-    return current_sale(consultation.fee, card.kind if card else None), card
-
-
-def _check_amount(amount: Decimal | None, sale: Sale, consultation: Consultation) -> None:
-    """:raise InvalidPaymentRequest: the client sent an amount other than the one charged."""
-    if amount is None or amount == sale.total:
-        return
-    total = sale.total
-    if sale.discounted:
-        what, detail = (
-            "discounted fee",
-            N_("The amount must equal the discounted fee of %(total)s PHP."),
-        )
-    elif total == consultation.fee:
-        what, detail = (
-            "consultation fee",
-            N_("The amount must equal the consultation fee of %(total)s PHP."),
-        )
-    else:
-        what, detail = (
-            "fee plus VAT",
-            N_("The amount must equal the fee plus VAT of %(total)s PHP."),
-        )
-    raise InvalidPaymentRequest(
-        Phrase(detail, total=total), errors={"amount": f"Must equal the {what} ({total})."}
+    consultation = payable.read(
+        session, checkout.consultation_id, with_active=checkout.guard.check_active
     )
+    patient_id = consultation.patient_id if consultation is not None else None
+    access.check_payer(session, checkout.user_id, checkout.consultation_id, patient_id)
+    consultation.check_amount(checkout.req.amount)
+    return consultation
 
 
 def _refuse_early(
-    session: Session, checkout: Checkout, visible: Payment | None, trace: CreateTrace
+    session: Session, checkout: Checkout, visible: PaymentFacts | None, trace: CreateTrace
 ) -> Step:
     """Refuse a request for a consultation whose payment is already committed, without
     taking its lock: nothing would be written but the refusal. With a key, the refusal is
@@ -309,17 +254,6 @@ def _claim_or_read(
     return record
 
 
-# The re-check after the guard serialized: the consultation's active payment and any
-# refunded one, in one statement. populate_existing: rows read before are read afresh.
-_ACTIVE_OR_REFUNDED = (
-    select(Payment)
-    .where(
-        Payment.consultation_id == bindparam("consultation_id"),
-        or_(Payment.is_active, Payment.status == PaymentStatus.REFUNDED),
-        Payment.deleted_at.is_(None),
-    )
-    .execution_options(populate_existing=True)
-)
 _ACTIVE_PAYMENT = (
     select(Payment)
     .where(Payment.consultation_id == bindparam("consultation_id"), Payment.is_active)
@@ -332,14 +266,12 @@ REFUNDED_DETAIL = N_(
 )
 
 
-def _create_under_guard(
-    session: Session, checkout: Checkout, consultation: Consultation
-) -> Outcome:
+def _create_under_guard(session: Session, checkout: Checkout, consultation: Payable) -> Outcome:
     """Under the guard: re-read the consultation's payments, then refuse for an active
     payment, refuse a refunded consultation, or create the payment (``decide_checkout``)."""
     if not checkout.guard.check_active:
         return _insert_payment(session, checkout, consultation)
-    found = session.scalars(_ACTIVE_OR_REFUNDED, {"consultation_id": consultation.id}).all()
+    found = payable.active_or_refunded(session, consultation.id)
     existing = next((p for p in found if p.is_active), None)
     # expire() re-checks under the payment's lock: a confirmation may have won.
     if (
@@ -367,11 +299,11 @@ def active_payment_for(session: Session, consultation_id: int) -> Payment | None
     ).scalar_one_or_none()
 
 
-def _insert_payment(session: Session, checkout: Checkout, consultation: Consultation) -> Outcome:
+def _insert_payment(session: Session, checkout: Checkout, consultation: Payable) -> Outcome:
     """Payment + tax record + invoice + "created" event (one statement on PostgreSQL), as
     Core inserts: only the new ids come back; the answer is rendered from the values written."""
     hooks.reached(hooks.BEFORE_INSERT, session=session, consultation_id=consultation.id)
-    sale, card = _sale_for(session, consultation)
+    sale, card = consultation.sale, consultation.card
     now = utcnow()
     # Transient: never added to the session, so no unit of work and no flush.
     payment = Payment(

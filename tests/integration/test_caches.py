@@ -5,7 +5,10 @@ PostgreSQL and Redis.
   (only a key's first replay marks its row, once);
 - a cached API token stops working the moment it is rotated;
 - a new key for a consultation whose payment is committed is refused without waiting
-  for the consultation's row lock, and its 409 is stored for replays like any other.
+  for the consultation's row lock, in two statements, and its 409 is stored for replays
+  like any other;
+- a form's first submit runs the API create's statements: no user row (the session's
+  cached user id), no second read of the consultation; a disabled account gets no id.
 """
 
 from __future__ import annotations
@@ -158,3 +161,51 @@ def test_a_copied_cookie_gets_no_cached_answer_once_its_session_ended(form_check
     again = submit(thief, consultation, form)
     assert again.status_code == 302
     assert again.headers["Location"].startswith("/login")
+
+
+def _shape(statements: list[str]) -> list[str]:
+    return [" ".join(s.split()[:4]) for s in statements]
+
+
+def test_a_form_submit_runs_the_api_creates_statements_and_reads_no_user(form_checkout, factory):
+    app, client, consultation, form = form_checkout
+    patient = factory.patient()
+    other = factory.consultation(patient)
+    # Both doors' caches warm: the API token's user, the session token's user.
+    assert app.test_client().get(URL + "/1", headers=auth(patient)).status_code == 404
+    assert submit(client, consultation, form, method=None).status_code == 422
+    with counting_queries(app) as api_create:
+        assert post(app.test_client(), patient, other, "api").status_code == 201
+    with counting_queries(app) as form_create:
+        assert submit(client, consultation, form).status_code == 303
+    # The session's user id and the signed form token are all the form needs besides the
+    # API's own statements: no user row, no second read of the consultation.
+    assert _shape(form_create) == _shape(api_create)
+    assert not any("FROM users" in s for s in form_create)
+
+
+def test_a_storm_loser_is_refused_in_two_statements(make_app, factory):
+    app = make_app(PAYMENT_GUARD="hybrid")
+    client = app.test_client()
+    patient = factory.patient()
+    consultation = factory.consultation(patient)
+    assert post(client, patient, consultation, "winner").status_code == 201
+    with counting_queries(app) as statements:
+        assert post(client, patient, consultation, "loser").status_code == 409
+    # The consultation, its card and its committed payment in one read; the 409 stored
+    # on the key in its claim.
+    assert len(statements) == 2
+    assert "FROM consultations" in statements[0] and "payments" in statements[0]
+    assert statements[1].startswith("INSERT INTO idempotency_keys")
+
+
+def test_a_disabled_account_cannot_pay_through_the_forms_short_path(form_checkout, redis_url):
+    app, client, consultation, form = form_checkout
+    with app.app_context():
+        user = db.session.scalar(select(User).where(User.role == "patient"))
+        user.active = False  # by hand: its session token is not rotated
+        db.session.commit()
+    redis_lib.Redis.from_url(redis_url).flushall()
+    refused = submit(client, consultation, form)
+    assert refused.status_code == 302
+    assert refused.headers["Location"].startswith("/login")

@@ -17,7 +17,9 @@ def _engine(url: str, pooler: str):
     engine = create_engine(
         url, **engine_options(url, lock_timeout_ms=300, pool_size=2, pooler=pooler)
     )
-    install_transaction_timeouts(engine, lock_timeout_ms=300, statement_timeout_ms=1500)
+    install_transaction_timeouts(
+        engine, lock_timeout_ms=300, statement_timeout_ms=1500, pooler=pooler
+    )
     return engine
 
 
