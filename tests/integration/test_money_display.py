@@ -63,6 +63,8 @@ def test_checkout_payment_page_receipt_invoice_csv_and_api_show_the_same_three_n
     assert page.count(f"₱{TOTAL}") == 1
     panel = page.split('id="success-heading"', 1)[1].split("</section>", 1)[0]
     assert "₱" not in panel and "Amount charged" not in page
+    # one sentence per fact: the footer asks the patient to quote the invoice number
+    assert "Thank you, this consultation is paid.</p>" in panel and "Quote" not in panel
     _three_numbers(page.split('id="receipt"', 1)[1], "Amount paid", "Price before VAT")
     assert page.count("Price before VAT") == 1 and "VATable" not in page
     number = re.search(rf"INV-\d{{14}}-{payment_id}", page).group(0)
