@@ -188,8 +188,10 @@ PAGES = {
 def test_every_staff_page_reads_in_the_language_and_passes_axe(
     new_context, live_server, live_app, factory, language
 ):
-    # given a paid and a declined invoice, and staff whose browser reads the language
+    # given a paid, a declined and a discounted invoice (so a card is recorded and the
+    # discount log has a line), and staff whose browser reads the language
     staff = factory.staff(name="Rosa Reyes")
+    make_state(live_app, factory, staff, "discount")
     paid = invoice_number(live_app, make_state(live_app, factory, staff, "paid"))
     declined = invoice_number(live_app, make_state(live_app, factory, staff, "declined"))
     page = new_context(
@@ -202,6 +204,10 @@ def test_every_staff_page_reads_in_the_language_and_passes_axe(
         page.goto(path)
         expect(page.locator("html")).to_have_attribute("lang", language)
         read_as_a_cashier(page, live_app, language, name)
+        if name == "discount-cards":  # its cards stack on a phone, no sideways scroller
+            page.set_viewport_size(SIZES["phone"])
+            scroller = page.locator(".table-scroll").first
+            assert scroller.evaluate("e => e.scrollWidth <= e.clientWidth")
     # and so do the refund's and the delete's confirmation pages
     page.set_viewport_size(SIZES["phone"])
     page.goto(f"/staff/invoices/{paid}")
