@@ -28,7 +28,7 @@ from app.payments import lifecycle
 from tests.support.api import ApiClient
 from tests.support.axe import assert_accessible
 from tests.support.browser import SHOTS, log_in
-from tests.support.i18n import VISIBLE_TEXT_JS, english_leftovers
+from tests.support.i18n import VISIBLE_TEXT_JS, english_leftovers, translated_words
 from tests.support.lifecycle import age_payment
 from tests.support.outbox import refund_now
 
@@ -106,11 +106,6 @@ JARGON = re.compile(
 # staff wrote for a refund (in their words; the refund form warns them the patient reads it).
 ALLOWED = {"English", "Bahasa Indonesia", "Filipino"}
 REASON = "Doctor unavailable on the day"
-
-
-def translated_words(live_app, language: str, msgids: list[str]) -> list[str]:
-    with live_app.test_request_context(), force_locale(language):
-        return [gettext(m) for m in msgids]
 
 
 def make_state(live_app, factory, patient, consultation, state: str) -> str:

@@ -28,7 +28,7 @@ from app.payments import lifecycle
 from tests.support.api import ApiClient
 from tests.support.axe import assert_accessible
 from tests.support.browser import SHOTS, log_in
-from tests.support.i18n import VISIBLE_TEXT_JS, english_leftovers
+from tests.support.i18n import VISIBLE_TEXT_JS, english_leftovers, translated_words
 from tests.support.lifecycle import age_payment
 
 pytestmark = pytest.mark.browser
@@ -60,11 +60,6 @@ CODES = re.compile(
 # wrote, and the people's and doctor's names.
 ALLOWED = {"English", "Bahasa Indonesia", "Filipino", REASON, SECOND_REASON}
 SENIOR = ["--kind", "senior_citizen", "--id-number", "QC-2019-0042", "--name", "Remedios Cruz"]
-
-
-def translated_words(live_app, language: str, msgids: list[str]) -> list[str]:
-    with live_app.test_request_context(), force_locale(language):
-        return [gettext(m) for m in msgids]
 
 
 def make_state(live_app, factory, staff, state: str) -> int:
@@ -209,15 +204,13 @@ def test_every_staff_page_reads_in_the_language_and_passes_axe(
             scroller = page.locator(".table-scroll").first
             assert scroller.evaluate("e => e.scrollWidth <= e.clientWidth")
     # and so do the refund's and the delete's confirmation pages
-    page.set_viewport_size(SIZES["phone"])
-    page.goto(f"/staff/invoices/{paid}")
-    page.locator("#refund [name=reason]").fill(REASON)
-    page.locator("#refund button[type=submit]").click()
-    page.wait_for_url(re.compile(r"/refund/confirm$"))
-    read_as_a_cashier(page, live_app, language, "refund-confirm")
-    page.set_viewport_size(SIZES["phone"])
-    page.goto(f"/staff/invoices/{declined}")
-    page.locator("section.delete [name=reason]").fill(REASON)
-    page.locator("section.delete button[type=submit]").click()
-    page.wait_for_url(re.compile(r"/delete/confirm$"))
-    read_as_a_cashier(page, live_app, language, "delete-confirm")
+    for action, number, form in (
+        ("refund", paid, "#refund"),
+        ("delete", declined, "section.delete"),
+    ):
+        page.set_viewport_size(SIZES["phone"])
+        page.goto(f"/staff/invoices/{number}")
+        page.locator(f"{form} [name=reason]").fill(REASON)
+        page.locator(f"{form} button[type=submit]").click()
+        page.wait_for_url(re.compile(rf"/{action}/confirm$"))
+        read_as_a_cashier(page, live_app, language, f"{action}-confirm")

@@ -53,6 +53,10 @@ SERVE = textwrap.dedent(
 )
 
 
+def pip(*args: str) -> None:
+    subprocess.run([sys.executable, "-m", "pip", "-q", *args], check=True, capture_output=True)
+
+
 def build_wheel(tmp_path: Path) -> Path:
     source = tmp_path / "source"
     for name in SOURCES:
@@ -60,12 +64,7 @@ def build_wheel(tmp_path: Path) -> Path:
     for name in FILES:
         shutil.copyfile(ROOT / name, source / name)
     wheels = tmp_path / "wheels"
-    subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q"]
-        + ["--wheel-dir", str(wheels), str(source)],
-        check=True,
-        capture_output=True,
-    )
+    pip("wheel", "--no-deps", "--no-build-isolation", "--wheel-dir", str(wheels), str(source))
     [wheel] = wheels.glob("*.whl")
     return wheel
 
@@ -84,12 +83,7 @@ def test_an_installed_wheel_serves_the_pages_in_indonesian_and_filipino(tmp_path
     assert any(n.startswith("app/migrations/versions/") for n in names)
     # when it is installed where the repository cannot be seen, and nothing is compiled
     target = tmp_path / "site"
-    subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--no-deps", "--no-index", "-q"]
-        + ["--target", str(target), str(wheel)],
-        check=True,
-        capture_output=True,
-    )
+    pip("install", "--no-deps", "--no-index", "--target", str(target), str(wheel))
     env = {**os.environ, "PYTHONPATH": str(target), "APP_ENV": "testing"}
     served = subprocess.run(
         [sys.executable, "-c", SERVE, str(tmp_path / "checkout.db")],
