@@ -27,7 +27,7 @@ from app.api import bp as api_bp
 from app.api.problem_pages import bp as problems_bp
 from app.books import bp as books_bp
 from app.checkout import bp as checkout_bp
-from app.config import ROOT, load_config, normalize_database_url
+from app.config import RESOURCES, ROOT, load_config, normalize_database_url
 from app.db import (
     discard_sessions_of_a_lost_server,
     engine_options,
@@ -50,8 +50,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     """Create the app from the environment, with ``test_config`` taking precedence."""
     app = Flask(
         __name__,
-        template_folder=str(ROOT / "templates"),
-        static_folder=str(ROOT / "static"),
+        template_folder=str(RESOURCES / "templates"),
+        static_folder=str(RESOURCES / "static"),
         instance_path=str(ROOT / "instance"),
     )
     config = load_config(test_config)
@@ -138,7 +138,7 @@ def _init_extensions(app: Flask) -> None:
                 pooler=app.config["DATABASE_POOLER"],
             )
             install_failover_invalidation(db.engine)
-    migrate.init_app(app, db, directory=str(ROOT / "migrations"))
+    migrate.init_app(app, db, directory=str(RESOURCES / "migrations"))
     csrf.init_app(app)
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"

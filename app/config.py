@@ -17,6 +17,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 ROOT = Path(__file__).resolve().parent.parent
 INSTANCE = ROOT / "instance"
+_PACKAGE = Path(__file__).resolve().parent
+#: The folder holding ``templates/``, ``static/``, ``translations/`` and ``migrations/``: the
+#: repository's top level in a checkout (and an editable install); the package itself in an
+#: installed wheel, where the build copies them (setup.py; docs/operations.md).
+RESOURCES = _PACKAGE if (_PACKAGE / "templates").is_dir() else ROOT
 
 POOLERS = ("none", "pgbouncer")
 PAYMENT_PROVIDERS = ("sandbox", "paymongo", "xendit")
@@ -144,7 +149,7 @@ def clinic_logo(path: str) -> str:
     """
     if not path:
         return ""
-    static = (ROOT / "static").resolve()
+    static = (RESOURCES / "static").resolve()
     found = (static / path).resolve()
     if static not in found.parents or not found.is_file():
         raise ConfigError(f"CLINIC_LOGO must name a file under static/, got {path!r}")

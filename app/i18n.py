@@ -31,13 +31,13 @@ from flask_babel import get_locale as babel_locale
 from flask_login import current_user
 from werkzeug.exceptions import HTTPException
 
-from app.config import ROOT, ConfigError
+from app.config import RESOURCES, ConfigError
 
 #: The languages the pages are translated into, each with its name in its own language (the
 #: switch shows these; docs/translations.md).
 LOCALES: dict[str, str] = {"en": "English", "id": "Bahasa Indonesia", "fil": "Filipino"}
 DEFAULT_LOCALE = "en"
-TRANSLATIONS = ROOT / "translations"
+TRANSLATIONS = RESOURCES / "translations"
 #: Accept-Language tags that mean one of ours.
 ALIASES = {"tl": "fil"}
 SESSION_KEY = "locale"
@@ -142,8 +142,9 @@ def html_lang() -> str:
 
 def compile_catalogs(directory: Path) -> list[Path]:
     """Compile each translated locale's ``.po`` into the ``.mo`` the app reads, where the
-    ``.mo`` is missing or older (what ``pybabel compile -d translations`` does), so an
-    install that skipped that step still serves every language. The ``.mo`` files written.
+    ``.mo`` is missing or older (what ``pybabel compile -d translations`` does), so a
+    checkout that skipped that step still serves every language (a built wheel carries them
+    compiled, and no ``.po``: setup.py). The ``.mo`` files written.
 
     A directory the app may not write (a read-only image) leaves that language in English
     with a warning: compile the catalogs when building the image then.

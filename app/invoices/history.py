@@ -37,6 +37,8 @@ EVENT_LABELS = {
 #: Who acted: a user's role, or the part of the system (``system:checkout``).
 ACTOR_WORDS = {
     "patient": N_("patient"),
+    "cashier": N_("cashier"),
+    "manager": N_("manager"),
     "staff": N_("staff"),
     "system": N_("System"),
     "gateway": N_("Gateway"),
@@ -126,6 +128,15 @@ DETAIL_WORDS = {
     "transaction_id": N_("Provider's transaction"),
     "action": N_("What to do"),
     "source": N_("Answered from"),
+    "credit_memo": N_("Credit memo"),
+    "remaining": N_("Left to refund"),
+    "completed_transaction_id": N_("Transaction it was paid by"),
+    "expected_amount": N_("Amount expected"),
+    "expected_currency": N_("Currency expected"),
+    # the other payment a flagged charge concerns (app/payments/decisions.py)
+    "payment_id": N_("Payment the transaction belongs to"),
+    "other_payment_id": N_("Payment under way"),
+    "refunded_payment_id": N_("Refunded payment"),
 }
 #: Stored codes an event's details carry, as words (statuses read through ``status_word``,
 #: methods through their labels).
@@ -138,6 +149,11 @@ CODE_WORDS = {
     DuplicateChargeReason.LATE_SUCCESS_AFTER_FAILED: N_("paid after it had failed"),
     DuplicateChargeReason.LATE_SUCCESS_AFTER_EXPIRED: N_("paid after it had expired"),
     DuplicateChargeReason.LATE_SUCCESS_AFTER_CANCELLED: N_("paid after it was cancelled"),
+    # What staff should do about a flagged charge (app/payments/confirmation.py stores it).
+    "refund this charge at the provider": N_("refund this charge at the provider"),
+    "check the charge at the provider; it was not applied": N_(
+        "check the charge at the provider; it was not applied"
+    ),
 }
 _STATUS_KEYS = frozenset({"previous_status", "status", "payment_status"})
 _METHOD_KEYS = frozenset({"method", "payment_method"})
@@ -163,7 +179,7 @@ def _value(key: str, value: Any) -> str:
         return status_word(text)
     if key in _METHOD_KEYS and text in {m.value for m in PaymentMethod}:
         return PaymentMethod(text).label
-    if key in ("amount", "reported_amount"):
+    if key in ("amount", "reported_amount", "expected_amount", "remaining"):
         try:
             return format_money(text)
         except (ArithmeticError, ValueError):

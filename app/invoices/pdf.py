@@ -14,12 +14,12 @@ from weasyprint.urls import URLFetcher
 
 from app import audit
 from app.auth.roles import requires_role
-from app.config import ROOT
+from app.config import RESOURCES
 from app.invoices import bp, queries
 from app.invoices.filters import INVOICE_NUMBER
 from app.models import AuditAction, Role
 
-STYLESHEET = (ROOT / "static" / "css" / "app.css").as_uri()
+STYLESHEET = (RESOURCES / "static" / "css" / "app.css").as_uri()
 
 
 class _OwnStylesheetOnly(URLFetcher):

@@ -107,7 +107,7 @@ def test_a_second_tab_lands_on_the_existing_payment_with_a_notice(
         "and Bank transfer was not used. To pay by Bank transfer, cancel this payment first."
     ) in page
     assert "flash-notice" in page
-    assert f'href="/gateway/sandbox/{payment.id}">Continue to payment<' in page
+    assert f'href="/gateway/sandbox/{payment.id}">Continue to payment · ₱5,000.00<' in page
 
 
 def test_back_and_pay_again_with_another_method_lands_on_the_same_payment(

@@ -59,8 +59,12 @@ def test_checkout_payment_page_receipt_invoice_csv_and_api_show_the_same_three_n
     assert f"Includes VAT (12%) of ₱{VAT}." in checkout
     payment_id = _paid(api, patient_client, staff, consultation)
     page = patient_client.get(f"/payments/{payment_id}").text
-    # the paid page: "Amount charged" in the success panel, the three numbers once, in the receipt
-    assert re.search(rf"Amount charged <strong[^>]*>₱{TOTAL}<", page)
+    # the paid page: the amount once, the receipt's total; the success panel names the invoice
+    assert page.count(f"₱{TOTAL}") == 1
+    panel = page.split('id="success-heading"', 1)[1].split("</section>", 1)[0]
+    assert "₱" not in panel and "Amount charged" not in page
+    # one sentence per fact: the footer asks the patient to quote the invoice number
+    assert "Thank you, this consultation is paid.</p>" in panel and "Quote" not in panel
     _three_numbers(page.split('id="receipt"', 1)[1], "Amount paid", "Price before VAT")
     assert page.count("Price before VAT") == 1 and "VATable" not in page
     number = re.search(rf"INV-\d{{14}}-{payment_id}", page).group(0)
@@ -184,7 +188,11 @@ def test_a_pay_form_from_before_the_refund_cannot_pay_after_it(
 @pytest.mark.parametrize(
     ("setup", "words", "badge"),
     [
-        ("pending", ["Amount due", "Nothing has been charged yet"], "Payment pending"),
+        (
+            "pending",
+            ["Continue to payment · ₱1,250.00", "Nothing has been charged yet"],
+            "Payment pending",
+        ),
         (
             "declined",
             ["Nothing was charged", "declined this payment.", "Amount tried", "Pay again"],
@@ -195,7 +203,7 @@ def test_a_pay_form_from_before_the_refund_cannot_pay_after_it(
             ["Nothing was charged", "not completed in time.", "Amount tried", "Start again"],
             "Payment expired",
         ),
-        ("paid", ["Amount charged", "this consultation is paid"], "Paid"),
+        ("paid", ["Amount paid", "this consultation is paid"], "Paid"),
     ],
 )
 def test_each_state_says_charged_due_or_not_charged(
@@ -216,9 +224,8 @@ def test_each_state_says_charged_due_or_not_charged(
         rf'<h1>Consultation with Dr\. Ana Cruz <span class="badge[^"]*">{badge}</span>', page
     )
     assert f"Payment #{payment_id}" not in page
-    if setup != "paid":
-        assert "Amount charged" not in page
-        assert page.count("₱1,250.00") == 1  # the amount once: due, or tried
+    assert "Amount charged" not in page and "Amount due" not in page
+    assert page.count("₱1,250.00") == 1  # the amount once: to pay, tried, or paid
     assert page.lower().count("nothing was charged") <= 1
     assert page.lower().count("nothing has been charged") <= 1
 

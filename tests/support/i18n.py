@@ -24,6 +24,7 @@ from pathlib import Path
 
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
+from flask_babel import force_locale, gettext
 
 ROOT = Path(__file__).resolve().parents[2]
 TRANSLATIONS = ROOT / "translations"
@@ -54,6 +55,12 @@ def compile_if_stale() -> None:
         buffer = io.BytesIO()
         write_mo(buffer, catalog)
         mo.write_bytes(buffer.getvalue())
+
+
+def translated_words(app, language: str, msgids: list[str]) -> list[str]:
+    """Each English ``msgid`` as ``app``'s catalog of ``language`` says it (placeholders left)."""
+    with app.test_request_context(), force_locale(language):
+        return [gettext(m) for m in msgids]
 
 
 def extract_msgids(tmp_dir: Path) -> set[str]:

@@ -16,7 +16,7 @@ from app.invoices.filters import (
     parse_cursor,
     parse_filter,
 )
-from app.invoices.history import actor_label, event_label, receipt_link
+from app.invoices.history import DETAIL_WORDS, _details, actor_label, event_label, receipt_link
 
 
 def test_an_empty_query_string_is_no_filter_and_the_first_page():
@@ -114,6 +114,34 @@ def test_actors_read_as_people_or_systems():
     assert actor_label("user:13", users) == "user:13"
     assert actor_label("system:checkout", users) == "System (checkout)"
     assert actor_label("cron", users) == "cron"
+
+
+def test_every_role_and_every_stored_detail_reads_as_words():
+    users = {1: SimpleNamespace(name="Rosa Reyes", role="manager"),
+             2: SimpleNamespace(name="Ben Cruz", role="cashier")}  # fmt: skip
+    assert actor_label("user:1", users) == "Rosa Reyes (manager)"
+    assert actor_label("user:2", users) == "Ben Cruz (cashier)"
+    # the refund's and the flagged charge's details (app/payments/refunds.py, confirmation.py)
+    refund = {"reason": "Shortened visit", "amount": "250.00", "credit_memo": "CM-000001",
+              "remaining": "1000.00"}  # fmt: skip
+    assert _details(refund) == (
+        ("Reason", "Shortened visit"),
+        ("Amount", "₱250.00"),
+        ("Credit memo", "CM-000001"),
+        ("Left to refund", "₱1,000.00"),
+    )
+    flagged = {"action": "refund this charge at the provider", "expected_amount": "5000.00",
+               "completed_transaction_id": "txn_1"}  # fmt: skip
+    assert _details(flagged) == (
+        ("What to do", "refund this charge at the provider"),
+        ("Amount expected", "₱5,000.00"),
+        ("Transaction it was paid by", "txn_1"),
+    )
+    # every key the payment code records has a name of its own, not the key itself
+    for key in ("reason", "amount", "credit_memo", "remaining", "previous_status", "action",
+                "transaction_id", "currency", "expected_currency", "reported_amount",
+                "payment_id", "other_payment_id", "refunded_payment_id"):  # fmt: skip
+        assert key in DETAIL_WORDS, key
 
 
 @pytest.mark.parametrize(
