@@ -27,7 +27,15 @@ from flask_babel import gettext
 
 from app.config import clinic_timezone
 from app.i18n import N_, current_locale
-from app.models import CURRENCY, CreditMemo, Payment, ProviderRequestState, TaxRecord, money
+from app.models import (
+    CURRENCY,
+    CreditMemo,
+    Payment,
+    PaymentStatus,
+    ProviderRequestState,
+    TaxRecord,
+    money,
+)
 from app.payments import lifecycle
 from app.payments.pricing import Sale, recorded_sale
 from app.payments.records import memo_failed, refunded_amount
@@ -218,11 +226,20 @@ class RefundNote:
 
 def refunds_of(payment: Payment) -> list[RefundNote]:
     """Every refund of ``payment``, whole or partial, oldest first: one note per credit memo
-    (``app.payments.refunds``) whose refund the provider did not refuse. Their amounts add up
-    to ``refunded_amount`` of the invoice; a payment never refunded has none."""
+    (``app.payments.refunds``); a payment never refunded has none.
+
+    A refund the provider refused returned nothing. On a paid payment its amount is refundable
+    again (``refunds.refundable``), so it is left out: staff refund it anew. On a refunded
+    payment nothing else can return it, so it stays "on its way back" for the patient: the
+    clinic owes it and finishes it from the attention page."""
     if payment.invoice is None:
         return []
-    return [refund_note(memo) for memo in payment.invoice.credit_memos if not memo_failed(memo)]
+    keep_refused = payment.status == PaymentStatus.REFUNDED
+    return [
+        refund_note(memo)
+        for memo in payment.invoice.credit_memos
+        if keep_refused or not memo_failed(memo)
+    ]
 
 
 def refund_note(memo: CreditMemo) -> RefundNote:

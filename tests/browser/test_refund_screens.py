@@ -38,7 +38,11 @@ def test_a_refund_reads_requested_then_returned(
         mine.goto(f"/payments/{payment_id}")
         # The payment page titles its next-step card "Refund" once the payment is refunded.
         step = mine.get_by_role("region", name="Refund", exact=True)
-        words = "is on its way back" if moment == "requested" else "The payment provider returned ₱"
+        words = (
+            "is on its way back"
+            if moment == "requested"
+            else "The payment provider returned this payment"
+        )
         expect(step).to_contain_text(words)
         fits_the_viewport(mine, size["width"])
         shoot(mine, f"refund-{moment}-patient-{viewport}")
