@@ -27,11 +27,18 @@ from flask_babel import gettext
 
 from app.config import clinic_timezone
 from app.i18n import N_, current_locale
-from app.models import CURRENCY, Payment, TaxRecord, money
+from app.models import (
+    CURRENCY,
+    CreditMemo,
+    Payment,
+    PaymentStatus,
+    ProviderRequestState,
+    TaxRecord,
+    money,
+)
 from app.payments import lifecycle
-from app.payments.events import PaymentEventType
 from app.payments.pricing import Sale, recorded_sale
-from app.payments.records import refunded_amount
+from app.payments.records import memo_failed, refunded_amount
 from app.payments.vat import VatBreakdown
 
 PESO_SIGN = "₱"
@@ -191,6 +198,8 @@ class RefundNote:
     returned: bool = False
     #: Who refunded it ("Clinic Staff"), where the page knows; the staff pages do.
     by: str | None = None
+    #: When the provider returned the money (its clock), once ``returned``.
+    returned_at: datetime | None = None
 
     @property
     def sentence(self) -> str:
@@ -215,22 +224,34 @@ class RefundNote:
         return gettext("Refunded on %(when)s: %(amount)s to be returned by %(method)s.", **words)
 
 
-def refund_of(payment: Payment) -> RefundNote | None:
-    """The refund of a refunded payment, read from its ``refunded`` event; else None."""
-    if payment.status != "refunded":
-        return None
-    event = next(
-        (e for e in reversed(payment.events) if e.event_type == PaymentEventType.REFUNDED), None
-    )
-    data = event.data if event is not None and isinstance(event.data, dict) else {}
+def refunds_of(payment: Payment) -> list[RefundNote]:
+    """Every refund of ``payment``, whole or partial, oldest first: one note per credit memo
+    (``app.payments.refunds``); a payment never refunded has none.
+
+    A refund the provider refused returned nothing. On a paid payment its amount is refundable
+    again (``refunds.refundable``), so it is left out: staff refund it anew. On a refunded
+    payment nothing else can return it, so it stays "on its way back" for the patient: the
+    clinic owes it and finishes it from the attention page."""
+    if payment.invoice is None:
+        return []
+    keep_refused = payment.status == PaymentStatus.REFUNDED
+    return [
+        refund_note(memo)
+        for memo in payment.invoice.credit_memos
+        if keep_refused or not memo_failed(memo)
+    ]
+
+
+def refund_note(memo: CreditMemo) -> RefundNote:
+    """The sentence of one credit memo's refund: returned once the provider confirmed it."""
+    returned = memo.provider_request.state == ProviderRequestState.SUCCEEDED
     return RefundNote(
-        at=event.created_at if event is not None else payment.updated_at,
-        amount=Decimal(data.get("amount") or payment.amount),
-        method=payment.method_label,
-        reason=str(data.get("reason") or gettext("No reason recorded.")),
-        returned=any(
-            r.kind == "refund" and r.state == "succeeded" for r in payment.provider_requests
-        ),
+        at=memo.issued_at,
+        amount=money(memo.amount),
+        method=memo.payment.method_label,
+        reason=memo.reason or gettext("No reason recorded."),
+        returned=returned,
+        returned_at=memo.provider_request.completed_at if returned else None,
     )
 
 
@@ -274,7 +295,7 @@ def init_app(app: Flask) -> None:
         amount_label=amount_label,
         extra_charges=extra_charges,
         status_word=status_word,
-        refund_of=refund_of,
+        refunds_of=refunds_of,
         refunded_amount=refunded_amount,
         vat_of=vat_of,
         sale_of=sale_of,

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import Response, flash, redirect, render_template, request, url_for
+from flask import Response, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext, lazy_gettext
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
@@ -28,7 +28,7 @@ from werkzeug.exceptions import TooManyRequests
 
 from app.checkout import bp
 from app.checkout.forms import CheckoutForm
-from app.checkout.queries import patient_consultation
+from app.checkout.queries import charges_to_refund, patient_consultation
 from app.checkout.tokens import CheckoutTokenError, current_tokens
 from app.extensions import db
 from app.gateway.provider import current_gateway
@@ -122,7 +122,7 @@ def after_payment(outcome: Outcome) -> Response:
     page, with a notice for the 409.
     """
     if outcome.status == 409:
-        flash(_already_started(db.session.get(Payment, outcome.payment_id)), "notice")
+        _keep_already_started(outcome.payment_id, request.form.get("payment_method"))
     elif _still_payable(outcome):
         try:
             url = hosted_checkout(outcome.payment_id)
@@ -144,10 +144,34 @@ def _still_payable(outcome: Outcome) -> bool:
     return payment.status == PaymentStatus.PENDING and not is_stale(payment)
 
 
-def _already_started(payment: Payment) -> str:
-    """The notice of a submit that found the consultation's payment already made, naming the
-    method this submit chose when it differs (a second tab's choice is never dropped silently)."""
-    chosen = request.form.get("payment_method")
+# The session key of the "you already started a payment" notice: kept (not flashed) so the
+# payment page still says it after a reload or a language change, in the new language.
+ALREADY_STARTED_KEY = "already_started"
+
+
+def _keep_already_started(payment_id: int, chosen: str | None) -> None:
+    session[ALREADY_STARTED_KEY] = {"payment_id": payment_id, "chosen": chosen}
+
+
+def forget_notices() -> None:
+    """The patient moved on (their consultations, a checkout): the kept notice is done."""
+    session.pop(ALREADY_STARTED_KEY, None)
+
+
+def already_started_notice(payment: Payment) -> str | None:
+    """The notice of a submit that found ``payment`` already made, in the request's language,
+    while the patient stays on that payment's page (reloads and language changes included);
+    None on any other payment's page, which also ends it."""
+    kept = session.get(ALREADY_STARTED_KEY)
+    if not isinstance(kept, dict) or kept.get("payment_id") != payment.id:
+        forget_notices()
+        return None
+    return _already_started(payment, kept.get("chosen"))
+
+
+def _already_started(payment: Payment, chosen: str | None) -> str:
+    """The notice naming the method the submit chose when it differs (a second tab's choice
+    is never dropped silently)."""
     if chosen in {m.value for m in PaymentMethod} and chosen != payment.payment_method:
         return gettext(
             "You had already started a payment by %(method)s, so no second one was made and "
@@ -221,6 +245,7 @@ def checkout_page(
         "refunded": refunded,
         "form": form,
         "refusal": refusal,
+        "charges_to_refund": charges_to_refund([consultation.id]).get(consultation.id, []),
         **_price_for(consultation),
     }
     status = refusal.status if refusal else 200

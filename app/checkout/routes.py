@@ -11,6 +11,7 @@ from app.auth.sessions import session_user_id
 from app.checkout import bp
 from app.checkout.forms import CancelForm, CheckoutForm
 from app.checkout.queries import (
+    charges_to_refund,
     consultations_with_payments,
     open_payment,
     patient_consultation,
@@ -19,15 +20,16 @@ from app.checkout.queries import (
 )
 from app.checkout.responses import (
     after_payment,
+    already_started_notice,
     app_fragment,
     checkout_form,
     checkout_page,
+    forget_notices,
     go_to,
     hosted_checkout,
     preparing_page,
 )
 from app.checkout.tokens import CheckoutTokenError, current_tokens, idempotency_key
-from app.formatting import refund_of
 from app.gateway.provider import current_gateway
 from app.models import AuditAction, Payment, PaymentStatus
 from app.pages import PAYMENT_CANCELLED, cancel_refusal, page_for
@@ -58,6 +60,7 @@ def index():
     """My consultations, each with a Pay link or its payment's state; staff go to the invoices."""
     if current_user.is_staff:
         return redirect(url_for("invoices.list_invoices"))
+    forget_notices()
     return render_template("checkout/index.html", rows=consultations_with_payments(current_user))
 
 
@@ -69,6 +72,7 @@ def checkout(consultation_id: int):
     :raise 404: not this patient's consultation.  :raise 403: staff.
     """
     consultation = patient_consultation(current_user, consultation_id)
+    forget_notices()
     payment = open_payment(consultation)
     refunded = None if payment else refunded_payment(consultation)
     form = None if payment or refunded else checkout_form(consultation)
@@ -141,7 +145,9 @@ def payment(payment_id: int):
     :raise 404: not this patient's payment (staff may open any).
     """
     found = visible_payment(current_user, payment_id)
-    page = render_template("checkout/payment.html", **_payment_context(found))
+    page = render_template(
+        "checkout/payment.html", notice=already_started_notice(found), **_payment_context(found)
+    )
     if current_user.is_staff:
         # After rendering (a commit expires what the page reads), before anything is sent.
         audit.viewed(AuditAction.PAYMENT_VIEWED, payment=found)
@@ -246,7 +252,13 @@ def _payment_context(found: Payment) -> dict:
         # while another payment of the consultation is under way (the page links to it).
         "current_payment": current,
         "can_pay_again": current is None and refunded_payment(found.consultation) is None,
-        "refund": refund_of(found),
+        "refund": found.status == PaymentStatus.REFUNDED,
+        # The consultation's other payments' charges owed back (this one's are ``extra``).
+        "other_charges": [
+            charge
+            for charge in charges_to_refund([found.consultation_id]).get(found.consultation_id, [])
+            if charge.payment.id != found.id
+        ],
         "paid_after_cancel": found.status == PaymentStatus.COMPLETED
         and any(e.event_type == PaymentEventType.CANCELLED for e in found.events),
         "cancel_form": CancelForm(),

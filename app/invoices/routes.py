@@ -29,7 +29,7 @@ from flask_login import current_user
 from app import audit
 from app.auth.roles import requires_role
 from app.extensions import db, login_manager
-from app.formatting import RefundNote, clinic_tz, format_money, refund_of, status_word
+from app.formatting import RefundNote, clinic_tz, format_money, refund_note, status_word
 from app.htmx import current_page, is_htmx
 from app.i18n import N_, translated
 from app.invoices import bp, export, form_state, history, queries, refusals
@@ -54,6 +54,7 @@ from app.payments.errors import (
     PaymentError,
 )
 from app.payments.events import PaymentEventType
+from app.payments.records import memo_failed
 
 RESULTS_TARGET = "invoice-results"
 #: Sent by the filter's text boxes while typing (templates/invoices/_filter_form.html).
@@ -174,7 +175,7 @@ def show_invoice(number: str):
         refundable=left,
         history=history.history(detail.events, detail.actors),
         receipt_url=history.receipt_link(detail.invoice.payment),
-        refund_note=_refund_note(detail),
+        refund_notes=_refund_notes(detail),
         deleted=_deleted_note(detail),
         refund_form=refund_form,
         delete_form=refused.get("delete_form") or DeleteForm(),
@@ -191,13 +192,13 @@ def _back_to_invoice(detail: queries.InvoiceDetail, form_name: str, form, status
     return redirect(url_for("invoices.show_invoice", number=number), 303)
 
 
-def _refund_note(detail: queries.InvoiceDetail) -> RefundNote | None:
-    """The refund sentence with the name of the staff member who refunded it."""
-    note = refund_of(detail.invoice.payment)
-    event = history.last_event(detail.events, PaymentEventType.REFUNDED)
-    if note is None or event is None:
-        return note
-    return replace(note, by=history.actor_name(event.actor, detail.actors))
+def _refund_notes(detail: queries.InvoiceDetail) -> list[RefundNote]:
+    """One refund sentence per credit memo, each naming the staff member who issued it."""
+    return [
+        replace(refund_note(memo), by=history.actor_name(memo.actor, detail.actors))
+        for memo in detail.invoice.credit_memos
+        if not memo_failed(memo)
+    ]
 
 
 def _deleted_note(detail: queries.InvoiceDetail) -> dict | None:

@@ -68,9 +68,19 @@ WORDS = {
     ],
     "refunded": ["Refund", "Amount charged", "Refunded", "Net paid"],
     "charged-after-cancel": ["A charge to be refunded", "Charged, to be refunded"],
+    # ₱250.00 refunded of ₱1,250.00: the refund's own sentence, and the net
+    "partly-refunded": ["Payment successful", "Paid · partly refunded", "Net paid"],
+    # ₱250.00, then the rest: a sentence for each, adding up to "Refunded"
+    "refunded-in-parts": ["Refund", "Refunded", "Net paid"],
+    # paid, after a cancelled payment the provider charged late: the paid payment's page,
+    # the list and the consultation's checkout say so and link to it
+    "second-charge": ["Payment successful", "See the charge to be refunded"],
+    "second-charge-list": ["My consultations", "Paid"],
+    "paid-checkout": ["This consultation is paid", "See the charge to be refunded"],
 }
 # How many times the amount appears in the page's main part, per state: once, but for the
-# checkout's summary and Pay button, and the refund's "Refunded −₱…" line under the charge.
+# checkout's summary and Pay button, the refund's "Refunded −₱…" line under the charge, the
+# second charge's notice (it names its own amount) and the list's fee.
 AMOUNT_TIMES = {
     "checkout": 2,
     "after-cancel": 2,
@@ -82,6 +92,11 @@ AMOUNT_TIMES = {
     "expired": 1,
     "refunded": 2,
     "charged-after-cancel": 1,
+    "partly-refunded": 1,
+    "refunded-in-parts": 2,
+    "second-charge": 2,
+    "second-charge-list": 2,
+    "paid-checkout": 1,
 }
 # Where that one amount is: the way on to the provider carries it, the paid page's receipt.
 AMOUNT_IN = {
@@ -89,7 +104,12 @@ AMOUNT_IN = {
     "after-cancel": ".pay-button",
     "pending": ".pay-bar .button",
     "paid": "#receipt .total",
+    "partly-refunded": "#receipt .total",
 }
+# Words that must not be there: no amount to pay on a paid consultation.
+NOT_WORDS = {"paid-checkout": ["Amount to pay"]}
+# How each refund reads, in its own words (never only the last one), for these states.
+REFUND_SENTENCES = {"partly-refunded": 1, "refunded-in-parts": 2}
 # The state's way on, which must be inside the phone's first screen.
 WAY_ON = {
     "checkout": ".pay-button",
@@ -126,11 +146,38 @@ def make_state(live_app, factory, patient, consultation, state: str) -> str:
     if state == "charged-after-cancel":
         # a new payment is under way, so the old page's charge cannot count: owed back
         api.new_payment(patient, consultation, method="bank_transfer")
-    if state in ("paid", "refunded", "charged-after-cancel"):
+    if state in (
+        "paid",
+        "refunded",
+        "charged-after-cancel",
+        "partly-refunded",
+        "refunded-in-parts",
+    ):
         api.confirm(staff, payment_id, transaction_id=f"sbx_txn_{payment_id}")
     if state == "refunded":
         refund_now(live_app, payment_id, REASON)
+    if state in ("partly-refunded", "refunded-in-parts"):
+        assert api.refund(staff, payment_id, REASON, amount="250.00").status_code == 200
+    if state == "refunded-in-parts":
+        assert api.refund(staff, payment_id, "Lab test not done").status_code == 200
+    if state in ("second-charge", "second-charge-list", "paid-checkout"):
+        return _second_charge(api, live_app, staff, patient, consultation, payment_id, state)
     return checkout if state == "started" else f"/payments/{payment_id}"
+
+
+def _second_charge(api, live_app, staff, patient, consultation, first: int, state: str) -> str:
+    """Cancel ``first``, pay again, then the provider charges ``first`` late after all."""
+    with live_app.app_context():
+        lifecycle.cancel(first, user=patient)
+    second = api.new_payment(patient, consultation, method="bank_transfer")
+    assert api.confirm(staff, second, transaction_id=f"sbx_txn_{second}").status_code == 200
+    api.confirm(staff, first, transaction_id=f"sbx_txn_{first}")  # recorded, to refund
+    paths = {
+        "second-charge": f"/payments/{second}",
+        "second-charge-list": "/",
+        "paid-checkout": f"/consultations/{consultation.id}/checkout",
+    }
+    return paths[state]
 
 
 def in_the_first_screen(page: Page, selector: str) -> None:
@@ -169,7 +216,11 @@ def test_each_patient_state_reads_once_and_keeps_the_way_on_in_reach(
     main = page.locator("main")
     for words in translated_words(live_app, language, WORDS[state]):
         expect(main).to_contain_text(words)
+    for words in translated_words(live_app, language, NOT_WORDS.get(state, [])):
+        expect(main).not_to_contain_text(words)
     text = main.inner_text()
+    if state in REFUND_SENTENCES:
+        expect(main.locator(".refund-sentence")).to_have_count(REFUND_SENTENCES[state])
     nothing = translated_words(live_app, language, ["Nothing was charged"])[0].lower()
     assert text.lower().count(nothing) <= 1, text
     assert text.count(amount) == AMOUNT_TIMES[state], text
