@@ -109,6 +109,28 @@ def reported_charges(payment: Payment) -> list[PaymentEvent]:
     return [e for e in payment.events if e.event_type in UNAPPLIED_CHARGE_EVENTS]
 
 
+def deletable(payment: Payment) -> bool:
+    """Whether a soft delete of ``payment`` would be applied now (``delete_locked``'s rule):
+    not deleted yet, failed, expired or cancelled, and no money reported taken for it. Pages
+    offer a deletion only then; ``delete_locked`` decides again under the lock."""
+    return (
+        payment.deleted_at is None
+        and payment.status in UNCHARGED_ENDS
+        and not reported_charges(payment)
+    )
+
+
+def charge_transaction_ids(payment: Payment) -> list[str]:
+    """The provider's transaction ids of the money it took for ``payment``: the payment's own,
+    then those of its recorded charges staff must refund (``reported_charges``), each once."""
+    found = [payment.transaction_id] if payment.transaction_id else []
+    for event in reported_charges(payment):
+        txn = (event.data or {}).get("transaction_id") if isinstance(event.data, dict) else None
+        if txn and txn not in found:
+            found.append(str(txn))
+    return found
+
+
 def delete_locked(session: Session, payment: Payment, *, reason: str, actor: str) -> Transition:
     """Decide and apply a soft delete on a locked payment."""
     if payment.deleted_at is not None:

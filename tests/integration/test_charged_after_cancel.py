@@ -1,0 +1,70 @@
+"""Money the provider took after a cancel (the patient cancelled, paid again, then approved the
+first payment in a tab still open): every staff page and export shows it as money taken, to
+be refunded, with its transaction id; none offers to delete the payment."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.extensions import db
+from app.models import Invoice, User
+from app.payments import lifecycle
+from tests.support.auth import AuthActions
+
+TXN = "sbx_txn_late"
+
+
+@pytest.fixture
+def manager(factory):
+    return factory.staff(name="Maria Santos")
+
+
+@pytest.fixture
+def manager_client(app, manager):
+    return AuthActions(app).session_for(manager)
+
+
+@pytest.fixture
+def charged_after_cancel(app, api, factory, manager):
+    """A ₱2,750.50 payment cancelled, paid again by a second payment, then approved at the
+    provider: ``(first payment id, its invoice number)``."""
+    patient = factory.patient(name="Jose Reyes")
+    consultation = factory.consultation(patient, fee="2750.50")
+    first = api.new_payment(patient, consultation, key="first")
+    with app.app_context():
+        lifecycle.cancel(first, user=db.session.get(User, patient.id))
+    api.new_payment(patient, consultation, key="second")
+    late = api.confirm(manager, first, transaction_id=TXN)
+    assert late.status_code == 409, late.json  # recorded for staff to refund
+    with app.app_context():
+        number = db.session.query(Invoice).filter_by(payment_id=first).one().invoice_number
+    return first, number
+
+
+def test_the_invoice_shows_the_transaction_and_offers_no_delete(
+    manager_client, charged_after_cancel
+):
+    _, number = charged_after_cancel
+    page = manager_client.get(f"/staff/invoices/{number}").text
+    assert f"<code>{TXN}</code>" in page
+    assert "none yet" not in page.split("Transaction id", 1)[1].split("</dd>", 1)[0]
+    assert "Delete this payment" not in page
+    assert f"/staff/invoices/{number}/delete/confirm" not in page
+    assert "None" not in page
+
+
+def test_asking_to_delete_it_is_refused_before_the_confirmation(
+    app, manager_client, charged_after_cancel
+):
+    first, number = charged_after_cancel
+    asked = manager_client.post(
+        f"/staff/invoices/{number}/delete/confirm", data={"reason": "Test booking"}
+    )
+    assert asked.status_code == 303
+    assert asked.headers["Location"] == f"/staff/invoices/{number}"
+    page = manager_client.get(asked.headers["Location"])
+    assert page.status_code == 409
+    assert "took money for payment" in page.text
+    # nor can the confirmation page be opened
+    confirm = manager_client.get(f"/staff/invoices/{number}/delete/confirm")
+    assert confirm.status_code == 302
