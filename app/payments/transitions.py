@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Numeric, cast, func, select
 from sqlalchemy.orm import Session
 
 from app import audit
@@ -107,6 +107,23 @@ def _close_uncharged(
 def reported_charges(payment: Payment) -> list[PaymentEvent]:
     """The payment's recorded charges that staff must refund or settle (events, oldest first)."""
     return [e for e in payment.events if e.event_type in UNAPPLIED_CHARGE_EVENTS]
+
+
+#: SQL: a payment event that records money the provider took and the payment could not take
+#: (``reported_charges``).
+IS_REPORTED_CHARGE = PaymentEvent.event_type.in_([str(kind) for kind in UNAPPLIED_CHARGE_EVENTS])
+
+
+def _event_amount(name: str):
+    return cast(PaymentEvent.data[name].as_string(), Numeric(12, 2))
+
+
+#: SQL: a reported charge's pesos, as ``app.formatting.extra_charges`` reads them: the amount
+#: its event recorded (``amount``, or ``reported_amount`` for a charge of another amount),
+#: else its payment's (the statement joins ``payments``).
+REPORTED_CHARGE_AMOUNT = func.coalesce(
+    _event_amount("amount"), _event_amount("reported_amount"), Payment.amount
+)
 
 
 def deletable(payment: Payment) -> bool:
