@@ -252,7 +252,6 @@ def live_figures(session: Session, day: date, branch_code: str) -> DayFigures:
     )
 
 
-
 def _printed(session: Session, model, branch_code: str, serial: int | None) -> str | None:
     """The serial as it was printed when issued (its prefix of that time)."""
     if serial is None:
