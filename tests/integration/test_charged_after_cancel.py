@@ -19,8 +19,9 @@ TXN = "sbx_txn_late"
 
 
 @pytest.fixture
-def manager(factory):
-    return factory.staff(name="Maria Santos")
+def manager(staff):
+    """The suite's staff user: a manager."""
+    return staff
 
 
 @pytest.fixture
