@@ -90,6 +90,18 @@ _PAYMENT_ID = {
 }
 
 
+#: The header both payment-moving operations honour (app/api/keys.py parses it).
+_IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": 'An RFC 8941 sf-string ("abc", with \\" and \\\\ escaped) or a bare key. '
+    "The same key and request again answer the first answer; the same key with another "
+    "request is refused (422). Required when the server sets REQUIRE_IDEMPOTENCY_KEY=1.",
+    "schema": matching(HEADER_PATTERN),
+}
+
+
 def _body(schema_name: str) -> dict[str, Any]:
     return {"required": True, "content": {"application/json": {"schema": ref(schema_name)}}}
 
@@ -159,17 +171,7 @@ def _document() -> dict[str, Any]:
                 "post": {
                     "operationId": "createPayment",
                     "summary": "Create a payment, or replay the first answer of its key",
-                    "parameters": [
-                        {
-                            "name": "Idempotency-Key",
-                            "in": "header",
-                            "required": False,
-                            "description": 'An RFC 8941 sf-string ("abc", with \\" and \\\\ '
-                            "escaped) or a bare key. Required when the server sets "
-                            "REQUIRE_IDEMPOTENCY_KEY=1.",
-                            "schema": matching(HEADER_PATTERN),
-                        }
-                    ],
+                    "parameters": [_IDEMPOTENCY_KEY],
                     "requestBody": _body("CreatePayment"),
                     "responses": {
                         "201": {
@@ -221,11 +223,16 @@ def _document() -> dict[str, Any]:
             "/api/v1/payments/{payment_id}/refund": {
                 "post": {
                     "operationId": "refundPayment",
-                    "summary": "Staff: refund a completed payment",
-                    "parameters": [_PAYMENT_ID],
+                    "summary": "Staff: refund a completed payment, once per idempotency key",
+                    "parameters": [_PAYMENT_ID, _IDEMPOTENCY_KEY],
                     "requestBody": _body("Refund"),
                     "responses": {
-                        "200": _json("Transition", "Refunded, or already was."),
+                        "200": _json(
+                            "Transition",
+                            "Refunded, or already was (or a replay of the key's first 200, "
+                            "byte for byte). Without a key, each request is a refund of its own.",
+                            (KEY_EXPIRES_HEADER, "Idempotent-Replayed"),
+                        ),
                         **_problems(*_COMMON, 403, 404, 409, 422),
                     },
                 }

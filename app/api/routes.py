@@ -23,7 +23,7 @@ from app.gateway.provider import current_gateway
 from app.i18n import N_
 from app.invoices.fields import invoice_fields
 from app.models import AuditAction, Payment, PaymentStatus, Role
-from app.payments import access, checkout_session, lifecycle, service
+from app.payments import access, checkout_session, keyed_refunds, lifecycle, service
 from app.payments.errors import PaymentError
 from app.payments.lifecycle import is_stale
 from app.payments.ratelimit import payment_limit
@@ -113,15 +113,21 @@ def create_payment():
     )
     # The id only: a replay from Redis then reads no database row at all.
     outcome = service.create_payment(api_user_id(), req, prefetched=api_prefetched_answer())
+    response = _outcome_response(outcome)
+    url = _hosted_checkout(outcome)
+    if url is not None:
+        # The payment's one hosted checkout (the same on every repeat of the key).
+        response.headers["Link"] = f'<{url}>; rel="payment"'
+    return response
+
+
+def _outcome_response(outcome: service.Outcome) -> Response:
+    """A keyed request's answer as stored: its text and own headers, marked when replayed."""
     response = Response(outcome.body, status=outcome.status)
     for name, value in outcome.headers:
         response.headers[name] = value
     if outcome.replayed:
         response.headers["Idempotent-Replayed"] = "true"
-    url = _hosted_checkout(outcome)
-    if url is not None:
-        # The payment's one hosted checkout (the same on every repeat of the key).
-        response.headers["Link"] = f'<{url}>; rel="payment"'
     return response
 
 
@@ -200,23 +206,50 @@ def confirm_payment(payment_id: int):
 def refund_payment(payment_id: int):
     """Refund a completed payment, whole or in part: managers only. Body: ``{reason, amount?,
     expected_version?}`` (``amount`` in pesos as text; absent: all that is left). Each refund
-    issues a credit memo; repeating one without an amount changes nothing.
+    issues a credit memo; repeating one without an amount changes nothing. With an
+    ``Idempotency-Key`` header the refund is made once per key and repeats replay its first
+    answer (``keyed_refunds``); without one each request is a refund of its own.
 
     :raise 403: not a manager.  :raise 404: no such payment.
-    :raise 422: no reason, or a malformed amount or version.
+    :raise 400: a malformed Idempotency-Key header, or no key while
+        ``REQUIRE_IDEMPOTENCY_KEY`` is on.
+    :raise 422: no reason, a malformed amount, version or key, or a key used for another
+        request.
     :raise 409: the payment is not completed, the amount is more than is left to refund, or
         ``expected_version`` is not the payment's version.
     """
     body = json_body()
-    result = lifecycle.refund(
+    key = header_key(request.headers)
+    if key is None:
+        if current_app.config["REQUIRE_IDEMPOTENCY_KEY"]:
+            return problem(
+                "idempotency-key-missing",
+                "Send an Idempotency-Key header with a new unique key; nothing was refunded.",
+            )
+        # No key: each request is a refund of its own (docs/api.md says when that is safe).
+        result = lifecycle.refund(
+            payment_id,
+            body.get("reason"),
+            api_user(),
+            amount=body.get("amount"),
+            expected_version=body.get("expected_version"),
+        )
+        return json_response(_refund_body(result), 200)
+    outcome = keyed_refunds.refund(
         payment_id,
         body.get("reason"),
         api_user(),
+        key=key,
+        render=_refund_body,
         amount=body.get("amount"),
         expected_version=body.get("expected_version"),
     )
+    return _outcome_response(outcome)
+
+
+def _refund_body(result: lifecycle.Transition) -> dict:
     message = "Payment refunded." if result.changed else "Already refunded; nothing changed."
-    return json_response(_transition_body(result, message), 200)
+    return _transition_body(result, message)
 
 
 def _transition_body(result: lifecycle.Transition, message: str) -> dict:

@@ -46,6 +46,7 @@ def csv_text(books: Books) -> str:
         ("credit_memos", "refund_pending", f.memos_pending, f.memo_pending_amount, "", ""),
         ("credit_memos", "refunded", "", f.refunded, "", ""),
         ("pending", "payments", f.pending_count, f.pending_amount, "", ""),
+        ("charges_to_refund", "taken", f.charges_count, f.charges_amount, "", ""),
     ]  # fmt: skip
     if books.closing is not None:
         closing = books.closing

@@ -10,7 +10,12 @@ and one at 00:01 clinic time land on two days. What counts on a day:
   its refund: a memo whose refund the provider refused stays, numbered, and is shown as
   refused (its amount returned nothing);
 - **pending**: payments started that day and not yet captured, declined or expired, and
-  memos of the day whose refund the provider has not yet made.
+  memos of the day whose refund the provider has not yet made;
+- **charges to refund**: money the provider took that is no sale, on the day it was reported
+  (a payment approved after it was cancelled while another paid, a second charge, a charge of
+  another amount: ``transitions.IS_REPORTED_CHARGE``, the attention page's list). The provider's
+  settlement includes it, so the books show it apart, never as a sale. Like pending payments
+  it has no serial, so no branch: it counts at this clinic's one branch.
 
 Amounts in pesos (``Decimal``, centavos). Each part is one aggregate query over the day's
 rows (indexes ``ix_invoices_branch_serial_issued_at``, ``ix_credit_memos_branch_issued_at``,
@@ -33,6 +38,7 @@ from app.models import (
     CreditMemo,
     Invoice,
     Payment,
+    PaymentEvent,
     PaymentMethod,
     PaymentStatus,
     ProviderRequest,
@@ -41,6 +47,7 @@ from app.models import (
     TaxRecord,
     money,
 )
+from app.payments.transitions import IS_REPORTED_CHARGE, REPORTED_CHARGE_AMOUNT
 
 ZERO = Decimal("0.00")
 
@@ -91,6 +98,10 @@ class DayFigures:
     memo_pending_amount: Decimal
     pending_count: int
     pending_amount: Decimal
+    #: Charges the provider took that are no sale and are owed back (a day closed before
+    #: these were counted reads 0: a closing never changes).
+    charges_count: int = 0
+    charges_amount: Decimal = ZERO
 
     @property
     def refunded(self) -> Decimal:
@@ -203,6 +214,16 @@ def live_figures(session: Session, day: date, branch_code: str) -> DayFigures:
             Payment.created_at < end,
         )
     ).one()
+    charges_count, charges_amount = session.execute(
+        select(func.count(PaymentEvent.id), _sum(REPORTED_CHARGE_AMOUNT))
+        .select_from(PaymentEvent)
+        .join(Payment, Payment.id == PaymentEvent.payment_id)
+        .where(
+            IS_REPORTED_CHARGE,
+            PaymentEvent.created_at >= start,
+            PaymentEvent.created_at < end,
+        )
+    ).one()
     return DayFigures(
         day=day,
         branch_code=branch_code,
@@ -226,6 +247,8 @@ def live_figures(session: Session, day: date, branch_code: str) -> DayFigures:
         memo_pending_amount=money(waiting_amount or 0),
         pending_count=pending_count,
         pending_amount=money(pending_amount),
+        charges_count=charges_count,
+        charges_amount=money(charges_amount),
     )
 
 

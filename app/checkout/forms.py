@@ -1,4 +1,5 @@
-"""The checkout form: CSRF token, the signed idempotency token, and the payment method."""
+"""The checkout form: CSRF token, the signed idempotency token, the amount shown, and the
+payment method."""
 
 from __future__ import annotations
 
@@ -29,6 +30,10 @@ class CheckoutForm(FlaskForm):
         ],
     )
     checkout_token = HiddenField()
+    #: The total the page showed (pesos, "3571.43"): the service refuses the payment when the
+    #: price changed since (a discount card recorded or removed), so the provider never
+    #: charges an amount the patient did not see. A form without it is priced as is.
+    amount = HiddenField()
 
 
 class CancelForm(FlaskForm):

@@ -31,10 +31,11 @@ from app.checkout.forms import CheckoutForm
 from app.checkout.queries import charges_to_refund, patient_consultation
 from app.checkout.tokens import CheckoutTokenError, current_tokens
 from app.extensions import db
+from app.formatting import format_money, sale_of
 from app.gateway.provider import current_gateway
 from app.htmx import is_htmx
 from app.http_errors import database_unavailable, seconds_until_the_limit_resets
-from app.i18n import translated
+from app.i18n import N_, translated
 from app.models import Consultation, DiscountCard, Payment, PaymentMethod, PaymentStatus
 from app.pages import FORM_INVALID, NOT_YOURS, page_for
 from app.payments import checkout_session, dberrors
@@ -239,6 +240,10 @@ def checkout_page(
 
     ``refunded``: the consultation's refunded payment; the page then offers no Pay form.
     """
+    price = _price_for(consultation, payment)
+    if form is not None:
+        # Always the amount this page shows, a refused submit's stale one included.
+        form.amount.data = str(price["vat"].total)
     context = {
         "consultation": consultation,
         "payment": payment,
@@ -246,7 +251,7 @@ def checkout_page(
         "form": form,
         "refusal": refusal,
         "charges_to_refund": charges_to_refund([consultation.id]).get(consultation.id, []),
-        **_price_for(consultation),
+        **price,
     }
     status = refusal.status if refusal else 200
     if refusal and is_htmx():
@@ -259,13 +264,52 @@ def checkout_page(
     return response
 
 
-def _price_for(consultation: Consultation) -> dict:
-    """The amounts the page shows (``vat``), with the patient's recorded discount card."""
+def _price_for(consultation: Consultation, payment: Payment | None = None) -> dict:
+    """The amounts the page shows (``vat``) and the discount they include (``discount_card``:
+    a ``DiscountCard`` or a payment's ``SaleDiscount``, both with ``holder_name`` and
+    ``id_number``).
+
+    With a payment under way, its own amounts: what "Continue to payment" charges, whatever
+    the patient's card says now. ``new_price``: the price a new payment would charge when it
+    differs from a pending payment's (a card recorded or removed since); the page then offers
+    to cancel and start again at that price.
+    """
     card = db.session.get(DiscountCard, consultation.patient_id)
+    current = current_sale(consultation.fee, card.kind if card else None)
+    if payment is None:
+        return {"vat": current, "discount_card": card, "new_price": None}
+    charged = sale_of(payment)
+    changed = payment.status == PaymentStatus.PENDING and current.total != charged.total
     return {
-        "vat": current_sale(consultation.fee, card.kind if card else None),
-        "discount_card": card,
+        "vat": charged,
+        "discount_card": payment.sale_discount,
+        "new_price": current if changed else None,
     }
+
+
+# Why a Pay submit's amount is no longer the price (msgids; %(amount)s is the new price).
+PRICE_CHANGED_DISCOUNT = N_(
+    "The amount changed to %(amount)s because the clinic recorded your %(kind)s discount. "
+    "Nothing was charged. Press the button to pay %(amount)s."
+)
+PRICE_CHANGED_NO_DISCOUNT = N_(
+    "The amount changed to %(amount)s because your discount is no longer recorded. "
+    "Nothing was charged. Press the button to pay %(amount)s."
+)
+
+
+def _price_changed(error: InvalidPaymentRequest, consultation: Consultation) -> Refusal | None:
+    """The refusal of a submit whose amount is not the price any more, naming the new one;
+    None for other refusals."""
+    if "amount" not in error.errors:
+        return None
+    sale = _price_for(consultation)["vat"]
+    amount = format_money(sale.total)
+    if sale.discounted:
+        text = gettext(PRICE_CHANGED_DISCOUNT, amount=amount, kind=sale.discount_kind.label)
+    else:
+        text = gettext(PRICE_CHANGED_NO_DISCOUNT, amount=amount)
+    return Refusal(409, text)
 
 
 def _refused_pay(error: Exception) -> Response:
@@ -285,9 +329,11 @@ def _refusal_page(error: Exception) -> Response:
     except (ConsultationNotFound, NotYourConsultation) as lookup_error:
         return _not_found_or_forbidden(lookup_error)
     form = checkout_form(consultation, keep_submitted=True)
+    refusal = None
     if isinstance(error, InvalidPaymentRequest):
         form.validate()  # puts each field's own message next to it
-    return checkout_page(consultation, form=form, refusal=_refusal_for(error))
+        refusal = _price_changed(error, consultation)
+    return checkout_page(consultation, form=form, refusal=refusal or _refusal_for(error))
 
 
 def _not_found_or_forbidden(error: PaymentError) -> Response:

@@ -112,6 +112,7 @@ def _submitted_request(user_id: int, consultation_id: int) -> PaymentRequest | N
         return parse_payment_request(
             consultation_id=consultation_id,
             payment_method=form.payment_method.data,
+            amount=form.amount.data or None,
             idempotency_key=idempotency_key(nonce, form.payment_method.data),
         )
     except (CheckoutTokenError, InvalidPaymentRequest):
@@ -125,9 +126,11 @@ def _pay(consultation_id: int):
     if not form.validate_on_submit():
         raise InvalidPaymentRequest("The checkout form is not complete.", errors=form.errors)
     nonce = current_tokens().verify(form.checkout_token.data, current_user.id, consultation.id)
+    # The amount the page showed: a price changed since is refused (responses.py says why).
     req = parse_payment_request(
         consultation_id=consultation.id,
         payment_method=form.payment_method.data,
+        amount=form.amount.data or None,
         idempotency_key=idempotency_key(nonce, form.payment_method.data),
     )
     return after_payment(service.create_payment(current_user._get_current_object(), req))

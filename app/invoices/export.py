@@ -2,6 +2,11 @@
 
 Amounts are plain decimals (``5000.00``) so spreadsheets sum them; the VAT
 columns are the three numbers every page shows (VATable amount + VAT = amount).
+``refunded_amount`` is what its credit memos gave back (empty: nothing), so a partly refunded
+invoice reads "paid 5000.00, refunded 500.00". ``charges_to_refund`` and
+``charge_transaction_id``: money the provider took that the payment could not (approved after
+it was cancelled, a second charge), which the settlement includes; a void invoice's
+``transaction_id`` is that charge's.
 Times are ISO 8601 in clinic time with the offset, to the second (``2026-12-01T10:30:00+08:00``).
 Text a patient typed (a name) that starts like a formula is prefixed with an apostrophe, so
 opening the file in a spreadsheet never runs it. The file starts with a UTF-8 byte-order
@@ -38,6 +43,9 @@ HEADER = (
     "patient_email",
     "doctor",
     "consultation_at",
+    "refunded_amount",
+    "charges_to_refund",
+    "charge_transaction_id",
 )
 CHUNK_SIZE = 64 * 1024
 BYTE_ORDER_MARK = "\ufeff"
@@ -75,11 +83,15 @@ def _fields(row: Row) -> tuple[str, ...]:
         _amount(row.vat_amount),
         row.payment_method,
         row.payment_status,
-        _text(row.transaction_id),
+        # The payment's own capture; else the charge the provider took after it was closed.
+        _text(row.transaction_id or row.charge_transaction_id),
         _text(row.patient_name),
         _text(row.patient_email),
         _text(row.doctor_name),
         _time(row.scheduled_at),
+        _amount(row.refunded_amount),
+        _amount(row.charges_to_refund),
+        _text(row.charge_transaction_id),
     )
 
 

@@ -126,6 +126,7 @@ DETAIL_WORDS = {
     "payment_status": N_("Status"),
     "reason": N_("Reason"),
     "transaction_id": N_("Provider's transaction"),
+    "completed_transaction_id": N_("Transaction that paid it"),
     "action": N_("What to do"),
     "source": N_("Answered from"),
     "credit_memo": N_("Credit memo"),
@@ -162,7 +163,11 @@ _METHOD_KEYS = frozenset({"method", "payment_method"})
 def _details(data: dict[str, Any] | None) -> tuple[tuple[str, str], ...]:
     if not isinstance(data, dict):
         return ()
-    return tuple((_detail_name(key), _value(key, value)) for key, value in data.items())
+    # A detail recorded as null (a cancelled payment's "completed_transaction_id") says
+    # nothing: it is left out rather than shown as "None".
+    return tuple(
+        (_detail_name(key), _value(key, value)) for key, value in data.items() if value is not None
+    )
 
 
 def _detail_name(key: str) -> str:

@@ -32,6 +32,7 @@ from app.models import (
     money,
 )
 from app.payments.events import UNAPPLIED_CHARGE_EVENTS
+from app.payments.transitions import IS_REPORTED_CHARGE, REPORTED_CHARGE_AMOUNT
 
 PAGE_SIZE = 50
 # Its own name in the soft-delete subquery, so it never correlates with a joined Payment.
@@ -285,6 +286,18 @@ def export_rows(f: InvoiceFilter) -> Iterator[Row]:
         _list_statement(f, refunds=False)
         .add_columns(
             Payment.transaction_id,
+            # Money the provider took that the payment could not (a charge after a cancel):
+            # the pesos to refund and the latest such charge's transaction id.
+            select(func.sum(REPORTED_CHARGE_AMOUNT))
+            .where(PaymentEvent.payment_id == Payment.id, IS_REPORTED_CHARGE)
+            .scalar_subquery()
+            .label("charges_to_refund"),
+            select(PaymentEvent.data["transaction_id"].as_string())
+            .where(PaymentEvent.payment_id == Payment.id, IS_REPORTED_CHARGE)
+            .order_by(PaymentEvent.id.desc())
+            .limit(1)
+            .scalar_subquery()
+            .label("charge_transaction_id"),
             Payment.currency,
             TaxRecord.taxable_base.label("vatable_amount"),
             TaxRecord.amount.label("vat_amount"),

@@ -12,6 +12,7 @@ from app.formatting import format_money, status_word
 from app.i18n import translated
 from app.models import PaymentStatus
 from app.payments import lifecycle
+from app.payments.decisions import UNCHARGED_ENDS
 from app.payments.errors import InvalidTransition, PaymentError, PaymentNotDeletable, StaleVersion
 
 
@@ -40,7 +41,16 @@ def refusal(error: PaymentError) -> str:
 
 
 def not_deletable(payment_id: int, status: str) -> str:
-    """Why a payment in ``status`` cannot be deleted, in the staff member's language."""
+    """Why a payment in ``status`` cannot be deleted, in the staff member's language. A failed,
+    expired or cancelled payment is refused only when the provider took money for it anyway
+    (``lifecycle.deletable``)."""
+    if status in UNCHARGED_ENDS:
+        return gettext(
+            "The payment provider took money for payment %(id)s after it was %(status)s: "
+            "refund that charge instead of deleting the payment.",
+            id=payment_id,
+            status=status_word(status),
+        )
     text = gettext(
         "Payment %(id)s is %(status)s: only a payment that moved no money "
         "(failed, expired or cancelled) can be deleted.",

@@ -179,6 +179,8 @@ def show_invoice(number: str):
         deleted=_deleted_note(detail),
         refund_form=refund_form,
         delete_form=refused.get("delete_form") or DeleteForm(),
+        can_delete=lifecycle.deletable(detail.invoice.payment),
+        transaction_ids=lifecycle.charge_transaction_ids(detail.invoice.payment),
     )
     # After rendering (a commit expires what the page reads), before anything is sent.
     audit.viewed(AuditAction.INVOICE_VIEWED, payment=detail.invoice.payment)
@@ -311,12 +313,6 @@ def _refundable(detail: queries.InvoiceDetail) -> Decimal:
     return refunds.refundable(db.session, detail.invoice.payment)
 
 
-#: Payments that moved no money: the only ones a deletion may take out of the lists
-#: (``lifecycle.delete`` refuses the others; this only spares staff a confirmation page
-#: for a deletion that would then be refused).
-DELETABLE = (PaymentStatus.FAILED, PaymentStatus.EXPIRED, PaymentStatus.CANCELLED)
-
-
 @bp.post("/invoices/<number>/delete/confirm")
 @requires_role(Role.MANAGER)
 def confirm_delete(number: str):
@@ -334,7 +330,8 @@ def confirm_delete(number: str):
     if payment.deleted_at is not None:
         flash(gettext("This payment was already deleted."), "error")
         return _back_to_invoice(detail, "delete_form", form, 409)
-    if payment.status not in DELETABLE:
+    if not lifecycle.deletable(payment):
+        # Spares staff a confirmation page for a deletion ``lifecycle.delete`` would refuse.
         flash(refusals.not_deletable(payment.id, payment.status), "error")
         return _back_to_invoice(detail, "delete_form", form, 409)
     number = detail.invoice.invoice_number
@@ -352,7 +349,8 @@ def show_delete_confirmation(number: str):
     """
     detail = _detail_or_404(number)
     asked = form_state.delete_to_confirm(detail.invoice.invoice_number)
-    if asked is None:
+    if asked is None or not lifecycle.deletable(detail.invoice.payment):
+        # Nothing asked, or the payment took money since it was asked: no deletion to confirm.
         return redirect(url_for("invoices.show_invoice", number=detail.invoice.invoice_number))
     return render_template(
         "invoices/delete_confirm.html",

@@ -286,14 +286,20 @@ class RefundRequest:
     reason: str
     amount: Decimal | None  # pesos; None: all that remains refundable
     expected_version: int | None
+    idempotency_key: str | None = None
 
 
 def parse_refund_request(
-    *, reason: Any, amount: Any = None, expected_version: Any = None
+    *,
+    reason: Any,
+    amount: Any = None,
+    expected_version: Any = None,
+    header_idempotency_key: str | None = None,
 ) -> RefundRequest:
     """Check a refund's fields (staff form or API), collecting every problem. ``amount`` is
     pesos as text ("500", "500.00"; ``REFUND_AMOUNT_PATTERN``), more than zero; whether that
-    much is left to refund is decided under the payment's lock.
+    much is left to refund is decided under the payment's lock. ``header_idempotency_key``:
+    the API's ``Idempotency-Key`` header, already unescaped (``KEY_PATTERN``).
 
     :raise InvalidPaymentRequest: 422, ``errors`` names each bad field.
     """
@@ -303,8 +309,9 @@ def parse_refund_request(
         errors["reason"] = problem
     parsed = _parse_refund_amount(amount, errors)
     version = _parse_version(expected_version, errors)
+    key = _parse_key(header_idempotency_key, errors, "Idempotency-Key")
     _raise_if_any(errors)
-    return RefundRequest(reason.strip(), parsed, version)
+    return RefundRequest(reason.strip(), parsed, version, key)
 
 
 def _parse_refund_amount(value: Any, errors: dict[str, str]) -> Decimal | None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Numeric, cast, func, select
 from sqlalchemy.orm import Session
 
 from app import audit
@@ -107,6 +107,45 @@ def _close_uncharged(
 def reported_charges(payment: Payment) -> list[PaymentEvent]:
     """The payment's recorded charges that staff must refund or settle (events, oldest first)."""
     return [e for e in payment.events if e.event_type in UNAPPLIED_CHARGE_EVENTS]
+
+
+#: SQL: a payment event that records money the provider took and the payment could not take
+#: (``reported_charges``).
+IS_REPORTED_CHARGE = PaymentEvent.event_type.in_([str(kind) for kind in UNAPPLIED_CHARGE_EVENTS])
+
+
+def _event_amount(name: str):
+    return cast(PaymentEvent.data[name].as_string(), Numeric(12, 2))
+
+
+#: SQL: a reported charge's pesos, as ``app.formatting.extra_charges`` reads them: the amount
+#: its event recorded (``amount``, or ``reported_amount`` for a charge of another amount),
+#: else its payment's (the statement joins ``payments``).
+REPORTED_CHARGE_AMOUNT = func.coalesce(
+    _event_amount("amount"), _event_amount("reported_amount"), Payment.amount
+)
+
+
+def deletable(payment: Payment) -> bool:
+    """Whether a soft delete of ``payment`` would be applied now (``delete_locked``'s rule):
+    not deleted yet, failed, expired or cancelled, and no money reported taken for it. Pages
+    offer a deletion only then; ``delete_locked`` decides again under the lock."""
+    return (
+        payment.deleted_at is None
+        and payment.status in UNCHARGED_ENDS
+        and not reported_charges(payment)
+    )
+
+
+def charge_transaction_ids(payment: Payment) -> list[str]:
+    """The provider's transaction ids of the money it took for ``payment``: the payment's own,
+    then those of its recorded charges staff must refund (``reported_charges``), each once."""
+    found = [payment.transaction_id] if payment.transaction_id else []
+    for event in reported_charges(payment):
+        txn = (event.data or {}).get("transaction_id") if isinstance(event.data, dict) else None
+        if txn and txn not in found:
+            found.append(str(txn))
+    return found
 
 
 def delete_locked(session: Session, payment: Payment, *, reason: str, actor: str) -> Transition:

@@ -420,7 +420,7 @@ def test_the_csv_export_has_a_header_and_one_row_per_invoice_of_the_filter(
     assert text.splitlines()[0] == (
         "\ufeffinvoice_number,issued_at,paid_at,invoice_status,amount,currency,vat_rate,vatable_amount,vat_amount,"
         "payment_method,payment_status,transaction_id,patient_name,patient_email,doctor,"
-        "consultation_at"
+        "consultation_at,refunded_amount,charges_to_refund,charge_transaction_id"
     )
     records = read_csv(response)
     assert [r["invoice_number"] for r in records] == [mixed[5], mixed[1], mixed[0]]
@@ -442,6 +442,9 @@ def test_the_csv_export_has_a_header_and_one_row_per_invoice_of_the_filter(
         "patient_email": "maria@example.test",
         "doctor": "Dr. Ana Cruz",
         "consultation_at": "2026-11-02T17:00:00+08:00",
+        "refunded_amount": "",
+        "charges_to_refund": "",
+        "charge_transaction_id": "",
     }
 
 

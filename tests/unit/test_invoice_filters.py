@@ -177,6 +177,9 @@ def _row(**overrides):
         patient_email="m@example.test",
         doctor_name="Dr. Ana Cruz",
         scheduled_at=datetime(2026, 11, 2, 9, tzinfo=UTC),
+        refunded_amount=None,
+        charges_to_refund=None,
+        charge_transaction_id=None,
     )
     values.update(overrides)
     return SimpleNamespace(**values)
