@@ -131,7 +131,6 @@ DETAIL_WORDS = {
     "source": N_("Answered from"),
     "credit_memo": N_("Credit memo"),
     "remaining": N_("Left to refund"),
-    "completed_transaction_id": N_("Transaction it was paid by"),
     "expected_amount": N_("Amount expected"),
     "expected_currency": N_("Currency expected"),
     # the other payment a flagged charge concerns (app/payments/decisions.py)
