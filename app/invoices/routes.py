@@ -53,6 +53,7 @@ from app.payments.errors import (
     PaymentError,
 )
 from app.payments.events import PaymentEventType
+from app.payments.requests import MAX_REASON_LENGTH
 
 RESULTS_TARGET = "invoice-results"
 #: Sent by the filter's text boxes while typing (templates/invoices/_filter_form.html).
@@ -176,6 +177,7 @@ def show_invoice(number: str):
         deleted=_deleted_note(detail),
         refund_form=refund_form,
         delete_form=refused.get("delete_form") or DeleteForm(),
+        max_reason=MAX_REASON_LENGTH,
     )
     # After rendering (a commit expires what the page reads), before anything is sent.
     audit.viewed(AuditAction.INVOICE_VIEWED, payment=detail.invoice.payment)
