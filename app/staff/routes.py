@@ -153,6 +153,8 @@ def _audit_page(*, status: int = 200, errors: dict | None = None, **context):
     return render_template(
         "staff/audit.html",
         actions=audit_log.ACTIONS,
+        action_word=audit_log.action_word,
+        actor_word=audit_log.actor_word,
         values=request.args,
         query_args={k: v for k, v in request.args.items() if k != "page" and v},
         errors=errors or {},
