@@ -165,7 +165,8 @@ def extra_charges(payment: Payment) -> Decimal | None:
 STATUS_WORDS = {
     "pending": N_("pending"),
     "processing": N_("processing"),
-    "completed": N_("completed"),
+    # A completed payment is what its invoice calls paid: one word for the one state.
+    "completed": N_("paid"),
     "paid": N_("paid"),
     "failed": N_("failed"),
     "expired": N_("expired"),

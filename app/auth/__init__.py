@@ -9,6 +9,7 @@ from app.extensions import login_manager
 bp = Blueprint("auth", __name__)
 
 from app.auth import (  # noqa: E402,F401  (the routes attach themselves to bp)
+    roles,
     routes,
     sessions,
     sign_in,
@@ -19,6 +20,7 @@ from app.auth import (  # noqa: E402,F401  (the routes attach themselves to bp)
 def init_app(app: Flask) -> None:
     """The pages, Flask-Login's user loader, and the revocation of ended sessions' cache."""
     app.register_blueprint(bp)
+    app.add_template_global(roles.allowed)
     login_manager.user_loader(routes.load_user)
     sessions.listen_for_ended_sessions()
     sign_in.init_app(app)

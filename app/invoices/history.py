@@ -84,14 +84,31 @@ def actor_user_ids(events: Iterable[PaymentEvent]) -> set[int]:
     return ids
 
 
+#: The parts of the system that act (``system:<part>``, ``gateway:<provider>``), in words.
+ACTOR_PARTS = {
+    "checkout": N_("checkout"),
+    "demo": N_("demo data"),
+    "expire-stale": N_("expiry of unpaid payments"),
+    "send-outbox": N_("refund sender"),
+    "cli": N_("command line"),
+    "sandbox": N_("test provider"),
+    "paymongo": "PayMongo",
+    "xendit": "Xendit",
+}
+
+
 def actor_label(actor: str, users: dict[int, User]) -> str:
-    """``user:12`` becomes "Maria Santos (patient)"; ``system:checkout`` "System (checkout)"."""
+    """``user:12`` becomes "Maria Santos (patient)"; ``system:checkout`` "System (checkout)";
+    a failed sign-in's ``email:<hash>`` "Unknown email"."""
     kind, _, rest = actor.partition(":")
     if kind == "user" and rest.isdigit() and int(rest) in users:
         user = users[int(rest)]
         return f"{user.name} ({_word(user.role)})"
     if kind in ("system", "gateway", "staff") and rest:
-        return f"{_word(kind).capitalize()} ({rest})"
+        part = gettext(ACTOR_PARTS[rest]) if rest in ACTOR_PARTS else rest
+        return f"{_word(kind).capitalize()} ({part})"
+    if kind == "email":
+        return gettext("Unknown email")
     return actor
 
 
@@ -131,17 +148,28 @@ DETAIL_WORDS = {
     "source": N_("Answered from"),
     "credit_memo": N_("Credit memo"),
     "remaining": N_("Left to refund"),
+    "request_id": N_("Refund request"),
+    "refund_id": N_("Provider's refund"),
+    "detail": N_("Provider's answer"),
+    "event_id": N_("Provider's notice"),
     "expected_amount": N_("Amount expected"),
     "expected_currency": N_("Currency expected"),
     # the other payment a flagged charge concerns (app/payments/decisions.py)
     "payment_id": N_("Payment the transaction belongs to"),
     "other_payment_id": N_("Payment under way"),
     "refunded_payment_id": N_("Refunded payment"),
+    "undeleted": N_("Back in the lists"),
 }
 #: Stored codes an event's details carry, as words (statuses read through ``status_word``,
 #: methods through their labels).
 CODE_WORDS = {
     "card_declined": N_("card declined"),
+    "declined": N_("declined"),
+    # What staff should do about a flagged charge (app/payments/confirmation.py stores it).
+    "refund this charge at the provider": N_("refund this charge at the provider"),
+    "check the charge at the provider; it was not applied": N_(
+        "check the charge at the provider; it was not applied"
+    ),
     "active_payment_exists": N_("another payment is under way"),
     DuplicateChargeReason.ALREADY_COMPLETED: N_("the payment was already paid"),
     DuplicateChargeReason.PAYMENT_REFUNDED: N_("the payment was refunded"),
@@ -149,13 +177,9 @@ CODE_WORDS = {
     DuplicateChargeReason.LATE_SUCCESS_AFTER_FAILED: N_("paid after it had failed"),
     DuplicateChargeReason.LATE_SUCCESS_AFTER_EXPIRED: N_("paid after it had expired"),
     DuplicateChargeReason.LATE_SUCCESS_AFTER_CANCELLED: N_("paid after it was cancelled"),
-    # What staff should do about a flagged charge (app/payments/confirmation.py stores it).
-    "refund this charge at the provider": N_("refund this charge at the provider"),
-    "check the charge at the provider; it was not applied": N_(
-        "check the charge at the provider; it was not applied"
-    ),
 }
 _STATUS_KEYS = frozenset({"previous_status", "status", "payment_status"})
+_AMOUNT_KEYS = frozenset({"amount", "reported_amount", "expected_amount", "remaining"})
 _METHOD_KEYS = frozenset({"method", "payment_method"})
 
 
@@ -178,12 +202,14 @@ def _value(key: str, value: Any) -> str:
     pesos; anything else as stored (a reason staff typed, a transaction id)."""
     if isinstance(value, (dict, list)):
         return json.dumps(value, sort_keys=True, default=str)
+    if isinstance(value, bool):
+        return gettext("yes") if value else gettext("no")
     text = str(value)
     if key in _STATUS_KEYS:
         return status_word(text)
     if key in _METHOD_KEYS and text in {m.value for m in PaymentMethod}:
         return PaymentMethod(text).label
-    if key in ("amount", "reported_amount", "expected_amount", "remaining"):
+    if key in _AMOUNT_KEYS:
         try:
             return format_money(text)
         except (ArithmeticError, ValueError):

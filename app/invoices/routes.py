@@ -55,6 +55,7 @@ from app.payments.errors import (
 )
 from app.payments.events import PaymentEventType
 from app.payments.records import memo_failed
+from app.payments.requests import MAX_REASON_LENGTH
 
 RESULTS_TARGET = "invoice-results"
 #: Sent by the filter's text boxes while typing (templates/invoices/_filter_form.html).
@@ -181,6 +182,7 @@ def show_invoice(number: str):
         delete_form=refused.get("delete_form") or DeleteForm(),
         can_delete=lifecycle.deletable(detail.invoice.payment),
         transaction_ids=lifecycle.charge_transaction_ids(detail.invoice.payment),
+        max_reason=MAX_REASON_LENGTH,
     )
     # After rendering (a commit expires what the page reads), before anything is sent.
     audit.viewed(AuditAction.INVOICE_VIEWED, payment=detail.invoice.payment)

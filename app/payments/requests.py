@@ -10,8 +10,9 @@ neither does JSON Schema's ``^...$``.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Context, Decimal, InvalidOperation
 from typing import Any
 
 from app.i18n import N_
@@ -160,12 +161,27 @@ RECEIPT_URL_PATTERN = r"[Hh][Tt][Tt][Pp][Ss]?://[\x21\x22\x24-\x2e\x30-\x3e\x40-
 MAX_REASON_LENGTH = 500
 # Every control character (Unicode category Cc: C0, DEL and C1, such as U+0085).
 _CONTROL = r"\x00-\x1f\x7f-\x9f"
+# Every format character (Unicode 14 category Cf) but the zero-width non-joiner and joiner
+# (U+200C, U+200D), which Persian and the Indic scripts write with and emoji sequences join
+# with ("👩‍⚕️"). The others are invisible or reorder what is shown: U+202E shows
+# "refund evil" as "refund live". tests/unit/test_reason_rule.py checks the list against
+# unicodedata.
+_FORMAT = (
+    r"\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u180e\u200b\u200e\u200f"
+    r"\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb\U000110bd\U000110cd"
+    r"\U00013430-\U00013438\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0001"
+    r"\U000e0020-\U000e007f"
+)
 # What str.strip() removes that is not a control character.
 _SPACE = r" \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
-# At least one character that is not a space; no control characters.
-REASON_PATTERN = rf"[^{_CONTROL}]*[^{_CONTROL}{_SPACE}][^{_CONTROL}]*"
-# PostgreSQL text and jsonb cannot hold NUL, and UTF-8 (the database's encoding) has no
-# form for a lone surrogate, which a JSON "\ud800" escape produces.
+# Marks and letters that show nothing on their own: a reason of only these and spaces is
+# blank (the joiners, variation selectors, the combining grapheme joiner, Hangul fillers,
+# the blank Braille pattern).
+_INVISIBLE = r"\u200c\u200d\u034f\ufe00-\ufe0f\U000e0100-\U000e01ef\u115f\u1160\u3164\uffa0\u2800"
+# At least one character that shows; no control or format characters.
+REASON_PATTERN = (
+    rf"[^{_CONTROL}{_FORMAT}]*[^{_CONTROL}{_FORMAT}{_SPACE}{_INVISIBLE}][^{_CONTROL}{_FORMAT}]*"
+)
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
@@ -229,56 +245,133 @@ def _is_web_url(value: Any) -> bool:
     )
 
 
+@dataclass(frozen=True)
+class Problem:
+    """What is wrong with a value someone typed: an English msgid and its fields.
+
+    ``str(problem)`` is the English sentence (the JSON API's detail); the staff forms show
+    ``gettext(problem.msgid, **problem.fields)``, the same sentence in the reader's language.
+    """
+
+    msgid: str
+    fields: dict[str, Any]
+
+    def __str__(self) -> str:
+        return self.msgid % self.fields
+
+
 def parse_refund_reason(reason: Any) -> str:
     """A refund needs a short human reason: it is shown to staff, kept in the audit trail and
-    sent to the provider. Checked as sent (``REASON_PATTERN``, at most ``MAX_REASON_LENGTH``
-    characters); returned without the spaces around it.
+    sent to the provider. Checked as sent (``reason_problem``); returned without the spaces
+    around it.
 
     :raise InvalidPaymentRequest: 422, ``errors["reason"]`` says what is wrong with it.
     """
-    problem = _reason_problem(reason)
+    problem = reason_problem(reason)
     if problem:
-        raise InvalidPaymentRequest(f"reason: {problem}", errors={"reason": problem})
+        raise InvalidPaymentRequest(f"reason: {problem}", errors={"reason": str(problem)})
     return reason.strip()
 
 
 def forbidden_character(text: str) -> tuple[str, str] | None:
-    """The first character a reason may not hold, as ``(kind, "U+000A")``: kind ``control``
-    (any Unicode Cc character: C0, DEL, C1) or ``unstorable`` (a lone surrogate, which
-    PostgreSQL's UTF-8 cannot hold); None when there is none. The staff forms and the
-    service both check a reason with it."""
-    control = re.search(f"[{_CONTROL}]", text)
-    if control:
-        return "control", f"U+{ord(control.group()):04X}"
-    found = _UNSTORABLE.search(text)
-    if found:
-        return "unstorable", f"U+{ord(found.group()):04X}"
+    """The first character a reason or a name may not hold, as ``(kind, "U+202E")``: kind
+    ``control`` (Unicode Cc: C0, DEL, C1), ``format`` (Unicode Cf but the joiners:
+    ``_FORMAT``) or ``unstorable`` (a lone surrogate, which PostgreSQL's UTF-8 cannot hold);
+    None when there is none."""
+    for kind, pattern in (
+        ("control", f"[{_CONTROL}]"),
+        ("format", f"[{_FORMAT}]"),
+        ("unstorable", _UNSTORABLE.pattern),
+    ):
+        found = re.search(pattern, text)
+        if found:
+            return kind, f"U+{ord(found.group()):04X}"
     return None
 
 
-def _reason_problem(reason: Any) -> str | None:
+_FORBIDDEN_WORDS = {
+    "control": N_(
+        "Remove the control character %(code)s: tabs, line breaks and the like are not allowed."
+    ),
+    "format": N_(
+        "Remove the invisible character %(code)s: it hides or reorders text (such as a "
+        "right-to-left override), so the reason would not read as typed."
+    ),
+    "unstorable": N_("Remove the character %(code)s: it cannot be stored."),
+}
+
+
+def reason_problem(reason: Any) -> Problem | None:
+    """What is wrong with a reason staff or a client typed (a refund's, a deletion's), or
+    None: text, at most ``MAX_REASON_LENGTH`` characters, no control or format character
+    (``forbidden_character``), and something that shows besides spaces and invisible marks.
+    The one rule of ``REASON_PATTERN``, with a sentence for each way to break it."""
     if not isinstance(reason, str):
-        return "Give the reason as text."
+        return Problem(N_("Give the reason as text."), {})
     if len(reason) > MAX_REASON_LENGTH:
-        return (
-            f"Give a reason of at most {MAX_REASON_LENGTH} characters (this one has {len(reason)})."
+        return Problem(
+            N_("Shorten the reason to at most %(max)d characters: this one has %(count)d."),
+            {"max": MAX_REASON_LENGTH, "count": len(reason)},
         )
     forbidden = forbidden_character(reason)
-    if forbidden and forbidden[0] == "control":
-        return (
-            f"Remove the control character {forbidden[1]}: tabs, line breaks and the like are "
-            "not allowed."
-        )
     if forbidden:
-        return "Remove the lone surrogate character (such as \\ud800): it cannot be stored."
+        return Problem(_FORBIDDEN_WORDS[forbidden[0]], {"code": forbidden[1]})
     if not re.fullmatch(REASON_PATTERN, reason):
-        return "Give a reason: this one is empty or only spaces."
+        return Problem(N_("Give a reason: this one is empty or only spaces."), {})
     return None
 
 
-# A refund's pesos as typed, more than zero: up to ten digits and two decimals ("500",
-# "1120.5", "0.01"); "0" and "0.00" do not match.
-REFUND_AMOUNT_PATTERN = r"0*(?:[1-9][0-9]{0,9}(?:\.[0-9]{1,2})?|0?\.(?:0[1-9]|[1-9][0-9]?))"
+# A refund's pesos as the API takes them, more than zero, in ASCII digits with at most two
+# decimals ("500", "1120.5", "0.01"); "0" and "0.00" do not match. Any number of digits:
+# more than is left to refund is refused under the payment's lock, with what is left.
+REFUND_AMOUNT_PATTERN = r"0*(?:[1-9][0-9]*(?:\.[0-9]{1,2})?|0?\.(?:0[1-9]|[1-9][0-9]?))"
+
+
+class BadAmount(ValueError):
+    """A refund amount that is not one; ``problem`` says why."""
+
+    def __init__(self, problem: Problem) -> None:
+        super().__init__(str(problem))
+        self.problem = problem
+
+
+def refund_amount(text: str, *, as_shown: bool = False) -> Decimal:
+    """Pesos to refund in ``text`` (``REFUND_AMOUNT_PATTERN``: "500", "1120.50"), to the
+    centavo. Whether that much is left to refund is decided under the payment's lock.
+
+    ``as_shown`` (the staff form) also takes an amount as the staff pages show one
+    ("₱1,120.50", "1,120.50", commas between groups of three), so a figure copied from the
+    page works, and full-width digits ("１１２０", as a phone's CJK keyboard types them),
+    which NFKC normalisation turns into the same ASCII digits, so no value changes meaning.
+
+    :raise BadAmount: its ``problem`` says what is wrong (not digits, more than two
+        decimals, commas out of place, not more than zero).
+    """
+    if as_shown:
+        text = unicodedata.normalize("NFKC", text).strip().removeprefix("₱").strip()
+        if "," in text:
+            if not re.fullmatch(r"[0-9]{1,3}(?:,[0-9]{3})+(?:\.[0-9]*)?", text):
+                raise BadAmount(
+                    Problem(
+                        N_("Put commas only between groups of three digits, as in 1,120.00."), {}
+                    )
+                )
+            text = text.replace(",", "")
+    if re.fullmatch(REFUND_AMOUNT_PATTERN, text):
+        return Decimal(text).quantize(Decimal("0.01"), context=Context(prec=len(text) + 3))
+    raise BadAmount(_amount_problem(text))
+
+
+def _amount_problem(text: str) -> Problem:
+    number = re.fullmatch(r"-?[0-9]*(?:\.([0-9]+))?", text)
+    if number is None or not text.strip("-."):
+        return Problem(N_("Enter the amount in digits, such as 500 or 1,120.00."), {})
+    if number[1] and len(number[1]) > 2:
+        return Problem(
+            N_("Use at most two decimals (centavos): %(amount)s has %(count)d."),
+            {"amount": text, "count": len(number[1])},
+        )
+    return Problem(N_("Enter an amount more than ₱0.00."), {})
 
 
 @dataclass(frozen=True)
@@ -304,9 +397,9 @@ def parse_refund_request(
     :raise InvalidPaymentRequest: 422, ``errors`` names each bad field.
     """
     errors: dict[str, str] = {}
-    problem = _reason_problem(reason)
+    problem = reason_problem(reason)
     if problem:
-        errors["reason"] = problem
+        errors["reason"] = str(problem)
     parsed = _parse_refund_amount(amount, errors)
     version = _parse_version(expected_version, errors)
     key = _parse_key(header_idempotency_key, errors, "Idempotency-Key")
@@ -317,7 +410,11 @@ def parse_refund_request(
 def _parse_refund_amount(value: Any, errors: dict[str, str]) -> Decimal | None:
     if value is None:
         return None
-    if not isinstance(value, str) or not re.fullmatch(REFUND_AMOUNT_PATTERN, value):
+    if not isinstance(value, str):
         errors["amount"] = "Must be an amount in pesos more than 0, such as 500 or 500.00, as text."
         return None
-    return money(Decimal(value))
+    try:
+        return refund_amount(value)
+    except BadAmount as bad:
+        errors["amount"] = str(bad.problem)
+        return None

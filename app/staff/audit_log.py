@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
+from flask_babel import gettext
 from sqlalchemy import Select, select
 from sqlalchemy.orm import aliased
 
@@ -18,10 +19,42 @@ from app.i18n import N_
 
 # The invoice export's rule for a cell a spreadsheet would run as a formula.
 from app.invoices.export import _text as spreadsheet_text
+from app.invoices.history import actor_label
 from app.models import AuditAction, AuditEvent, User
 
 PAGE_SIZE = 100
 ACTIONS = tuple(a.value for a in AuditAction)
+#: Each action in words (English msgids, shown in the reader's language); the CSV keeps the
+#: codes, which stay the same in every language.
+ACTION_WORDS = {
+    AuditAction.INVOICE_VIEWED: N_("Opened an invoice"),
+    AuditAction.INVOICES_EXPORTED: N_("Exported invoices"),
+    AuditAction.PAYMENT_VIEWED: N_("Opened a payment"),
+    AuditAction.REFUNDED: N_("Refunded a payment"),
+    AuditAction.DELETED: N_("Deleted a payment"),
+    AuditAction.DISCOUNT_CHANGED: N_("Changed a discount card"),
+    AuditAction.DAY_CLOSED: N_("Closed a day"),
+    AuditAction.SIGN_IN: N_("Signed in"),
+    AuditAction.SIGN_IN_FAILED: N_("Sign-in failed"),
+    AuditAction.SECOND_FACTOR_FAILED: N_("Wrong two-factor code"),
+    AuditAction.TWO_FACTOR_ENROLLED: N_("Set up two-factor sign-in"),
+    AuditAction.TWO_FACTOR_RESET: N_("Reset two-factor sign-in"),
+    AuditAction.RECOVERY_CODE_USED: N_("Used a recovery code"),
+    AuditAction.ACCOUNT_CREATED: N_("Created a staff account"),
+    AuditAction.ACCOUNT_DISABLED: N_("Disabled a staff account"),
+    AuditAction.AUDIT_EXPORTED: N_("Exported who saw a patient's data"),
+}
+
+
+def action_word(action: str) -> str:
+    """An audit action (``invoice.viewed``) in the reader's language; an unknown one as stored."""
+    return gettext(ACTION_WORDS[action]) if action in ACTION_WORDS else action
+
+
+def actor_word(label: str | None) -> str:
+    """Who acted, from a row's ``actor_label`` when no account name is known:
+    ``system:demo`` as "System (demo data)", a failed sign-in's email hash as "Unknown email"."""
+    return actor_label(label, {}) if label else ""
 
 
 class InvalidAuditFilter(Exception):

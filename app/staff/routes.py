@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Response, abort, flash, redirect, render_template, request, url_for
+from flask import Response, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext
 from flask_login import current_user
 
@@ -41,9 +41,7 @@ def staff_accounts():
             flash(translated(str(refusal)), "error")
             status = 422
         else:
-            flash(
-                gettext("Account created. They enrol two-factor sign-in at first sign-in."), "info"
-            )
+            flash(_created_words(), "info")
             return redirect(url_for("staff.staff_accounts"), 303)
     elif form.errors:
         status = 422
@@ -53,6 +51,20 @@ def staff_accounts():
         disable_form=DisableForm(),
         accounts=accounts.staff_accounts(),
     ), status
+
+
+def _created_words() -> str:
+    """What the new account's first sign-in will ask, as the server is set up
+    (``STAFF_REQUIRE_2FA``): a promise of two-factor sign-in only where it is enforced."""
+    if current_app.config["STAFF_REQUIRE_2FA"]:
+        return gettext(
+            "Account created. At their first sign-in they must set up two-factor sign-in "
+            "before any staff page opens."
+        )
+    return gettext(
+        "Account created. This server does not require two-factor sign-in: they can sign "
+        "in with the password alone. Ask them to set it up under Two-factor sign-in."
+    )
 
 
 @bp.post("/accounts/<int:user_id>/disable")
@@ -102,14 +114,20 @@ def reset_two_factor(user_id: int):
     done = accounts.reset_two_factor(user_id, _me())
     if done is None:
         abort(404)
-    flash(
-        gettext(
+    if current_app.config["STAFF_REQUIRE_2FA"]:
+        said = gettext(
             "Two-factor sign-in reset for %(name)s: they are signed out and enrol again "
             "at their next sign-in.",
             name=done.name,
-        ),
-        "info",
-    )
+        )
+    else:
+        said = gettext(
+            "Two-factor sign-in reset for %(name)s: they are signed out. This server does "
+            "not require two-factor sign-in, so they can sign in with their password alone "
+            "until they set it up again.",
+            name=done.name,
+        )
+    flash(said, "info")
     return redirect(url_for("staff.staff_accounts"), 303)
 
 
@@ -135,6 +153,8 @@ def _audit_page(*, status: int = 200, errors: dict | None = None, **context):
     return render_template(
         "staff/audit.html",
         actions=audit_log.ACTIONS,
+        action_word=audit_log.action_word,
+        actor_word=audit_log.actor_word,
         values=request.args,
         query_args={k: v for k, v in request.args.items() if k != "page" and v},
         errors=errors or {},

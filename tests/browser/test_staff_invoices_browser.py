@@ -125,7 +125,7 @@ def test_staff_find_open_and_print_an_invoice(page: Page, live, clinic, console_
     rows = page.locator("tbody tr[data-invoice-number]")
     expect(rows).to_have_count(3)
     for badge in rows.locator(".badge").all():
-        expect(badge).to_have_text("paid")
+        expect(badge).to_have_text("Paid")
     expect(rows.first).to_contain_text("Jose Reyes")
     assert page.evaluate("window.notReloaded") is True
     filtered_url = page.url

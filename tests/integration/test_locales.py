@@ -204,13 +204,13 @@ def test_the_api_follows_accept_language_not_the_saved_choice(app, factory):
         (
             "fil",
             "Binura ang bayad: hindi na ito lumalabas sa listahan o sa mga kabuuan.",
-            "ay natapos: ang bayad lang na walang nailipat na pera (tinanggihan, nag-expire o "
+            "ay bayad na: ang bayad lang na walang nailipat na pera (tinanggihan, nag-expire o "
             "kinansela) ang puwedeng burahin. I-refund na lang ito.",
         ),
         (
             "en",
             "Payment deleted: it no longer appears in the list or the totals.",
-            "is completed: only a payment that moved no money (failed, expired or cancelled) "
+            "is paid: only a payment that moved no money (failed, expired or cancelled) "
             "can be deleted. Refund it instead.",
         ),
     ],

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import uuid
 
+import pyotp
 import pytest
 from flask_migrate import downgrade, upgrade
 from sqlalchemy import select, text
 
 from app import create_app
+from app.auth import two_factor
 from app.config import ROOT
 from app.extensions import db
 from app.models import User
@@ -170,3 +172,26 @@ def test_staff_pages_carry_no_patient_wording(app, staff):
         text = client.get(page).text
         for sentence in PATIENT_SENTENCES:
             assert sentence.lower() not in text.lower(), (page, sentence)
+
+
+@pytest.mark.parametrize("required", [True, False])
+def test_creating_an_account_says_what_its_first_sign_in_will_ask(make_app, factory, required):
+    # given a server that does, or does not, require staff two-factor sign-in
+    app = make_app(STAFF_REQUIRE_2FA=required)
+    manager = factory.staff()
+    if required:
+        with app.app_context():
+            secret = two_factor.new_secret()
+            two_factor.enrol(manager.id, secret, pyotp.TOTP(secret).now())
+    client = AuthActions(app).session_for(manager)
+    # when a manager opens the form and creates a cashier
+    form = client.get("/staff/accounts").text
+    created = client.post("/staff/accounts", data=NEW, follow_redirects=True).text
+    # then both say what the cashier's first sign-in will really ask
+    promise = "they must set up two-factor sign-in"
+    assert (promise in form) is required and (promise in created) is required
+    assert ("does not require two-factor sign-in" in created) is not required
+    # and the new cashier gets in exactly as said
+    cashier = AuthActions(app).client_for(user_by_email(app, "ana@clinic.test"))
+    page = cashier.get("/staff/invoices")
+    assert page.status_code == (302 if required else 200)

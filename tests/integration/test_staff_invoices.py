@@ -131,7 +131,7 @@ def test_the_list_shows_each_invoice_with_patient_consultation_pesos_status_and_
     assert "Maria Santos" in row and "maria@example.test" in row
     assert "Dr. Liza Mercado" in row and "2 Nov 2026" in row
     assert "₱5,000.00" in row
-    assert '<span class="badge badge-paid">paid</span>' in row
+    assert '<span class="badge badge-paid">Paid</span>' in row
     assert "1 Nov 2026, 17:00 +08:00</time>" in row  # issued 09:00 UTC, in clinic time
     assert "1 Nov 2026, 17:05 +08:00</time>" in row  # paid
 
@@ -516,7 +516,7 @@ def test_the_invoice_page_shows_the_invoice_payment_and_vat_line(app, staff_clie
     assert re.search(r"VAT \(12%\)</th>\s*<td[^>]*>₱535.71<", sheet)
     assert re.search(r"Amount charged</th>\s*<td[^>]*>₱5,000.00<", sheet)
     assert "Demo Family Clinic" in sheet and "TIN 000-123-456-00000" in sheet  # who was paid
-    assert '<span class="badge badge-paid">paid</span>' in sheet
+    assert '<span class="badge badge-paid">Paid</span>' in sheet
     assert "1 Nov 2026, 17:05 +08:00" in sheet  # paid, in clinic time
     assert "GCash" in sheet
     assert "/staff/" not in sheet  # the patient's page includes this partial as is
@@ -585,7 +585,7 @@ def test_the_history_shows_real_attempts_and_every_event_type_with_a_label(
     ):
         assert f"<td>{label}</td>" in history
     assert "Maria Santos (patient)" in history
-    assert "Gateway (sandbox)" in history
+    assert "Gateway (test provider)" in history
     assert "another payment is under way" in history and "active_payment_exists" not in history
     assert "tx_2" in history
 
@@ -648,7 +648,7 @@ def test_attention_lists_duplicate_charges_stale_pending_and_unapplied_provider_
     assert fresh not in pending
     assert "more than 30 minutes" in pending and "PAYMENT_PENDING_TTL" not in html
     assert f'href="/staff/invoices/{refused}"' in webhooks
-    assert "reported a decline for a payment that is completed" in webhooks
+    assert "reported a decline for a payment that is paid" in webhooks
     assert webhooks.count('href="/staff/invoices/') == 1  # the applied event is not listed
 
 

@@ -320,7 +320,10 @@ def test_a_deletion_without_a_reason_is_summarised_at_the_top_and_nothing_change
     assert page.status_code == 422
     summary = page.text.index("There is a problem")
     assert summary < page.text.index("<h1")
-    assert '<a href="#reason">Reason for deleting it: This field is required.</a>' in page.text
+    assert (
+        '<a href="#reason">Reason for deleting it: Give a reason: this one is empty or only spaces.</a>'
+        in page.text
+    )
     assert state(app, payment_id_of(void)) == before
     # shown once: a reload is the plain page
     assert client.get(f"/staff/invoices/{void}").status_code == 200
