@@ -281,10 +281,17 @@ def export_rows(f: InvoiceFilter) -> Iterator[Row]:
     first ``next()``, inside the streamed response: the view's own session is
     closed as soon as the view returns, taking any open cursor with it.
     """
+    # Pesos refunded per invoice, summed once for the whole file and joined (a full export
+    # reads every credit memo anyway; a per-row look-up would probe the index a million times).
+    refunded = (
+        select(CreditMemo.invoice_id, func.sum(CreditMemo.amount).label("refunded_amount"))
+        .group_by(CreditMemo.invoice_id)
+        .subquery("refunded")
+    )
     stmt = (
-        # The file has no refunded column: no per-row look-up of credit memos for it.
         _list_statement(f, refunds=False)
         .add_columns(
+            refunded.c.refunded_amount,
             Payment.transaction_id,
             # Money the provider took that the payment could not (a charge after a cancel):
             # the pesos to refund and the latest such charge's transaction id.
@@ -304,6 +311,7 @@ def export_rows(f: InvoiceFilter) -> Iterator[Row]:
             TaxRecord.rate.label("vat_rate"),
         )
         .outerjoin(TaxRecord, TaxRecord.payment_id == Payment.id)
+        .outerjoin(refunded, refunded.c.invoice_id == Invoice.id)
         .order_by(Invoice.issued_at.desc(), Invoice.id.desc())
     )
     yield from db.session.execute(stmt.execution_options(yield_per=EXPORT_BATCH))

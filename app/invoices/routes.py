@@ -50,9 +50,7 @@ from app.invoices.forms import DeleteForm, RefundForm
 from app.models import AuditAction, PaymentMethod, PaymentStatus, Role
 from app.pages import page_for
 from app.payments import lifecycle, refunds
-from app.payments.errors import (
-    PaymentError,
-)
+from app.payments.errors import PaymentError
 from app.payments.events import PaymentEventType
 from app.payments.records import memo_failed
 from app.payments.requests import MAX_REASON_LENGTH

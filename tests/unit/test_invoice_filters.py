@@ -135,7 +135,7 @@ def test_every_role_and_every_stored_detail_reads_as_words():
     assert _details(flagged) == (
         ("What to do", "refund this charge at the provider"),
         ("Amount expected", "₱5,000.00"),
-        ("Transaction it was paid by", "txn_1"),
+        ("Transaction that paid it", "txn_1"),
     )
     # every key the payment code records has a name of its own, not the key itself
     for key in ("reason", "amount", "credit_memo", "remaining", "previous_status", "action",
