@@ -275,6 +275,12 @@ SCHEMAS: dict[str, Any] = {
                 )
             ),
             "expected_version": {"type": ["integer", "null"], "minimum": 1, "maximum": MAX_ID},
+            "idempotency_key": _nullable(matching(KEY_PATTERN))
+            | {
+                "description": "Optional (null is the same as absent), as for a create: the "
+                "refund is made once per key; if the Idempotency-Key header is sent too, "
+                "they must be equal.",
+            },
         },
         required=("reason",),
     ),

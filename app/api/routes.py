@@ -205,9 +205,9 @@ def confirm_payment(payment_id: int):
 @token_role(Role.MANAGER)
 def refund_payment(payment_id: int):
     """Refund a completed payment, whole or in part: managers only. Body: ``{reason, amount?,
-    expected_version?}`` (``amount`` in pesos as text; absent: all that is left). Each refund
-    issues a credit memo; repeating one without an amount changes nothing. With an
-    ``Idempotency-Key`` header the refund is made once per key and repeats replay its first
+    expected_version?, idempotency_key?}`` (``amount`` in pesos as text; absent: all that is
+    left). Each refund issues a credit memo; repeating one without an amount changes nothing.
+    With an ``Idempotency-Key`` header (or the body's ``idempotency_key``, as a create) the refund is made once per key and repeats replay its first
     answer (``keyed_refunds``); without one each request is a refund of its own.
 
     :raise 403: not a manager.  :raise 404: no such payment.
@@ -220,7 +220,7 @@ def refund_payment(payment_id: int):
     """
     body = json_body()
     key = header_key(request.headers)
-    if key is None:
+    if key is None and body.get("idempotency_key") is None:
         if current_app.config["REQUIRE_IDEMPOTENCY_KEY"]:
             return problem(
                 "idempotency-key-missing",
@@ -243,6 +243,7 @@ def refund_payment(payment_id: int):
         render=_refund_body,
         amount=body.get("amount"),
         expected_version=body.get("expected_version"),
+        body_key=body.get("idempotency_key"),
     )
     return _outcome_response(outcome)
 

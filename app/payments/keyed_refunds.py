@@ -58,14 +58,17 @@ def refund(
     reason: Any,
     actor: Actor,
     *,
-    key: str,
+    key: str | None,
     render: Callable[[Transition], dict[str, Any]],
     amount: Any = None,
     expected_version: Any = None,
+    body_key: Any = None,
 ) -> Outcome:
     """``lifecycle.refund`` once per ``key``: the first request refunds and its 200 answer,
     ``render``'s body, is stored on the key; a repeat with the same request gets that answer
-    (``replayed``) and refunds nothing. ``actor`` must be a user (the key is theirs).
+    (``replayed``) and refunds nothing. ``actor`` must be a user (the key is theirs). ``key``
+    is the ``Idempotency-Key`` header's, ``body_key`` the body's ``idempotency_key``: at least
+    one is sent, both only if equal.
 
     :raise KeyReuseMismatch: 422, the key was used for a different request.
     :raise PaymentInProgress: 409, the key's first request still runs past the wait bound.
@@ -73,7 +76,11 @@ def refund(
     """
     label = actor_label(actor, "refund", Role.MANAGER)
     req = parse_refund_request(
-        reason=reason, amount=amount, expected_version=expected_version, header_idempotency_key=key
+        reason=reason,
+        amount=amount,
+        expected_version=expected_version,
+        header_idempotency_key=key,
+        idempotency_key=body_key,
     )
     ttl = current_app.config["IDEMPOTENCY_TTL"]
     step = partial(

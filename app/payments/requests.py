@@ -67,13 +67,7 @@ def parse_payment_request(
     if not isinstance(payment_method, str) or payment_method not in METHODS:
         errors["payment_method"] = f"Choose one of: {', '.join(METHODS)}."
     parsed_amount = _parse_amount(amount, errors)
-    key = _parse_key(idempotency_key, errors, "idempotency_key")
-    header_key = _parse_key(header_idempotency_key, errors, "Idempotency-Key")
-    if key is not None and header_key is not None and key != header_key:
-        errors["idempotency_key"] = (
-            "Differs from the Idempotency-Key header: send one key, or the same key in both."
-        )
-    key = header_key if header_key is not None else key
+    key = _one_key(idempotency_key, header_idempotency_key, errors)
     if errors:
         raise InvalidPaymentRequest(
             "; ".join(f"{field}: {msg}" for field, msg in errors.items()), errors=errors
@@ -138,6 +132,18 @@ def _parse_amount(value: Any, errors: dict[str, str]) -> Decimal | None:
         errors["amount"] = _TOO_PRECISE
         return None
     return money(amount)
+
+
+def _one_key(body_key: Any, header_key: str | None, errors: dict[str, str]) -> str | None:
+    """The request's idempotency key: the body's ``idempotency_key`` or the header's, both
+    checked; both may be sent only if equal (a create and a refund read keys alike)."""
+    key = _parse_key(body_key, errors, "idempotency_key")
+    from_header = _parse_key(header_key, errors, "Idempotency-Key")
+    if key is not None and from_header is not None and key != from_header:
+        errors["idempotency_key"] = (
+            "Differs from the Idempotency-Key header: send one key, or the same key in both."
+        )
+    return from_header if from_header is not None else key
 
 
 def _parse_key(value: Any, errors: dict[str, str], field: str) -> str | None:
@@ -388,11 +394,13 @@ def parse_refund_request(
     amount: Any = None,
     expected_version: Any = None,
     header_idempotency_key: str | None = None,
+    idempotency_key: Any = None,
 ) -> RefundRequest:
     """Check a refund's fields (staff form or API), collecting every problem. ``amount`` is
     pesos as text ("500", "500.00"; ``REFUND_AMOUNT_PATTERN``), more than zero; whether that
     much is left to refund is decided under the payment's lock. ``header_idempotency_key``:
-    the API's ``Idempotency-Key`` header, already unescaped (``KEY_PATTERN``).
+    the API's ``Idempotency-Key`` header, already unescaped (``KEY_PATTERN``);
+    ``idempotency_key``: the body's, as a create reads it (both only if equal).
 
     :raise InvalidPaymentRequest: 422, ``errors`` names each bad field.
     """
@@ -402,7 +410,7 @@ def parse_refund_request(
         errors["reason"] = str(problem)
     parsed = _parse_refund_amount(amount, errors)
     version = _parse_version(expected_version, errors)
-    key = _parse_key(header_idempotency_key, errors, "Idempotency-Key")
+    key = _one_key(idempotency_key, header_idempotency_key, errors)
     _raise_if_any(errors)
     return RefundRequest(reason.strip(), parsed, version, key)
 

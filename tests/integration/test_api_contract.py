@@ -12,7 +12,7 @@ from tests.support.outbox import paid_payment, requests_of
 @pytest.mark.parametrize(
     ("reason", "says"),
     [
-        (" " + "x" * 500, "at most 500 characters (this one has 501)"),
+        (" " + "x" * 500, "at most 500 characters: this one has 501"),
         ("Doctor\u0085unavailable", "control character U+0085"),
         ("Doctor\tunavailable", "control character U+0009"),
         ("Doctor\nunavailable", "control character U+000A"),

@@ -65,6 +65,21 @@ def test_the_same_key_and_body_replay_the_first_answer_and_refund_once(app, api,
     assert memos(app, paid) == 2
 
 
+def test_a_key_in_the_body_is_honoured_as_a_create_honours_it(app, api, manager, paid):
+    first = refund(api, manager, paid, idempotency_key="rf-body", **BODY)
+    again = refund(api, manager, paid, idempotency_key="rf-body", **BODY)
+    assert first.status_code == again.status_code == 200, again.json
+    assert again.headers["Idempotent-Replayed"] == "true" and again.data == first.data
+    # the same key in the header is the same key
+    header = refund(api, manager, paid, key="rf-body", **BODY)
+    assert header.headers["Idempotent-Replayed"] == "true"
+    assert memos(app, paid) == 1
+    # two different keys in one request: refused, nothing refunded
+    both = refund(api, manager, paid, key="rf-x", idempotency_key="rf-y", **BODY)
+    assert both.status_code == 422 and "idempotency_key" in both.json["errors"]
+    assert memos(app, paid) == 1
+
+
 def test_the_same_key_with_another_body_is_refused_and_refunds_nothing(app, api, manager, paid):
     assert refund(api, manager, paid, key="rf-1", **BODY).status_code == 200
     other = refund(api, manager, paid, key="rf-1", reason="Shortened visit", amount="200.00")
