@@ -28,7 +28,9 @@ EVENT_LABELS = {
     PaymentEventType.CONFIRMED: N_("Payment confirmed"),
     PaymentEventType.FAILED: N_("Payment failed"),
     PaymentEventType.EXPIRED: N_("Expired unpaid"),
+    PaymentEventType.CANCELLED: N_("Cancelled unpaid"),
     PaymentEventType.DUPLICATE_CHARGE: N_("Duplicate charge flagged"),
+    PaymentEventType.AMOUNT_MISMATCH: N_("Reported amount does not match: not applied"),
     PaymentEventType.REFUNDED: N_("Refunded"),
     PaymentEventType.REFUNDED_AT_PROVIDER: N_("Refund returned by the payment provider"),
     PaymentEventType.REFUND_REFUSED: N_("Payment provider refused the refund"),
@@ -48,6 +50,7 @@ WARNING_EVENTS = frozenset(
     {
         PaymentEventType.REFUSED,
         PaymentEventType.DUPLICATE_CHARGE,
+        PaymentEventType.AMOUNT_MISMATCH,
         PaymentEventType.FAILED,
         PaymentEventType.REFUND_REFUSED,
     }

@@ -27,6 +27,9 @@ SHOTS = ARTIFACTS / "screenshots"
 DOWNLOADS = (".csv", ".pdf")
 
 
+LONG_WORD = "Patient" + "x" * 493
+
+
 @pytest.fixture(scope="module")
 def clinic(live_app):
     """A manager and a cashier; paid, refunded and failed invoices, one with a long history;
@@ -59,6 +62,8 @@ def clinic(live_app):
         reason="already_completed",
         action="refund this charge at the provider",
     )
+    # A reason typed as one unbroken 500-character word must wrap, not widen the page.
+    add_event(live_app, numbers[2], "refunded", actor=f"user:{manager.id}", reason=LONG_WORD)
     with live_app.app_context():
         card = parse_card("senior_citizen", "OSCA-2026-000123456", patient.name)
         record_card(patient.email, card, actor=f"user:{manager.id}")
@@ -86,7 +91,7 @@ def pages(clinic) -> dict[str, str]:
 
 def _to_confirm(page: Page, endpoint: str) -> None:
     if endpoint.endswith("_confirmation"):
-        page.locator("main form[action$='/confirm'] input[name=reason]").fill("Patient moved away")
+        page.locator("main form[action$='/confirm'] input[name=reason]").fill(LONG_WORD)
         page.locator("main form[action$='/confirm'] button[type=submit]").click()
         page.wait_for_url("**/confirm")
 

@@ -16,6 +16,7 @@ from flask_babel import Babel, force_locale
 from app import formatting
 from app.invoices import history
 from app.models import AuditAction
+from app.payments.events import PaymentEventType
 from app.staff import audit_log
 from tests.support.i18n import TRANSLATIONS
 
@@ -109,6 +110,15 @@ def test_every_event_detail_and_its_codes_read_as_words(babel_app, locale):
             assert key in history.DETAIL_WORDS and word != key.replace("_", " "), key
         for action in _actions_values():
             assert history._value("action", action) != action, action
+
+
+@pytest.mark.parametrize("locale", ["id", "fil"])
+def test_every_payment_event_type_has_a_translated_label(babel_app, locale):
+    for event_type in PaymentEventType:
+        english = history.EVENT_LABELS.get(event_type)
+        assert english, f"{event_type} has no label in app/invoices/history.py EVENT_LABELS"
+        with force_locale(locale):
+            assert history.event_label(event_type) != english, (locale, event_type)
 
 
 @pytest.mark.parametrize("locale", ["id", "fil"])
