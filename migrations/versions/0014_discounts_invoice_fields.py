@@ -64,11 +64,16 @@ def downgrade() -> None:
 
 def _set_amount_min(condition: str) -> None:
     if op.get_bind().dialect.name == "sqlite":
-        # SQLite changes a constraint only by rebuilding `payments`, which is refused while
-        # invoices and events point at it (foreign keys are on): a SQLite database migrated
-        # from before this revision keeps the 1000 floor, and refuses a discounted payment.
-        # Production runs on PostgreSQL (docs/operations.md); a fresh SQLite database built
-        # from the models has the new floor.
+        # SQLite changes a constraint only by rebuilding `payments` (batch mode: copy, drop,
+        # rename), which foreign keys refuse while invoices and events point at its rows. An
+        # empty table (`make dev` migrates before it seeds) is rebuilt with the new floor; one
+        # with payments keeps the old floor and refuses a discounted payment below it.
+        # Production runs on PostgreSQL (docs/operations.md).
+        if op.get_bind().execute(sa.text("SELECT count(*) FROM payments")).scalar():
+            return
+        with op.batch_alter_table("payments", recreate="always") as batch:
+            batch.drop_constraint("ck_payments_amount_min", type_="check")
+            batch.create_check_constraint("ck_payments_amount_min", condition)
         return
     op.drop_constraint("ck_payments_amount_min", "payments", type_="check")
     op.create_check_constraint("ck_payments_amount_min", "payments", condition)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from app.discounts.cards import parse_card, record_card
+from app.extensions import db
+from app.models import Payment
 from app.payments import lifecycle
 from tests.support.api import ApiClient
 from tests.support.factory import PASSWORD, Factory
@@ -37,3 +40,20 @@ def test_sandbox_approval_webhooks_refund_and_expiry_work_on_sqlite(sqlite_app):
     with app.app_context():
         assert lifecycle.expire_stale() == 1
     assert state(app, abandoned)["invoice"] == "void"
+
+
+def test_a_discounted_payment_below_the_old_floor_is_made_on_the_migrated_file(sqlite_app):
+    # given the demo's SQLite file, migrated from empty as `make dev` does, and a PWD card
+    app, factory = sqlite_app, Factory(sqlite_app)
+    patient = factory.patient()
+    consultation = factory.consultation(patient, fee="1000")
+    with app.app_context():
+        card = parse_card("pwd", "PWD-2026-0001", patient.name)
+        record_card(patient.email, card, actor="cli")
+    # when the patient pays ₱714.29 (₱1,000 less VAT and 20%), below the old ₱1,000 floor
+    payment_id = ApiClient(app).new_payment(patient, consultation.id)
+    # then the payment is made at the discounted amount
+    assert state(app, payment_id)["status"] == "pending"
+    with app.app_context():
+        assert str(db.session.get(Payment, payment_id).amount) == "714.29"
+        db.session.rollback()

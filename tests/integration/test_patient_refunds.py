@@ -104,10 +104,10 @@ def test_a_second_charge_shows_from_the_consultation_and_the_list(
     # then the list, the consultation and the paid payment's page all say it is owed back
     owed = f'href="/payments/{first}"'
     listing = _main(patient_client, "/")
-    assert "Charged twice: ₱2,750.50 to be refunded" in listing and owed in listing
+    assert "A closed payment was charged: ₱2,750.50 to be refunded" in listing and owed in listing
     for path in (f"/consultations/{consultation.id}/checkout", f"/payments/{second}"):
         page = _main(patient_client, path)
-        assert "took a second charge of ₱2,750.50 for this consultation" in page, path
+        assert "took ₱2,750.50 for a payment of this consultation after it had closed" in page, path
         assert owed in page, path
 
 
