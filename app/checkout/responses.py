@@ -69,6 +69,8 @@ class Refusal:
     message: str
     offer_reload: bool = False
     retry_after: int | None = None
+    #: The price changed since the form was shown: an htmx answer updates the summary too.
+    price_changed: bool = False
 
 
 def _refusal_for(error: Exception) -> Refusal:
@@ -255,7 +257,10 @@ def checkout_page(
     }
     status = refusal.status if refusal else 200
     if refusal and is_htmx():
-        response = app_fragment(render_template("checkout/_pay_form.html", **context), status)
+        fragment = render_template("checkout/_pay_form.html", **context)
+        if refusal.price_changed:
+            fragment += render_template("checkout/_order_summary.html", oob=True, **context)
+        response = app_fragment(fragment, status)
     else:
         response = Response(render_template("checkout/checkout.html", **context), status)
         response.vary.add("HX-Request")
@@ -309,7 +314,7 @@ def _price_changed(error: InvalidPaymentRequest, consultation: Consultation) -> 
         text = gettext(PRICE_CHANGED_DISCOUNT, amount=amount, kind=sale.discount_kind.label)
     else:
         text = gettext(PRICE_CHANGED_NO_DISCOUNT, amount=amount)
-    return Refusal(409, text)
+    return Refusal(409, text, price_changed=True)
 
 
 def _refused_pay(error: Exception) -> Response:

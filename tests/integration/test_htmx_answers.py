@@ -29,6 +29,8 @@ HTMX_ROUTES = {
     ("GET", "invoices.list_invoices"): "/staff/invoices?status=paid&patient=",
     ("POST", "checkout.pay"): "/consultations/{consultation}/checkout",
     ("GET", "checkout.payment_status"): "/payments/{payment}/status?v=0",
+    # the "being prepared" page's poll, while another press creates the hosted checkout
+    ("GET", "checkout.continue_payment"): "/payments/{payment}/continue",
 }
 # Who may not use each route, logged in, and what they get: the wrong role is refused (403);
 # another patient's payment answers like a missing one (404, no existence leak).
@@ -36,6 +38,7 @@ WRONG_ROLE = {
     "invoices.list_invoices": ("patient", 403),
     "checkout.pay": ("staff", 403),
     "checkout.payment_status": ("other_patient", 404),
+    "checkout.continue_payment": ("other_patient", 404),
 }
 _HX_ATTRIBUTE = re.compile(r"hx-(get|post|put|patch|delete)=\"([^\"]+)\"")
 _URL_FOR = re.compile(r"url_for\('([\w.]+)'")

@@ -112,6 +112,10 @@ def test_a_form_shown_before_the_card_was_removed_is_refused_with_the_new_price(
     text = refused.get_data(as_text=True)
     assert "The amount changed to ₱1,120.00 because your discount is no longer recorded" in text
     assert payment_count(app) == before
+    # the order summary says the new price too (an htmx answer swaps it in out of band)
+    assert amount_to_pay(text) == "₱1,120.00"
+    if headers:
+        assert 'id="order-summary" class="card order-summary"' in text and "hx-swap-oob" in text
     # the form now carries the new price: pressing the button again pays ₱1,120.00
     again = hidden_inputs(text)
     assert again["amount"] == "1120.00"
