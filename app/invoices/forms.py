@@ -1,4 +1,4 @@
-from flask_babel import gettext, lazy_gettext
+from flask_babel import get_locale, gettext, lazy_gettext
 from flask_wtf import FlaskForm
 from wtforms import Form, HiddenField, StringField, SubmitField
 from wtforms.fields import Field
@@ -24,7 +24,8 @@ def _amount(form: Form, field: Field) -> None:
     """An amount as the page shows one (``refund_amount(as_shown=True)``), kept as plain
     pesos ("1000.00") for the confirmation page and the service."""
     try:
-        field.data = f"{refund_amount(field.data, as_shown=True):.2f}"
+        shown = refund_amount(field.data, as_shown=True, locale=get_locale() or "en")
+        field.data = f"{shown:.2f}"
     except BadAmount as bad:
         raise ValidationError(_said(bad.problem)) from None
 

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from decimal import Context, Decimal, InvalidOperation
 from typing import Any
 
+from babel.numbers import format_decimal, get_decimal_symbol, get_group_symbol
+
 from app.i18n import N_
 from app.models import MIN_CHARGE, PaymentMethod, money
 from app.payments.errors import ConsultationNotFound, InvalidPaymentRequest
@@ -341,37 +343,54 @@ class BadAmount(ValueError):
         self.problem = problem
 
 
-def refund_amount(text: str, *, as_shown: bool = False) -> Decimal:
+def refund_amount(text: str, *, as_shown: bool = False, locale: Any = "en") -> Decimal:
     """Pesos to refund in ``text`` (``REFUND_AMOUNT_PATTERN``: "500", "1120.50"), to the
     centavo. Whether that much is left to refund is decided under the payment's lock.
 
-    ``as_shown`` (the staff form) also takes an amount as the staff pages show one
-    ("₱1,120.50", "1,120.50", commas between groups of three), so a figure copied from the
-    page works, and full-width digits ("１１２０", as a phone's CJK keyboard types them),
-    which NFKC normalisation turns into the same ASCII digits, so no value changes meaning.
+    ``as_shown`` (the staff form) also takes an amount as the staff pages show one in
+    ``locale`` (a Babel locale or its name): "₱1,120.50" in English and Filipino,
+    "₱1.120,50" in Indonesian (the group and decimal symbols from CLDR), separators only
+    between groups of three, so a figure copied from the page works; and full-width digits
+    ("１１２０", as a phone's CJK keyboard types them), which NFKC normalisation turns into
+    the same ASCII digits. Plain pesos ("1120.50", what the form offers) are read first, so
+    no value changes meaning between languages.
 
     :raise BadAmount: its ``problem`` says what is wrong (not digits, more than two
-        decimals, commas out of place, not more than zero).
+        decimals, separators out of place, not more than zero).
     """
+    example = "1120.00"
     if as_shown:
+        example = format_decimal(Decimal("1120.00"), "#,##0.00", locale=locale)
         text = unicodedata.normalize("NFKC", text).strip().removeprefix("₱").strip()
-        if "," in text:
-            if not re.fullmatch(r"[0-9]{1,3}(?:,[0-9]{3})+(?:\.[0-9]*)?", text):
-                raise BadAmount(
-                    Problem(
-                        N_("Put commas only between groups of three digits, as in 1,120.00."), {}
-                    )
-                )
-            text = text.replace(",", "")
+        if not re.fullmatch(REFUND_AMOUNT_PATTERN, text):
+            text = _from_shown(text, locale, example)
     if re.fullmatch(REFUND_AMOUNT_PATTERN, text):
         return Decimal(text).quantize(Decimal("0.01"), context=Context(prec=len(text) + 3))
-    raise BadAmount(_amount_problem(text))
+    raise BadAmount(_amount_problem(text, example))
 
 
-def _amount_problem(text: str) -> Problem:
+def _from_shown(text: str, locale: Any, example: str) -> str:
+    """``text`` written with ``locale``'s separators, as plain pesos ("1120.50")."""
+    group, decimal = get_group_symbol(locale), get_decimal_symbol(locale)
+    if group in text:
+        grouped = rf"[0-9]{{1,3}}(?:{re.escape(group)}[0-9]{{3}})+(?:{re.escape(decimal)}[0-9]*)?"
+        if not re.fullmatch(grouped, text):
+            raise BadAmount(
+                Problem(
+                    N_("Put %(group)s only between groups of three digits, as in %(example)s."),
+                    {"group": group, "example": example},
+                )
+            )
+        text = text.replace(group, "")
+    return text.replace(decimal, ".")
+
+
+def _amount_problem(text: str, example: str) -> Problem:
     number = re.fullmatch(r"-?[0-9]*(?:\.([0-9]+))?", text)
     if number is None or not text.strip("-."):
-        return Problem(N_("Enter the amount in digits, such as 500 or 1,120.00."), {})
+        return Problem(
+            N_("Enter the amount in digits, such as 500 or %(example)s."), {"example": example}
+        )
     if number[1] and len(number[1]) > 2:
         return Problem(
             N_("Use at most two decimals (centavos): %(amount)s has %(count)d."),

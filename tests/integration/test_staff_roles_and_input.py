@@ -87,7 +87,7 @@ def _refund_error(staff_client, number: str, amount: str, reason: str = "Doctor 
     [
         ("999.999", "Use at most two decimals (centavos): 999.999 has 3."),
         ("99999999999999999999", "At most ₱"),
-        ("1,00,0", "Put commas only between groups of three digits"),
+        ("1,00,0", "Put , only between groups of three digits, as in 1,120.00."),
         ("abc", "Enter the amount in digits"),
         ("0.00", "Enter an amount more than ₱0.00."),
         ("-5", "Enter an amount more than ₱0.00."),
@@ -110,6 +110,23 @@ def test_an_amount_typed_as_the_page_shows_it_is_taken(app, paid, amount):
     )
     assert response.status_code == 200
     assert "₱1,000.00" in response.text  # the confirmation page
+
+
+@pytest.mark.parametrize(
+    ("amount", "shown"),
+    [("₱1.000,00", "₱1.000,00"), ("2.750,50", "₱2.750,50"), ("1000.00", "₱1.000,00")],
+)
+def test_in_indonesian_an_amount_is_read_as_the_indonesian_page_shows_it(app, paid, amount, shown):
+    # "1.000,00" is one thousand on an Indonesian page; the form's own plain "1000.00" too
+    payment_id, number, staff_client, _ = paid
+    response = staff_client.post(
+        f"/staff/invoices/{number}/refund/confirm",
+        data={"amount": amount, "reason": "Dokter sakit"},
+        headers={"Accept-Language": "id"},
+        follow_redirects=True,
+    )
+    assert response.status_code == 200, response.text[-500:]
+    assert shown in response.text  # the confirmation page, in Indonesian
 
 
 @pytest.mark.parametrize(
