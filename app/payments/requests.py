@@ -377,7 +377,7 @@ def _from_shown(text: str, locale: Any, example: str) -> str:
         if not re.fullmatch(grouped, text):
             raise BadAmount(
                 Problem(
-                    N_("Put %(group)s only between groups of three digits, as in %(example)s."),
+                    N_("Use “%(group)s” only between groups of three digits, as in %(example)s."),
                     {"group": group, "example": example},
                 )
             )

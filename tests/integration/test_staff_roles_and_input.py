@@ -87,7 +87,7 @@ def _refund_error(staff_client, number: str, amount: str, reason: str = "Doctor 
     [
         ("999.999", "Use at most two decimals (centavos): 999.999 has 3."),
         ("99999999999999999999", "At most ₱"),
-        ("1,00,0", "Put , only between groups of three digits, as in 1,120.00."),
+        ("1,00,0", "Use “,” only between groups of three digits, as in 1,120.00."),
         ("abc", "Enter the amount in digits"),
         ("0.00", "Enter an amount more than ₱0.00."),
         ("-5", "Enter an amount more than ₱0.00."),

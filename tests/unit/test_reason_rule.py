@@ -77,7 +77,7 @@ def test_an_amount_as_the_page_shows_it(typed):
     ("typed", "start"),
     [
         ("999.999", "Use at most two decimals (centavos): 999.999 has 3."),
-        ("1,00,0", "Put , only"),
+        ("1,00,0", "Use “,” only"),
         ("abc", "Enter the amount in digits"),
         ("5.", "Enter the amount in digits"),
         ("1e3", "Enter the amount in digits"),
