@@ -50,6 +50,11 @@ PAYMENT_CANCELLED = N_(
     "Your payment was cancelled and nothing was charged. "
     "Choose how you want to pay, or come back later."
 )
+#: A cancel pressed on a page older than the cancel itself (another tab cancelled it first).
+PAYMENT_ALREADY_CANCELLED = N_(
+    "That payment had already been cancelled, and nothing was charged for it. "
+    "This page shows where this consultation stands now."
+)
 CANCEL_PAGE_EXPIRED = N_("This page has expired. Reload the page, then cancel again.")
 #: Why a cancel changed nothing, by the status the payment had reached (``payment_status``).
 CANCEL_REFUSED = {

@@ -32,7 +32,7 @@ from app.checkout.responses import (
 from app.checkout.tokens import CheckoutTokenError, current_tokens, idempotency_key
 from app.gateway.provider import current_gateway
 from app.models import AuditAction, Payment, PaymentStatus
-from app.pages import PAYMENT_CANCELLED, cancel_refusal, page_for
+from app.pages import PAYMENT_ALREADY_CANCELLED, PAYMENT_CANCELLED, cancel_refusal, page_for
 from app.payments import checkout_session, lifecycle, service
 from app.payments.errors import (
     CheckoutPreparing,
@@ -192,7 +192,7 @@ def cancel(payment_id: int):
         flash(cancel_refusal(None), "error")
         return go_to(here)
     try:
-        lifecycle.cancel(found.id, user=current_user._get_current_object())
+        cancelled = lifecycle.cancel(found.id, user=current_user._get_current_object())
     except InvalidTransition as refused:
         flash(cancel_refusal(refused.extra.get("payment_status")), "error")
         return go_to(here)
@@ -201,7 +201,7 @@ def cancel(payment_id: int):
         return go_to(here)
     # Its hosted checkout is made unpayable now (or by the next `flask payments sync`).
     checkout_session.expire_dead(found.id, current_gateway())
-    flash(gettext(PAYMENT_CANCELLED), "notice")
+    flash(gettext(PAYMENT_CANCELLED if cancelled.changed else PAYMENT_ALREADY_CANCELLED), "notice")
     return go_to(url_for("checkout.checkout", consultation_id=found.consultation_id))
 
 

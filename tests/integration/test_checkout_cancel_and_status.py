@@ -85,6 +85,12 @@ def test_cancelling_twice_changes_nothing_more(app, patient, patient_client, con
         again = lifecycle.cancel(payment_id, user=patient)
     assert again.outcome == "unchanged"
     assert state(app, payment_id)["events"] == ["created", "cancelled"]
+    # a second tab's cancel button: it says the payment was cancelled already, not "cancelled"
+    stale = cancel(patient_client, payment_id)
+    assert stale.status_code == 303
+    page = patient_client.get(stale.headers["Location"]).get_data(as_text=True)
+    assert "That payment had already been cancelled" in page
+    assert "Your payment was cancelled" not in page
 
 
 def test_a_paid_payment_cannot_be_cancelled_and_the_page_says_why(
