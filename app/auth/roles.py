@@ -54,7 +54,7 @@ def requires_role(role: Role) -> Callable[[Callable], Callable]:
 
 def refused(role: Role):
     """The 403 page for a signed-in user without ``role``: whose work it is and who they
-    are, not a bare "Not allowed" (a cashier who follows an old link or a shared address
+    are, not a bare refusal (a cashier who follows an old link or a shared address
     to a manager's form learns to ask a manager)."""
     if role != Role.MANAGER or not current_user.is_staff:
         abort(403)
